@@ -1,0 +1,13 @@
+# Sourced: ensure_venv creates the Python venv of the test ground (librdkafka judge,
+# kafka-python) under $KAFKA_EDGE_CACHE once; later calls return at once.
+ensure_venv() {
+  local venv="$KAFKA_EDGE_CACHE/venv"
+  local stamp="$venv/.kafka-edge-$CONFLUENT_KAFKA_VERSION-$KAFKA_PYTHON_VERSION"
+  [ -f "$stamp" ] && return 0
+  rm -rf "$venv"
+  mkdir -p "$KAFKA_EDGE_CACHE"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check \
+    "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "kafka-python==$KAFKA_PYTHON_VERSION" >&2
+  touch "$stamp"
+}

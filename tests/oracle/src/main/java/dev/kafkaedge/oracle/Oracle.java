@@ -1,0 +1,272 @@
+package dev.kafkaedge.oracle;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReferenceArray;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.compress.Compression;
+import org.apache.kafka.common.header.Header;
+import org.apache.kafka.common.header.internals.RecordHeader;
+import org.apache.kafka.common.record.TimestampType;
+import org.apache.kafka.common.record.internal.DefaultRecordBatch;
+import org.apache.kafka.common.record.internal.MemoryRecords;
+import org.apache.kafka.common.record.internal.MemoryRecordsBuilder;
+import org.apache.kafka.common.record.internal.Record;
+import org.apache.kafka.common.record.internal.RecordBatch;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+import org.apache.kafka.common.utils.Utils;
+
+/**
+ * The Java reference oracle. Every sub-command reads JSON lines (or hex lines) on stdin and
+ * answers one line per input line on stdout, so one JVM serves many cases.
+ *
+ * <pre>
+ * batch            JSON batch description per line  -> RecordBatch v2 bytes (hex) from MemoryRecordsBuilder
+ * verify           hex batch bytes per line         -> JSON: ensureValid() and every record decoded
+ * murmur2 N        hex key per line                 -> "hash partition" (Utils.murmur2, toPositive(h) % N)
+ * produce B T [k=v ...]  JSON record per line       -> JSON outcome per record, Java's KafkaProducer
+ * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
+ * </pre>
+ *
+ * Batch description: {"base_offset":0,"partition_leader_epoch":-1,"producer_id":-1,
+ * "producer_epoch":-1,"base_sequence":-1,"transactional":false,"compression":"none",
+ * "timestamp_type":"create","log_append_time":-1,"records":[{"timestamp":1,"key":"hex"|null,
+ * "value":"hex"|null,"headers":[["name","hex"|null]]}]}
+ */
+public final class Oracle {
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final HexFormat HEX = HexFormat.of();
+
+  public static void main(String[] args) throws Exception {
+    if (args.length == 0) {
+      System.err.println("usage: oracle batch|verify|murmur2 N|produce BOOTSTRAP TOPIC [k=v ...]|perf ARGS");
+      System.exit(2);
+    }
+    PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+    BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+    switch (args[0]) {
+      case "batch" -> lines(in, line -> out.println(HEX.formatHex(batch(JSON.readTree(line)))));
+      case "verify" -> lines(in, line -> out.println(JSON.writeValueAsString(verify(HEX.parseHex(line.trim())))));
+      case "murmur2" -> {
+        int n = Integer.parseInt(args[1]);
+        lines(in, line -> {
+          int h = Utils.murmur2(HEX.parseHex(line.trim()));
+          out.println(h + " " + (Utils.toPositive(h) % n));
+        });
+      }
+      case "produce" -> produce(args, in, out);
+      case "perf" -> {
+        String[] rest = new String[args.length - 1];
+        System.arraycopy(args, 1, rest, 0, rest.length);
+        org.apache.kafka.tools.ProducerPerformance.main(rest);
+      }
+      default -> {
+        System.err.println("unknown sub-command " + args[0]);
+        System.exit(2);
+      }
+    }
+    out.flush();
+  }
+
+  interface LineHandler {
+    void handle(String line) throws Exception;
+  }
+
+  private static void lines(BufferedReader in, LineHandler h) throws Exception {
+    String line;
+    while ((line = in.readLine()) != null) {
+      if (!line.isBlank()) h.handle(line);
+    }
+  }
+
+  private static byte[] bytes(JsonNode n) {
+    return n == null || n.isNull() ? null : HEX.parseHex(n.asText());
+  }
+
+  private static String hex(ByteBuffer b) {
+    if (b == null) return null;
+    byte[] a = new byte[b.remaining()];
+    b.duplicate().get(a);
+    return HEX.formatHex(a);
+  }
+
+  private static Header[] headers(JsonNode arr) {
+    if (arr == null || arr.isNull()) return Record.EMPTY_HEADERS;
+    Header[] hs = new Header[arr.size()];
+    for (int i = 0; i < arr.size(); i++) {
+      hs[i] = new RecordHeader(arr.get(i).get(0).asText(), bytes(arr.get(i).get(1)));
+    }
+    return hs;
+  }
+
+  static Compression compression(String name) {
+    return switch (name) {
+      case "none" -> Compression.NONE;
+      case "gzip" -> Compression.gzip().build();
+      case "snappy" -> Compression.snappy().build();
+      case "lz4" -> Compression.lz4().build();
+      case "zstd" -> Compression.zstd().build();
+      default -> throw new IllegalArgumentException("compression " + name);
+    };
+  }
+
+  /** The bytes of one RecordBatch v2, exactly as Java's MemoryRecordsBuilder writes them. */
+  static byte[] batch(JsonNode d) {
+    JsonNode records = d.get("records");
+    int cap = 1024;
+    for (JsonNode r : records) {
+      cap += 64 + (r.path("key").isNull() ? 0 : r.path("key").asText().length())
+          + (r.path("value").isNull() ? 0 : r.path("value").asText().length());
+      for (JsonNode h : r.path("headers")) cap += 16 + h.get(0).asText().length() * 4 + h.get(1).asText("").length();
+    }
+    ByteBuffer buf = ByteBuffer.allocate(cap);
+    TimestampType tt = d.path("timestamp_type").asText("create").equals("log_append")
+        ? TimestampType.LOG_APPEND_TIME : TimestampType.CREATE_TIME;
+    MemoryRecordsBuilder b = MemoryRecords.builder(
+        buf,
+        RecordBatch.MAGIC_VALUE_V2,
+        compression(d.path("compression").asText("none")),
+        tt,
+        d.path("base_offset").asLong(0),
+        d.path("log_append_time").asLong(RecordBatch.NO_TIMESTAMP),
+        d.path("producer_id").asLong(RecordBatch.NO_PRODUCER_ID),
+        (short) d.path("producer_epoch").asInt(RecordBatch.NO_PRODUCER_EPOCH),
+        d.path("base_sequence").asInt(RecordBatch.NO_SEQUENCE),
+        d.path("transactional").asBoolean(false),
+        false,
+        d.path("partition_leader_epoch").asInt(RecordBatch.NO_PARTITION_LEADER_EPOCH));
+    long offset = d.path("base_offset").asLong(0);
+    for (JsonNode r : records) {
+      b.appendWithOffset(offset++, r.path("timestamp").asLong(), bytes(r.get("key")), bytes(r.get("value")),
+          headers(r.get("headers")));
+    }
+    MemoryRecords m = b.build();
+    ByteBuffer out = m.buffer();
+    byte[] a = new byte[out.remaining()];
+    out.get(a);
+    return a;
+  }
+
+  /** Checks batch bytes with Java (CRC, every record) and describes them. */
+  static ObjectNode verify(byte[] data) {
+    ObjectNode res = JSON.createObjectNode();
+    ArrayNode batches = res.putArray("batches");
+    try {
+      MemoryRecords m = MemoryRecords.readableRecords(ByteBuffer.wrap(data));
+      int total = 0;
+      for (RecordBatch rb : m.batches()) {
+        rb.ensureValid();
+        ObjectNode b = batches.addObject();
+        b.put("base_offset", rb.baseOffset());
+        b.put("last_offset", rb.lastOffset());
+        b.put("size", rb.sizeInBytes());
+        b.put("magic", rb.magic());
+        b.put("crc", rb.checksum());
+        b.put("partition_leader_epoch", rb.partitionLeaderEpoch());
+        b.put("compression", rb.compressionType().name);
+        b.put("timestamp_type", rb.timestampType() == TimestampType.LOG_APPEND_TIME ? "log_append" : "create");
+        b.put("transactional", rb.isTransactional());
+        b.put("control", rb.isControlBatch());
+        if (rb instanceof DefaultRecordBatch dr) b.put("base_timestamp", dr.baseTimestamp());
+        b.put("max_timestamp", rb.maxTimestamp());
+        b.put("producer_id", rb.producerId());
+        b.put("producer_epoch", rb.producerEpoch());
+        b.put("base_sequence", rb.baseSequence());
+        b.put("count", rb.countOrNull());
+        ArrayNode recs = b.putArray("records");
+        for (Record r : rb) {
+          r.ensureValid();
+          ObjectNode o = recs.addObject();
+          o.put("offset", r.offset());
+          o.put("timestamp", r.timestamp());
+          o.put("key", hex(r.key()));
+          o.put("value", hex(r.value()));
+          ArrayNode hs = o.putArray("headers");
+          for (Header h : r.headers()) {
+            ArrayNode pair = hs.addArray();
+            pair.add(h.key());
+            pair.add(h.value() == null ? null : HEX.formatHex(h.value()));
+          }
+          total++;
+        }
+      }
+      if (m.validBytes() != data.length) {
+        res.put("error", "trailing bytes: " + (data.length - m.validBytes()) + " of " + data.length);
+      }
+      res.put("records", total);
+      res.put("valid", !res.has("error"));
+    } catch (Exception e) {
+      res.put("valid", false);
+      res.put("error", e.getClass().getSimpleName() + ": " + e.getMessage());
+    }
+    return res;
+  }
+
+  /** Java's own KafkaProducer: one JSON outcome line per input record, in input order. */
+  static void produce(String[] args, BufferedReader in, PrintStream out) throws Exception {
+    Properties p = new Properties();
+    p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, args[1]);
+    String topic = args[2];
+    for (int i = 3; i < args.length; i++) {
+      int eq = args[i].indexOf('=');
+      p.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+    }
+    List<JsonNode> recs = new ArrayList<>();
+    String line;
+    while ((line = in.readLine()) != null) {
+      if (!line.isBlank()) recs.add(JSON.readTree(line));
+    }
+    AtomicReferenceArray<ObjectNode> outcomes = new AtomicReferenceArray<>(recs.size());
+    CountDownLatch done = new CountDownLatch(recs.size());
+    long t0 = System.nanoTime();
+    try (KafkaProducer<byte[], byte[]> producer =
+        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+      for (int i = 0; i < recs.size(); i++) {
+        JsonNode r = recs.get(i);
+        Integer partition = r.path("partition").isNumber() ? r.get("partition").asInt() : null;
+        Long ts = r.path("timestamp").isNumber() ? r.get("timestamp").asLong() : null;
+        ProducerRecord<byte[], byte[]> rec = new ProducerRecord<>(topic, partition, ts, bytes(r.get("key")),
+            bytes(r.get("value")), java.util.Arrays.asList(headers(r.get("headers"))));
+        final int idx = i;
+        producer.send(rec, (md, err) -> {
+          ObjectNode o = JSON.createObjectNode();
+          o.put("i", idx);
+          if (err != null) {
+            o.put("error", err.getClass().getSimpleName() + ": " + err.getMessage());
+          } else {
+            o.put("partition", md.partition());
+            o.put("offset", md.offset());
+            o.put("timestamp", md.timestamp());
+          }
+          outcomes.set(idx, o);
+          done.countDown();
+        });
+      }
+      producer.flush();
+      done.await();
+    }
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    int errors = 0;
+    for (int i = 0; i < recs.size(); i++) {
+      if (outcomes.get(i).has("error")) errors++;
+      out.println(JSON.writeValueAsString(outcomes.get(i)));
+    }
+    System.err.printf("oracle produce: %d records, %d errors, %d ms%n", recs.size(), errors, ms);
+    out.flush();
+    if (errors > 0) System.exit(1);
+  }
+}
