@@ -1,0 +1,1173 @@
+//! Primitive types of the Kafka protocol over byte slices.
+//!
+//! [`Reader`] is a cursor over `&'a [u8]` whose reads borrow from the input; [`Writer`] is a
+//! cursor over `&'a mut [u8]`. Multi-byte integers are big-endian. Variable-length integers
+//! follow Kafka's `ByteUtils`: `varint`/`varlong` are zig-zag encoded (signed), the
+//! "unsigned varint" of flexible versions is plain LEB128.
+
+use core::fmt;
+
+/// Why some bytes could not be decoded.
+///
+/// Shared by every decoder of the crate (protocol primitives, messages and record batches).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended in the middle of a value.
+    UnexpectedEof,
+    /// A variable-length integer had more bytes than its type allows (5 for 32 bits, 10 for
+    /// 64 bits).
+    VarintTooLong,
+    /// A length or count was negative (other than the `-1` of null), or larger than the bytes
+    /// left in the input.
+    InvalidLength,
+    /// A non-nullable field was encoded as null.
+    UnexpectedNull,
+    /// A string was not valid UTF-8.
+    InvalidUtf8,
+    /// A record batch had a magic byte other than 2.
+    UnsupportedMagic {
+        /// The magic byte found.
+        magic: i8,
+    },
+    /// A record batch's CRC32C did not match its content.
+    CrcMismatch {
+        /// The CRC stored in the batch header.
+        stored: u32,
+        /// The CRC computed over the batch.
+        computed: u32,
+    },
+    /// The compression codec in a batch's attributes is not one Kafka defines (5..=7).
+    UnknownCompression {
+        /// The three compression bits of the attributes.
+        code: u8,
+    },
+    /// The records of a compressed batch cannot be iterated without decompressing them first.
+    Compressed,
+    /// Bytes were left over where a structure should have ended (for example inside a record
+    /// whose declared length was longer than its fields).
+    TrailingBytes,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::UnexpectedEof => f.write_str("unexpected end of input"),
+            Self::VarintTooLong => f.write_str("variable-length integer too long"),
+            Self::InvalidLength => f.write_str("invalid length or count"),
+            Self::UnexpectedNull => f.write_str("null in a non-nullable field"),
+            Self::InvalidUtf8 => f.write_str("string is not valid UTF-8"),
+            Self::UnsupportedMagic { magic } => {
+                write!(f, "unsupported record batch magic {magic} (expected 2)")
+            }
+            Self::CrcMismatch { stored, computed } => write!(
+                f,
+                "record batch CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            Self::UnknownCompression { code } => write!(f, "unknown compression codec {code}"),
+            Self::Compressed => f.write_str("records are compressed"),
+            Self::TrailingBytes => f.write_str("unexpected trailing bytes"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// Why a value could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncodeError {
+    /// The output buffer has fewer bytes left than the write needs. Nothing of this write was
+    /// written; retry with a buffer that has at least `needed` bytes left.
+    BufferTooSmall {
+        /// Bytes the failed write needed.
+        needed: usize,
+        /// Bytes that were left in the buffer.
+        available: usize,
+    },
+    /// A string, byte array or array is longer than its wire length field can express
+    /// (`i16::MAX` bytes for a string, `i32::MAX` for bytes and arrays).
+    LengthOverflow,
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::BufferTooSmall { needed, available } => write!(
+                f,
+                "output buffer too small: needed {needed} bytes, {available} available"
+            ),
+            Self::LengthOverflow => f.write_str("length does not fit its wire field"),
+        }
+    }
+}
+
+impl core::error::Error for EncodeError {}
+
+#[inline(always)]
+const fn zigzag32(v: i32) -> u32 {
+    ((v << 1) ^ (v >> 31)) as u32
+}
+
+#[inline(always)]
+const fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline(always)]
+const fn unzigzag32(v: u32) -> i32 {
+    ((v >> 1) as i32) ^ -((v & 1) as i32)
+}
+
+#[inline(always)]
+const fn unzigzag64(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Bytes taken by `v` as an unsigned varint (1..=5), as Kafka's
+/// `ByteUtils.sizeOfUnsignedVarint`.
+#[inline(always)]
+pub const fn unsigned_varint_len(v: u32) -> usize {
+    let bits = 32 - (v | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+#[inline(always)]
+pub(crate) const fn unsigned_varlong_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+/// Bytes taken by `v` as a zig-zag varint (1..=5), as Kafka's `ByteUtils.sizeOfVarint`.
+#[inline(always)]
+pub const fn varint_len(v: i32) -> usize {
+    unsigned_varint_len(zigzag32(v))
+}
+
+/// Bytes taken by `v` as a zig-zag varlong (1..=10), as Kafka's `ByteUtils.sizeOfVarlong`.
+#[inline(always)]
+pub const fn varlong_len(v: i64) -> usize {
+    unsigned_varlong_len(zigzag64(v))
+}
+
+/// Writes `v` as LEB128 into `dst`, which must be exactly `unsigned_varlong_len(v)` long.
+#[inline(always)]
+pub(crate) fn put_uvarint_exact(dst: &mut [u8], mut v: u64) {
+    for b in dst.iter_mut() {
+        *b = (v as u8) | 0x80;
+        v >>= 7;
+    }
+    if let Some(last) = dst.last_mut() {
+        *last &= 0x7f;
+    }
+}
+
+/// A cursor that decodes Kafka primitives from a borrowed byte slice.
+///
+/// Every read either returns a value and advances, or returns a [`DecodeError`] and leaves
+/// the cursor where it was before the failed read *started* for fixed-size reads; after a
+/// failed variable-size read the cursor position is unspecified (callers abandon the message).
+///
+/// ```
+/// use kafka_edge_core::protocol::Reader;
+/// let mut r = Reader::new(&[0x00, 0x2a, 0x7e, 0x00, 0x02, b'h', b'i']);
+/// assert_eq!(r.read_i16(), Ok(42));
+/// assert_eq!(r.read_varint(), Ok(63));
+/// assert_eq!(r.read_string(), Ok("hi"));
+/// assert!(r.is_empty());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    rest: &'a [u8],
+    consumed: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// A reader at the start of `buf`.
+    pub const fn new(buf: &'a [u8]) -> Self {
+        Self {
+            rest: buf,
+            consumed: 0,
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub const fn position(&self) -> usize {
+        self.consumed
+    }
+
+    /// Bytes left to read.
+    pub const fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
+    /// Whether every byte has been read.
+    pub const fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The bytes not yet read (the cursor does not move).
+    pub const fn rest(&self) -> &'a [u8] {
+        self.rest
+    }
+
+    /// Borrows the next `len` bytes.
+    #[inline]
+    pub fn read_bytes(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, tail) = self
+            .rest
+            .split_at_checked(len)
+            .ok_or(DecodeError::UnexpectedEof)?;
+        self.rest = tail;
+        self.consumed += len;
+        Ok(head)
+    }
+
+    /// Skips `len` bytes.
+    pub fn skip(&mut self, len: usize) -> Result<(), DecodeError> {
+        self.read_bytes(len).map(|_| ())
+    }
+
+    #[inline(always)]
+    fn read_array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let (head, tail) = self
+            .rest
+            .split_first_chunk::<N>()
+            .ok_or(DecodeError::UnexpectedEof)?;
+        self.rest = tail;
+        self.consumed += N;
+        Ok(*head)
+    }
+
+    /// Reads an `INT8`.
+    #[inline]
+    pub fn read_i8(&mut self) -> Result<i8, DecodeError> {
+        self.read_array::<1>().map(i8::from_be_bytes)
+    }
+
+    /// Reads an `INT16`.
+    #[inline]
+    pub fn read_i16(&mut self) -> Result<i16, DecodeError> {
+        self.read_array::<2>().map(i16::from_be_bytes)
+    }
+
+    /// Reads an `INT32`.
+    #[inline]
+    pub fn read_i32(&mut self) -> Result<i32, DecodeError> {
+        self.read_array::<4>().map(i32::from_be_bytes)
+    }
+
+    /// Reads an `INT64`.
+    #[inline]
+    pub fn read_i64(&mut self) -> Result<i64, DecodeError> {
+        self.read_array::<8>().map(i64::from_be_bytes)
+    }
+
+    /// Reads a `UINT32`.
+    #[inline]
+    pub fn read_u32(&mut self) -> Result<u32, DecodeError> {
+        self.read_array::<4>().map(u32::from_be_bytes)
+    }
+
+    /// Reads an `UNSIGNED_VARINT` (LEB128, at most 5 bytes).
+    ///
+    /// Like Kafka's `ByteUtils.readUnsignedVarint`, the fifth byte must not have its
+    /// continuation bit set; bits beyond the 32nd are dropped.
+    #[inline]
+    pub fn read_unsigned_varint(&mut self) -> Result<u32, DecodeError> {
+        let mut value: u32 = 0;
+        let mut shift = 0u32;
+        loop {
+            let [b] = self.read_array::<1>()?;
+            if shift == 28 {
+                if b & 0x80 != 0 {
+                    return Err(DecodeError::VarintTooLong);
+                }
+                return Ok(value | (u32::from(b) << 28));
+            }
+            value |= u32::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// Reads a 64-bit unsigned LEB128 value (at most 10 bytes).
+    #[inline]
+    fn read_unsigned_varlong(&mut self) -> Result<u64, DecodeError> {
+        let mut value: u64 = 0;
+        let mut shift = 0u32;
+        loop {
+            let [b] = self.read_array::<1>()?;
+            if shift == 63 {
+                if b & 0x80 != 0 {
+                    return Err(DecodeError::VarintTooLong);
+                }
+                return Ok(value | (u64::from(b) << 63));
+            }
+            value |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    /// Reads a `VARINT` (zig-zag encoded `i32`).
+    #[inline]
+    pub fn read_varint(&mut self) -> Result<i32, DecodeError> {
+        self.read_unsigned_varint().map(unzigzag32)
+    }
+
+    /// Reads a `VARLONG` (zig-zag encoded `i64`).
+    #[inline]
+    pub fn read_varlong(&mut self) -> Result<i64, DecodeError> {
+        self.read_unsigned_varlong().map(unzigzag64)
+    }
+
+    /// Turns a wire length (`-1` = null) into a checked length no larger than what is left.
+    fn nullable_len(&self, len: i64) -> Result<Option<usize>, DecodeError> {
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len).map_err(|_| DecodeError::InvalidLength)?;
+        if len > self.remaining() {
+            return Err(DecodeError::InvalidLength);
+        }
+        Ok(Some(len))
+    }
+
+    fn utf8(bytes: &'a [u8]) -> Result<&'a str, DecodeError> {
+        core::str::from_utf8(bytes).map_err(|_| DecodeError::InvalidUtf8)
+    }
+
+    /// Reads a `NULLABLE_STRING` (`INT16` length, `-1` = null).
+    pub fn read_nullable_string(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        let len = self.read_i16()?;
+        match self.nullable_len(len.into())? {
+            None => Ok(None),
+            Some(len) => self.read_bytes(len).and_then(Self::utf8).map(Some),
+        }
+    }
+
+    /// Reads a `STRING` (`INT16` length).
+    pub fn read_string(&mut self) -> Result<&'a str, DecodeError> {
+        self.read_nullable_string()?
+            .ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads a `COMPACT_NULLABLE_STRING` (unsigned varint length + 1, `0` = null).
+    pub fn read_compact_nullable_string(&mut self) -> Result<Option<&'a str>, DecodeError> {
+        let len = i64::from(self.read_unsigned_varint()?) - 1;
+        match self.nullable_len(len)? {
+            None => Ok(None),
+            Some(len) => self.read_bytes(len).and_then(Self::utf8).map(Some),
+        }
+    }
+
+    /// Reads a `COMPACT_STRING`.
+    pub fn read_compact_string(&mut self) -> Result<&'a str, DecodeError> {
+        self.read_compact_nullable_string()?
+            .ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads `NULLABLE_BYTES` (`INT32` length, `-1` = null).
+    pub fn read_nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let len = self.read_i32()?;
+        match self.nullable_len(len.into())? {
+            None => Ok(None),
+            Some(len) => self.read_bytes(len).map(Some),
+        }
+    }
+
+    /// Reads `BYTES` (`INT32` length).
+    pub fn read_bytes32(&mut self) -> Result<&'a [u8], DecodeError> {
+        self.read_nullable_bytes()?
+            .ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads `COMPACT_NULLABLE_BYTES` (unsigned varint length + 1, `0` = null).
+    pub fn read_compact_nullable_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let len = i64::from(self.read_unsigned_varint()?) - 1;
+        match self.nullable_len(len)? {
+            None => Ok(None),
+            Some(len) => self.read_bytes(len).map(Some),
+        }
+    }
+
+    /// Reads `COMPACT_BYTES`.
+    pub fn read_compact_bytes(&mut self) -> Result<&'a [u8], DecodeError> {
+        self.read_compact_nullable_bytes()?
+            .ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads bytes whose length is a zig-zag `VARINT` (`-1` = null), as in records and
+    /// record headers.
+    pub fn read_varint_bytes(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let len = self.read_varint()?;
+        match self.nullable_len(len.into())? {
+            None => Ok(None),
+            Some(len) => self.read_bytes(len).map(Some),
+        }
+    }
+
+    /// Reads the element count of an `ARRAY` (`INT32`, `-1` = null).
+    ///
+    /// A count larger than the bytes left is rejected (every element takes at least one
+    /// byte), as Kafka's generated code does, so callers can size work by it safely.
+    pub fn read_array_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let len = self.read_i32()?;
+        self.nullable_len(len.into())
+    }
+
+    /// Reads the element count of a `COMPACT_ARRAY` (unsigned varint count + 1, `0` = null),
+    /// with the same bound as [`read_array_len`](Self::read_array_len).
+    pub fn read_compact_array_len(&mut self) -> Result<Option<usize>, DecodeError> {
+        let len = i64::from(self.read_unsigned_varint()?) - 1;
+        self.nullable_len(len)
+    }
+
+    /// Reads a tagged-field section (flexible versions) and returns its fields, borrowed.
+    ///
+    /// The whole section is validated here, so iterating the result cannot fail; callers
+    /// that know no tags simply drop it, which skips the unknown fields.
+    pub fn read_tagged_fields(&mut self) -> Result<TaggedFields<'a>, DecodeError> {
+        let count = self.read_unsigned_varint()?;
+        let start = self.rest;
+        let start_pos = self.consumed;
+        for _ in 0..count {
+            let _tag = self.read_unsigned_varint()?;
+            let size = self.read_unsigned_varint()?;
+            let size = usize::try_from(size).map_err(|_| DecodeError::InvalidLength)?;
+            self.skip(size)?;
+        }
+        let len = self.consumed - start_pos;
+        Ok(TaggedFields {
+            reader: Reader::new(start.get(..len).unwrap_or_default()),
+            remaining: count,
+        })
+    }
+
+    /// Reads and discards a tagged-field section.
+    pub fn skip_tagged_fields(&mut self) -> Result<(), DecodeError> {
+        self.read_tagged_fields().map(|_| ())
+    }
+}
+
+/// One tagged field of a flexible-version message: its tag and its raw, borrowed bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaggedField<'a> {
+    /// The field's tag.
+    pub tag: u32,
+    /// The field's encoded value.
+    pub data: &'a [u8],
+}
+
+/// The fields of a validated tagged-field section, from [`Reader::read_tagged_fields`].
+#[derive(Debug, Clone)]
+pub struct TaggedFields<'a> {
+    reader: Reader<'a>,
+    remaining: u32,
+}
+
+impl TaggedFields<'_> {
+    /// Number of fields not yet iterated.
+    pub const fn len(&self) -> u32 {
+        self.remaining
+    }
+
+    /// Whether no field is left.
+    pub const fn is_empty(&self) -> bool {
+        self.remaining == 0
+    }
+}
+
+impl<'a> Iterator for TaggedFields<'a> {
+    type Item = TaggedField<'a>;
+
+    fn next(&mut self) -> Option<TaggedField<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        self.remaining -= 1;
+        // Validated by `read_tagged_fields`; a failure here would only end the iteration.
+        let tag = self.reader.read_unsigned_varint().ok()?;
+        let size = self.reader.read_unsigned_varint().ok()?;
+        let data = self.reader.read_bytes(usize::try_from(size).ok()?).ok()?;
+        Some(TaggedField { tag, data })
+    }
+}
+
+/// A cursor that encodes Kafka primitives into a borrowed, fixed-size byte slice.
+///
+/// A write that does not fit returns [`EncodeError::BufferTooSmall`] and writes nothing.
+///
+/// ```
+/// use kafka_edge_core::protocol::Writer;
+/// let mut buf = [0u8; 8];
+/// let mut w = Writer::new(&mut buf);
+/// w.write_i16(42)?;
+/// w.write_varint(-1)?;
+/// w.write_string("hi")?;
+/// assert_eq!(w.written(), &[0x00, 0x2a, 0x01, 0x00, 0x02, b'h', b'i']);
+/// # Ok::<(), kafka_edge_core::protocol::EncodeError>(())
+/// ```
+#[derive(Debug)]
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer at the start of `buf`.
+    pub const fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bytes written so far.
+    pub const fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes still free.
+    pub const fn remaining(&self) -> usize {
+        self.buf.len().saturating_sub(self.pos)
+    }
+
+    /// The bytes written so far.
+    pub fn written(&self) -> &[u8] {
+        self.buf.get(..self.pos).unwrap_or_default()
+    }
+
+    /// Ends writing and returns the written part of the buffer.
+    pub fn into_written(self) -> &'a mut [u8] {
+        let pos = self.pos;
+        self.buf.get_mut(..pos).unwrap_or_default()
+    }
+
+    /// Reserves the next `len` bytes and returns them for the caller to fill.
+    #[inline(always)]
+    pub fn reserve(&mut self, len: usize) -> Result<&mut [u8], EncodeError> {
+        let available = self.remaining();
+        if len > available {
+            return Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available,
+            });
+        }
+        let start = self.pos;
+        self.pos += len;
+        self.buf
+            .get_mut(start..start + len)
+            .ok_or(EncodeError::BufferTooSmall {
+                needed: len,
+                available,
+            })
+    }
+
+    /// Writes raw bytes.
+    #[inline(always)]
+    pub fn write_raw(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.reserve(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Writes an `INT8`.
+    #[inline]
+    pub fn write_i8(&mut self, v: i8) -> Result<(), EncodeError> {
+        self.write_raw(&v.to_be_bytes())
+    }
+
+    /// Writes an `INT16`.
+    #[inline]
+    pub fn write_i16(&mut self, v: i16) -> Result<(), EncodeError> {
+        self.write_raw(&v.to_be_bytes())
+    }
+
+    /// Writes an `INT32`.
+    #[inline]
+    pub fn write_i32(&mut self, v: i32) -> Result<(), EncodeError> {
+        self.write_raw(&v.to_be_bytes())
+    }
+
+    /// Writes an `INT64`.
+    #[inline]
+    pub fn write_i64(&mut self, v: i64) -> Result<(), EncodeError> {
+        self.write_raw(&v.to_be_bytes())
+    }
+
+    /// Writes a `UINT32`.
+    #[inline]
+    pub fn write_u32(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.write_raw(&v.to_be_bytes())
+    }
+
+    #[inline(always)]
+    fn write_unsigned_varlong(&mut self, v: u64) -> Result<(), EncodeError> {
+        put_uvarint_exact(self.reserve(unsigned_varlong_len(v))?, v);
+        Ok(())
+    }
+
+    /// Writes an `UNSIGNED_VARINT`.
+    #[inline]
+    pub fn write_unsigned_varint(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.write_unsigned_varlong(v.into())
+    }
+
+    /// Writes a `VARINT` (zig-zag).
+    #[inline]
+    pub fn write_varint(&mut self, v: i32) -> Result<(), EncodeError> {
+        self.write_unsigned_varlong(zigzag32(v).into())
+    }
+
+    /// Writes a `VARLONG` (zig-zag).
+    #[inline]
+    pub fn write_varlong(&mut self, v: i64) -> Result<(), EncodeError> {
+        self.write_unsigned_varlong(zigzag64(v))
+    }
+
+    /// Writes a `NULLABLE_STRING` (`INT16` length, `-1` = null).
+    pub fn write_nullable_string(&mut self, s: Option<&str>) -> Result<(), EncodeError> {
+        match s {
+            None => self.write_i16(-1),
+            Some(s) => {
+                let len = i16::try_from(s.len()).map_err(|_| EncodeError::LengthOverflow)?;
+                self.ensure(2 + s.len())?;
+                self.write_i16(len)?;
+                self.write_raw(s.as_bytes())
+            }
+        }
+    }
+
+    /// Writes a `STRING`.
+    pub fn write_string(&mut self, s: &str) -> Result<(), EncodeError> {
+        self.write_nullable_string(Some(s))
+    }
+
+    /// Writes a `COMPACT_NULLABLE_STRING` (unsigned varint length + 1, `0` = null).
+    pub fn write_compact_nullable_string(&mut self, s: Option<&str>) -> Result<(), EncodeError> {
+        self.write_compact_nullable_bytes(s.map(str::as_bytes))
+    }
+
+    /// Writes a `COMPACT_STRING`.
+    pub fn write_compact_string(&mut self, s: &str) -> Result<(), EncodeError> {
+        self.write_compact_nullable_bytes(Some(s.as_bytes()))
+    }
+
+    /// Writes `NULLABLE_BYTES` (`INT32` length, `-1` = null).
+    pub fn write_nullable_bytes(&mut self, b: Option<&[u8]>) -> Result<(), EncodeError> {
+        match b {
+            None => self.write_i32(-1),
+            Some(b) => {
+                let len = i32::try_from(b.len()).map_err(|_| EncodeError::LengthOverflow)?;
+                self.ensure(4usize.saturating_add(b.len()))?;
+                self.write_i32(len)?;
+                self.write_raw(b)
+            }
+        }
+    }
+
+    /// Writes `BYTES`.
+    pub fn write_bytes32(&mut self, b: &[u8]) -> Result<(), EncodeError> {
+        self.write_nullable_bytes(Some(b))
+    }
+
+    /// Writes `COMPACT_NULLABLE_BYTES` (unsigned varint length + 1, `0` = null).
+    pub fn write_compact_nullable_bytes(&mut self, b: Option<&[u8]>) -> Result<(), EncodeError> {
+        match b {
+            None => self.write_unsigned_varint(0),
+            Some(b) => {
+                let len = compact_len(b.len())?;
+                self.ensure(unsigned_varint_len(len).saturating_add(b.len()))?;
+                self.write_unsigned_varint(len)?;
+                self.write_raw(b)
+            }
+        }
+    }
+
+    /// Writes `COMPACT_BYTES`.
+    pub fn write_compact_bytes(&mut self, b: &[u8]) -> Result<(), EncodeError> {
+        self.write_compact_nullable_bytes(Some(b))
+    }
+
+    /// Writes bytes with a zig-zag `VARINT` length (`-1` = null), as in records.
+    pub fn write_varint_bytes(&mut self, b: Option<&[u8]>) -> Result<(), EncodeError> {
+        match b {
+            None => self.write_varint(-1),
+            Some(b) => {
+                let len = i32::try_from(b.len()).map_err(|_| EncodeError::LengthOverflow)?;
+                self.ensure(varint_len(len).saturating_add(b.len()))?;
+                self.write_varint(len)?;
+                self.write_raw(b)
+            }
+        }
+    }
+
+    /// Writes the element count of an `ARRAY` (`INT32`, `None` = null array).
+    pub fn write_array_len(&mut self, len: Option<usize>) -> Result<(), EncodeError> {
+        match len {
+            None => self.write_i32(-1),
+            Some(len) => {
+                self.write_i32(i32::try_from(len).map_err(|_| EncodeError::LengthOverflow)?)
+            }
+        }
+    }
+
+    /// Writes the element count of a `COMPACT_ARRAY` (unsigned varint count + 1, `0` = null).
+    pub fn write_compact_array_len(&mut self, len: Option<usize>) -> Result<(), EncodeError> {
+        match len {
+            None => self.write_unsigned_varint(0),
+            Some(len) => self.write_unsigned_varint(compact_len(len)?),
+        }
+    }
+
+    /// Writes an empty tagged-field section (a single `0`).
+    pub fn write_empty_tagged_fields(&mut self) -> Result<(), EncodeError> {
+        self.write_unsigned_varint(0)
+    }
+
+    /// Fails without writing when fewer than `len` bytes are left, so that a composite
+    /// write (length + data) is all or nothing.
+    fn ensure(&self, len: usize) -> Result<(), EncodeError> {
+        let available = self.remaining();
+        if len > available {
+            Err(EncodeError::BufferTooSmall {
+                needed: len,
+                available,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// `len + 1` as the length prefix of a compact field; at most `i32::MAX` like Kafka.
+fn compact_len(len: usize) -> Result<u32, EncodeError> {
+    i32::try_from(len)
+        .ok()
+        .and_then(|l| l.checked_add(1))
+        .and_then(|l| u32::try_from(l).ok())
+        .ok_or(EncodeError::LengthOverflow)
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    // Vectors from Apache Kafka's
+    // clients/src/test/java/org/apache/kafka/common/utils/ByteUtilsTest.java
+    // (testUnsignedVarintSerde, testVarintSerde, testVarlongSerde).
+    const UNSIGNED_VARINTS: &[(i32, &[u8])] = &[
+        (0, &[0x00]),
+        (-1, &[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]),
+        (1, &[0x01]),
+        (63, &[0x3F]),
+        (-64, &[0xC0, 0xFF, 0xFF, 0xFF, 0x0F]),
+        (64, &[0x40]),
+        (8191, &[0xFF, 0x3F]),
+        (-8192, &[0x80, 0xC0, 0xFF, 0xFF, 0x0F]),
+        (8192, &[0x80, 0x40]),
+        (-8193, &[0xFF, 0xBF, 0xFF, 0xFF, 0x0F]),
+        (1048575, &[0xFF, 0xFF, 0x3F]),
+        (1048576, &[0x80, 0x80, 0x40]),
+        (i32::MAX, &[0xFF, 0xFF, 0xFF, 0xFF, 0x07]),
+        (i32::MIN, &[0x80, 0x80, 0x80, 0x80, 0x08]),
+    ];
+
+    const VARINTS: &[(i32, &[u8])] = &[
+        (0, &[0x00]),
+        (-1, &[0x01]),
+        (1, &[0x02]),
+        (63, &[0x7E]),
+        (-64, &[0x7F]),
+        (64, &[0x80, 0x01]),
+        (-65, &[0x81, 0x01]),
+        (8191, &[0xFE, 0x7F]),
+        (-8192, &[0xFF, 0x7F]),
+        (8192, &[0x80, 0x80, 0x01]),
+        (-8193, &[0x81, 0x80, 0x01]),
+        (1048575, &[0xFE, 0xFF, 0x7F]),
+        (-1048576, &[0xFF, 0xFF, 0x7F]),
+        (1048576, &[0x80, 0x80, 0x80, 0x01]),
+        (-1048577, &[0x81, 0x80, 0x80, 0x01]),
+        (134217727, &[0xFE, 0xFF, 0xFF, 0x7F]),
+        (-134217728, &[0xFF, 0xFF, 0xFF, 0x7F]),
+        (134217728, &[0x80, 0x80, 0x80, 0x80, 0x01]),
+        (-134217729, &[0x81, 0x80, 0x80, 0x80, 0x01]),
+        (i32::MAX, &[0xFE, 0xFF, 0xFF, 0xFF, 0x0F]),
+        (i32::MIN, &[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]),
+    ];
+
+    const VARLONGS: &[(i64, &[u8])] = &[
+        (0, &[0x00]),
+        (-1, &[0x01]),
+        (1, &[0x02]),
+        (63, &[0x7E]),
+        (-64, &[0x7F]),
+        (64, &[0x80, 0x01]),
+        (-65, &[0x81, 0x01]),
+        (8191, &[0xFE, 0x7F]),
+        (-8192, &[0xFF, 0x7F]),
+        (8192, &[0x80, 0x80, 0x01]),
+        (-8193, &[0x81, 0x80, 0x01]),
+        (1048575, &[0xFE, 0xFF, 0x7F]),
+        (-1048576, &[0xFF, 0xFF, 0x7F]),
+        (1048576, &[0x80, 0x80, 0x80, 0x01]),
+        (-1048577, &[0x81, 0x80, 0x80, 0x01]),
+        (134217727, &[0xFE, 0xFF, 0xFF, 0x7F]),
+        (-134217728, &[0xFF, 0xFF, 0xFF, 0x7F]),
+        (134217728, &[0x80, 0x80, 0x80, 0x80, 0x01]),
+        (-134217729, &[0x81, 0x80, 0x80, 0x80, 0x01]),
+        (i32::MAX as i64, &[0xFE, 0xFF, 0xFF, 0xFF, 0x0F]),
+        (i32::MIN as i64, &[0xFF, 0xFF, 0xFF, 0xFF, 0x0F]),
+        (17179869183, &[0xFE, 0xFF, 0xFF, 0xFF, 0x7F]),
+        (-17179869184, &[0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        (17179869184, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        (-17179869185, &[0x81, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        (2199023255551, &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        (-2199023255552, &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        (2199023255552, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        (-2199023255553, &[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]),
+        (281474976710655, &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]),
+        (
+            -281474976710656,
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        (
+            281474976710656,
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            -281474976710657,
+            &[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            36028797018963967,
+            &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        (
+            -36028797018963968,
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        (
+            36028797018963968,
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            -36028797018963969,
+            &[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            4611686018427387903,
+            &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        (
+            -4611686018427387904,
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F],
+        ),
+        (
+            4611686018427387904,
+            &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            -4611686018427387905,
+            &[0x81, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01],
+        ),
+        (
+            i64::MAX,
+            &[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+        ),
+        (
+            i64::MIN,
+            &[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],
+        ),
+    ];
+
+    fn encode(f: impl FnOnce(&mut Writer<'_>) -> Result<(), EncodeError>) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        let mut w = Writer::new(&mut buf);
+        f(&mut w).unwrap();
+        w.written().to_vec()
+    }
+
+    #[test]
+    fn test_unsigned_varint_vectors() {
+        for &(v, bytes) in UNSIGNED_VARINTS {
+            let v = v as u32;
+            assert_eq!(encode(|w| w.write_unsigned_varint(v)), bytes, "emit {v}");
+            assert_eq!(unsigned_varint_len(v), bytes.len());
+            let mut r = Reader::new(bytes);
+            assert_eq!(r.read_unsigned_varint(), Ok(v), "parse {v}");
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn test_varint_vectors() {
+        for &(v, bytes) in VARINTS {
+            assert_eq!(encode(|w| w.write_varint(v)), bytes, "emit {v}");
+            assert_eq!(varint_len(v), bytes.len());
+            let mut r = Reader::new(bytes);
+            assert_eq!(r.read_varint(), Ok(v), "parse {v}");
+            assert!(r.is_empty());
+        }
+    }
+
+    #[test]
+    fn test_varlong_vectors() {
+        for &(v, bytes) in VARLONGS {
+            assert_eq!(encode(|w| w.write_varlong(v)), bytes, "emit {v}");
+            assert_eq!(varlong_len(v), bytes.len());
+            let mut r = Reader::new(bytes);
+            assert_eq!(r.read_varlong(), Ok(v), "parse {v}");
+            assert!(r.is_empty());
+        }
+    }
+
+    // ByteUtilsTest.testInvalidVarint / testInvalidVarlong: one overflow byte.
+    #[test]
+    fn test_invalid_varint() {
+        let mut r = Reader::new(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]);
+        assert_eq!(r.read_varint(), Err(DecodeError::VarintTooLong));
+        let mut r = Reader::new(&[0xFF; 10]);
+        assert_eq!(r.read_varlong(), Err(DecodeError::VarintTooLong));
+        let mut r = Reader::new(&[0xFF, 0xFF]);
+        assert_eq!(r.read_varint(), Err(DecodeError::UnexpectedEof));
+    }
+
+    #[test]
+    fn test_parse_fixed_ints() {
+        let bytes = [
+            0xFE, 0x01, 0x02, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+            0x2A, 0xDE, 0xAD, 0xBE, 0xEF,
+        ];
+        let mut r = Reader::new(&bytes);
+        assert_eq!(r.read_i8(), Ok(-2));
+        assert_eq!(r.read_i16(), Ok(0x0102));
+        assert_eq!(r.read_i32(), Ok(i32::MIN));
+        assert_eq!(r.read_i64(), Ok(42));
+        assert_eq!(r.read_u32(), Ok(0xDEAD_BEEF));
+        assert_eq!(r.position(), bytes.len());
+        assert_eq!(r.read_i8(), Err(DecodeError::UnexpectedEof));
+    }
+
+    #[test]
+    fn test_emit_fixed_ints() {
+        let bytes = encode(|w| {
+            w.write_i8(-2)?;
+            w.write_i16(0x0102)?;
+            w.write_i32(i32::MIN)?;
+            w.write_i64(42)?;
+            w.write_u32(0xDEAD_BEEF)
+        });
+        assert_eq!(
+            bytes,
+            [
+                0xFE, 0x01, 0x02, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+                0x2A, 0xDE, 0xAD, 0xBE, 0xEF
+            ]
+        );
+    }
+
+    #[test]
+    fn test_strings_and_bytes_both_ways() {
+        let bytes: &[u8] = &[
+            0x00, 0x03, b'a', b'b', b'c', // STRING "abc"
+            0xFF, 0xFF, // NULLABLE_STRING null
+            0x04, b'x', b'y', b'z', // COMPACT_STRING "xyz"
+            0x00, // COMPACT_NULLABLE_STRING null
+            0x00, 0x00, 0x00, 0x02, 0x01, 0x02, // BYTES [1, 2]
+            0xFF, 0xFF, 0xFF, 0xFF, // NULLABLE_BYTES null
+            0x01, // COMPACT_BYTES []
+            0x01, // varint bytes null
+            0x04, 0x09, 0x08, // varint bytes [9, 8]
+            0x00, 0x00, 0x00, 0x01, // ARRAY len 1
+            0x02, // COMPACT_ARRAY len 1
+            0x00, // empty tagged fields
+        ];
+        let mut r = Reader::new(bytes);
+        assert_eq!(r.read_string(), Ok("abc"));
+        assert_eq!(r.read_nullable_string(), Ok(None));
+        assert_eq!(r.read_compact_string(), Ok("xyz"));
+        assert_eq!(r.read_compact_nullable_string(), Ok(None));
+        assert_eq!(r.read_bytes32(), Ok(&[1u8, 2][..]));
+        assert_eq!(r.read_nullable_bytes(), Ok(None));
+        assert_eq!(r.read_compact_bytes(), Ok(&[][..]));
+        assert_eq!(r.read_varint_bytes(), Ok(None));
+        assert_eq!(r.read_varint_bytes(), Ok(Some(&[9u8, 8][..])));
+        assert_eq!(r.read_array_len(), Ok(Some(1)));
+        assert_eq!(r.read_compact_array_len(), Ok(Some(1)));
+        assert_eq!(r.read_tagged_fields().map(|t| t.len()), Ok(0));
+        assert!(r.is_empty());
+
+        let out = encode(|w| {
+            w.write_string("abc")?;
+            w.write_nullable_string(None)?;
+            w.write_compact_string("xyz")?;
+            w.write_compact_nullable_string(None)?;
+            w.write_bytes32(&[1, 2])?;
+            w.write_nullable_bytes(None)?;
+            w.write_compact_bytes(&[])?;
+            w.write_varint_bytes(None)?;
+            w.write_varint_bytes(Some(&[9, 8]))?;
+            w.write_array_len(Some(1))?;
+            w.write_compact_array_len(Some(1))?;
+            w.write_empty_tagged_fields()
+        });
+        assert_eq!(out, bytes);
+    }
+
+    #[test]
+    fn test_tagged_fields_are_read_and_skipped() {
+        // Two fields: tag 0 with 2 bytes, tag 5 with 0 bytes; then an INT8.
+        let bytes = [0x02, 0x00, 0x02, 0xAA, 0xBB, 0x05, 0x00, 0x07];
+        let mut r = Reader::new(&bytes);
+        let fields: Vec<_> = r.read_tagged_fields().unwrap().collect();
+        assert_eq!(
+            fields,
+            [
+                TaggedField {
+                    tag: 0,
+                    data: &[0xAA, 0xBB]
+                },
+                TaggedField { tag: 5, data: &[] }
+            ]
+        );
+        assert_eq!(r.read_i8(), Ok(7));
+
+        let mut r = Reader::new(&bytes);
+        r.skip_tagged_fields().unwrap();
+        assert_eq!(r.read_i8(), Ok(7));
+
+        // A field whose size runs past the end.
+        let mut r = Reader::new(&[0x01, 0x00, 0x05, 0xAA]);
+        assert_eq!(
+            r.read_tagged_fields().err(),
+            Some(DecodeError::UnexpectedEof)
+        );
+    }
+
+    #[test]
+    fn test_invalid_lengths() {
+        assert_eq!(
+            Reader::new(&[0xFF, 0xFE]).read_nullable_string(),
+            Err(DecodeError::InvalidLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x00, 0x05, b'a']).read_string(),
+            Err(DecodeError::InvalidLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x00, 0x01, 0xFF]).read_string(),
+            Err(DecodeError::InvalidUtf8)
+        );
+        assert_eq!(
+            Reader::new(&[0xFF, 0xFF]).read_string(),
+            Err(DecodeError::UnexpectedNull)
+        );
+        assert_eq!(
+            Reader::new(&[0x7F, 0xFF, 0xFF, 0xFF]).read_array_len(),
+            Err(DecodeError::InvalidLength)
+        );
+        assert_eq!(
+            Reader::new(&[0x03]).read_varint_bytes(),
+            Err(DecodeError::InvalidLength)
+        );
+    }
+
+    #[test]
+    fn test_writer_buffer_too_small_writes_nothing() {
+        let mut buf = [0u8; 4];
+        let mut w = Writer::new(&mut buf);
+        w.write_i16(1).unwrap();
+        assert_eq!(
+            w.write_i32(1),
+            Err(EncodeError::BufferTooSmall {
+                needed: 4,
+                available: 2
+            })
+        );
+        assert_eq!(
+            w.write_string("ab"),
+            Err(EncodeError::BufferTooSmall {
+                needed: 4,
+                available: 2
+            })
+        );
+        assert_eq!(w.position(), 2);
+        w.write_varint(-1).unwrap();
+        assert_eq!(w.written(), &[0, 1, 1]);
+    }
+
+    #[test]
+    fn test_string_length_overflow() {
+        let long = "x".repeat(40_000);
+        let mut buf = [0u8; 8];
+        assert_eq!(
+            Writer::new(&mut buf).write_string(&long),
+            Err(EncodeError::LengthOverflow)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn prop_reader_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64), ops in proptest::collection::vec(0u8..20, 0..16)) {
+            let mut r = Reader::new(&bytes);
+            for op in ops {
+                let _ = match op {
+                    0 => r.read_i8().map(drop),
+                    1 => r.read_i16().map(drop),
+                    2 => r.read_i32().map(drop),
+                    3 => r.read_i64().map(drop),
+                    4 => r.read_u32().map(drop),
+                    5 => r.read_varint().map(drop),
+                    6 => r.read_varlong().map(drop),
+                    7 => r.read_unsigned_varint().map(drop),
+                    8 => r.read_string().map(drop),
+                    9 => r.read_nullable_string().map(drop),
+                    10 => r.read_compact_string().map(drop),
+                    11 => r.read_compact_nullable_string().map(drop),
+                    12 => r.read_bytes32().map(drop),
+                    13 => r.read_nullable_bytes().map(drop),
+                    14 => r.read_compact_nullable_bytes().map(drop),
+                    15 => r.read_varint_bytes().map(drop),
+                    16 => r.read_array_len().map(drop),
+                    17 => r.read_compact_array_len().map(drop),
+                    18 => r.read_tagged_fields().map(|t| t.for_each(drop)),
+                    _ => r.skip(3),
+                };
+                prop_assert!(r.position() <= bytes.len());
+            }
+        }
+
+        #[test]
+        fn prop_varint_round_trip(v in any::<i32>(), l in any::<i64>(), u in any::<u32>()) {
+            let mut buf = [0u8; 32];
+            let mut w = Writer::new(&mut buf);
+            w.write_varint(v).unwrap();
+            w.write_varlong(l).unwrap();
+            w.write_unsigned_varint(u).unwrap();
+            prop_assert_eq!(w.position(), varint_len(v) + varlong_len(l) + unsigned_varint_len(u));
+            let mut r = Reader::new(w.written());
+            prop_assert_eq!(r.read_varint(), Ok(v));
+            prop_assert_eq!(r.read_varlong(), Ok(l));
+            prop_assert_eq!(r.read_unsigned_varint(), Ok(u));
+            prop_assert!(r.is_empty());
+        }
+
+        #[test]
+        fn prop_writer_never_panics(cap in 0usize..16, s in ".{0,20}", b in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..20))) {
+            let mut buf = [0u8; 16];
+            let mut w = Writer::new(&mut buf[..cap]);
+            let _ = w.write_compact_string(&s);
+            let _ = w.write_nullable_bytes(b.as_deref());
+            let _ = w.write_varint_bytes(b.as_deref());
+            let _ = w.write_varlong(i64::MIN);
+            prop_assert!(w.position() <= cap);
+        }
+    }
+}
