@@ -1,2 +1,7 @@
-//! kafka-edge-core: placeholder, filled in by the core issue.
+//! kafka-edge-core: the heap-free, sans-IO core of a Kafka producer.
 #![no_std]
+
+pub mod protocol;
+pub mod record;
+
+pub use record::crc32c;

@@ -1,0 +1,811 @@
+//! Building a RecordBatch v2 in place, byte-compatible with Kafka's `MemoryRecordsBuilder`.
+//!
+//! [`BatchBuilder`] is plain state (a few integers) and borrows nothing: every method takes
+//! the batch buffer, so a batch can stay open in a pool slot across many calls. Records
+//! are encoded once, straight into the buffer, after the 61 header bytes; the header and
+//! the CRC32C are written when the batch is closed.
+
+use core::fmt;
+
+use crate::protocol::{
+    DecodeError, put_uvarint_exact, unsigned_varint_len, varint_len, varlong_len,
+};
+
+use super::header::{
+    CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
+    NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
+    TimestampType, attributes,
+};
+
+/// A record header: a UTF-8 key and an optional value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Header<'a> {
+    /// The header key (never null in Kafka).
+    pub key: &'a str,
+    /// The header value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+}
+
+/// A record to append, borrowing its bytes from the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Record<'a> {
+    /// Timestamp in wall-clock milliseconds since the Unix epoch (`CreateTime`); must be
+    /// non-negative or [`NO_TIMESTAMP`](super::NO_TIMESTAMP) (`-1`), as Kafka requires.
+    pub timestamp: i64,
+    /// The key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// The headers, in order.
+    pub headers: &'a [Header<'a>],
+}
+
+/// Most bytes a record's framing can take beyond its key, value and headers: length (5),
+/// attributes (1), timestamp delta (10), offset delta (5); Kafka's
+/// `DefaultRecord.MAX_RECORD_OVERHEAD`.
+pub const MAX_RECORD_OVERHEAD: usize = 21;
+
+/// Bytes of a nullable byte field with a varint length (`-1` = null).
+#[inline(always)]
+fn field_size(bytes: Option<&[u8]>) -> Option<usize> {
+    match bytes {
+        None => Some(1),
+        Some(b) => {
+            let len = i32::try_from(b.len()).ok()?;
+            varint_len(len).checked_add(b.len())
+        }
+    }
+}
+
+impl Record<'_> {
+    /// Bytes of the key, value and headers sections (Kafka's `DefaultRecord.sizeOf(keySize,
+    /// valueSize, headers)`), or `None` if a length does not fit the format.
+    #[inline(always)]
+    fn payload_size(&self) -> Option<usize> {
+        let mut size = field_size(self.key)?.checked_add(field_size(self.value)?)?;
+        let count = i32::try_from(self.headers.len()).ok()?;
+        size = size.checked_add(varint_len(count))?;
+        for h in self.headers {
+            size = size
+                .checked_add(field_size(Some(h.key.as_bytes()))?)?
+                .checked_add(field_size(h.value)?)?;
+        }
+        Some(size)
+    }
+
+    /// The record's body size (everything after the length varint), or `None` when it does
+    /// not fit an `i32`.
+    #[inline(always)]
+    fn body_size(&self, offset_delta: i32, timestamp_delta: i64, payload: usize) -> Option<i32> {
+        let framing = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta);
+        i32::try_from(payload.checked_add(framing)?).ok()
+    }
+
+    /// Exact bytes this record takes in a batch at `offset_delta` with `timestamp_delta`
+    /// (Kafka's `DefaultRecord.sizeInBytes`).
+    pub fn encoded_size(
+        &self,
+        offset_delta: i32,
+        timestamp_delta: i64,
+    ) -> Result<usize, WriteError> {
+        let payload = self.payload_size().ok_or(WriteError::RecordTooLarge)?;
+        let body = self
+            .body_size(offset_delta, timestamp_delta, payload)
+            .ok_or(WriteError::RecordTooLarge)?;
+        Ok(varint_len(body) + body as usize)
+    }
+
+    /// An upper bound of the bytes this record takes at any position in any batch (Kafka's
+    /// `DefaultRecord.recordSizeUpperBound`), used to size batches and to check
+    /// `max.request.size` exactly as the Java producer does.
+    pub fn size_upper_bound(&self) -> Result<usize, WriteError> {
+        self.payload_size()
+            .and_then(|p| p.checked_add(MAX_RECORD_OVERHEAD))
+            .ok_or(WriteError::RecordTooLarge)
+    }
+}
+
+/// Header fields of a batch that the builder does not derive from its records.
+///
+/// [`Default`] gives what a producer without idempotence writes (Kafka's constants):
+/// base offset 0, partition leader epoch -1, producer id -1, epoch -1, base sequence -1,
+/// `CreateTime`, not transactional, not control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BatchMeta {
+    /// `baseOffset` (0 from producers).
+    pub base_offset: i64,
+    /// `partitionLeaderEpoch` (-1 from producers).
+    pub partition_leader_epoch: i32,
+    /// `producerId`, or -1.
+    pub producer_id: i64,
+    /// `producerEpoch`, or -1.
+    pub producer_epoch: i16,
+    /// `baseSequence`, or -1.
+    pub base_sequence: i32,
+    /// Timestamp type (attribute bit 3).
+    pub timestamp_type: TimestampType,
+    /// Transactional batch (attribute bit 4).
+    pub is_transactional: bool,
+    /// Control batch (attribute bit 5).
+    pub is_control: bool,
+}
+
+impl BatchMeta {
+    /// The defaults of a producer without idempotence (see the type's documentation).
+    pub const NON_IDEMPOTENT: Self = Self {
+        base_offset: 0,
+        partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
+        producer_id: NO_PRODUCER_ID,
+        producer_epoch: NO_PRODUCER_EPOCH,
+        base_sequence: NO_SEQUENCE,
+        timestamp_type: TimestampType::CreateTime,
+        is_transactional: false,
+        is_control: false,
+    };
+
+    /// The defaults with an idempotent producer's state.
+    pub const fn idempotent(producer_id: i64, producer_epoch: i16, base_sequence: i32) -> Self {
+        Self {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+            ..Self::NON_IDEMPOTENT
+        }
+    }
+}
+
+impl Default for BatchMeta {
+    fn default() -> Self {
+        Self::NON_IDEMPOTENT
+    }
+}
+
+/// Why a compression codec failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The output buffer was too small for the compressed records.
+    OutputTooSmall,
+    /// The codec failed for another reason.
+    Failed,
+}
+
+impl fmt::Display for CodecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::OutputTooSmall => "compression output buffer too small",
+            Self::Failed => "compression failed",
+        })
+    }
+}
+
+impl core::error::Error for CodecError {}
+
+/// A compression codec plugged in by the transport (the core ships none).
+///
+/// At close, [`BatchBuilder::close_compressed`] hands the codec the records section (every
+/// byte after the 61-byte header) and writes its output back as the batch's records,
+/// with the codec's [`CompressionType`] in the attributes. Kafka compresses the records
+/// section as one stream in the codec's framing (for example Kafka's xerial framing for
+/// Snappy).
+pub trait Codec {
+    /// The compression code written into the batch attributes.
+    fn compression_type(&self) -> CompressionType;
+
+    /// Compresses `input` into `output` and returns the number of bytes written.
+    fn compress(&mut self, input: &[u8], output: &mut [u8]) -> Result<usize, CodecError>;
+}
+
+/// Why a batch could not be started, appended to, closed or re-stamped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The record (or the header) does not fit in the rest of the buffer. Nothing was
+    /// modified; close this batch and append to a new one with room for `needed` bytes.
+    DoesNotFit {
+        /// Bytes the record needs.
+        needed: usize,
+        /// Bytes left in the buffer.
+        available: usize,
+    },
+    /// A key, value, header or the record itself is longer than the format can express
+    /// (`i32::MAX` bytes).
+    RecordTooLarge,
+    /// A timestamp was negative other than `-1` (Kafka's "Invalid negative timestamp").
+    InvalidTimestamp {
+        /// The rejected timestamp.
+        timestamp: i64,
+    },
+    /// The batch already holds `i32::MAX` records.
+    TooManyRecords,
+    /// A batch without records cannot be closed (Kafka writes nothing for it).
+    Empty,
+    /// The compression codec failed.
+    Codec(CodecError),
+    /// The bytes given to re-stamp are not a well-formed batch.
+    InvalidBatch(DecodeError),
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::DoesNotFit { needed, available } => write!(
+                f,
+                "record of {needed} bytes does not fit in the {available} bytes left in the batch"
+            ),
+            Self::RecordTooLarge => f.write_str("record too large for the batch format"),
+            Self::InvalidTimestamp { timestamp } => {
+                write!(f, "invalid negative timestamp {timestamp}")
+            }
+            Self::TooManyRecords => f.write_str("too many records in one batch"),
+            Self::Empty => f.write_str("cannot close an empty batch"),
+            Self::Codec(e) => write!(f, "codec: {e}"),
+            Self::InvalidBatch(e) => write!(f, "invalid batch: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for WriteError {}
+
+/// The state of a RecordBatch v2 being written into a caller's buffer.
+///
+/// Byte-compatible with Kafka's `MemoryRecordsBuilder` (magic 2): the base timestamp is the
+/// first record's, each record's timestamp delta is relative to it, offset deltas are the
+/// record indexes, `maxTimestamp` is the largest timestamp (at least -1) and
+/// `lastOffsetDelta` is `count - 1`.
+///
+/// The builder holds no reference: pass the same buffer (the batch starts at its first
+/// byte) to every call. The buffer's length is the batch's capacity.
+///
+/// ```
+/// use kafka_edge_core::record::{BatchBuilder, BatchMeta, Record, RecordBatchReader};
+/// let mut buf = [0u8; 256];
+/// let mut batch = BatchBuilder::start(&buf)?;
+/// let record = Record { timestamp: 1_700_000_000_000, key: None, value: Some(b"hello"), headers: &[] };
+/// batch.append(&mut buf, &record)?;
+/// let len = batch.close(&mut buf, &BatchMeta::default())?;
+///
+/// let batch = RecordBatchReader::new(&buf[..len]).next().unwrap().unwrap();
+/// let first = batch.records()?.next().unwrap().unwrap();
+/// assert_eq!(first.value, Some(&b"hello"[..]));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchBuilder {
+    write_pos: usize,
+    record_count: i32,
+    base_timestamp: i64,
+    max_timestamp: i64,
+}
+
+impl BatchBuilder {
+    /// Starts a batch at the beginning of `buf`, reserving the 61 header bytes.
+    pub fn start(buf: &[u8]) -> Result<Self, WriteError> {
+        if buf.len() < RECORD_BATCH_OVERHEAD {
+            return Err(WriteError::DoesNotFit {
+                needed: RECORD_BATCH_OVERHEAD,
+                available: buf.len(),
+            });
+        }
+        Ok(Self {
+            write_pos: RECORD_BATCH_OVERHEAD,
+            record_count: 0,
+            base_timestamp: NO_TIMESTAMP,
+            max_timestamp: NO_TIMESTAMP,
+        })
+    }
+
+    /// Bytes the batch takes so far, header included (its size once closed without
+    /// compression).
+    pub const fn size_in_bytes(&self) -> usize {
+        self.write_pos
+    }
+
+    /// Records appended so far.
+    pub const fn record_count(&self) -> u32 {
+        self.record_count as u32
+    }
+
+    /// Whether no record was appended.
+    pub const fn is_empty(&self) -> bool {
+        self.record_count == 0
+    }
+
+    /// The base timestamp (the first record's), if a record was appended.
+    pub const fn base_timestamp(&self) -> Option<i64> {
+        if self.record_count == 0 {
+            None
+        } else {
+            Some(self.base_timestamp)
+        }
+    }
+
+    /// The largest record timestamp so far (-1 if none is larger).
+    pub const fn max_timestamp(&self) -> i64 {
+        self.max_timestamp
+    }
+
+    /// Exact bytes `record` would take if appended next.
+    pub fn next_record_size(&self, record: &Record<'_>) -> Result<usize, WriteError> {
+        let base = if self.record_count == 0 {
+            record.timestamp
+        } else {
+            self.base_timestamp
+        };
+        record.encoded_size(self.record_count, record.timestamp.wrapping_sub(base))
+    }
+
+    /// Encodes `record` into `buf` after the records already there, and returns the bytes
+    /// it took.
+    ///
+    /// If it does not fit, returns [`WriteError::DoesNotFit`] and changes nothing (neither
+    /// the builder nor the bytes of the batch).
+    #[inline]
+    pub fn append(&mut self, buf: &mut [u8], record: &Record<'_>) -> Result<usize, WriteError> {
+        let ts = record.timestamp;
+        if ts < 0 && ts != NO_TIMESTAMP {
+            return Err(WriteError::InvalidTimestamp { timestamp: ts });
+        }
+        let offset_delta = self.record_count;
+        if offset_delta == i32::MAX {
+            return Err(WriteError::TooManyRecords);
+        }
+        let base = if offset_delta == 0 {
+            ts
+        } else {
+            self.base_timestamp
+        };
+        // Java computes `timestamp - baseTimestamp` on longs, which wraps.
+        let timestamp_delta = ts.wrapping_sub(base);
+
+        let payload = record.payload_size().ok_or(WriteError::RecordTooLarge)?;
+        let body = record
+            .body_size(offset_delta, timestamp_delta, payload)
+            .ok_or(WriteError::RecordTooLarge)?;
+        let size = varint_len(body) + body as usize;
+        let available = buf.len().saturating_sub(self.write_pos);
+        let end = self.write_pos + size;
+        let dst = match buf.get_mut(self.write_pos..end) {
+            Some(dst) if end - RECORD_BATCH_OVERHEAD <= i32::MAX as usize => dst,
+            _ => {
+                return Err(WriteError::DoesNotFit {
+                    needed: size,
+                    available,
+                });
+            }
+        };
+        encode_record(dst, body, timestamp_delta, offset_delta, record);
+
+        self.write_pos = end;
+        self.record_count = offset_delta + 1;
+        self.base_timestamp = base;
+        if ts > self.max_timestamp {
+            self.max_timestamp = ts;
+        }
+        Ok(size)
+    }
+
+    /// Fills the header (with `meta` and the fields derived from the records) and the
+    /// CRC32C, uncompressed, and returns the total length of the batch in bytes: send
+    /// `buf[..len]`.
+    ///
+    /// Closing does not change the builder: closing again rewrites the same bytes.
+    pub fn close(&self, buf: &mut [u8], meta: &BatchMeta) -> Result<usize, WriteError> {
+        self.write_header(buf, meta, CompressionType::None, self.write_pos)
+    }
+
+    /// Like [`close`](Self::close), but first compresses the records section with `codec`
+    /// through `scratch` (which must hold the compressed records) and writes the result
+    /// back in place of the records.
+    ///
+    /// Call it once: afterwards `buf` holds compressed records and the builder's count of
+    /// bytes no longer describes it.
+    pub fn close_compressed<C: Codec + ?Sized>(
+        &self,
+        buf: &mut [u8],
+        meta: &BatchMeta,
+        codec: &mut C,
+        scratch: &mut [u8],
+    ) -> Result<usize, WriteError> {
+        if self.record_count == 0 {
+            return Err(WriteError::Empty);
+        }
+        let records = buf
+            .get(RECORD_BATCH_OVERHEAD..self.write_pos)
+            .ok_or(WriteError::InvalidBatch(DecodeError::UnexpectedEof))?;
+        let compressed_len = codec
+            .compress(records, scratch)
+            .map_err(WriteError::Codec)?;
+        let compressed = scratch
+            .get(..compressed_len)
+            .ok_or(WriteError::Codec(CodecError::Failed))?;
+        let end = RECORD_BATCH_OVERHEAD + compressed_len;
+        let available = buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
+        buf.get_mut(RECORD_BATCH_OVERHEAD..end)
+            .ok_or(WriteError::DoesNotFit {
+                needed: compressed_len,
+                available,
+            })?
+            .copy_from_slice(compressed);
+        self.write_header(buf, meta, codec.compression_type(), end)
+    }
+
+    fn write_header(
+        &self,
+        buf: &mut [u8],
+        meta: &BatchMeta,
+        compression: CompressionType,
+        total: usize,
+    ) -> Result<usize, WriteError> {
+        if self.record_count == 0 {
+            return Err(WriteError::Empty);
+        }
+        let batch_length =
+            i32::try_from(total - LOG_OVERHEAD).map_err(|_| WriteError::RecordTooLarge)?;
+        let batch = buf
+            .get_mut(..total)
+            .ok_or(WriteError::InvalidBatch(DecodeError::UnexpectedEof))?;
+        let mut h = RecordBatchHeader::new_checked(batch).map_err(WriteError::InvalidBatch)?;
+        h.set_base_offset(meta.base_offset);
+        h.set_batch_length(batch_length);
+        h.set_partition_leader_epoch(meta.partition_leader_epoch);
+        h.set_magic(MAGIC_V2);
+        h.set_attributes(attributes(
+            compression,
+            meta.timestamp_type,
+            meta.is_transactional,
+            meta.is_control,
+        ));
+        h.set_last_offset_delta(self.record_count - 1);
+        h.set_base_timestamp(self.base_timestamp);
+        h.set_max_timestamp(self.max_timestamp);
+        h.set_producer_id(meta.producer_id);
+        h.set_producer_epoch(meta.producer_epoch);
+        h.set_base_sequence(meta.base_sequence);
+        h.set_record_count(self.record_count);
+        h.fill_crc().map_err(WriteError::InvalidBatch)?;
+        Ok(total)
+    }
+}
+
+/// Re-stamps the producer id, epoch and base sequence of a closed batch at the start of
+/// `batch` and recomputes its CRC32C (for retries after an epoch bump or a sequence reset).
+pub fn set_producer_state(
+    batch: &mut [u8],
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<(), WriteError> {
+    let mut h = RecordBatchHeader::new_checked(batch).map_err(WriteError::InvalidBatch)?;
+    if h.magic() != MAGIC_V2 {
+        return Err(WriteError::InvalidBatch(DecodeError::UnsupportedMagic {
+            magic: h.magic(),
+        }));
+    }
+    // Check the length before touching anything.
+    h.total_len().map_err(WriteError::InvalidBatch)?;
+    h.set_producer_id(producer_id);
+    h.set_producer_epoch(producer_epoch);
+    h.set_base_sequence(base_sequence);
+    h.fill_crc().map_err(WriteError::InvalidBatch)?;
+    Ok(())
+}
+
+/// A cursor over a destination sized exactly for what is written into it.
+struct Out<'b> {
+    rest: &'b mut [u8],
+}
+
+impl Out<'_> {
+    #[inline(always)]
+    fn bytes(&mut self, src: &[u8]) {
+        let rest = core::mem::take(&mut self.rest);
+        if let Some((head, tail)) = rest.split_at_mut_checked(src.len()) {
+            head.copy_from_slice(src);
+            self.rest = tail;
+        }
+    }
+
+    #[inline(always)]
+    fn uvarint(&mut self, v: u64, len: usize) {
+        let rest = core::mem::take(&mut self.rest);
+        if let Some((head, tail)) = rest.split_at_mut_checked(len) {
+            put_uvarint_exact(head, v);
+            self.rest = tail;
+        }
+    }
+
+    #[inline(always)]
+    fn varint(&mut self, v: i32) {
+        let z = ((v << 1) ^ (v >> 31)) as u32;
+        self.uvarint(z.into(), unsigned_varint_len(z));
+    }
+
+    #[inline(always)]
+    fn varlong(&mut self, v: i64) {
+        let z = ((v << 1) ^ (v >> 63)) as u64;
+        self.uvarint(z, varlong_len(v));
+    }
+
+    #[inline(always)]
+    fn nullable(&mut self, b: Option<&[u8]>) {
+        match b {
+            None => self.varint(-1),
+            Some(b) => {
+                // Lengths were checked to fit an i32 when sizing the record.
+                self.varint(b.len() as i32);
+                self.bytes(b);
+            }
+        }
+    }
+}
+
+/// Writes one record (Kafka's `DefaultRecord.writeTo`) into `dst`, which is exactly its
+/// size: lengths were computed and checked by the caller.
+#[inline(always)]
+fn encode_record(
+    dst: &mut [u8],
+    body: i32,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    r: &Record<'_>,
+) {
+    let mut out = Out { rest: dst };
+    out.varint(body);
+    out.bytes(&[0]); // attributes: unused by magic 2
+    out.varlong(timestamp_delta);
+    out.varint(offset_delta);
+    out.nullable(r.key);
+    out.nullable(r.value);
+    out.varint(r.headers.len() as i32);
+    for h in r.headers {
+        out.nullable(Some(h.key.as_bytes()));
+        out.nullable(h.value);
+    }
+    debug_assert!(out.rest.is_empty(), "record size computed wrongly");
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::crc::crc32c;
+    use super::*;
+    use std::vec::Vec;
+
+    fn record<'a>(
+        timestamp: i64,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+        headers: &'a [Header<'a>],
+    ) -> Record<'a> {
+        Record {
+            timestamp,
+            key,
+            value,
+            headers,
+        }
+    }
+
+    /// Two records, written by hand from Kafka's record format:
+    /// record 0: ts 1000, key "k", value "v1", no headers
+    /// record 1: ts 1005, null key, value "", header ("h", null)
+    #[test]
+    fn test_emit_full_batch_fixture() {
+        let headers = [Header {
+            key: "h",
+            value: None,
+        }];
+        let mut buf = [0u8; 128];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        assert_eq!(
+            b.append(&mut buf, &record(1000, Some(b"k"), Some(b"v1"), &[])),
+            Ok(10)
+        );
+        assert_eq!(
+            b.append(&mut buf, &record(1005, None, Some(b""), &headers)),
+            Ok(10)
+        );
+        let len = b.close(&mut buf, &BatchMeta::default()).unwrap();
+        assert_eq!(len, 61 + 20);
+
+        #[rustfmt::skip]
+        let mut expected: Vec<u8> = [
+            0, 0, 0, 0, 0, 0, 0, 0,         // baseOffset 0
+            0, 0, 0, 69,                    // batchLength = 81 - 12
+            0xFF, 0xFF, 0xFF, 0xFF,         // partitionLeaderEpoch -1
+            2,                              // magic
+            0, 0, 0, 0,                     // crc (filled below)
+            0, 0,                           // attributes
+            0, 0, 0, 1,                     // lastOffsetDelta 1
+            0, 0, 0, 0, 0, 0, 0x03, 0xE8,   // baseTimestamp 1000
+            0, 0, 0, 0, 0, 0, 0x03, 0xED,   // maxTimestamp 1005
+            0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, // producerId -1
+            0xFF, 0xFF,                     // producerEpoch -1
+            0xFF, 0xFF, 0xFF, 0xFF,         // baseSequence -1
+            0, 0, 0, 2,                     // recordCount 2
+            // record 0: body 9 bytes
+            0x12,                           // length 9
+            0x00,                           // attributes
+            0x00,                           // timestampDelta 0
+            0x00,                           // offsetDelta 0
+            0x02, b'k',                     // key len 1, "k"
+            0x04, b'v', b'1',               // value len 2, "v1"
+            0x00,                           // 0 headers
+            // record 1: body 9 bytes
+            0x12,                           // length 9
+            0x00,                           // attributes
+            0x0A,                           // timestampDelta 5
+            0x02,                           // offsetDelta 1
+            0x01,                           // key null
+            0x00,                           // value len 0
+            0x02,                           // 1 header
+            0x02, b'h',                     // header key len 1, "h"
+            0x01,                           // header value null
+        ]
+        .to_vec();
+        let crc = crc32c(&expected[21..]);
+        expected[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(&buf[..len], &expected[..]);
+    }
+
+    #[test]
+    fn test_idempotent_meta_and_restamp() {
+        let mut buf = [0u8; 128];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        b.append(&mut buf, &record(7, None, Some(b"x"), &[]))
+            .unwrap();
+        let len = b
+            .close(&mut buf, &BatchMeta::idempotent(1234, 5, 42))
+            .unwrap();
+        let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        assert_eq!(
+            (h.producer_id(), h.producer_epoch(), h.base_sequence()),
+            (1234, 5, 42)
+        );
+        assert_eq!(h.verify_crc(), Ok(()));
+
+        set_producer_state(&mut buf[..len], 99, 6, 0).unwrap();
+        let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        assert_eq!(
+            (h.producer_id(), h.producer_epoch(), h.base_sequence()),
+            (99, 6, 0)
+        );
+        assert_eq!(h.verify_crc(), Ok(()));
+
+        // Same bytes as closing with that state in the first place.
+        let mut again = [0u8; 128];
+        again[..len].copy_from_slice(&buf[..len]);
+        b.close(&mut again, &BatchMeta::idempotent(99, 6, 0))
+            .unwrap();
+        assert_eq!(&again[..len], &buf[..len]);
+
+        assert!(matches!(
+            set_producer_state(&mut [0u8; 10], 1, 1, 1),
+            Err(WriteError::InvalidBatch(_))
+        ));
+    }
+
+    #[test]
+    fn test_does_not_fit_changes_nothing() {
+        let mut buf = [0u8; 80];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        b.append(&mut buf, &record(1, None, Some(&[1; 5]), &[]))
+            .unwrap();
+        let before_state = b;
+        let before_bytes = buf;
+        let err = b
+            .append(&mut buf, &record(2, None, Some(&[2; 20]), &[]))
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            WriteError::DoesNotFit {
+                needed: 27,
+                available: 7
+            }
+        ));
+        assert_eq!(b, before_state);
+        assert_eq!(buf, before_bytes);
+        assert!(BatchBuilder::start(&buf[..60]).is_err());
+    }
+
+    #[test]
+    fn test_timestamps_follow_memory_records_builder() {
+        let mut buf = [0u8; 256];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        assert_eq!(
+            b.append(&mut buf, &record(-2, None, None, &[])),
+            Err(WriteError::InvalidTimestamp { timestamp: -2 })
+        );
+        for ts in [500, 100, 900, 300] {
+            b.append(&mut buf, &record(ts, None, None, &[])).unwrap();
+        }
+        assert_eq!(b.base_timestamp(), Some(500));
+        assert_eq!(b.max_timestamp(), 900);
+        let len = b.close(&mut buf, &BatchMeta::default()).unwrap();
+        let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        assert_eq!(h.base_timestamp(), 500);
+        assert_eq!(h.max_timestamp(), 900);
+        assert_eq!(h.last_offset_delta(), 3);
+        assert_eq!(h.record_count(), 4);
+
+        // All records without a timestamp: max stays -1, as in Java.
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        b.append(&mut buf, &record(-1, None, None, &[])).unwrap();
+        assert_eq!(b.max_timestamp(), -1);
+    }
+
+    #[test]
+    fn test_empty_batch_cannot_close() {
+        let mut buf = [0u8; 64];
+        let b = BatchBuilder::start(&buf).unwrap();
+        assert_eq!(
+            b.close(&mut buf, &BatchMeta::default()),
+            Err(WriteError::Empty)
+        );
+    }
+
+    #[test]
+    fn test_sizes_match_encoding() {
+        let headers = [
+            Header {
+                key: "key",
+                value: Some(b"value"),
+            },
+            Header {
+                key: "",
+                value: None,
+            },
+        ];
+        let r = record(10, Some(&[0; 200]), Some(&[1; 1000]), &headers);
+        let mut buf = [0u8; 2048];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        assert_eq!(b.next_record_size(&r), r.encoded_size(0, 0));
+        let n = b.append(&mut buf, &r).unwrap();
+        assert_eq!(Ok(n), r.encoded_size(0, 0));
+        assert!(r.size_upper_bound().unwrap() >= n);
+    }
+
+    struct Reverse;
+    impl Codec for Reverse {
+        fn compression_type(&self) -> CompressionType {
+            CompressionType::Lz4
+        }
+        fn compress(&mut self, input: &[u8], output: &mut [u8]) -> Result<usize, CodecError> {
+            let out = output
+                .get_mut(..input.len() + 1)
+                .ok_or(CodecError::OutputTooSmall)?;
+            out[0] = 0xAA;
+            for (o, i) in out[1..].iter_mut().zip(input.iter().rev()) {
+                *o = *i;
+            }
+            Ok(input.len() + 1)
+        }
+    }
+
+    #[test]
+    fn test_close_compressed_uses_codec() {
+        let mut buf = [0u8; 128];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        b.append(&mut buf, &record(1, None, Some(b"abc"), &[]))
+            .unwrap();
+        let records: Vec<u8> = buf[61..b.size_in_bytes()].to_vec();
+        let mut scratch = [0u8; 64];
+        let len = b
+            .close_compressed(&mut buf, &BatchMeta::default(), &mut Reverse, &mut scratch)
+            .unwrap();
+        assert_eq!(len, b.size_in_bytes() + 1);
+        let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        assert_eq!(h.compression(), Ok(CompressionType::Lz4));
+        assert_eq!(h.verify_crc(), Ok(()));
+        let mut rev = records.clone();
+        rev.reverse();
+        assert_eq!(buf[61], 0xAA);
+        assert_eq!(&buf[62..len], &rev[..]);
+
+        let mut tiny = [0u8; 2];
+        assert_eq!(
+            b.close_compressed(&mut buf, &BatchMeta::default(), &mut Reverse, &mut tiny),
+            Err(WriteError::Codec(CodecError::OutputTooSmall))
+        );
+    }
+}
