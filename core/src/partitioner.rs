@@ -1,0 +1,566 @@
+//! Choosing a partition for a record, as the Java producer does.
+//!
+//! - An explicit partition on the record wins ([`select_partition`]).
+//! - A keyed record goes to `to_positive(murmur2(key)) % num_partitions`, over **all**
+//!   partitions of the topic, available or not ([`partition_for_key`]), unless
+//!   `partitioner.ignore.keys` is set.
+//! - A keyless record goes to the topic's current *sticky* partition (KIP-794, Java's
+//!   `BuiltInPartitioner`): the producer stays on one partition until at least `batch.size`
+//!   bytes were produced to it, then switches to another picked at random among the
+//!   partitions that have a leader.
+//!
+//! The core has no source of randomness: [`BuiltInPartitioner`] takes a seed and runs a
+//! small xorshift generator, so that a run replays exactly from its seed.
+
+use core::fmt;
+use core::num::NonZeroU32;
+
+use crate::topic::TopicId;
+
+/// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with seed `0x9747b28c`, as the Java client
+/// computes it to place keyed records.
+///
+/// ```
+/// assert_eq!(kafka_edge_core::murmur2(b"foobar"), -790332482);
+/// ```
+pub fn murmur2(data: &[u8]) -> i32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+
+    // Java arrays are shorter than 2^31, so `length` fits its `int`; wrap like it would.
+    let mut h = SEED ^ (data.len() as u32);
+    let (blocks, tail) = data.as_chunks::<4>();
+    for &block in blocks {
+        let mut k = u32::from_le_bytes(block);
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M);
+        h ^= k;
+    }
+    // Java's `switch (length % 4)` with fall-through.
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate().rev() {
+            h ^= u32::from(b) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^= h >> 15;
+    h as i32
+}
+
+/// Kafka's `Utils.toPositive`: clears the sign bit (not `abs`, which overflows on `MIN`).
+pub const fn to_positive(n: i32) -> i32 {
+    n & 0x7fff_ffff
+}
+
+/// The partition of a keyed record: `to_positive(murmur2(key)) % num_partitions`, as
+/// Java's `BuiltInPartitioner.partitionForKey`.
+pub fn partition_for_key(key: &[u8], num_partitions: NonZeroU32) -> i32 {
+    // `to_positive` is in 0..=i32::MAX, so the remainder is too.
+    ((to_positive(murmur2(key)) as u32) % num_partitions.get()) as i32
+}
+
+/// Why no partition could be chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PartitionError {
+    /// The topic has no partitions (its metadata is not known yet).
+    NoPartitions,
+    /// An explicit (or custom) partition is outside `0..num_partitions`.
+    InvalidPartition {
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        num_partitions: u32,
+    },
+    /// The topic handle is beyond the partitioner's topic capacity.
+    TopicOutOfRange {
+        /// The handle.
+        topic: TopicId,
+        /// The capacity.
+        capacity: usize,
+    },
+}
+
+impl fmt::Display for PartitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::NoPartitions => f.write_str("topic has no known partitions"),
+            Self::InvalidPartition {
+                partition,
+                num_partitions,
+            } => write!(
+                f,
+                "invalid partition {partition}: not in the range [0...{num_partitions})"
+            ),
+            Self::TopicOutOfRange { topic, capacity } => write!(
+                f,
+                "topic handle {} beyond the partitioner's capacity of {capacity} topics",
+                topic.0
+            ),
+        }
+    }
+}
+
+impl core::error::Error for PartitionError {}
+
+/// What the partitioner knows of a topic's partitions: how many there are, and which have a
+/// leader (Java's `cluster.partitionsForTopic` size and `availablePartitionsForTopic`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionSet<'a> {
+    num_partitions: u32,
+    available: &'a [i32],
+}
+
+impl<'a> PartitionSet<'a> {
+    /// `num_partitions` partitions, of which those listed in `available` have a leader.
+    pub const fn new(num_partitions: u32, available: &'a [i32]) -> Self {
+        Self {
+            num_partitions,
+            available,
+        }
+    }
+
+    /// The number of partitions.
+    pub const fn num_partitions(&self) -> u32 {
+        self.num_partitions
+    }
+
+    /// The partitions with a leader.
+    pub const fn available(&self) -> &'a [i32] {
+        self.available
+    }
+
+    /// Whether `partition` is in `0..num_partitions`.
+    pub fn contains(&self, partition: i32) -> bool {
+        u32::try_from(partition).is_ok_and(|p| p < self.num_partitions)
+    }
+}
+
+/// A partitioner (Java's `Partitioner` plugin interface).
+///
+/// The producer consults it only for records without an explicit partition (see
+/// [`select_partition`]) and reports every append back through
+/// [`on_append`](Self::on_append), which the built-in sticky logic needs and custom
+/// partitioners may ignore.
+pub trait Partitioner {
+    /// The partition for a record of `topic` with `key` and `value`.
+    fn partition(
+        &mut self,
+        topic: TopicId,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        partitions: &PartitionSet<'_>,
+    ) -> Result<i32, PartitionError>;
+
+    /// Called after a record of `appended_bytes` was appended to `partition`.
+    /// `all_batches_full` is whether the partition's last batch is now full (Java's
+    /// `allBatchesFull`), which allows the sticky partition to switch.
+    fn on_append(
+        &mut self,
+        topic: TopicId,
+        partition: i32,
+        appended_bytes: usize,
+        all_batches_full: bool,
+        partitions: &PartitionSet<'_>,
+    ) {
+        let _ = (
+            topic,
+            partition,
+            appended_bytes,
+            all_batches_full,
+            partitions,
+        );
+    }
+}
+
+/// The partition of a record: `explicit` if given (checked to be in range), else the
+/// partitioner's choice (also checked), as `KafkaProducer.partition` does.
+pub fn select_partition<P: Partitioner + ?Sized>(
+    partitioner: &mut P,
+    topic: TopicId,
+    explicit: Option<i32>,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    partitions: &PartitionSet<'_>,
+) -> Result<i32, PartitionError> {
+    if partitions.num_partitions == 0 {
+        return Err(PartitionError::NoPartitions);
+    }
+    let partition = match explicit {
+        Some(p) => p,
+        None => partitioner.partition(topic, key, value, partitions)?,
+    };
+    if partitions.contains(partition) {
+        Ok(partition)
+    } else {
+        Err(PartitionError::InvalidPartition {
+            partition,
+            num_partitions: partitions.num_partitions,
+        })
+    }
+}
+
+/// xorshift64* (Vigna): tiny, seedable, good enough to spread partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct XorShift64Star(u64);
+
+impl XorShift64Star {
+    const fn new(seed: u64) -> Self {
+        // The state must not be zero; mix the seed so that small seeds differ at once.
+        let s = seed ^ 0x9E37_79B9_7F4A_7C15;
+        Self(if s == 0 { 0x9E37_79B9_7F4A_7C15 } else { s })
+    }
+
+    fn next_u32(&mut self) -> u32 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    /// A value in `0..n` (`n > 0`; modulo bias is negligible for partition counts).
+    fn below(&mut self, n: u32) -> u32 {
+        self.next_u32() % n.max(1)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Sticky {
+    partition: i32,
+    produced_bytes: usize,
+}
+
+/// The built-in partitioner (Java's `BuiltInPartitioner` with `DefaultPartitioner`
+/// semantics): keyed records by murmur2, keyless records uniform sticky, for up to `TOPICS`
+/// topics (handles `0..TOPICS`).
+///
+/// Differences from Java, on purpose: randomness comes from a caller's seed; a switch never
+/// picks the partition it leaves when another is available (Java may re-pick it); the
+/// adaptive, queue-size-weighted choice (`partitioner.adaptive.partitioning.enable`) is not
+/// implemented, so the choice is uniform.
+#[derive(Debug, Clone)]
+pub struct BuiltInPartitioner<const TOPICS: usize> {
+    sticky: [Option<Sticky>; TOPICS],
+    rng: XorShift64Star,
+    sticky_batch_size: usize,
+    ignore_keys: bool,
+}
+
+impl<const TOPICS: usize> BuiltInPartitioner<TOPICS> {
+    /// A partitioner that switches sticky partitions after `batch_size` bytes
+    /// (`batch.size`), places keyed records by key unless `ignore_keys`
+    /// (`partitioner.ignore.keys`), and draws random partitions from `seed`.
+    pub const fn new(batch_size: usize, ignore_keys: bool, seed: u64) -> Self {
+        Self {
+            sticky: [None; TOPICS],
+            rng: XorShift64Star::new(seed),
+            sticky_batch_size: batch_size,
+            ignore_keys,
+        }
+    }
+
+    /// The current sticky partition of `topic`, if one was picked.
+    pub fn sticky_partition(&self, topic: TopicId) -> Option<i32> {
+        self.sticky
+            .get(topic.index())
+            .copied()
+            .flatten()
+            .map(|s| s.partition)
+    }
+
+    fn slot(&mut self, topic: TopicId) -> Result<&mut Option<Sticky>, PartitionError> {
+        self.sticky
+            .get_mut(topic.index())
+            .ok_or(PartitionError::TopicOutOfRange {
+                topic,
+                capacity: TOPICS,
+            })
+    }
+
+    /// A random partition among the available ones (or all, if none is available), other
+    /// than `previous` whenever another exists. Java's `nextPartition`.
+    fn next_partition(&mut self, previous: Option<i32>, partitions: &PartitionSet<'_>) -> i32 {
+        let available = partitions.available;
+        if !available.is_empty() {
+            let len = available.len() as u32;
+            let skip = previous.and_then(|p| available.iter().position(|&a| a == p));
+            let index = match skip {
+                Some(skip) if len > 1 => {
+                    let r = self.rng.below(len - 1) as usize;
+                    if r >= skip { r + 1 } else { r }
+                }
+                _ => self.rng.below(len) as usize,
+            };
+            if let Some(&p) = available.get(index) {
+                return p;
+            }
+        }
+        let n = partitions.num_partitions.max(1);
+        let previous = previous
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p < n);
+        let r = match previous {
+            Some(skip) if n > 1 => {
+                let r = self.rng.below(n - 1);
+                if r >= skip { r + 1 } else { r }
+            }
+            _ => self.rng.below(n),
+        };
+        r as i32
+    }
+}
+
+impl<const TOPICS: usize> Partitioner for BuiltInPartitioner<TOPICS> {
+    fn partition(
+        &mut self,
+        topic: TopicId,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: &PartitionSet<'_>,
+    ) -> Result<i32, PartitionError> {
+        let num_partitions =
+            NonZeroU32::new(partitions.num_partitions).ok_or(PartitionError::NoPartitions)?;
+        if let (Some(key), false) = (key, self.ignore_keys) {
+            return Ok(partition_for_key(key, num_partitions));
+        }
+        let current = *self.slot(topic)?;
+        match current {
+            Some(s) if partitions.contains(s.partition) => Ok(s.partition),
+            _ => {
+                let partition = self.next_partition(None, partitions);
+                *self.slot(topic)? = Some(Sticky {
+                    partition,
+                    produced_bytes: 0,
+                });
+                Ok(partition)
+            }
+        }
+    }
+
+    /// Java's `updatePartitionInfo`: counts bytes produced to the sticky partition and
+    /// switches after `batch.size` bytes if the last batch is full, or after twice that in
+    /// any case.
+    fn on_append(
+        &mut self,
+        topic: TopicId,
+        partition: i32,
+        appended_bytes: usize,
+        all_batches_full: bool,
+        partitions: &PartitionSet<'_>,
+    ) {
+        let batch_size = self.sticky_batch_size;
+        let Ok(slot) = self.slot(topic) else { return };
+        let Some(sticky) = slot.as_mut() else { return };
+        if sticky.partition != partition {
+            // A keyed or explicit record: not the sticky partition's business.
+            return;
+        }
+        sticky.produced_bytes = sticky.produced_bytes.saturating_add(appended_bytes);
+        let produced = sticky.produced_bytes;
+        if (produced >= batch_size && all_batches_full) || produced >= batch_size.saturating_mul(2)
+        {
+            let next = self.next_partition(Some(partition), partitions);
+            if let Ok(slot) = self.slot(topic) {
+                *slot = Some(Sticky {
+                    partition: next,
+                    produced_bytes: 0,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    fn n(v: u32) -> NonZeroU32 {
+        NonZeroU32::new(v).unwrap()
+    }
+
+    #[test]
+    fn murmur2_matches_kafka_utils_test() {
+        // Apache Kafka clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java
+        // (testMurmur2).
+        let cases: &[(&[u8], i32)] = &[
+            (b"21", -973932308),
+            (b"foobar", -790332482),
+            (b"a-little-bit-long-string", -985981536),
+            (b"a-little-bit-longer-string", -1486304829),
+            (
+                b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8",
+                -58897971,
+            ),
+            (b"abc", 479470107),
+        ];
+        for &(key, hash) in cases {
+            assert_eq!(murmur2(key), hash, "{:?}", core::str::from_utf8(key));
+        }
+    }
+
+    #[test]
+    fn murmur2_every_tail_length() {
+        // Computed with kafka-clients 4.4.0 `Utils.murmur2` (lengths 0..=5 cover every
+        // `length % 4` branch with and without a full block, plus bytes >= 0x80).
+        let cases: &[(&[u8], i32)] = &[
+            (b"", 275646681),
+            (b"a", -1563381124),
+            (b"ab", 316155434),
+            (b"abc", 479470107),
+            (b"abcd", -1323649548),
+            (b"abcde", 461995741),
+            (&[0xff, 0x80, 0x7f], 968261134),
+        ];
+        for &(key, hash) in cases {
+            assert_eq!(murmur2(key), hash, "{key:?}");
+        }
+    }
+
+    #[test]
+    fn partition_for_key_matches_java() {
+        // `Utils.toPositive(Utils.murmur2(key)) % 6` from kafka-clients 4.4.0.
+        let cases: &[(&[u8], i32)] = &[
+            (b"", 3),
+            (b"a", 4),
+            (b"foobar", 0),
+            (b"a-little-bit-longer-string", 5),
+            (b"key-0", 1),
+            (b"key-1", 0),
+            (b"key-42", 3),
+        ];
+        for &(key, p) in cases {
+            assert_eq!(partition_for_key(key, n(6)), p, "{key:?}");
+        }
+        assert_eq!(to_positive(i32::MIN), 0);
+        assert_eq!(to_positive(-1), i32::MAX);
+    }
+
+    #[test]
+    fn explicit_partition_wins_and_is_checked() {
+        let mut p = BuiltInPartitioner::<2>::new(100, false, 1);
+        let set = PartitionSet::new(3, &[0, 1, 2]);
+        let t = TopicId(0);
+        assert_eq!(
+            select_partition(&mut p, t, Some(2), Some(b"foobar"), None, &set),
+            Ok(2)
+        );
+        assert_eq!(
+            select_partition(&mut p, t, Some(3), None, None, &set),
+            Err(PartitionError::InvalidPartition {
+                partition: 3,
+                num_partitions: 3
+            })
+        );
+        assert_eq!(
+            select_partition(&mut p, t, None, None, None, &PartitionSet::new(0, &[])),
+            Err(PartitionError::NoPartitions)
+        );
+        assert!(matches!(
+            select_partition(&mut p, TopicId(2), None, None, None, &set),
+            Err(PartitionError::TopicOutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn keyed_records_use_all_partitions_unless_ignored() {
+        // Partition 0 has no leader: keyed records still go there, as in Java.
+        let set = PartitionSet::new(6, &[1, 2, 3, 4, 5]);
+        let mut p = BuiltInPartitioner::<1>::new(100, false, 1);
+        assert_eq!(p.partition(TopicId(0), Some(b"foobar"), None, &set), Ok(0));
+        let mut p = BuiltInPartitioner::<1>::new(100, true, 1);
+        let chosen = p
+            .partition(TopicId(0), Some(b"foobar"), None, &set)
+            .unwrap();
+        assert!(set.available().contains(&chosen));
+    }
+
+    #[test]
+    fn sticky_switches_after_batch_size_to_another_available_partition() {
+        let set = PartitionSet::new(4, &[0, 2, 3]);
+        let t = TopicId(0);
+        let mut p = BuiltInPartitioner::<1>::new(100, false, 42);
+        let mut visits = Vec::new();
+        for _ in 0..200 {
+            let first = p.partition(t, None, None, &set).unwrap();
+            assert!(set.available().contains(&first));
+            // 40 bytes at a time with full batches: switch on the third append.
+            for i in 0..3 {
+                assert_eq!(p.partition(t, None, None, &set), Ok(first));
+                p.on_append(t, first, 40, true, &set);
+                if i < 2 {
+                    assert_eq!(p.sticky_partition(t), Some(first));
+                }
+            }
+            let next = p.sticky_partition(t).unwrap();
+            assert_ne!(next, first, "never the same partition twice in a row");
+            visits.push(next);
+        }
+        for q in [0, 2, 3] {
+            assert!(visits.contains(&q), "partition {q} never chosen");
+        }
+        assert!(!visits.contains(&1));
+    }
+
+    #[test]
+    fn sticky_waits_for_full_batch_up_to_twice_batch_size() {
+        let set = PartitionSet::new(2, &[0, 1]);
+        let t = TopicId(0);
+        let mut p = BuiltInPartitioner::<1>::new(100, false, 7);
+        let first = p.partition(t, None, None, &set).unwrap();
+        p.on_append(t, first, 150, false, &set);
+        assert_eq!(p.sticky_partition(t), Some(first));
+        p.on_append(t, first, 50, false, &set);
+        assert_eq!(p.sticky_partition(t), Some(1 - first));
+        // Appends to other partitions (keyed) do not count.
+        p.on_append(t, first, 1000, true, &set);
+        assert_eq!(p.sticky_partition(t), Some(1 - first));
+    }
+
+    #[test]
+    fn no_available_partition_falls_back_to_all() {
+        let set = PartitionSet::new(3, &[]);
+        let mut p = BuiltInPartitioner::<1>::new(10, false, 3);
+        let t = TopicId(0);
+        let mut prev = p.partition(t, None, None, &set).unwrap();
+        for _ in 0..50 {
+            p.on_append(t, prev, 10, true, &set);
+            let next = p.partition(t, None, None, &set).unwrap();
+            assert!((0..3).contains(&next));
+            assert_ne!(next, prev);
+            prev = next;
+        }
+        // A single partition: always it.
+        let one = PartitionSet::new(1, &[0]);
+        let mut p = BuiltInPartitioner::<1>::new(10, false, 3);
+        for _ in 0..5 {
+            assert_eq!(p.partition(t, None, None, &one), Ok(0));
+            p.on_append(t, 0, 10, true, &one);
+        }
+    }
+
+    #[test]
+    fn same_seed_same_choices() {
+        let set = PartitionSet::new(16, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
+        let run = |seed| {
+            let mut p = BuiltInPartitioner::<1>::new(1, false, seed);
+            (0..20)
+                .map(|_| {
+                    let q = p.partition(TopicId(0), None, None, &set).unwrap();
+                    p.on_append(TopicId(0), q, 1, true, &set);
+                    q
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5), run(6));
+    }
+}
