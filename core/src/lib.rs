@@ -2,6 +2,7 @@
 #![no_std]
 
 mod partitioner;
+mod pool;
 pub mod protocol;
 pub mod record;
 mod topic;
@@ -10,5 +11,6 @@ pub use partitioner::{
     BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, murmur2, partition_for_key,
     select_partition, to_positive,
 };
+pub use pool::{BufferPool, PoolError, SlotId};
 pub use record::crc32c;
 pub use topic::{NodeId, TopicId, TopicPartition};

@@ -1,0 +1,426 @@
+//! `BufferPool`: fixed slots of `batch.size` bytes over caller storage.
+//!
+//! Like Java's `BufferPool`, the pool bounds the memory held by records waiting to be
+//! sent (`buffer.memory` = `SLOTS * slot_size`). Unlike it, the pool never blocks and never
+//! allocates: [`BufferPool::allocate`] either hands out a [`SlotId`] or returns
+//! [`PoolError::Exhausted`], and the caller decides whether to wait, drop or fail.
+//!
+//! A request larger than one slot takes several *contiguous* free slots, if there are any.
+//! Handles carry a generation: using one after it was deallocated is detected and reported
+//! as [`PoolError::StaleHandle`], never a panic or a silent alias.
+
+use core::fmt;
+
+/// A handle to an allocation of one or more contiguous slots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SlotId {
+    index: u16,
+    count: u16,
+    generation: u32,
+}
+
+impl SlotId {
+    /// Index of the first slot.
+    pub const fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// Number of contiguous slots.
+    pub const fn count(&self) -> usize {
+        self.count as usize
+    }
+
+    /// Generation of the first slot when it was allocated.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+/// Why the pool could not do what was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PoolError {
+    /// Not enough contiguous free slots right now; retry after deallocating.
+    Exhausted,
+    /// The request is larger than the whole pool and can never succeed (Java: "Attempt to
+    /// allocate X bytes, but there is a hard limit of Y on memory allocations").
+    TooLarge {
+        /// Bytes requested.
+        requested: usize,
+        /// Bytes of the whole pool.
+        capacity: usize,
+    },
+    /// The handle was already deallocated (or never came from this pool).
+    StaleHandle,
+    /// The storage given to [`BufferPool::new`] is smaller than `SLOTS * slot_size`.
+    StorageTooSmall {
+        /// Bytes needed.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+    /// The slot size is zero.
+    ZeroSlotSize,
+}
+
+impl fmt::Display for PoolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Exhausted => f.write_str("buffer pool exhausted"),
+            Self::TooLarge {
+                requested,
+                capacity,
+            } => write!(
+                f,
+                "attempt to allocate {requested} bytes from a pool of {capacity} bytes"
+            ),
+            Self::StaleHandle => f.write_str("stale buffer pool handle"),
+            Self::StorageTooSmall { needed, available } => write!(
+                f,
+                "pool storage too small: needed {needed} bytes, given {available}"
+            ),
+            Self::ZeroSlotSize => f.write_str("pool slot size is zero"),
+        }
+    }
+}
+
+impl core::error::Error for PoolError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SlotState {
+    Free,
+    /// First slot of an allocation of `count` slots.
+    Head {
+        count: u16,
+    },
+    /// A later slot of an allocation.
+    Continuation,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    generation: u32,
+    state: SlotState,
+}
+
+/// A pool of `SLOTS` fixed-size slots over caller storage `S`.
+///
+/// Firmware passes a `&'static mut [u8]` or an array; a std transport passes a `Vec<u8>`
+/// that the pool then owns. The pool uses the first `SLOTS * slot_size` bytes.
+///
+/// ```
+/// use kafka_edge_core::BufferPool;
+/// let mut pool = BufferPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
+/// let one = pool.allocate(100)?;            // one slot
+/// let three = pool.allocate(2500)?;         // three contiguous slots
+/// assert_eq!(pool.buffer(three)?.len(), 3 * 1024);
+/// assert!(pool.allocate(1).is_err());       // exhausted, nothing blocks
+/// pool.deallocate(one)?;
+/// assert!(pool.deallocate(one).is_err());   // stale handle detected
+/// # Ok::<(), kafka_edge_core::PoolError>(())
+/// ```
+#[derive(Debug)]
+pub struct BufferPool<S, const SLOTS: usize> {
+    storage: S,
+    slot_size: usize,
+    slots: [Slot; SLOTS],
+    free_slots: usize,
+    /// Where the next search starts (next fit), so that FIFO use stays O(1).
+    next_fit: usize,
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
+    /// A pool of `SLOTS` slots of `slot_size` bytes (`batch.size`) over `storage`.
+    pub fn new(storage: S, slot_size: usize) -> Result<Self, PoolError> {
+        const {
+            assert!(SLOTS > 0, "a pool needs at least one slot");
+            assert!(SLOTS <= u16::MAX as usize, "at most 65535 slots");
+        }
+        if slot_size == 0 {
+            return Err(PoolError::ZeroSlotSize);
+        }
+        let available = storage.as_ref().len();
+        let needed = slot_size
+            .checked_mul(SLOTS)
+            .ok_or(PoolError::StorageTooSmall {
+                needed: usize::MAX,
+                available,
+            })?;
+        if available < needed {
+            return Err(PoolError::StorageTooSmall { needed, available });
+        }
+        Ok(Self {
+            storage,
+            slot_size,
+            slots: [Slot {
+                generation: 0,
+                state: SlotState::Free,
+            }; SLOTS],
+            free_slots: SLOTS,
+            next_fit: 0,
+        })
+    }
+
+    /// Bytes per slot.
+    pub const fn slot_size(&self) -> usize {
+        self.slot_size
+    }
+
+    /// Total bytes (`buffer.memory`).
+    pub const fn capacity_bytes(&self) -> usize {
+        self.slot_size * SLOTS
+    }
+
+    /// Bytes in free slots (not necessarily contiguous).
+    pub const fn free_bytes(&self) -> usize {
+        self.slot_size * self.free_slots
+    }
+
+    /// Free slots.
+    pub const fn free_slots(&self) -> usize {
+        self.free_slots
+    }
+
+    /// Slots in use.
+    pub const fn used_slots(&self) -> usize {
+        SLOTS - self.free_slots
+    }
+
+    /// Slots needed for `len` bytes (at least one).
+    pub const fn slots_for(&self, len: usize) -> usize {
+        let n = len.div_ceil(self.slot_size);
+        if n == 0 { 1 } else { n }
+    }
+
+    /// Allocates enough contiguous slots for `len` bytes. Never blocks.
+    pub fn allocate(&mut self, len: usize) -> Result<SlotId, PoolError> {
+        let count = self.slots_for(len);
+        if count > SLOTS {
+            return Err(PoolError::TooLarge {
+                requested: len,
+                capacity: self.capacity_bytes(),
+            });
+        }
+        if count > self.free_slots {
+            return Err(PoolError::Exhausted);
+        }
+        let start = self
+            .find_run(self.next_fit, SLOTS, count)
+            .or_else(|| self.find_run(0, (self.next_fit + count - 1).min(SLOTS), count))
+            .ok_or(PoolError::Exhausted)?;
+        let run = self
+            .slots
+            .get_mut(start..start + count)
+            .ok_or(PoolError::Exhausted)?;
+        let (head, rest) = run.split_first_mut().ok_or(PoolError::Exhausted)?;
+        // `count <= SLOTS <= u16::MAX` and `start < SLOTS`.
+        let id = SlotId {
+            index: start as u16,
+            count: count as u16,
+            generation: head.generation,
+        };
+        head.state = SlotState::Head { count: id.count };
+        for s in rest {
+            s.state = SlotState::Continuation;
+        }
+        self.free_slots -= count;
+        self.next_fit = (start + count) % SLOTS;
+        Ok(id)
+    }
+
+    /// First index of `count` free slots within `from..to`.
+    fn find_run(&self, from: usize, to: usize, count: usize) -> Option<usize> {
+        let mut run_start = from;
+        let mut run_len = 0;
+        for (i, slot) in self.slots.get(from..to)?.iter().enumerate() {
+            if slot.state == SlotState::Free {
+                if run_len == 0 {
+                    run_start = from + i;
+                }
+                run_len += 1;
+                if run_len == count {
+                    return Some(run_start);
+                }
+            } else {
+                run_len = 0;
+            }
+        }
+        None
+    }
+
+    fn check(&self, id: SlotId) -> Result<(), PoolError> {
+        match self.slots.get(id.index()) {
+            Some(Slot {
+                generation,
+                state: SlotState::Head { count },
+            }) if *generation == id.generation && *count == id.count => Ok(()),
+            _ => Err(PoolError::StaleHandle),
+        }
+    }
+
+    /// Whether `id` is a live allocation of this pool.
+    pub fn contains(&self, id: SlotId) -> bool {
+        self.check(id).is_ok()
+    }
+
+    /// Frees the slots of `id`; the handle (and any copy of it) becomes stale.
+    pub fn deallocate(&mut self, id: SlotId) -> Result<(), PoolError> {
+        self.check(id)?;
+        let run = self
+            .slots
+            .get_mut(id.index()..id.index() + id.count())
+            .ok_or(PoolError::StaleHandle)?;
+        for s in run.iter_mut() {
+            s.state = SlotState::Free;
+        }
+        if let Some(head) = run.first_mut() {
+            head.generation = head.generation.wrapping_add(1);
+        }
+        self.free_slots += id.count();
+        Ok(())
+    }
+
+    fn range(&self, id: SlotId) -> core::ops::Range<usize> {
+        let start = id.index() * self.slot_size;
+        start..start + id.count() * self.slot_size
+    }
+
+    /// The bytes of `id` (`count * slot_size` of them).
+    pub fn buffer(&self, id: SlotId) -> Result<&[u8], PoolError> {
+        self.check(id)?;
+        let range = self.range(id);
+        self.storage
+            .as_ref()
+            .get(range)
+            .ok_or(PoolError::StaleHandle)
+    }
+
+    /// The bytes of `id`, mutably.
+    pub fn buffer_mut(&mut self, id: SlotId) -> Result<&mut [u8], PoolError> {
+        self.check(id)?;
+        let range = self.range(id);
+        self.storage
+            .as_mut()
+            .get_mut(range)
+            .ok_or(PoolError::StaleHandle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    #[test]
+    fn allocates_contiguous_runs_and_detects_stale_handles() {
+        let mut pool = BufferPool::<_, 4>::new([0u8; 64], 16).unwrap();
+        let a = pool.allocate(1).unwrap();
+        let b = pool.allocate(16).unwrap();
+        let c = pool.allocate(17).unwrap(); // two slots
+        assert_eq!((a.index(), b.index(), c.index()), (0, 1, 2));
+        assert_eq!(c.count(), 2);
+        assert_eq!(pool.free_slots(), 0);
+        assert_eq!(pool.allocate(1), Err(PoolError::Exhausted));
+
+        pool.buffer_mut(c).unwrap().fill(7);
+        assert_eq!(pool.buffer(c).unwrap(), &[7u8; 32][..]);
+
+        pool.deallocate(a).unwrap();
+        pool.deallocate(b).unwrap();
+        assert_eq!(pool.deallocate(a), Err(PoolError::StaleHandle));
+        assert_eq!(pool.buffer(a).err(), Some(PoolError::StaleHandle));
+        // Two free slots at 0..2: a two-slot run fits there.
+        let d = pool.allocate(20).unwrap();
+        assert_eq!((d.index(), d.count()), (0, 2));
+        // The old one-slot handle at index 0 does not alias the new allocation.
+        assert_ne!(d, a);
+        assert!(!pool.contains(a));
+        assert_eq!(
+            pool.allocate(65),
+            Err(PoolError::TooLarge {
+                requested: 65,
+                capacity: 64
+            })
+        );
+    }
+
+    #[test]
+    fn fragmentation_reports_exhausted() {
+        let mut pool = BufferPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let ids: Vec<_> = (0..4).map(|_| pool.allocate(10).unwrap()).collect();
+        pool.deallocate(ids[0]).unwrap();
+        pool.deallocate(ids[2]).unwrap();
+        assert_eq!(pool.free_bytes(), 20);
+        assert_eq!(pool.allocate(20), Err(PoolError::Exhausted));
+        pool.deallocate(ids[1]).unwrap();
+        let run = pool.allocate(30).unwrap();
+        assert_eq!((run.index(), run.count()), (0, 3));
+    }
+
+    #[test]
+    fn construction_checks() {
+        assert_eq!(
+            BufferPool::<_, 4>::new([0u8; 10], 3).err(),
+            Some(PoolError::StorageTooSmall {
+                needed: 12,
+                available: 10
+            })
+        );
+        assert_eq!(
+            BufferPool::<_, 4>::new([0u8; 10], 0).err(),
+            Some(PoolError::ZeroSlotSize)
+        );
+        let storage: &mut [u8] = &mut [0u8; 100];
+        let pool = BufferPool::<_, 3>::new(storage, 30).unwrap();
+        assert_eq!(pool.capacity_bytes(), 90);
+    }
+
+    proptest! {
+        #[test]
+        fn prop_never_exceeds_bound_or_leaks(ops in proptest::collection::vec((any::<bool>(), 0usize..50, any::<prop::sample::Index>()), 0..200)) {
+            const SLOTS: usize = 8;
+            const SIZE: usize = 10;
+            let mut pool = BufferPool::<_, SLOTS>::new(std::vec![0u8; SLOTS * SIZE], SIZE).unwrap();
+            let mut live: Vec<SlotId> = Vec::new();
+            for (alloc, len, pick) in ops {
+                if alloc || live.is_empty() {
+                    match pool.allocate(len) {
+                        Ok(id) => {
+                            prop_assert!(id.count() * SIZE >= len.max(1));
+                            prop_assert_eq!(pool.buffer(id).unwrap().len(), id.count() * SIZE);
+                            // No overlap with any live allocation.
+                            for other in &live {
+                                let (a, b) = (id.index()..id.index() + id.count(), other.index()..other.index() + other.count());
+                                prop_assert!(a.end <= b.start || b.end <= a.start);
+                            }
+                            live.push(id);
+                        }
+                        Err(PoolError::Exhausted) => {
+                            // Truly no run of that length.
+                            let mut used = [false; SLOTS];
+                            for id in &live { for u in &mut used[id.index()..id.index() + id.count()] { *u = true; } }
+                            let need = len.div_ceil(SIZE).max(1);
+                            let fits = used.windows(need).any(|w| w.iter().all(|u| !u));
+                            prop_assert!(!fits, "exhausted although a run of {need} was free");
+                        }
+                        Err(PoolError::TooLarge { .. }) => prop_assert!(len > SLOTS * SIZE),
+                        Err(e) => prop_assert!(false, "unexpected {e:?}"),
+                    }
+                } else {
+                    let id = live.swap_remove(pick.index(live.len()));
+                    pool.deallocate(id).unwrap();
+                    prop_assert_eq!(pool.deallocate(id), Err(PoolError::StaleHandle));
+                }
+                let used: usize = live.iter().map(|id| id.count()).sum();
+                prop_assert_eq!(pool.used_slots(), used);
+                prop_assert!(pool.used_slots() <= SLOTS);
+                prop_assert_eq!(pool.free_bytes(), (SLOTS - used) * SIZE);
+            }
+            for id in live { pool.deallocate(id).unwrap(); }
+            prop_assert_eq!(pool.free_slots(), SLOTS);
+            prop_assert!(pool.allocate(SLOTS * SIZE).is_ok());
+        }
+    }
+}
