@@ -1,2 +1,544 @@
 //! Helpers shared by the integration tests: the test ground's brokers, the Java oracle and
-//! the librdkafka judge, each reached through the project's own scripts.
+//! the librdkafka judge, each reached through the project's own scripts (`scripts/kafka`,
+//! `scripts/oracle`, `scripts/judge`).
+//!
+//! Clusters are started by `scripts/test` before the tests run and named to them through
+//! environment variables that hold a `scripts/kafka` directory:
+//! `KAFKA_EDGE_DIR_1` (one Apache Kafka node), `KAFKA_EDGE_DIR_3` (three nodes) and
+//! `KAFKA_EDGE_DIR_TANSU`. A test whose cluster is missing fails with the command to start it.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use serde::{Deserialize, Serialize};
+
+/// The repository root (where `scripts/` lives).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(".."))
+}
+
+fn script(name: &str) -> Command {
+    Command::new(repo_root().join("scripts").join(name))
+}
+
+fn run(mut cmd: Command, what: &str) -> String {
+    let out = cmd
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run: {e}"));
+    assert!(out.status.success(), "{what} failed with {}", out.status);
+    String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{what}: output not UTF-8: {e}"))
+}
+
+/// Hex encoding used on every boundary with the oracle and the judge.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Inverse of [`hex`]; panics on malformed input (test helper).
+pub fn unhex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "odd hex length");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16).unwrap_or_else(|e| panic!("bad hex {s}: {e}"))
+        })
+        .collect()
+}
+
+/// Which running cluster a test uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ground {
+    /// One Apache Kafka node (combined broker and controller).
+    Kafka1,
+    /// Three Apache Kafka nodes (RF 3, `min.insync.replicas=2`).
+    Kafka3,
+    /// The tansu broker.
+    Tansu,
+}
+
+impl Ground {
+    fn var(self) -> &'static str {
+        match self {
+            Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
+            Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
+            Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
+        }
+    }
+    fn up_args(self) -> &'static str {
+        match self {
+            Ground::Kafka1 => "--brokers 1",
+            Ground::Kafka3 => "--brokers 3",
+            Ground::Tansu => "--engine tansu",
+        }
+    }
+}
+
+/// A cluster started by `scripts/kafka up`, read from its env file.
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    /// The `scripts/kafka` directory of the cluster.
+    pub dir: PathBuf,
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    /// Number of brokers.
+    pub brokers: usize,
+    /// `kafka` or `tansu`.
+    pub engine: String,
+}
+
+static KAFKA3_LOCK: Mutex<()> = Mutex::new(());
+
+impl Cluster {
+    /// The cluster the test ground started for `ground`; panics with the command to run when
+    /// there is none.
+    pub fn get(ground: Ground) -> Cluster {
+        let dir = std::env::var_os(ground.var())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} is not set: run the tests through scripts/test, or start a cluster with \
+                 `scripts/kafka up {} --dir D` and export {}=D",
+                    ground.var(),
+                    ground.up_args(),
+                    ground.var()
+                )
+            });
+        let env = std::fs::read_to_string(dir.join("env"))
+            .unwrap_or_else(|e| panic!("{}: no env file in {}: {e}", ground.var(), dir.display()));
+        let vars: HashMap<&str, &str> = env.lines().filter_map(|l| l.split_once('=')).collect();
+        let get = |k: &str| {
+            vars.get(k)
+                .copied()
+                .unwrap_or_else(|| panic!("{k} missing in {}/env", dir.display()))
+                .to_string()
+        };
+        Cluster {
+            bootstrap: get("BOOTSTRAP"),
+            brokers: get("BROKERS").parse().unwrap_or(1),
+            engine: get("ENGINE"),
+            dir,
+        }
+    }
+
+    /// Serializes the tests that share the three-node cluster, since some kill brokers.
+    pub fn exclusive(&self) -> MutexGuard<'static, ()> {
+        KAFKA3_LOCK.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn kafka(&self, args: &[&str]) -> String {
+        let mut cmd = script("kafka");
+        cmd.args(args).arg("--dir").arg(&self.dir);
+        run(cmd, &format!("scripts/kafka {}", args.join(" ")))
+    }
+
+    /// Creates a topic and waits until every partition has a leader.
+    pub fn create_topic(&self, name: &str, partitions: u32, replication: u32, configs: &[&str]) {
+        let p = partitions.to_string();
+        let r = replication.to_string();
+        let mut args = vec!["topic", name, "--partitions", &p, "--replication", &r];
+        for c in configs {
+            args.push("--config");
+            args.push(c);
+        }
+        self.kafka(&args);
+    }
+
+    /// SIGKILLs broker `n` (1-based).
+    pub fn kill(&self, n: usize) {
+        self.kafka(&["kill", &n.to_string()]);
+    }
+
+    /// Restarts broker `n` and waits until it answers Metadata.
+    pub fn start(&self, n: usize) {
+        self.kafka(&["start", &n.to_string()]);
+    }
+
+    /// Log file of broker `n`.
+    pub fn log(&self, n: usize) -> PathBuf {
+        self.dir.join(format!("node{n}")).join("server.log")
+    }
+}
+
+/// A unique topic name for one test.
+pub fn topic_name(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{test}-{}-{nanos}", std::process::id())
+}
+
+/// One record as the judge read it back.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct JudgedRecord {
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// Key (hex), `None` for a null key.
+    pub key: Option<String>,
+    /// Value (hex), `None` for a null value.
+    pub value: Option<String>,
+    /// Headers: name and value (hex or null).
+    pub headers: Vec<(String, Option<String>)>,
+    /// Timestamp in ms.
+    pub timestamp: i64,
+    /// `create` or `log_append`.
+    pub timestamp_type: String,
+}
+
+/// Reads every record of `topic` back with librdkafka (`check.crcs=true`).
+pub fn judge(cluster: &Cluster, topic: &str) -> Vec<JudgedRecord> {
+    let mut cmd = script("judge");
+    cmd.args([
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--topic",
+        topic,
+        "--timeout",
+        "120",
+    ]);
+    run(cmd, "scripts/judge")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("judge line {l}: {e}")))
+        .collect()
+}
+
+/// A record as the tests describe it to the oracle (hex bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestRecord {
+    /// Key (hex) or null.
+    pub key: Option<String>,
+    /// Value (hex) or null.
+    pub value: Option<String>,
+    /// Headers.
+    pub headers: Vec<(String, Option<String>)>,
+    /// Create timestamp (ms).
+    pub timestamp: i64,
+    /// Explicit partition, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<i32>,
+}
+
+/// A deterministic pseudo-random generator for test data (xorshift64*).
+#[derive(Debug, Clone)]
+pub struct TestRng(u64);
+
+impl TestRng {
+    /// Seeded generator; seed 0 is mapped to a fixed non-zero state.
+    pub fn new(seed: u64) -> Self {
+        TestRng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    /// `len` random bytes.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// `n` keyed records with headers, some null and empty values, increasing timestamps.
+pub fn keyed_records(seed: u64, n: usize, distinct_keys: u64) -> Vec<TestRecord> {
+    let mut rng = TestRng::new(seed);
+    let t0 = 1_700_000_000_000_i64;
+    (0..n)
+        .map(|i| {
+            let key = format!("key-{}", rng.below(distinct_keys));
+            let value = match rng.below(50) {
+                0 => None,
+                1 => Some(String::new()),
+                _ => {
+                    let len = 1 + rng.below(200) as usize;
+                    Some(hex(&rng.bytes(len)))
+                }
+            };
+            let headers = (0..rng.below(3))
+                .map(|h| {
+                    let v = if rng.below(10) == 0 {
+                        None
+                    } else {
+                        Some(hex(&rng.bytes(8)))
+                    };
+                    (format!("h{h}"), v)
+                })
+                .collect();
+            TestRecord {
+                key: Some(hex(key.as_bytes())),
+                value,
+                headers,
+                timestamp: t0 + i as i64,
+                partition: None,
+            }
+        })
+        .collect()
+}
+
+/// The Java reference oracle (`scripts/oracle`).
+pub mod oracle {
+    use super::*;
+
+    /// Outcome of one record sent by Java's `KafkaProducer`.
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct PeerOutcome {
+        /// Index of the record in the input.
+        pub i: usize,
+        /// Partition, on success.
+        pub partition: Option<i32>,
+        /// Offset, on success.
+        pub offset: Option<i64>,
+        /// Error text, on failure.
+        pub error: Option<String>,
+    }
+
+    fn lines_through(args: &[&str], input: &str) -> Vec<String> {
+        let mut child = script("oracle")
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("scripts/oracle: {e}"));
+        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+        let input = input.to_string();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("scripts/oracle: {e}"));
+        let _ = writer.join();
+        assert!(
+            out.status.success(),
+            "scripts/oracle {} failed: {}",
+            args.join(" "),
+            out.status
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// RecordBatch v2 bytes exactly as Java's `MemoryRecordsBuilder` writes them, one per
+    /// batch description (see `tests/oracle` for the JSON shape).
+    pub fn batch(descriptions: &[serde_json::Value]) -> Vec<Vec<u8>> {
+        let input: String = descriptions.iter().map(|d| format!("{d}\n")).collect();
+        let out = lines_through(&["batch"], &input);
+        assert_eq!(
+            out.len(),
+            descriptions.len(),
+            "oracle batch: one answer per description"
+        );
+        out.iter().map(|l| unhex(l.trim())).collect()
+    }
+
+    /// Java's reading of batch bytes: `{"valid":bool,"batches":[...],"records":n}` per input.
+    pub fn verify(batches: &[Vec<u8>]) -> Vec<serde_json::Value> {
+        let input: String = batches.iter().map(|b| format!("{}\n", hex(b))).collect();
+        let out = lines_through(&["verify"], &input);
+        assert_eq!(
+            out.len(),
+            batches.len(),
+            "oracle verify: one answer per batch"
+        );
+        out.iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("oracle verify {l}: {e}")))
+            .collect()
+    }
+
+    /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
+    pub fn murmur2(keys: &[Vec<u8>], partitions: u32) -> Vec<(i32, u32)> {
+        let input: String = keys.iter().map(|k| format!("{}\n", hex(k))).collect();
+        let out = lines_through(&["murmur2", &partitions.to_string()], &input);
+        assert_eq!(out.len(), keys.len(), "oracle murmur2: one answer per key");
+        out.iter()
+            .map(|l| {
+                let (h, p) = l
+                    .split_once(' ')
+                    .unwrap_or_else(|| panic!("oracle murmur2: {l}"));
+                (
+                    h.parse().unwrap_or_else(|e| panic!("{l}: {e}")),
+                    p.parse().unwrap_or_else(|e| panic!("{l}: {e}")),
+                )
+            })
+            .collect()
+    }
+
+    /// A peer producer in its own process, fed record by record so a test can act mid-run:
+    /// Java's own `KafkaProducer` (the oracle) or kafka-python's.
+    pub struct PeerProducer {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        reader: Option<JoinHandle<Vec<PeerOutcome>>>,
+    }
+
+    impl PeerProducer {
+        /// Starts Java's producer for `topic` with Kafka properties `props` (`key=value`).
+        pub fn start(bootstrap: &str, topic: &str, props: &[&str]) -> PeerProducer {
+            let mut cmd = script("oracle");
+            cmd.arg("produce").arg(bootstrap).arg(topic).args(props);
+            Self::spawn(cmd)
+        }
+
+        /// Starts kafka-python's producer (a third implementation) with the same contract;
+        /// for brokers that Java's client cannot talk to.
+        pub fn start_kafka_python(bootstrap: &str, topic: &str, props: &[&str]) -> PeerProducer {
+            let cache = std::env::var("KAFKA_EDGE_CACHE").unwrap_or_else(|_| {
+                format!(
+                    "{}/.cache/kafka-edge",
+                    std::env::var("HOME").unwrap_or_default()
+                )
+            });
+            let mut cmd = Command::new(format!("{cache}/venv/bin/python"));
+            cmd.arg(repo_root().join("scripts/lib/pyproduce.py"))
+                .arg(bootstrap)
+                .arg(topic)
+                .args(props);
+            Self::spawn(cmd)
+        }
+
+        fn spawn(mut cmd: Command) -> PeerProducer {
+            let mut child = cmd
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap_or_else(|e| panic!("peer producer: {e}"));
+            let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+            let reader = std::thread::spawn(move || {
+                BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .map(|l| {
+                        serde_json::from_str(&l).unwrap_or_else(|e| panic!("outcome {l}: {e}"))
+                    })
+                    .collect()
+            });
+            PeerProducer {
+                stdin: child.stdin.take(),
+                child,
+                reader: Some(reader),
+            }
+        }
+
+        /// Hands records to the producer (it sends them as they arrive).
+        pub fn send(&mut self, records: &[TestRecord]) {
+            let stdin = self
+                .stdin
+                .as_mut()
+                .unwrap_or_else(|| panic!("producer closed"));
+            let mut buf = String::new();
+            for r in records {
+                buf.push_str(&serde_json::to_string(r).unwrap_or_default());
+                buf.push('\n');
+            }
+            stdin
+                .write_all(buf.as_bytes())
+                .unwrap_or_else(|e| panic!("oracle produce stdin: {e}"));
+            stdin
+                .flush()
+                .unwrap_or_else(|e| panic!("oracle produce stdin: {e}"));
+        }
+
+        /// Flushes, closes and returns every record's outcome in input order.
+        pub fn finish(mut self) -> Vec<PeerOutcome> {
+            drop(self.stdin.take());
+            let outcomes = self
+                .reader
+                .take()
+                .map(|r| r.join().unwrap_or_default())
+                .unwrap_or_default();
+            let status = self
+                .child
+                .wait()
+                .unwrap_or_else(|e| panic!("oracle produce: {e}"));
+            let errors: Vec<_> = outcomes
+                .iter()
+                .filter(|o| o.error.is_some())
+                .take(5)
+                .collect();
+            assert!(
+                status.success() && errors.is_empty(),
+                "peer producer failed ({status}): {errors:?}"
+            );
+            outcomes
+        }
+    }
+
+    /// Sends all `records` with Java's `KafkaProducer` and returns their outcomes.
+    pub fn produce(
+        bootstrap: &str,
+        topic: &str,
+        props: &[&str],
+        records: &[TestRecord],
+    ) -> Vec<PeerOutcome> {
+        let mut p = PeerProducer::start(bootstrap, topic, props);
+        p.send(records);
+        p.finish()
+    }
+}
+
+/// Asserts that `judged` holds exactly `sent`, each record once, in send order within each
+/// partition, in the partition `expected_partition(i)` names, with key, value, headers and
+/// timestamp intact. Returns the number of records per partition.
+pub fn assert_read_back_exactly(
+    sent: &[TestRecord],
+    judged: &[JudgedRecord],
+    expected_partition: impl Fn(usize) -> i32,
+) -> HashMap<i32, usize> {
+    assert_eq!(
+        judged.len(),
+        sent.len(),
+        "record count read back differs from records sent"
+    );
+    let mut per_partition: HashMap<i32, Vec<&JudgedRecord>> = HashMap::new();
+    for r in judged {
+        per_partition.entry(r.partition).or_default().push(r);
+    }
+    let mut next: HashMap<i32, usize> = HashMap::new();
+    for (i, s) in sent.iter().enumerate() {
+        let p = expected_partition(i);
+        let list = per_partition
+            .get(&p)
+            .unwrap_or_else(|| panic!("record {i}: partition {p} is empty"));
+        let at = next.entry(p).or_insert(0);
+        let got = list.get(*at).unwrap_or_else(|| {
+            panic!(
+                "record {i}: partition {p} holds only {} records",
+                list.len()
+            )
+        });
+        *at += 1;
+        assert_eq!(got.key, s.key, "record {i}: key");
+        assert_eq!(got.value, s.value, "record {i}: value");
+        assert_eq!(got.headers, s.headers, "record {i}: headers");
+        assert_eq!(got.timestamp, s.timestamp, "record {i}: timestamp");
+        assert_eq!(got.timestamp_type, "create", "record {i}: timestamp type");
+    }
+    per_partition
+        .into_iter()
+        .map(|(p, v)| (p, v.len()))
+        .collect()
+}

@@ -13,8 +13,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Properties;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReferenceArray;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
@@ -225,47 +223,56 @@ public final class Oracle {
       int eq = args[i].indexOf('=');
       p.put(args[i].substring(0, eq), args[i].substring(eq + 1));
     }
-    List<JsonNode> recs = new ArrayList<>();
-    String line;
-    while ((line = in.readLine()) != null) {
-      if (!line.isBlank()) recs.add(JSON.readTree(line));
-    }
-    AtomicReferenceArray<ObjectNode> outcomes = new AtomicReferenceArray<>(recs.size());
-    CountDownLatch done = new CountDownLatch(recs.size());
+    // Records are sent as they are read, so a test can pace its input (and kill a broker
+    // mid-run); outcomes are printed in input order once everything has completed.
+    List<ObjectNode> outcomes = java.util.Collections.synchronizedList(new ArrayList<>());
     long t0 = System.nanoTime();
+    int n = 0;
     try (KafkaProducer<byte[], byte[]> producer =
         new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
-      for (int i = 0; i < recs.size(); i++) {
-        JsonNode r = recs.get(i);
+      String line;
+      while ((line = in.readLine()) != null) {
+        if (line.isBlank()) continue;
+        JsonNode r = JSON.readTree(line);
         Integer partition = r.path("partition").isNumber() ? r.get("partition").asInt() : null;
         Long ts = r.path("timestamp").isNumber() ? r.get("timestamp").asLong() : null;
         ProducerRecord<byte[], byte[]> rec = new ProducerRecord<>(topic, partition, ts, bytes(r.get("key")),
             bytes(r.get("value")), java.util.Arrays.asList(headers(r.get("headers"))));
-        final int idx = i;
-        producer.send(rec, (md, err) -> {
+        final int idx = n++;
+        outcomes.add(null);
+        try {
+          producer.send(rec, (md, err) -> {
+            ObjectNode o = JSON.createObjectNode();
+            o.put("i", idx);
+            if (err != null) {
+              o.put("error", err.getClass().getSimpleName() + ": " + err.getMessage());
+            } else {
+              o.put("partition", md.partition());
+              o.put("offset", md.offset());
+              o.put("timestamp", md.timestamp());
+            }
+            outcomes.set(idx, o);
+          });
+        } catch (Exception e) {
           ObjectNode o = JSON.createObjectNode();
           o.put("i", idx);
-          if (err != null) {
-            o.put("error", err.getClass().getSimpleName() + ": " + err.getMessage());
-          } else {
-            o.put("partition", md.partition());
-            o.put("offset", md.offset());
-            o.put("timestamp", md.timestamp());
-          }
+          o.put("error", e.getClass().getSimpleName() + ": " + e.getMessage());
           outcomes.set(idx, o);
-          done.countDown();
-        });
+        }
       }
       producer.flush();
-      done.await();
     }
     long ms = (System.nanoTime() - t0) / 1_000_000;
     int errors = 0;
-    for (int i = 0; i < recs.size(); i++) {
-      if (outcomes.get(i).has("error")) errors++;
-      out.println(JSON.writeValueAsString(outcomes.get(i)));
+    for (int i = 0; i < n; i++) {
+      ObjectNode o = outcomes.get(i);
+      if (o == null) {
+        o = JSON.createObjectNode().put("i", i).put("error", "no outcome after close");
+      }
+      if (o.has("error")) errors++;
+      out.println(JSON.writeValueAsString(o));
     }
-    System.err.printf("oracle produce: %d records, %d errors, %d ms%n", recs.size(), errors, ms);
+    System.err.printf("oracle produce: %d records, %d errors, %d ms%n", n, errors, ms);
     out.flush();
     if (errors > 0) System.exit(1);
   }
