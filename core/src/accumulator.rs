@@ -1,0 +1,1570 @@
+//! `RecordAccumulator`: per-partition queues of batches waiting to be sent.
+//!
+//! The Java producer's accumulator, without threads, locks, heap or clock:
+//!
+//! - [`append`](RecordAccumulator::append) encodes a record into the last open batch of its
+//!   partition, or opens a new batch in the [`BufferPool`]; it returns a [`Ticket`] naming
+//!   the record (batch id + index), or a typed error, never blocking: when memory runs out it
+//!   returns [`AppendError::Full`] and the caller decides (wait, drop, fail).
+//! - [`ready`](RecordAccumulator::ready) finds the brokers that have a batch worth sending
+//!   (full, `linger.ms` elapsed, flush in progress, memory exhausted, retry backoff over),
+//!   and when to look again.
+//! - [`drain`](RecordAccumulator::drain) takes up to `max.request.size` of batches for one
+//!   broker (one per partition), closes them (header + CRC) and marks them in flight.
+//! - [`expire`](RecordAccumulator::expire) gives up on queued batches older than
+//!   `delivery.timeout.ms`; [`reenqueue`](RecordAccumulator::reenqueue) puts a failed batch
+//!   back at the front of its queue, in order, after `retry.backoff.ms`;
+//!   [`complete`](RecordAccumulator::complete) / [`abort`](RecordAccumulator::abort) release
+//!   a batch's memory and return its [`TicketRange`].
+//!
+//! Outcomes are per batch: a [`TicketRange`] covers every record of the batch, so no
+//! per-record state is kept. Every record appended is released exactly once, through
+//! `complete`, `abort` or `expire`.
+//!
+//! Capacities are const generics: `SLOTS` pool slots, `PARTITIONS` partition queues (one
+//! per topic partition ever appended to or muted), `BATCHES` batches alive at once
+//! (queued or in flight). Exceeding one is a typed error.
+//!
+//! `now_ms` is a monotonic millisecond instant from the caller; record timestamps are
+//! wall-clock values inside the records. The two are never mixed.
+
+use core::fmt;
+
+use heapless::Vec as HVec;
+
+use crate::pool::{BufferPool, PoolError, SlotId};
+use crate::record::{
+    BatchBuilder, BatchMeta, RECORD_BATCH_OVERHEAD, Record, WriteError, set_producer_state,
+};
+use crate::topic::{NodeId, TopicPartition};
+
+/// Settings of the accumulator, named after the Java producer's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccumulatorConfig {
+    /// `linger.ms`: how long a batch that is not full waits for more records.
+    pub linger_ms: u64,
+    /// `delivery.timeout.ms`: how long after its creation a queued batch expires.
+    pub delivery_timeout_ms: u64,
+    /// `retry.backoff.ms`: how long a re-enqueued batch waits before being sent again.
+    pub retry_backoff_ms: u64,
+    /// `max.request.size`: the largest record (with its batch overhead) accepted.
+    pub max_request_size: usize,
+}
+
+impl AccumulatorConfig {
+    /// The Java producer's defaults (Kafka 4.x): `linger.ms=5`, `delivery.timeout.ms=120000`,
+    /// `retry.backoff.ms=100`, `max.request.size=1048576`.
+    pub const DEFAULT: Self = Self {
+        linger_ms: 5,
+        delivery_timeout_ms: 120_000,
+        retry_backoff_ms: 100,
+        max_request_size: 1_048_576,
+    };
+}
+
+impl Default for AccumulatorConfig {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A handle to a batch, with a generation so that a handle kept after the batch was
+/// released is detected ([`AccumulatorError::UnknownBatch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BatchId {
+    index: u16,
+    generation: u32,
+}
+
+impl BatchId {
+    /// The batch table index.
+    pub const fn index(&self) -> usize {
+        self.index as usize
+    }
+
+    /// The generation of that table entry.
+    pub const fn generation(&self) -> u32 {
+        self.generation
+    }
+}
+
+/// Names one accepted record: its batch and its index in the batch (= its offset delta).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ticket {
+    batch: BatchId,
+    index: u32,
+}
+
+impl Ticket {
+    /// The record's batch.
+    pub const fn batch(&self) -> BatchId {
+        self.batch
+    }
+
+    /// The record's index in its batch; its offset is the batch's base offset plus this.
+    pub const fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+/// The tickets of the records of one batch: `first_index..first_index + count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TicketRange {
+    batch: BatchId,
+    first_index: u32,
+    count: u32,
+}
+
+impl TicketRange {
+    /// The batch.
+    pub const fn batch(&self) -> BatchId {
+        self.batch
+    }
+
+    /// Index of the first record covered.
+    pub const fn first_index(&self) -> u32 {
+        self.first_index
+    }
+
+    /// Number of records covered.
+    pub const fn count(&self) -> u32 {
+        self.count
+    }
+
+    /// Whether `ticket` is one of these.
+    pub const fn contains(&self, ticket: Ticket) -> bool {
+        ticket.batch.index == self.batch.index
+            && ticket.batch.generation == self.batch.generation
+            && ticket.index >= self.first_index
+            && ticket.index - self.first_index < self.count
+    }
+
+    /// The tickets, in record order.
+    pub fn iter(&self) -> impl Iterator<Item = Ticket> + use<> {
+        let batch = self.batch;
+        (self.first_index..self.first_index.saturating_add(self.count))
+            .map(move |index| Ticket { batch, index })
+    }
+}
+
+/// What [`RecordAccumulator::append`] did (Java's `RecordAppendResult`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The record's ticket.
+    pub ticket: Ticket,
+    /// The partition has a batch ready to send by size (more than one batch queued, or the
+    /// last one full): a hint to wake the sender.
+    pub batch_is_full: bool,
+    /// A new batch was opened for this record.
+    pub new_batch_created: bool,
+    /// Bytes the record took in its batch.
+    pub appended_bytes: usize,
+    /// Whether the partition's last batch is full after this append (Java's
+    /// `allBatchesFull`), for [`Partitioner::on_append`](crate::Partitioner::on_append).
+    pub all_batches_full: bool,
+}
+
+/// Why a record was not accepted. Nothing was changed by a failed append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The record's batch size upper bound exceeds `max.request.size` or the whole pool
+    /// (Java's `RecordTooLargeException`); it can never be sent.
+    RecordTooLarge {
+        /// The record's size upper bound, batch overhead included.
+        size: usize,
+        /// The limit it exceeds.
+        max: usize,
+    },
+    /// Backpressure: the pool has no free memory for a new batch (Java would block up to
+    /// `max.block.ms`). Retry after batches complete; the record is still the caller's.
+    Full,
+    /// Backpressure: all `BATCHES` batch entries are in use.
+    TooManyBatches,
+    /// All `PARTITIONS` partition queues are in use by other partitions.
+    TooManyPartitions,
+    /// The timestamp is negative and not -1.
+    InvalidTimestamp {
+        /// The rejected timestamp.
+        timestamp: i64,
+    },
+}
+
+impl AppendError {
+    /// Whether the error is transient backpressure (retry after batches complete).
+    pub const fn is_backpressure(&self) -> bool {
+        matches!(self, Self::Full | Self::TooManyBatches)
+    }
+}
+
+impl fmt::Display for AppendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::RecordTooLarge { size, max } => write!(
+                f,
+                "the message is {size} bytes when serialized, which is larger than {max}"
+            ),
+            Self::Full => f.write_str("buffer memory exhausted"),
+            Self::TooManyBatches => f.write_str("too many batches in flight or queued"),
+            Self::TooManyPartitions => f.write_str("too many partitions"),
+            Self::InvalidTimestamp { timestamp } => {
+                write!(f, "invalid negative timestamp {timestamp}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for AppendError {}
+
+/// Why an operation on a batch or partition failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AccumulatorError {
+    /// The batch id is stale (released) or was never issued.
+    UnknownBatch,
+    /// The batch is not in a state that allows this (for example completing a batch that
+    /// was never drained).
+    InvalidState {
+        /// The batch's state.
+        state: BatchState,
+    },
+    /// All `PARTITIONS` partition queues are in use.
+    TooManyPartitions,
+    /// Writing the batch failed (re-stamping a malformed batch).
+    Write(WriteError),
+}
+
+impl fmt::Display for AccumulatorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::UnknownBatch => f.write_str("unknown or released batch"),
+            Self::InvalidState { state } => write!(f, "batch is {state:?}"),
+            Self::TooManyPartitions => f.write_str("too many partitions"),
+            Self::Write(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for AccumulatorError {}
+
+/// Where a batch is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BatchState {
+    /// Queued, last of its partition, accepting records.
+    Open,
+    /// Queued, closed for appends (a record did not fit), header not yet written.
+    Full,
+    /// Queued again after a failed attempt; bytes are final.
+    Retry,
+    /// Drained and not yet completed; bytes are final.
+    InFlight,
+}
+
+/// A batch of records of one partition (Java's `ProducerBatch`).
+#[derive(Debug, Clone, Copy)]
+pub struct ProducerBatch {
+    topic_partition: TopicPartition,
+    slot: SlotId,
+    builder: BatchBuilder,
+    capacity: usize,
+    closed_len: usize,
+    created_ms: u64,
+    last_attempt_ms: u64,
+    attempts: u32,
+    state: BatchState,
+    /// Creation order, to re-enqueue in order.
+    seq: u64,
+}
+
+impl ProducerBatch {
+    /// The batch's partition.
+    pub const fn topic_partition(&self) -> TopicPartition {
+        self.topic_partition
+    }
+
+    /// Records in the batch.
+    pub const fn record_count(&self) -> u32 {
+        self.builder.record_count()
+    }
+
+    /// Bytes of the batch: final once closed, so far otherwise.
+    pub const fn size_in_bytes(&self) -> usize {
+        match self.state {
+            BatchState::Open | BatchState::Full => self.builder.size_in_bytes(),
+            BatchState::Retry | BatchState::InFlight => self.closed_len,
+        }
+    }
+
+    /// Instant (`now_ms`) of creation.
+    pub const fn created_ms(&self) -> u64 {
+        self.created_ms
+    }
+
+    /// Failed attempts so far (re-enqueues).
+    pub const fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The batch's state.
+    pub const fn state(&self) -> BatchState {
+        self.state
+    }
+
+    /// Whether the batch is full for appends.
+    const fn is_full(&self) -> bool {
+        !matches!(self.state, BatchState::Open) || self.builder.size_in_bytes() >= self.capacity
+    }
+
+    /// Milliseconds since creation or the last attempt (Java's `waitedTimeMs`).
+    const fn waited_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.last_attempt_ms)
+    }
+
+    const fn backing_off(&self, now_ms: u64, retry_backoff_ms: u64) -> bool {
+        self.attempts > 0 && self.waited_ms(now_ms) < retry_backoff_ms
+    }
+}
+
+/// A batch released by [`complete`](RecordAccumulator::complete),
+/// [`abort`](RecordAccumulator::abort) or [`expire`](RecordAccumulator::expire): its
+/// partition and the tickets of its records, which now have their outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReleasedBatch {
+    /// The batch's partition.
+    pub topic_partition: TopicPartition,
+    /// Its records.
+    pub tickets: TicketRange,
+}
+
+/// The result of [`RecordAccumulator::ready`] (Java's `ReadyCheckResult`); the ready nodes
+/// are in the caller's vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadyCheck {
+    /// Milliseconds until a batch not ready now may become ready (linger or backoff), if
+    /// any is waiting.
+    pub next_ready_check_delay_ms: Option<u64>,
+    /// Milliseconds until the oldest queued batch expires, if any is queued.
+    pub next_expiry_delay_ms: Option<u64>,
+    /// Some partition with queued batches has no known leader: refresh metadata.
+    pub unknown_leader: bool,
+    /// A ready node did not fit in the caller's vector (it will be reported next time).
+    pub nodes_truncated: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    generation: u32,
+    batch: Option<ProducerBatch>,
+    /// Next entry in the partition queue (live) or in the free list (free).
+    next: Option<u16>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PartitionQueue {
+    tp: TopicPartition,
+    head: Option<u16>,
+    tail: Option<u16>,
+    len: u16,
+    muted: bool,
+}
+
+fn batch_at(entries: &[Entry], i: u16) -> Option<&ProducerBatch> {
+    entries.get(usize::from(i)).and_then(|e| e.batch.as_ref())
+}
+
+fn batch_at_mut(entries: &mut [Entry], i: u16) -> Option<&mut ProducerBatch> {
+    entries
+        .get_mut(usize::from(i))
+        .and_then(|e| e.batch.as_mut())
+}
+
+fn set_next(entries: &mut [Entry], i: u16, next: Option<u16>) {
+    if let Some(e) = entries.get_mut(usize::from(i)) {
+        e.next = next;
+    }
+}
+
+fn next_of(entries: &[Entry], i: u16) -> Option<u16> {
+    entries.get(usize::from(i)).and_then(|e| e.next)
+}
+
+impl PartitionQueue {
+    fn new(tp: TopicPartition) -> Self {
+        Self {
+            tp,
+            head: None,
+            tail: None,
+            len: 0,
+            muted: false,
+        }
+    }
+
+    fn push_back(&mut self, entries: &mut [Entry], i: u16) {
+        set_next(entries, i, None);
+        match self.tail {
+            Some(t) => set_next(entries, t, Some(i)),
+            None => self.head = Some(i),
+        }
+        self.tail = Some(i);
+        self.len += 1;
+    }
+
+    fn pop_front(&mut self, entries: &mut [Entry]) -> Option<u16> {
+        let head = self.head?;
+        self.head = next_of(entries, head);
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        set_next(entries, head, None);
+        self.len -= 1;
+        Some(head)
+    }
+
+    /// Inserts `i` before the first queued batch created after it.
+    fn insert_in_order(&mut self, entries: &mut [Entry], i: u16, seq: u64) {
+        let mut prev: Option<u16> = None;
+        let mut cur = self.head;
+        while let Some(c) = cur {
+            if batch_at(entries, c).is_some_and(|b| b.seq > seq) {
+                break;
+            }
+            prev = Some(c);
+            cur = next_of(entries, c);
+        }
+        set_next(entries, i, cur);
+        match prev {
+            Some(p) => set_next(entries, p, Some(i)),
+            None => self.head = Some(i),
+        }
+        if cur.is_none() {
+            self.tail = Some(i);
+        }
+        self.len += 1;
+    }
+
+    fn remove(&mut self, entries: &mut [Entry], i: u16) -> bool {
+        let mut prev: Option<u16> = None;
+        let mut cur = self.head;
+        while let Some(c) = cur {
+            if c == i {
+                let next = next_of(entries, c);
+                match prev {
+                    Some(p) => set_next(entries, p, next),
+                    None => self.head = next,
+                }
+                if self.tail == Some(c) {
+                    self.tail = prev;
+                }
+                set_next(entries, c, None);
+                self.len -= 1;
+                return true;
+            }
+            prev = Some(c);
+            cur = next_of(entries, c);
+        }
+        false
+    }
+}
+
+/// Per-partition queues of record batches over a [`BufferPool`] (Java's
+/// `RecordAccumulator`). See the [module documentation](self) for the life of a batch.
+///
+/// The batch size (`batch.size`) is the pool's slot size.
+pub struct RecordAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
+    pool: BufferPool<S, SLOTS>,
+    config: AccumulatorConfig,
+    entries: [Entry; BATCHES],
+    free_head: Option<u16>,
+    batch_count: usize,
+    queues: HVec<PartitionQueue, PARTITIONS>,
+    last_queue: usize,
+    drain_index: usize,
+    next_seq: u64,
+    flushes_in_progress: u32,
+    pool_exhausted: bool,
+}
+
+impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
+    for RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordAccumulator")
+            .field("config", &self.config)
+            .field("batch_count", &self.batch_count)
+            .field("partitions", &self.queues.len())
+            .field("flushes_in_progress", &self.flushes_in_progress)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    const SLOTS: usize,
+    const PARTITIONS: usize,
+    const BATCHES: usize,
+> RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>
+{
+    /// An empty accumulator whose batches live in `pool` (slot size = `batch.size`).
+    pub fn new(pool: BufferPool<S, SLOTS>, config: AccumulatorConfig) -> Self {
+        const {
+            assert!(
+                BATCHES > 0 && BATCHES < u16::MAX as usize,
+                "BATCHES in 1..65535"
+            );
+            assert!(PARTITIONS > 0, "PARTITIONS must be at least 1");
+        }
+        let mut entries = [Entry {
+            generation: 0,
+            batch: None,
+            next: None,
+        }; BATCHES];
+        for (i, e) in entries.iter_mut().enumerate() {
+            e.next = u16::try_from(i + 1)
+                .ok()
+                .filter(|&n| usize::from(n) < BATCHES);
+        }
+        Self {
+            pool,
+            config,
+            entries,
+            free_head: Some(0),
+            batch_count: 0,
+            queues: HVec::new(),
+            last_queue: 0,
+            drain_index: 0,
+            next_seq: 0,
+            flushes_in_progress: 0,
+            pool_exhausted: false,
+        }
+    }
+
+    // ---- getters -----------------------------------------------------------------------
+
+    /// The settings.
+    pub const fn config(&self) -> &AccumulatorConfig {
+        &self.config
+    }
+
+    /// The buffer pool (for its counters).
+    pub const fn pool(&self) -> &BufferPool<S, SLOTS> {
+        &self.pool
+    }
+
+    /// `batch.size`: the pool's slot size.
+    pub const fn batch_size(&self) -> usize {
+        self.pool.slot_size()
+    }
+
+    /// Batches alive (queued or in flight).
+    pub const fn batch_count(&self) -> usize {
+        self.batch_count
+    }
+
+    /// Whether any batch is alive (Java's `hasIncomplete`).
+    pub const fn has_incomplete(&self) -> bool {
+        self.batch_count > 0
+    }
+
+    /// Whether any batch is queued (Java's `hasUndrained`).
+    pub fn has_undrained(&self) -> bool {
+        self.queues.iter().any(|q| q.len > 0)
+    }
+
+    /// Batches queued for `tp`.
+    pub fn queued_batches(&self, tp: TopicPartition) -> usize {
+        self.queues
+            .iter()
+            .find(|q| q.tp == tp)
+            .map_or(0, |q| usize::from(q.len))
+    }
+
+    /// Whether `tp` is muted.
+    pub fn is_muted(&self, tp: TopicPartition) -> bool {
+        self.queues.iter().any(|q| q.tp == tp && q.muted)
+    }
+
+    /// Whether a flush is in progress.
+    pub const fn flush_in_progress(&self) -> bool {
+        self.flushes_in_progress > 0
+    }
+
+    /// The batch `id`.
+    pub fn batch(&self, id: BatchId) -> Result<&ProducerBatch, AccumulatorError> {
+        match self.entries.get(id.index()) {
+            Some(Entry {
+                generation,
+                batch: Some(b),
+                ..
+            }) if *generation == id.generation => Ok(b),
+            _ => Err(AccumulatorError::UnknownBatch),
+        }
+    }
+
+    fn batch_mut(&mut self, id: BatchId) -> Result<&mut ProducerBatch, AccumulatorError> {
+        match self.entries.get_mut(id.index()) {
+            Some(Entry {
+                generation,
+                batch: Some(b),
+                ..
+            }) if *generation == id.generation => Ok(b),
+            _ => Err(AccumulatorError::UnknownBatch),
+        }
+    }
+
+    /// The bytes of a closed batch (in flight or waiting to be retried), ready to send.
+    pub fn batch_bytes(&self, id: BatchId) -> Result<&[u8], AccumulatorError> {
+        let b = self.batch(id)?;
+        match b.state {
+            BatchState::Retry | BatchState::InFlight => self
+                .pool
+                .buffer(b.slot)
+                .ok()
+                .and_then(|buf| buf.get(..b.closed_len))
+                .ok_or(AccumulatorError::UnknownBatch),
+            state => Err(AccumulatorError::InvalidState { state }),
+        }
+    }
+
+    // ---- commands ----------------------------------------------------------------------
+
+    fn queue_index(&mut self, tp: TopicPartition) -> Result<usize, AccumulatorError> {
+        if self.queues.get(self.last_queue).is_some_and(|q| q.tp == tp) {
+            return Ok(self.last_queue);
+        }
+        let index = match self.queues.iter().position(|q| q.tp == tp) {
+            Some(i) => i,
+            None => {
+                self.queues
+                    .push(PartitionQueue::new(tp))
+                    .map_err(|_| AccumulatorError::TooManyPartitions)?;
+                self.queues.len() - 1
+            }
+        };
+        self.last_queue = index;
+        Ok(index)
+    }
+
+    /// Appends `record` to partition `tp` at instant `now_ms`.
+    ///
+    /// The record goes into the partition's open batch if it fits; otherwise that batch is
+    /// closed for appends and a new one is opened with `max(batch.size, record upper bound)`
+    /// bytes (several contiguous slots for a large record). The record bytes are copied
+    /// once, into the pool. On error nothing changed, and the caller still owns the record.
+    pub fn append(
+        &mut self,
+        now_ms: u64,
+        tp: TopicPartition,
+        record: &Record<'_>,
+    ) -> Result<AppendResult, AppendError> {
+        let ts = record.timestamp;
+        if ts < 0 && ts != crate::record::NO_TIMESTAMP {
+            return Err(AppendError::InvalidTimestamp { timestamp: ts });
+        }
+        let upper = record
+            .size_upper_bound()
+            .ok()
+            .and_then(|u| u.checked_add(RECORD_BATCH_OVERHEAD))
+            .unwrap_or(usize::MAX);
+        let max = self.config.max_request_size;
+        if upper > max {
+            return Err(AppendError::RecordTooLarge { size: upper, max });
+        }
+        let capacity = self.pool.capacity_bytes();
+        if upper > capacity {
+            return Err(AppendError::RecordTooLarge {
+                size: upper,
+                max: capacity,
+            });
+        }
+        let q = self
+            .queue_index(tp)
+            .map_err(|_| AppendError::TooManyPartitions)?;
+        let Self {
+            pool,
+            entries,
+            queues,
+            ..
+        } = self;
+        let Some(queue) = queues.get_mut(q) else {
+            return Err(AppendError::TooManyPartitions);
+        };
+
+        // The last batch first.
+        if let Some(tail) = queue.tail
+            && let Some(batch) = batch_at_mut(entries, tail)
+            && batch.state == BatchState::Open
+            && let Some(buf) = pool
+                .buffer_mut(batch.slot)
+                .ok()
+                .and_then(|b| b.get_mut(..batch.capacity))
+        {
+            let index = batch.builder.record_count();
+            match batch.builder.append(buf, record) {
+                Ok(appended_bytes) => {
+                    let full = batch.is_full();
+                    let generation = entries.get(usize::from(tail)).map_or(0, |e| e.generation);
+                    return Ok(AppendResult {
+                        ticket: Ticket {
+                            batch: BatchId {
+                                index: tail,
+                                generation,
+                            },
+                            index,
+                        },
+                        batch_is_full: queue.len > 1 || full,
+                        new_batch_created: false,
+                        appended_bytes,
+                        all_batches_full: full,
+                    });
+                }
+                // Does not fit: open a new batch below.
+                Err(WriteError::DoesNotFit { .. }) => {}
+                Err(WriteError::InvalidTimestamp { timestamp }) => {
+                    return Err(AppendError::InvalidTimestamp { timestamp });
+                }
+                Err(_) => return Err(AppendError::RecordTooLarge { size: upper, max }),
+            }
+        }
+        self.append_new_batch(now_ms, q, record, upper)
+    }
+
+    fn append_new_batch(
+        &mut self,
+        now_ms: u64,
+        q: usize,
+        record: &Record<'_>,
+        upper: usize,
+    ) -> Result<AppendResult, AppendError> {
+        let max = self.config.max_request_size;
+        let index = self.free_head.ok_or(AppendError::TooManyBatches)?;
+        let capacity = upper.max(self.pool.slot_size());
+        let slot = match self.pool.allocate(capacity) {
+            Ok(slot) => slot,
+            Err(PoolError::TooLarge { capacity, .. }) => {
+                return Err(AppendError::RecordTooLarge {
+                    size: upper,
+                    max: capacity,
+                });
+            }
+            Err(_) => {
+                self.pool_exhausted = true;
+                return Err(AppendError::Full);
+            }
+        };
+        let encoded = self
+            .pool
+            .buffer_mut(slot)
+            .ok()
+            .and_then(|b| b.get_mut(..capacity))
+            .ok_or(AppendError::Full)
+            .and_then(|buf| {
+                let mut builder = BatchBuilder::start(buf)
+                    .map_err(|_| AppendError::RecordTooLarge { size: upper, max })?;
+                let n = builder.append(buf, record).map_err(|e| match e {
+                    WriteError::InvalidTimestamp { timestamp } => {
+                        AppendError::InvalidTimestamp { timestamp }
+                    }
+                    _ => AppendError::RecordTooLarge { size: upper, max },
+                })?;
+                Ok((builder, n))
+            });
+        let (builder, appended_bytes) = match encoded {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.pool.deallocate(slot);
+                return Err(e);
+            }
+        };
+
+        // Seal the previous last batch: it could not take this record.
+        let Self {
+            entries, queues, ..
+        } = self;
+        let Some(queue) = queues.get_mut(q) else {
+            let _ = self.pool.deallocate(slot);
+            return Err(AppendError::TooManyPartitions);
+        };
+        if let Some(prev) = queue.tail.and_then(|t| batch_at_mut(entries, t))
+            && prev.state == BatchState::Open
+        {
+            prev.state = BatchState::Full;
+        }
+        let Some(entry) = entries.get_mut(usize::from(index)) else {
+            let _ = self.pool.deallocate(slot);
+            return Err(AppendError::TooManyBatches);
+        };
+        self.free_head = entry.next;
+        let batch = ProducerBatch {
+            topic_partition: queue.tp,
+            slot,
+            builder,
+            capacity,
+            closed_len: 0,
+            created_ms: now_ms,
+            last_attempt_ms: now_ms,
+            attempts: 0,
+            state: BatchState::Open,
+            seq: self.next_seq,
+        };
+        let full = batch.is_full();
+        entry.batch = Some(batch);
+        let generation = entry.generation;
+        self.next_seq += 1;
+        self.batch_count += 1;
+        queue.push_back(entries, index);
+        Ok(AppendResult {
+            ticket: Ticket {
+                batch: BatchId { index, generation },
+                index: 0,
+            },
+            batch_is_full: queue.len > 1 || full,
+            new_batch_created: true,
+            appended_bytes,
+            all_batches_full: full,
+        })
+    }
+
+    /// Finds the nodes with a batch worth sending at `now_ms` and puts them in `ready_nodes`
+    /// (without duplicates). `leader_of` maps a partition to its leader, if known.
+    ///
+    /// A partition is ready when it is not muted, its first batch is not backing off after
+    /// a failure, and that batch is full, or has waited `linger.ms` (`retry.backoff.ms` for a
+    /// retry), or a flush is in progress, or the pool ran out of memory.
+    pub fn ready<F, const N: usize>(
+        &self,
+        now_ms: u64,
+        mut leader_of: F,
+        ready_nodes: &mut HVec<NodeId, N>,
+    ) -> ReadyCheck
+    where
+        F: FnMut(TopicPartition) -> Option<NodeId>,
+    {
+        let mut check = ReadyCheck::default();
+        let cfg = &self.config;
+        for queue in &self.queues {
+            let Some(batch) = queue.head.and_then(|h| batch_at(&self.entries, h)) else {
+                continue;
+            };
+            let expires_in =
+                (batch.created_ms.saturating_add(cfg.delivery_timeout_ms)).saturating_sub(now_ms);
+            check.next_expiry_delay_ms = Some(
+                check
+                    .next_expiry_delay_ms
+                    .map_or(expires_in, |d| d.min(expires_in)),
+            );
+            let Some(leader) = leader_of(queue.tp) else {
+                check.unknown_leader = true;
+                continue;
+            };
+            if queue.muted || ready_nodes.contains(&leader) {
+                continue;
+            }
+            let waited = batch.waited_ms(now_ms);
+            let backing_off = batch.backing_off(now_ms, cfg.retry_backoff_ms);
+            let time_to_wait = if backing_off {
+                cfg.retry_backoff_ms
+            } else {
+                cfg.linger_ms
+            };
+            let full = queue.len > 1 || batch.is_full();
+            let expired = waited >= time_to_wait;
+            let sendable = full || expired || self.pool_exhausted || self.flush_in_progress();
+            if sendable && !backing_off {
+                if ready_nodes.push(leader).is_err() {
+                    check.nodes_truncated = true;
+                }
+            } else {
+                let left = time_to_wait.saturating_sub(waited);
+                check.next_ready_check_delay_ms = Some(
+                    check
+                        .next_ready_check_delay_ms
+                        .map_or(left, |d| d.min(left)),
+                );
+            }
+        }
+        check
+    }
+
+    /// Takes batches for broker `node` at `now_ms`: at most one per partition led by `node`
+    /// (per `leader_of`), skipping muted partitions and batches backing off, until
+    /// `max_request_size` bytes (the first batch always goes, whatever its size) or until
+    /// `out` is full. Each batch is closed (header and CRC written; `meta_for` gives the
+    /// producer id, epoch and base sequence of a batch closed for the first time), marked
+    /// in flight, and its id written to `out`. Returns how many ids were written.
+    ///
+    /// Partitions are visited round-robin across calls so that none starves.
+    pub fn drain<F, M>(
+        &mut self,
+        now_ms: u64,
+        node: NodeId,
+        max_request_size: usize,
+        mut leader_of: F,
+        mut meta_for: M,
+        out: &mut [BatchId],
+    ) -> usize
+    where
+        F: FnMut(TopicPartition) -> Option<NodeId>,
+        M: FnMut(TopicPartition) -> BatchMeta,
+    {
+        let n = self.queues.len();
+        if n == 0 || out.is_empty() {
+            return 0;
+        }
+        let start = self.drain_index % n;
+        let mut next_start = (start + 1) % n;
+        let mut size = 0usize;
+        let mut count = 0usize;
+        let retry_backoff_ms = self.config.retry_backoff_ms;
+        for step in 0..n {
+            let qi = (start + step) % n;
+            let Self {
+                pool,
+                entries,
+                queues,
+                ..
+            } = self;
+            let Some(queue) = queues.get_mut(qi) else {
+                continue;
+            };
+            if queue.muted || leader_of(queue.tp) != Some(node) {
+                continue;
+            }
+            let Some(head) = queue.head else { continue };
+            let Some(batch) = batch_at_mut(entries, head) else {
+                continue;
+            };
+            if batch.backing_off(now_ms, retry_backoff_ms) {
+                continue;
+            }
+            let batch_size = batch.size_in_bytes();
+            if count > 0 && size.saturating_add(batch_size) > max_request_size {
+                next_start = qi;
+                break;
+            }
+            if matches!(batch.state, BatchState::Open | BatchState::Full) {
+                let meta = meta_for(queue.tp);
+                let closed = pool
+                    .buffer_mut(batch.slot)
+                    .ok()
+                    .and_then(|b| b.get_mut(..batch.capacity))
+                    .map(|buf| batch.builder.close(buf, &meta));
+                match closed {
+                    Some(Ok(len)) => batch.closed_len = len,
+                    // Cannot happen (a batch always holds a record and fits its slot);
+                    // leave it queued rather than send bytes that are not a batch.
+                    _ => continue,
+                }
+            }
+            batch.state = BatchState::InFlight;
+            size = size.saturating_add(batch.closed_len);
+            queue.pop_front(entries);
+            let generation = entries.get(usize::from(head)).map_or(0, |e| e.generation);
+            if let Some(slot) = out.get_mut(count) {
+                *slot = BatchId {
+                    index: head,
+                    generation,
+                };
+            }
+            count += 1;
+            if count == out.len() {
+                next_start = (qi + 1) % n;
+                break;
+            }
+        }
+        self.drain_index = next_start;
+        count
+    }
+
+    /// Expires queued batches created `delivery.timeout.ms` or more before `now_ms` (oldest
+    /// first in each partition), releasing them into `out`; returns how many. Call again if
+    /// `out` filled up. In-flight batches are not expired here: their request's outcome
+    /// (or its timeout) decides.
+    pub fn expire(&mut self, now_ms: u64, out: &mut [ReleasedBatch]) -> usize {
+        let timeout = self.config.delivery_timeout_ms;
+        let mut count = 0;
+        for qi in 0..self.queues.len() {
+            loop {
+                if count == out.len() {
+                    return count;
+                }
+                let Some(queue) = self.queues.get_mut(qi) else {
+                    break;
+                };
+                let Some(head) = queue.head else { break };
+                let Some(batch) = batch_at(&self.entries, head) else {
+                    break;
+                };
+                if now_ms.saturating_sub(batch.created_ms) < timeout {
+                    break;
+                }
+                queue.pop_front(&mut self.entries);
+                if let (Some(released), Some(slot)) = (self.release(head), out.get_mut(count)) {
+                    *slot = released;
+                    count += 1;
+                }
+            }
+        }
+        count
+    }
+
+    /// Frees entry `i` and its pool slots; returns its tickets.
+    fn release(&mut self, i: u16) -> Option<ReleasedBatch> {
+        let entry = self.entries.get_mut(usize::from(i))?;
+        let batch = entry.batch.take()?;
+        let released = ReleasedBatch {
+            topic_partition: batch.topic_partition,
+            tickets: TicketRange {
+                batch: BatchId {
+                    index: i,
+                    generation: entry.generation,
+                },
+                first_index: 0,
+                count: batch.builder.record_count(),
+            },
+        };
+        entry.generation = entry.generation.wrapping_add(1);
+        entry.next = self.free_head;
+        self.free_head = Some(i);
+        self.batch_count -= 1;
+        let _ = self.pool.deallocate(batch.slot);
+        self.pool_exhausted = false;
+        Some(released)
+    }
+
+    /// Puts in-flight batch `id` back at the front of its partition queue, before any batch
+    /// created after it (so order is kept when several fail), to be retried after
+    /// `retry.backoff.ms` from `now_ms` (Java's `reenqueue`).
+    pub fn reenqueue(&mut self, now_ms: u64, id: BatchId) -> Result<(), AccumulatorError> {
+        let batch = self.batch_mut(id)?;
+        if batch.state != BatchState::InFlight {
+            return Err(AccumulatorError::InvalidState { state: batch.state });
+        }
+        batch.state = BatchState::Retry;
+        batch.attempts = batch.attempts.saturating_add(1);
+        batch.last_attempt_ms = now_ms;
+        let (tp, seq) = (batch.topic_partition, batch.seq);
+        let q = self.queue_index(tp)?;
+        let Self {
+            entries, queues, ..
+        } = self;
+        if let Some(queue) = queues.get_mut(q) {
+            queue.insert_in_order(entries, id.index, seq);
+        }
+        Ok(())
+    }
+
+    /// Re-stamps the producer id, epoch and base sequence of closed batch `id` (in flight or
+    /// waiting for a retry) and recomputes its CRC.
+    pub fn set_producer_state(
+        &mut self,
+        id: BatchId,
+        producer_id: i64,
+        producer_epoch: i16,
+        base_sequence: i32,
+    ) -> Result<(), AccumulatorError> {
+        let b = *self.batch(id)?;
+        if !matches!(b.state, BatchState::Retry | BatchState::InFlight) {
+            return Err(AccumulatorError::InvalidState { state: b.state });
+        }
+        let buf = self
+            .pool
+            .buffer_mut(b.slot)
+            .ok()
+            .and_then(|buf| buf.get_mut(..b.closed_len))
+            .ok_or(AccumulatorError::UnknownBatch)?;
+        set_producer_state(buf, producer_id, producer_epoch, base_sequence)
+            .map_err(AccumulatorError::Write)
+    }
+
+    /// Releases in-flight batch `id` after its outcome (success or final failure) is known.
+    pub fn complete(&mut self, id: BatchId) -> Result<ReleasedBatch, AccumulatorError> {
+        let b = self.batch(id)?;
+        if b.state != BatchState::InFlight {
+            return Err(AccumulatorError::InvalidState { state: b.state });
+        }
+        self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
+    }
+
+    /// Releases batch `id` in any state (removing it from its queue if queued), for
+    /// failures decided by the caller (fatal errors, close without flush).
+    pub fn abort(&mut self, id: BatchId) -> Result<ReleasedBatch, AccumulatorError> {
+        let b = *self.batch(id)?;
+        if b.state != BatchState::InFlight {
+            let Self {
+                entries, queues, ..
+            } = self;
+            if let Some(queue) = queues.iter_mut().find(|q| q.tp == b.topic_partition) {
+                queue.remove(entries, id.index);
+            }
+        }
+        self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
+    }
+
+    /// The first queued batch of any partition, to abort everything on close
+    /// (`while let Some(id) = acc.first_queued() { acc.abort(id) }`).
+    pub fn first_queued(&self) -> Option<BatchId> {
+        self.queues.iter().find_map(|q| {
+            let head = q.head?;
+            let generation = self.entries.get(usize::from(head))?.generation;
+            Some(BatchId {
+                index: head,
+                generation,
+            })
+        })
+    }
+
+    /// Stops draining `tp` (one request in flight at a time, for ordering).
+    pub fn mute(&mut self, tp: TopicPartition) -> Result<(), AccumulatorError> {
+        let q = self.queue_index(tp)?;
+        if let Some(queue) = self.queues.get_mut(q) {
+            queue.muted = true;
+        }
+        Ok(())
+    }
+
+    /// Lets `tp` be drained again.
+    pub fn unmute(&mut self, tp: TopicPartition) {
+        if let Some(queue) = self.queues.iter_mut().find(|q| q.tp == tp) {
+            queue.muted = false;
+        }
+    }
+
+    /// Starts a flush: every batch is ready at once until [`flush_done`](Self::flush_done).
+    pub fn begin_flush(&mut self) {
+        self.flushes_in_progress = self.flushes_in_progress.saturating_add(1);
+    }
+
+    /// Ends one flush started with [`begin_flush`](Self::begin_flush).
+    pub fn flush_done(&mut self) {
+        self.flushes_in_progress = self.flushes_in_progress.saturating_sub(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::record::RecordBatchReader;
+    use crate::topic::TopicId;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use std::vec::Vec;
+
+    const BATCH: usize = 256;
+    type Acc = RecordAccumulator<std::vec::Vec<u8>, 8, 4, 12>;
+
+    fn acc(config: AccumulatorConfig) -> Acc {
+        let pool = BufferPool::new(std::vec![0u8; 8 * BATCH], BATCH).unwrap();
+        RecordAccumulator::new(pool, config)
+    }
+
+    fn tp(p: i32) -> TopicPartition {
+        TopicPartition::new(TopicId(0), p)
+    }
+
+    fn rec(value: &[u8]) -> Record<'_> {
+        Record {
+            timestamp: 1_000,
+            key: None,
+            value: Some(value),
+            headers: &[],
+        }
+    }
+
+    fn leader(_: TopicPartition) -> Option<NodeId> {
+        Some(NodeId(1))
+    }
+
+    fn meta(_: TopicPartition) -> BatchMeta {
+        BatchMeta::default()
+    }
+
+    fn cfg() -> AccumulatorConfig {
+        AccumulatorConfig {
+            linger_ms: 10,
+            delivery_timeout_ms: 1_000,
+            retry_backoff_ms: 100,
+            max_request_size: 1_000,
+        }
+    }
+
+    #[test]
+    fn linger_flushes_partial_batch() {
+        let mut a = acc(cfg());
+        let r = a.append(0, tp(0), &rec(b"hello")).unwrap();
+        assert!(r.new_batch_created && !r.batch_is_full);
+        let mut nodes = HVec::<NodeId, 4>::new();
+        let check = a.ready(5, leader, &mut nodes);
+        assert!(nodes.is_empty());
+        assert_eq!(check.next_ready_check_delay_ms, Some(5));
+        assert_eq!(check.next_expiry_delay_ms, Some(995));
+        let check = a.ready(10, leader, &mut nodes);
+        assert_eq!(&nodes[..], &[NodeId(1)]);
+        assert_eq!(check.next_ready_check_delay_ms, None);
+
+        let mut out = [BatchId {
+            index: 0,
+            generation: 0,
+        }; 4];
+        assert_eq!(a.drain(10, NodeId(1), 1_000, leader, meta, &mut out), 1);
+        let bytes = a.batch_bytes(out[0]).unwrap();
+        let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
+        let first = batch.records().unwrap().next().unwrap().unwrap();
+        assert_eq!(first.value, Some(&b"hello"[..]));
+
+        // A new append opens a new batch; the drained one is in flight.
+        let r2 = a.append(11, tp(0), &rec(b"again")).unwrap();
+        assert!(r2.new_batch_created);
+        let released = a.complete(out[0]).unwrap();
+        assert!(released.tickets.contains(r.ticket));
+        assert_eq!(released.tickets.count(), 1);
+        assert_eq!(a.complete(out[0]), Err(AccumulatorError::UnknownBatch));
+    }
+
+    #[test]
+    fn full_batch_is_ready_and_new_batch_opens() {
+        let mut a = acc(cfg());
+        let value = [7u8; 50];
+        let mut results = Vec::new();
+        for _ in 0..4 {
+            results.push(a.append(0, tp(1), &rec(&value)).unwrap());
+        }
+        // Records of 57 bytes: 61 + 3 * 57 = 232 fit in 256, the fourth opens a second batch.
+        assert!(
+            results[..3]
+                .iter()
+                .all(|r| !r.new_batch_created || r.ticket.index == 0)
+        );
+        assert!(results[3].new_batch_created && results[3].batch_is_full);
+        assert_eq!(a.queued_batches(tp(1)), 2);
+        let mut nodes = HVec::<NodeId, 4>::new();
+        a.ready(0, leader, &mut nodes);
+        assert_eq!(nodes.len(), 1);
+    }
+
+    #[test]
+    fn record_too_large_and_large_record_gets_own_batch() {
+        let mut a = acc(AccumulatorConfig {
+            max_request_size: 10_000,
+            ..cfg()
+        });
+        let big = [1u8; 600];
+        let r = a.append(0, tp(0), &rec(&big)).unwrap();
+        assert!(r.new_batch_created);
+        // Upper bound 61 + 21 + (1 + 2 + 600 + 1) = 686 bytes -> 3 slots of 256.
+        assert_eq!(a.pool().used_slots(), 3);
+        let huge = [1u8; 3000];
+        assert_eq!(
+            a.append(0, tp(0), &rec(&huge)),
+            // 61 + 21 + (1 + 2 + 3000 + 1) = 3086 bytes > the 2048-byte pool.
+            Err(AppendError::RecordTooLarge {
+                size: 3086,
+                max: 2048
+            })
+        );
+        let mut small = acc(cfg());
+        assert!(matches!(
+            small.append(0, tp(0), &rec(&[0u8; 1000])),
+            Err(AppendError::RecordTooLarge { max: 1000, .. })
+        ));
+    }
+
+    #[test]
+    fn pool_exhaustion_is_backpressure_and_makes_batches_ready() {
+        let mut a = acc(cfg());
+        // One record per batch (61 + 157 bytes), one slot each.
+        let value = [0u8; 150];
+        for p in 0..4 {
+            a.append(0, tp(p), &rec(&value)).unwrap();
+            a.append(0, tp(p), &rec(&value)).unwrap();
+        }
+        assert_eq!(a.pool().free_slots(), 0);
+        let err = a.append(0, tp(0), &rec(&value)).unwrap_err();
+        assert_eq!(err, AppendError::Full);
+        assert!(err.is_backpressure());
+        // Everything is ready now (Java's `exhausted`), without waiting for linger.
+        let mut nodes = HVec::<NodeId, 4>::new();
+        let _ = a.ready(0, leader, &mut nodes);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            a.append(0, tp(9), &rec(b"x")),
+            Err(AppendError::TooManyPartitions)
+        );
+    }
+
+    #[test]
+    fn drain_respects_max_request_size_mute_and_backoff() {
+        let mut a = acc(cfg());
+        for p in 0..3 {
+            a.append(0, tp(p), &rec(&[0u8; 100])).unwrap();
+        }
+        a.mute(tp(2)).unwrap();
+        let mut out = [BatchId {
+            index: 0,
+            generation: 0,
+        }; 8];
+        // Each batch is 61 + 103 = 164 bytes: only one fits in 200, but the first always goes.
+        let n = a.drain(100, NodeId(1), 200, leader, meta, &mut out);
+        assert_eq!(n, 1);
+        let n2 = a.drain(100, NodeId(1), 200, leader, meta, &mut out[1..]);
+        assert_eq!(n2, 1);
+        assert_ne!(
+            a.batch(out[0]).unwrap().topic_partition(),
+            a.batch(out[1]).unwrap().topic_partition()
+        );
+        // Muted partition 2 is left.
+        assert_eq!(
+            a.drain(100, NodeId(1), 10_000, leader, meta, &mut out[2..]),
+            0
+        );
+        a.unmute(tp(2));
+        // Other node: nothing.
+        assert_eq!(
+            a.drain(100, NodeId(2), 10_000, leader, meta, &mut out[2..]),
+            0
+        );
+        assert_eq!(
+            a.drain(100, NodeId(1), 10_000, leader, meta, &mut out[2..]),
+            1
+        );
+
+        // Retry: back at the front, backing off for 100 ms.
+        a.reenqueue(200, out[0]).unwrap();
+        assert_eq!(a.batch(out[0]).unwrap().attempts(), 1);
+        let mut nodes = HVec::<NodeId, 4>::new();
+        let check = a.ready(250, leader, &mut nodes);
+        assert!(nodes.is_empty());
+        assert_eq!(check.next_ready_check_delay_ms, Some(50));
+        assert_eq!(
+            a.drain(250, NodeId(1), 10_000, leader, meta, &mut out[3..]),
+            0
+        );
+        a.ready(300, leader, &mut nodes);
+        assert_eq!(nodes.len(), 1);
+        assert_eq!(
+            a.drain(300, NodeId(1), 10_000, leader, meta, &mut out[3..]),
+            1
+        );
+        assert_eq!(out[3], out[0]);
+    }
+
+    #[test]
+    fn reenqueue_keeps_order_within_partition() {
+        let mut a = acc(cfg());
+        let v = [0u8; 150];
+        let t1 = a.append(0, tp(0), &rec(&v)).unwrap().ticket;
+        let t2 = a.append(0, tp(0), &rec(&v)).unwrap().ticket;
+        let t3 = a.append(0, tp(0), &rec(&v)).unwrap().ticket;
+        let mut out = [BatchId {
+            index: 0,
+            generation: 0,
+        }; 3];
+        for i in 0..2 {
+            assert_eq!(
+                a.drain(0, NodeId(1), 10_000, leader, meta, &mut out[i..i + 1]),
+                1
+            );
+        }
+        assert_eq!((out[0], out[1]), (t1.batch(), t2.batch()));
+        // Both fail; re-enqueued in reverse order they still come back as 1, 2, then 3.
+        a.reenqueue(0, out[1]).unwrap();
+        a.reenqueue(0, out[0]).unwrap();
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            let mut one = [BatchId {
+                index: 0,
+                generation: 0,
+            }; 1];
+            assert_eq!(a.drain(1_000, NodeId(1), 10_000, leader, meta, &mut one), 1);
+            order.push(one[0]);
+        }
+        assert_eq!(order, [t1.batch(), t2.batch(), t3.batch()]);
+    }
+
+    #[test]
+    fn expire_after_delivery_timeout() {
+        let mut a = acc(cfg());
+        let t = a.append(0, tp(0), &rec(b"a")).unwrap().ticket;
+        a.append(500, tp(1), &rec(b"b")).unwrap();
+        let mut out = [ReleasedBatch {
+            topic_partition: tp(0),
+            tickets: TicketRange {
+                batch: t.batch(),
+                first_index: 0,
+                count: 0,
+            },
+        }; 4];
+        assert_eq!(a.expire(999, &mut out), 0);
+        assert_eq!(a.expire(1_000, &mut out), 1);
+        assert!(out[0].tickets.contains(t));
+        assert_eq!(a.batch_count(), 1);
+        assert_eq!(a.expire(1_500, &mut out), 1);
+        assert_eq!(a.pool().used_slots(), 0);
+        assert!(!a.has_incomplete());
+    }
+
+    #[test]
+    fn flush_makes_everything_ready_and_abort_releases() {
+        let mut a = acc(cfg());
+        let t = a.append(0, tp(0), &rec(b"a")).unwrap().ticket;
+        let mut nodes = HVec::<NodeId, 4>::new();
+        a.ready(0, leader, &mut nodes);
+        assert!(nodes.is_empty());
+        a.begin_flush();
+        a.ready(0, leader, &mut nodes);
+        assert_eq!(nodes.len(), 1);
+        a.flush_done();
+        assert!(!a.flush_in_progress());
+        let unknown = a.ready(0, |_| None, &mut HVec::<NodeId, 4>::new());
+        assert!(unknown.unknown_leader);
+
+        let id = a.first_queued().unwrap();
+        assert_eq!(id, t.batch());
+        assert_eq!(
+            a.complete(id),
+            Err(AccumulatorError::InvalidState {
+                state: BatchState::Open
+            })
+        );
+        let released = a.abort(id).unwrap();
+        assert_eq!(released.tickets.iter().collect::<Vec<_>>(), [t]);
+        assert!(!a.has_undrained());
+        assert_eq!(a.pool().used_slots(), 0);
+    }
+
+    #[test]
+    fn restamp_in_flight_batch() {
+        let mut a = acc(cfg());
+        a.append(0, tp(0), &rec(b"a")).unwrap();
+        let mut out = [BatchId {
+            index: 0,
+            generation: 0,
+        }; 1];
+        a.drain(
+            0,
+            NodeId(1),
+            10_000,
+            leader,
+            |_| BatchMeta::idempotent(7, 0, 0),
+            &mut out,
+        );
+        a.set_producer_state(out[0], 7, 1, 0).unwrap();
+        let bytes = a.batch_bytes(out[0]).unwrap();
+        let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
+        assert_eq!(batch.header().producer_epoch(), 1);
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Append { partition: i32, len: usize },
+        Advance { ms: u64 },
+        Drain { max: usize },
+        Complete { pick: prop::sample::Index },
+        Retry { pick: prop::sample::Index },
+        Expire,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (0i32..4, 0usize..300).prop_map(|(partition, len)| Op::Append { partition, len }),
+            2 => (0u64..400).prop_map(|ms| Op::Advance { ms }),
+            2 => (100usize..2_000).prop_map(|max| Op::Drain { max }),
+            2 => any::<prop::sample::Index>().prop_map(|pick| Op::Complete { pick }),
+            1 => any::<prop::sample::Index>().prop_map(|pick| Op::Retry { pick }),
+            1 => Just(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        /// Every accepted ticket is released exactly once (completed or expired), records of
+        /// a partition are drained in append order, and no slot leaks.
+        #[test]
+        fn prop_every_ticket_exactly_once(ops in proptest::collection::vec(op(), 1..150)) {
+            let mut a = acc(AccumulatorConfig { max_request_size: 4_000, ..cfg() });
+            let mut now = 0u64;
+            let mut accepted: Vec<(Ticket, TopicPartition, u64)> = Vec::new();
+            let mut released: BTreeMap<Ticket, usize> = BTreeMap::new();
+            let mut in_flight: Vec<BatchId> = Vec::new();
+            let mut last_drained: BTreeMap<TopicPartition, u64> = BTreeMap::new();
+            let mut seq_of: BTreeMap<BatchId, u64> = BTreeMap::new();
+            let mut counter = 0u64;
+            fn record_released(r: ReleasedBatch, released: &mut BTreeMap<Ticket, usize>) {
+                for t in r.tickets.iter() { *released.entry(t).or_default() += 1; }
+            }
+            for op in ops {
+                match op {
+                    Op::Append { partition, len } => {
+                        let value = std::vec![counter as u8; len];
+                        match a.append(now, tp(partition), &rec(&value)) {
+                            Ok(r) => {
+                                if r.ticket.index() == 0 { seq_of.insert(r.ticket.batch(), counter); }
+                                accepted.push((r.ticket, tp(partition), counter));
+                                counter += 1;
+                            }
+                            Err(e) => prop_assert!(e.is_backpressure(), "{e:?}"),
+                        }
+                    }
+                    Op::Advance { ms } => now += ms,
+                    Op::Drain { max } => {
+                        let mut out = [BatchId { index: 0, generation: 0 }; 8];
+                        let n = a.drain(now, NodeId(1), max, leader, meta, &mut out);
+                        for id in &out[..n] {
+                            let b = a.batch(*id).unwrap();
+                            let s = seq_of[id];
+                            // Order within a partition: batches leave in creation order.
+                            if let Some(&prev) = last_drained.get(&b.topic_partition()) {
+                                prop_assert!(s > prev || b.attempts() > 0);
+                            }
+                            last_drained.insert(b.topic_partition(), s);
+                            // The bytes are a valid batch with the right record count.
+                            let bytes = a.batch_bytes(*id).unwrap();
+                            let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
+                            prop_assert_eq!(batch.header().record_count() as u32, b.record_count());
+                            in_flight.push(*id);
+                        }
+                    }
+                    Op::Complete { pick } => {
+                        if !in_flight.is_empty() {
+                            let id = in_flight.swap_remove(pick.index(in_flight.len()));
+                            record_released(a.complete(id).unwrap(), &mut released);
+                        }
+                    }
+                    Op::Retry { pick } => {
+                        if !in_flight.is_empty() {
+                            let id = in_flight.swap_remove(pick.index(in_flight.len()));
+                            a.reenqueue(now, id).unwrap();
+                            // A retried batch may be drained again after younger ones were.
+                            last_drained.remove(&a.batch(id).unwrap().topic_partition());
+                        }
+                    }
+                    Op::Expire => {
+                        let mut out = [ReleasedBatch { topic_partition: tp(0), tickets: TicketRange { batch: BatchId { index: 0, generation: 0 }, first_index: 0, count: 0 } }; 2];
+                        loop {
+                            let n = a.expire(now, &mut out);
+                            for r in &out[..n] { record_released(*r, &mut released); }
+                            if n < out.len() { break; }
+                        }
+                    }
+                }
+                prop_assert!(a.pool().used_slots() <= 8);
+            }
+            // Wind down: flush everything out and complete it.
+            a.begin_flush();
+            for id in in_flight.drain(..) { record_released(a.complete(id).unwrap(), &mut released); }
+            loop {
+                // Past any retry backoff.
+                now += 1_000;
+                let mut out = [BatchId { index: 0, generation: 0 }; 8];
+                let n = a.drain(now, NodeId(1), usize::MAX, leader, meta, &mut out);
+                if n == 0 { break; }
+                for id in &out[..n] { record_released(a.complete(*id).unwrap(), &mut released); }
+            }
+            prop_assert_eq!(a.batch_count(), 0);
+            prop_assert_eq!(a.pool().used_slots(), 0);
+            prop_assert_eq!(released.len(), accepted.len());
+            for (t, _, _) in &accepted {
+                prop_assert_eq!(released.get(t), Some(&1), "ticket {:?}", t);
+            }
+        }
+    }
+}
