@@ -4,10 +4,14 @@ ensure_venv() {
   local venv="$KAFKA_EDGE_CACHE/venv"
   local stamp="$venv/.kafka-edge-$CONFLUENT_KAFKA_VERSION-$KAFKA_PYTHON_VERSION"
   [ -f "$stamp" ] && return 0
-  rm -rf "$venv"
   mkdir -p "$KAFKA_EDGE_CACHE"
+  exec 8>"$KAFKA_EDGE_CACHE/venv.lock"
+  flock 8
+  if [ -f "$stamp" ]; then flock -u 8; return 0; fi
+  rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check \
     "confluent-kafka==$CONFLUENT_KAFKA_VERSION" "kafka-python==$KAFKA_PYTHON_VERSION" >&2
   touch "$stamp"
+  flock -u 8
 }

@@ -58,6 +58,55 @@ pub fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The Python of the test ground's venv (confluent-kafka, kafka-python).
+pub fn venv_python() -> Command {
+    let cache = std::env::var("KAFKA_EDGE_CACHE").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/kafka-edge",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    Command::new(format!("{cache}/venv/bin/python"))
+}
+
+/// Runs `cmd` with `input` on stdin and returns its stdout lines; panics if it fails.
+fn lines_through(mut cmd: Command, input: &str) -> Vec<String> {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(input.as_bytes());
+    });
+    let out = child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let _ = writer.join();
+    assert!(out.status.success(), "{what} failed: {}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Reads batch bytes with kafka-python's `DefaultRecordBatch` (a second independent
+/// implementation): `{"valid","crc_ok","records":[...]}` per batch.
+pub fn kafka_python_verify(batches: &[Vec<u8>]) -> Vec<serde_json::Value> {
+    let input: String = batches.iter().map(|b| format!("{}\n", hex(b))).collect();
+    let mut cmd = venv_python();
+    cmd.arg(repo_root().join("scripts/lib/pyverify.py"));
+    let out = lines_through(cmd, &input);
+    assert_eq!(out.len(), batches.len(), "pyverify: one answer per batch");
+    out.iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("pyverify {l}: {e}")))
+        .collect()
+}
+
 /// Which running cluster a test uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Ground {
@@ -313,32 +362,9 @@ pub mod oracle {
     }
 
     fn lines_through(args: &[&str], input: &str) -> Vec<String> {
-        let mut child = script("oracle")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("scripts/oracle: {e}"));
-        let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
-        let input = input.to_string();
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(input.as_bytes());
-        });
-        let out = child
-            .wait_with_output()
-            .unwrap_or_else(|e| panic!("scripts/oracle: {e}"));
-        let _ = writer.join();
-        assert!(
-            out.status.success(),
-            "scripts/oracle {} failed: {}",
-            args.join(" "),
-            out.status
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
+        let mut cmd = script("oracle");
+        cmd.args(args);
+        super::lines_through(cmd, input)
     }
 
     /// RecordBatch v2 bytes exactly as Java's `MemoryRecordsBuilder` writes them, one per

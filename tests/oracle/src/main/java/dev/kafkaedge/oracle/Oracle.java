@@ -61,10 +61,12 @@ public final class Oracle {
       case "verify" -> lines(in, line -> out.println(JSON.writeValueAsString(verify(HEX.parseHex(line.trim())))));
       case "murmur2" -> {
         int n = Integer.parseInt(args[1]);
-        lines(in, line -> {
+        // Every line is a key, an empty line the empty key.
+        String line;
+        while ((line = in.readLine()) != null) {
           int h = Utils.murmur2(HEX.parseHex(line.trim()));
           out.println(h + " " + (Utils.toPositive(h) % n));
-        });
+        }
       }
       case "produce" -> produce(args, in, out);
       case "perf" -> {
