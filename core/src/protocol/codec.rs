@@ -47,6 +47,11 @@ pub enum DecodeError {
     /// Bytes were left over where a structure should have ended (for example inside a record
     /// whose declared length was longer than its fields).
     TrailingBytes,
+    /// The message does not exist in this API version (or this crate does not support it).
+    UnsupportedVersion {
+        /// The version asked for.
+        version: i16,
+    },
 }
 
 impl fmt::Display for DecodeError {
@@ -67,6 +72,7 @@ impl fmt::Display for DecodeError {
             Self::UnknownCompression { code } => write!(f, "unknown compression codec {code}"),
             Self::Compressed => f.write_str("records are compressed"),
             Self::TrailingBytes => f.write_str("unexpected trailing bytes"),
+            Self::UnsupportedVersion { version } => write!(f, "unsupported API version {version}"),
         }
     }
 }
@@ -88,6 +94,13 @@ pub enum EncodeError {
     /// A string, byte array or array is longer than its wire length field can express
     /// (`i16::MAX` bytes for a string, `i32::MAX` for bytes and arrays).
     LengthOverflow,
+    /// The message does not exist in this API version (or this crate does not support it).
+    UnsupportedVersion {
+        /// The version asked for.
+        version: i16,
+    },
+    /// A field that is not nullable in this version was `None`.
+    UnexpectedNull,
 }
 
 impl fmt::Display for EncodeError {
@@ -98,11 +111,61 @@ impl fmt::Display for EncodeError {
                 "output buffer too small: needed {needed} bytes, {available} available"
             ),
             Self::LengthOverflow => f.write_str("length does not fit its wire field"),
+            Self::UnsupportedVersion { version } => write!(f, "unsupported API version {version}"),
+            Self::UnexpectedNull => f.write_str("null in a field not nullable in this version"),
         }
     }
 }
 
 impl core::error::Error for EncodeError {}
+
+/// A `UUID` (topic ids): 16 bytes, compared and written as they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Uuid(pub [u8; 16]);
+
+impl Uuid {
+    /// The all-zero UUID Kafka uses for "no topic id".
+    pub const ZERO: Self = Self([0; 16]);
+
+    /// Whether this is [`Uuid::ZERO`].
+    pub fn is_zero(&self) -> bool {
+        *self == Self::ZERO
+    }
+}
+
+/// Bytes taken by the length prefix of a string, bytes or array field of `len` elements
+/// (`None` = null), compact when `flexible`.
+pub const fn len_prefix_len(flexible: bool, len: Option<usize>) -> usize {
+    match (flexible, len) {
+        (true, None) => 1,
+        // A length beyond `u32` cannot be written at all; its size does not matter.
+        (true, Some(len)) => unsigned_varint_len((len as u32).wrapping_add(1)),
+        (false, _) => 4,
+    }
+}
+
+/// Bytes taken by a `NULLABLE_STRING` (compact when `flexible`), prefix included.
+pub const fn nullable_string_len(flexible: bool, s: Option<&str>) -> usize {
+    match s {
+        None if flexible => 1,
+        None => 2,
+        Some(s) if flexible => len_prefix_len(true, Some(s.len())).saturating_add(s.len()),
+        Some(s) => 2usize.saturating_add(s.len()),
+    }
+}
+
+/// Bytes taken by `NULLABLE_BYTES` of `len` bytes (compact when `flexible`), prefix included.
+pub const fn nullable_bytes_len(flexible: bool, len: Option<usize>) -> usize {
+    match len {
+        None => len_prefix_len(flexible, None),
+        Some(l) => len_prefix_len(flexible, len).saturating_add(l),
+    }
+}
+
+/// Bytes taken by an empty tagged-field section: one when `flexible`, none otherwise.
+pub const fn empty_tagged_fields_len(flexible: bool) -> usize {
+    flexible as usize
+}
 
 #[inline(always)]
 const fn zigzag32(v: i32) -> u32 {
@@ -428,6 +491,66 @@ impl<'a> Reader<'a> {
         self.nullable_len(len)
     }
 
+    /// Reads a `BOOLEAN` (any non-zero byte is `true`, as Kafka reads it).
+    #[inline]
+    pub fn read_bool(&mut self) -> Result<bool, DecodeError> {
+        self.read_i8().map(|b| b != 0)
+    }
+
+    /// Reads a `UUID`.
+    #[inline]
+    pub fn read_uuid(&mut self) -> Result<Uuid, DecodeError> {
+        self.read_array::<16>().map(Uuid)
+    }
+
+    /// Reads a `STRING`, compact when `flexible`.
+    pub fn read_string_in(&mut self, flexible: bool) -> Result<&'a str, DecodeError> {
+        self.read_nullable_string_in(flexible)?
+            .ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads a `NULLABLE_STRING`, compact when `flexible`.
+    pub fn read_nullable_string_in(
+        &mut self,
+        flexible: bool,
+    ) -> Result<Option<&'a str>, DecodeError> {
+        if flexible {
+            self.read_compact_nullable_string()
+        } else {
+            self.read_nullable_string()
+        }
+    }
+
+    /// Reads `NULLABLE_BYTES` (or `RECORDS`), compact when `flexible`.
+    pub fn read_nullable_bytes_in(
+        &mut self,
+        flexible: bool,
+    ) -> Result<Option<&'a [u8]>, DecodeError> {
+        if flexible {
+            self.read_compact_nullable_bytes()
+        } else {
+            self.read_nullable_bytes()
+        }
+    }
+
+    /// Reads the element count of a nullable `ARRAY`, compact when `flexible`.
+    pub fn read_array_len_in(&mut self, flexible: bool) -> Result<Option<usize>, DecodeError> {
+        if flexible {
+            self.read_compact_array_len()
+        } else {
+            self.read_array_len()
+        }
+    }
+
+    /// Reads and discards a tagged-field section when `flexible`; does nothing otherwise.
+    pub fn skip_tagged_fields_in(&mut self, flexible: bool) -> Result<(), DecodeError> {
+        if flexible {
+            self.skip_tagged_fields()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Reads a tagged-field section (flexible versions) and returns its fields, borrowed.
     ///
     /// The whole section is validated here, so iterating the result cannot fail; callers
@@ -722,6 +845,88 @@ impl<'a> Writer<'a> {
         }
     }
 
+    /// Writes a `BOOLEAN`.
+    #[inline]
+    pub fn write_bool(&mut self, v: bool) -> Result<(), EncodeError> {
+        self.write_i8(i8::from(v))
+    }
+
+    /// Writes a `UUID`.
+    #[inline]
+    pub fn write_uuid(&mut self, v: Uuid) -> Result<(), EncodeError> {
+        self.write_raw(&v.0)
+    }
+
+    /// Writes a `STRING`, compact when `flexible`.
+    pub fn write_string_in(&mut self, flexible: bool, s: &str) -> Result<(), EncodeError> {
+        self.write_nullable_string_in(flexible, Some(s))
+    }
+
+    /// Writes a `NULLABLE_STRING`, compact when `flexible`.
+    pub fn write_nullable_string_in(
+        &mut self,
+        flexible: bool,
+        s: Option<&str>,
+    ) -> Result<(), EncodeError> {
+        if flexible {
+            self.write_compact_nullable_string(s)
+        } else {
+            self.write_nullable_string(s)
+        }
+    }
+
+    /// Writes `NULLABLE_BYTES` (or `RECORDS`), compact when `flexible`.
+    pub fn write_nullable_bytes_in(
+        &mut self,
+        flexible: bool,
+        b: Option<&[u8]>,
+    ) -> Result<(), EncodeError> {
+        if flexible {
+            self.write_compact_nullable_bytes(b)
+        } else {
+            self.write_nullable_bytes(b)
+        }
+    }
+
+    /// Writes only the length prefix of `NULLABLE_BYTES` (or `RECORDS`) of `len` bytes
+    /// (`None` = null), compact when `flexible`; the caller sends the bytes themselves.
+    pub fn write_bytes_len_in(
+        &mut self,
+        flexible: bool,
+        len: Option<usize>,
+    ) -> Result<(), EncodeError> {
+        match (flexible, len) {
+            (true, None) => self.write_unsigned_varint(0),
+            (true, Some(len)) => self.write_unsigned_varint(compact_len(len)?),
+            (false, None) => self.write_i32(-1),
+            (false, Some(len)) => {
+                self.write_i32(i32::try_from(len).map_err(|_| EncodeError::LengthOverflow)?)
+            }
+        }
+    }
+
+    /// Writes the element count of a nullable `ARRAY`, compact when `flexible`.
+    pub fn write_array_len_in(
+        &mut self,
+        flexible: bool,
+        len: Option<usize>,
+    ) -> Result<(), EncodeError> {
+        if flexible {
+            self.write_compact_array_len(len)
+        } else {
+            self.write_array_len(len)
+        }
+    }
+
+    /// Writes an empty tagged-field section when `flexible`; nothing otherwise.
+    pub fn write_empty_tagged_fields_in(&mut self, flexible: bool) -> Result<(), EncodeError> {
+        if flexible {
+            self.write_empty_tagged_fields()
+        } else {
+            Ok(())
+        }
+    }
+
     /// Writes an empty tagged-field section (a single `0`).
     pub fn write_empty_tagged_fields(&mut self) -> Result<(), EncodeError> {
         self.write_unsigned_varint(0)
@@ -750,6 +955,304 @@ fn compact_len(len: usize) -> Result<u32, EncodeError> {
         .and_then(|l| u32::try_from(l).ok())
         .ok_or(EncodeError::LengthOverflow)
 }
+
+/// A Kafka message, or an element of one of its arrays, whose layout depends on the API
+/// version.
+///
+/// Decoding borrows from the input; every decoder validates what it reads, so that the lazy
+/// [`Array`]s it returns can be iterated without errors.
+pub trait Message<'a>: Sized {
+    /// Bytes [`encode`](Self::encode) writes for `version`.
+    fn encoded_len(&self, version: i16) -> usize;
+
+    /// Writes `self` as `version`; fails without panicking when `w` is too small.
+    fn encode(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError>;
+
+    /// Reads one value of `version` from `r`.
+    fn decode(version: i16, r: &mut Reader<'a>) -> Result<Self, DecodeError>;
+}
+
+/// `INT32` elements (`[]int32` arrays such as replica lists).
+impl Message<'_> for i32 {
+    fn encoded_len(&self, _version: i16) -> usize {
+        4
+    }
+
+    fn encode(&self, _version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        w.write_i32(*self)
+    }
+
+    fn decode(_version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.read_i32()
+    }
+}
+
+/// An array field: either items the caller lends (to encode) or the validated, borrowed bytes
+/// of a decoded array, whose elements are decoded lazily while iterating.
+///
+/// Iteration cannot fail: [`Array::decode`] has walked every element once already. Two arrays
+/// are equal when their elements are, whatever their representation.
+///
+/// ```
+/// use kafka_edge_core::protocol::{Array, Reader};
+/// let items = [1i32, 2, 3];
+/// let a = Array::from_slice(&items);
+/// assert_eq!(a.iter().sum::<i32>(), 6);
+/// let wire = [0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 8];
+/// let b: Array<'_, i32> = Array::decode(0, false, &mut Reader::new(&wire))?;
+/// assert_eq!(b.iter().collect::<Vec<_>>(), [7, 8]);
+/// # Ok::<(), kafka_edge_core::protocol::DecodeError>(())
+/// ```
+pub struct Array<'a, T> {
+    repr: ArrayRepr<'a, T>,
+}
+
+enum ArrayRepr<'a, T> {
+    Items(&'a [T]),
+    Wire {
+        bytes: &'a [u8],
+        len: usize,
+        version: i16,
+    },
+}
+
+impl<T> Clone for Array<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Array<'_, T> {}
+
+impl<T> Clone for ArrayRepr<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ArrayRepr<'_, T> {}
+
+impl<T> Default for Array<'_, T> {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+impl<'a, T> Array<'a, T> {
+    /// The empty array.
+    pub const EMPTY: Self = Self {
+        repr: ArrayRepr::Items(&[]),
+    };
+
+    /// An array of the given items, to encode.
+    pub const fn from_slice(items: &'a [T]) -> Self {
+        Self {
+            repr: ArrayRepr::Items(items),
+        }
+    }
+
+    /// Number of elements.
+    pub const fn len(&self) -> usize {
+        match self.repr {
+            ArrayRepr::Items(items) => items.len(),
+            ArrayRepr::Wire { len, .. } => len,
+        }
+    }
+
+    /// Whether the array has no element.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<'a, T: Message<'a> + Copy> Array<'a, T> {
+    /// The elements, decoded one by one for a decoded array.
+    pub fn iter(&self) -> ArrayIter<'a, T> {
+        ArrayIter {
+            repr: match self.repr {
+                ArrayRepr::Items(items) => IterRepr::Items(items.iter()),
+                ArrayRepr::Wire {
+                    bytes,
+                    len,
+                    version,
+                } => IterRepr::Wire {
+                    reader: Reader::new(bytes),
+                    left: len,
+                    version,
+                },
+            },
+        }
+    }
+
+    /// Reads a non-nullable array of `version` (compact when `flexible`), validating every
+    /// element; a null array is [`DecodeError::UnexpectedNull`].
+    pub fn decode(version: i16, flexible: bool, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        Self::decode_nullable(version, flexible, r)?.ok_or(DecodeError::UnexpectedNull)
+    }
+
+    /// Reads a nullable array of `version` (compact when `flexible`), validating every element.
+    pub fn decode_nullable(
+        version: i16,
+        flexible: bool,
+        r: &mut Reader<'a>,
+    ) -> Result<Option<Self>, DecodeError> {
+        let Some(len) = r.read_array_len_in(flexible)? else {
+            return Ok(None);
+        };
+        let start = r.rest();
+        let start_pos = r.position();
+        for _ in 0..len {
+            T::decode(version, r)?;
+        }
+        let bytes = start.get(..r.position() - start_pos).unwrap_or_default();
+        Ok(Some(Self {
+            repr: ArrayRepr::Wire {
+                bytes,
+                len,
+                version,
+            },
+        }))
+    }
+
+    /// Bytes taken by the array as `version`, length prefix included.
+    pub fn encoded_len(&self, version: i16, flexible: bool) -> usize {
+        let body = match self.repr {
+            ArrayRepr::Wire {
+                bytes, version: v, ..
+            } if v == version => bytes.len(),
+            _ => self.iter().fold(0usize, |n, item| {
+                n.saturating_add(item.encoded_len(version))
+            }),
+        };
+        len_prefix_len(flexible, Some(self.len())).saturating_add(body)
+    }
+
+    /// Writes the array as `version` (compact when `flexible`). A decoded array written at the
+    /// version it was read with is copied as it is.
+    pub fn encode(
+        &self,
+        version: i16,
+        flexible: bool,
+        w: &mut Writer<'_>,
+    ) -> Result<(), EncodeError> {
+        w.write_array_len_in(flexible, Some(self.len()))?;
+        match self.repr {
+            ArrayRepr::Wire {
+                bytes, version: v, ..
+            } if v == version => w.write_raw(bytes),
+            _ => self.iter().try_for_each(|item| item.encode(version, w)),
+        }
+    }
+
+    /// Bytes taken by a nullable array (`None` = null).
+    pub fn nullable_encoded_len(array: Option<&Self>, version: i16, flexible: bool) -> usize {
+        match array {
+            None => len_prefix_len(flexible, None),
+            Some(a) => a.encoded_len(version, flexible),
+        }
+    }
+
+    /// Writes a nullable array (`None` = null).
+    pub fn encode_nullable(
+        array: Option<&Self>,
+        version: i16,
+        flexible: bool,
+        w: &mut Writer<'_>,
+    ) -> Result<(), EncodeError> {
+        match array {
+            None => w.write_array_len_in(flexible, None),
+            Some(a) => a.encode(version, flexible, w),
+        }
+    }
+}
+
+impl<'a, T: Message<'a> + Copy + fmt::Debug> fmt::Debug for Array<'a, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<'a, T: Message<'a> + Copy + PartialEq> PartialEq for Array<'a, T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
+impl<'a, T: Message<'a> + Copy + Eq> Eq for Array<'a, T> {}
+
+impl<'a, T: Message<'a> + Copy> IntoIterator for Array<'a, T> {
+    type Item = T;
+    type IntoIter = ArrayIter<'a, T>;
+
+    fn into_iter(self) -> ArrayIter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<'a, T: Message<'a> + Copy> IntoIterator for &Array<'a, T> {
+    type Item = T;
+    type IntoIter = ArrayIter<'a, T>;
+
+    fn into_iter(self) -> ArrayIter<'a, T> {
+        self.iter()
+    }
+}
+
+/// Iterator over the elements of an [`Array`].
+#[derive(Debug, Clone)]
+pub struct ArrayIter<'a, T> {
+    repr: IterRepr<'a, T>,
+}
+
+#[derive(Debug, Clone)]
+enum IterRepr<'a, T> {
+    Items(core::slice::Iter<'a, T>),
+    Wire {
+        reader: Reader<'a>,
+        left: usize,
+        version: i16,
+    },
+}
+
+impl<'a, T: Message<'a> + Copy> Iterator for ArrayIter<'a, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        match &mut self.repr {
+            IterRepr::Items(items) => items.next().copied(),
+            IterRepr::Wire {
+                reader,
+                left,
+                version,
+            } => {
+                if *left == 0 {
+                    return None;
+                }
+                // Validated by `Array::decode`; a failure would only end the iteration.
+                match T::decode(*version, reader) {
+                    Ok(item) => {
+                        *left -= 1;
+                        Some(item)
+                    }
+                    Err(_) => {
+                        *left = 0;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = match &self.repr {
+            IterRepr::Items(items) => items.len(),
+            IterRepr::Wire { left, .. } => *left,
+        };
+        (n, Some(n))
+    }
+}
+
+impl<'a, T: Message<'a> + Copy> ExactSizeIterator for ArrayIter<'a, T> {}
 
 #[cfg(test)]
 mod tests {

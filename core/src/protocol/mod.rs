@@ -1,6 +1,14 @@
-//! Kafka wire protocol: primitive codec over byte slices.
+//! Kafka wire protocol: primitive codec, headers, frames and the messages a producer needs.
 //!
 //! This module is a leaf: it depends on nothing else in the crate.
+//!
+//! Messages are structs that borrow from the buffer they were decoded from, with
+//! `encoded_len(version)`, `encode(version, writer)` and `decode(version, reader)` (the
+//! [`Message`] trait); the API version is a parameter, not a type per version. Arrays decode
+//! as lazy [`Array`]s over the borrowed bytes: the decoder validates the whole structure up
+//! front, so iterating cannot fail. Fields absent from a version decode as Kafka's default
+//! and are not written when encoding that version. Source of truth: Kafka's message JSON
+//! schemas (`clients/src/main/resources/common/message/*.json`).
 //!
 //! # The no-panic promise
 //!
@@ -10,17 +18,27 @@
 //! from the wire (checked operations), and reports malformed input as a typed
 //! [`DecodeError`]. Decoders borrow from the input (`&'a str`, `&'a [u8]`) and never copy.
 //!
-//! Every encoder **never panics** either: when the output buffer is too small it returns
+//! Every encoder **never panics** either: when the output buffer holds `encoded_len()` bytes
+//! it succeeds (unless a value cannot be expressed in the version, which is a typed
+//! [`EncodeError`]); when the output buffer is too small it returns
 //! [`EncodeError::BufferTooSmall`] naming the number of bytes the write needed, and leaves
 //! the bytes already written in place (the caller discards the partial message).
 //!
-//! Both promises are exercised by property tests and by the `protocol_primitives` fuzz
-//! target.
+//! Both promises are exercised by property tests and by the fuzz targets in `fuzz/`.
 
+mod api_versions;
 mod codec;
+mod error;
+mod frame;
+mod header;
 
+pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
 pub(crate) use codec::put_uvarint_exact;
 pub use codec::{
-    DecodeError, EncodeError, Reader, TaggedField, TaggedFields, Writer, unsigned_varint_len,
-    varint_len, varlong_len,
+    Array, ArrayIter, DecodeError, EncodeError, Message, Reader, TaggedField, TaggedFields, Uuid,
+    Writer, empty_tagged_fields_len, len_prefix_len, nullable_bytes_len, nullable_string_len,
+    unsigned_varint_len, varint_len, varlong_len,
 };
+pub use error::{ErrorClass, ErrorCode};
+pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_size};
+pub use header::{ApiKey, RequestHeader, ResponseHeader};
