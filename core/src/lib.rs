@@ -2,6 +2,8 @@
 #![no_std]
 
 mod accumulator;
+mod config;
+mod metadata;
 mod partitioner;
 mod pool;
 pub mod protocol;
@@ -11,6 +13,14 @@ mod topic;
 pub use accumulator::{
     AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchId, BatchState,
     ProducerBatch, ReadyCheck, RecordAccumulator, ReleasedBatch, Ticket, TicketRange,
+};
+pub use config::{
+    Acks, BrokerAddress, ConfigError, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
+    MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
+};
+pub use metadata::{
+    Broker, MAX_BROKERS, MAX_TOPIC_NAME_LEN, MAX_TOPICS, Metadata, RegisterError, TopicStatus,
+    is_valid_topic_name,
 };
 pub use partitioner::{
     BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, murmur2, partition_for_key,

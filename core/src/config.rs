@@ -1,0 +1,653 @@
+//! `ProducerConfig`: the producer's settings, under the Java client's property names.
+//!
+//! Defaults are those of the Java producer (Kafka 4.x). Values are set either through the
+//! public fields or, like Java's `Properties`, by name with string values through
+//! [`ProducerConfig::set`]; [`ProducerConfig::validate`] checks the combination with the
+//! rules and messages of Java's `ProducerConfig`.
+//!
+//! ```
+//! use kafka_edge_core::{Acks, ProducerConfig};
+//! let mut config = ProducerConfig::new("broker-1:9092,broker-2:9092")?;
+//! config.set("linger.ms", "20")?;
+//! config.set("acks", "1")?;
+//! assert_eq!(config.acks, Acks::Leader);
+//! assert!(!config.idempotence_enabled()); // acks=1 turns the default idempotence off
+//! config.validate()?;
+//! # Ok::<(), kafka_edge_core::ConfigError>(())
+//! ```
+
+use core::fmt;
+use core::str::FromStr;
+
+use heapless::{String as HString, Vec as HVec};
+
+use crate::record::CompressionType;
+
+/// Longest host name kept for a broker address (bootstrap or from metadata).
+pub const MAX_HOST_LEN: usize = 128;
+
+/// Most `bootstrap.servers` entries.
+pub const MAX_BOOTSTRAP_SERVERS: usize = 8;
+
+/// Longest `client.id`.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// Largest `max.in.flight.requests.per.connection` this core supports (its per-connection
+/// request queue has this many entries).
+pub const MAX_IN_FLIGHT_CAPACITY: usize = 8;
+
+/// A broker address: a host name or IP literal and a port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerAddress {
+    /// Host name or IP address (an IPv6 literal without its brackets).
+    pub host: HString<MAX_HOST_LEN>,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl BrokerAddress {
+    /// An address from a host and a port; fails when the host is empty or longer than
+    /// [`MAX_HOST_LEN`].
+    pub fn new(host: &str, port: u16) -> Result<Self, ConfigError> {
+        if host.is_empty() {
+            return Err(ConfigError::InvalidBootstrap);
+        }
+        let mut h = HString::new();
+        h.push_str(host).map_err(|_| ConfigError::HostTooLong)?;
+        Ok(Self { host: h, port })
+    }
+
+    /// Parses `host:port` or `[ipv6]:port` (Java's `ClientUtils.parseAndValidateAddresses`).
+    pub fn parse(s: &str) -> Result<Self, ConfigError> {
+        let s = s.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (host, port) = rest.split_once("]:").ok_or(ConfigError::InvalidBootstrap)?;
+            (host, port)
+        } else {
+            s.rsplit_once(':').ok_or(ConfigError::InvalidBootstrap)?
+        };
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| ConfigError::InvalidBootstrap)?;
+        if port == 0 {
+            return Err(ConfigError::InvalidBootstrap);
+        }
+        Self::new(host, port)
+    }
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `acks`: how many replicas must acknowledge a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Acks {
+    /// `acks=0`: no response; a batch counts as delivered once written to the socket.
+    None,
+    /// `acks=1`: the leader's acknowledgement.
+    Leader,
+    /// `acks=all` (`-1`): all in-sync replicas (the default).
+    #[default]
+    All,
+}
+
+impl Acks {
+    /// The `acks` field of a Produce request: 0, 1 or -1.
+    pub const fn wire(self) -> i16 {
+        match self {
+            Self::None => 0,
+            Self::Leader => 1,
+            Self::All => -1,
+        }
+    }
+}
+
+impl FromStr for Acks {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "0" => Ok(Self::None),
+            "1" => Ok(Self::Leader),
+            "-1" => Ok(Self::All),
+            v if v.eq_ignore_ascii_case("all") => Ok(Self::All),
+            _ => Err(ConfigError::InvalidValue { key: "acks" }),
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the property concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `bootstrap.servers` is empty or an entry is not `host:port`.
+    InvalidBootstrap,
+    /// More than [`MAX_BOOTSTRAP_SERVERS`] bootstrap servers.
+    TooManyBootstrapServers,
+    /// A host name longer than [`MAX_HOST_LEN`].
+    HostTooLong,
+    /// A property this producer does not know.
+    UnknownKey,
+    /// A value that does not parse or is out of range for the property.
+    InvalidValue {
+        /// The property.
+        key: &'static str,
+    },
+    /// A value this core does not support (yet), such as a compression codec.
+    Unsupported {
+        /// The property.
+        key: &'static str,
+    },
+    /// Settings that contradict each other, with Java's explanation.
+    Conflict(&'static str),
+    /// Storage handed to the producer is too small.
+    StorageTooSmall {
+        /// Which storage (`"buffer.memory"` for the pool, `"io"` for connections).
+        what: &'static str,
+        /// Bytes needed at least.
+        needed: usize,
+        /// Bytes given.
+        available: usize,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::InvalidBootstrap => {
+                f.write_str("invalid url in bootstrap.servers (expected host:port)")
+            }
+            Self::TooManyBootstrapServers => write!(
+                f,
+                "bootstrap.servers lists more than {MAX_BOOTSTRAP_SERVERS} addresses"
+            ),
+            Self::HostTooLong => write!(f, "host name longer than {MAX_HOST_LEN} bytes"),
+            Self::UnknownKey => f.write_str("unknown producer configuration"),
+            Self::InvalidValue { key } => write!(f, "invalid value for configuration {key}"),
+            Self::Unsupported { key } => write!(f, "unsupported value for configuration {key}"),
+            Self::Conflict(why) => f.write_str(why),
+            Self::StorageTooSmall {
+                what,
+                needed,
+                available,
+            } => write!(
+                f,
+                "{what} storage too small: {needed} bytes needed, {available} given"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+/// The producer's settings (Java's `ProducerConfig`). See the [module documentation](self).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// `bootstrap.servers`: where to fetch the first metadata.
+    pub bootstrap_servers: HVec<BrokerAddress, MAX_BOOTSTRAP_SERVERS>,
+    /// `client.id` (default `"kafka-edge"`).
+    pub client_id: HString<MAX_CLIENT_ID_LEN>,
+    /// `acks` (default `all`).
+    pub acks: Acks,
+    /// `linger.ms` (default 5).
+    pub linger_ms: u64,
+    /// `batch.size` (default 16384): the pool's slot size.
+    pub batch_size: usize,
+    /// `buffer.memory`: informational here (default 33554432); the pool is the storage
+    /// handed to [`Producer::new`](crate::Producer::new), and this field is set from it.
+    pub buffer_memory: usize,
+    /// `max.block.ms` (default 60000): how long a transport lets `send` wait for metadata
+    /// or memory; the core itself never blocks.
+    pub max_block_ms: u64,
+    /// `delivery.timeout.ms` (default 120000): upper bound from a batch's creation to its
+    /// outcome.
+    pub delivery_timeout_ms: u64,
+    /// `request.timeout.ms` (default 30000): how long a request may wait for its response.
+    pub request_timeout_ms: u64,
+    /// `retries` (default `u32::MAX`, Java's `Integer.MAX_VALUE`).
+    pub retries: u32,
+    /// `retry.backoff.ms` (default 100): first backoff before a retry.
+    pub retry_backoff_ms: u64,
+    /// `retry.backoff.max.ms` (default 1000): the backoff doubles per attempt up to this.
+    pub retry_backoff_max_ms: u64,
+    /// `max.in.flight.requests.per.connection` (default 5, at most
+    /// [`MAX_IN_FLIGHT_CAPACITY`]).
+    pub max_in_flight_requests_per_connection: usize,
+    /// `enable.idempotence` (default true; see [`idempotence_enabled`](Self::idempotence_enabled)).
+    pub enable_idempotence: bool,
+    idempotence_explicit: bool,
+    /// `compression.type` (only `none` for now).
+    pub compression_type: CompressionType,
+    /// `metadata.max.age.ms` (default 300000): metadata is refreshed at least this often.
+    pub metadata_max_age_ms: u64,
+    /// `reconnect.backoff.ms` (default 50): wait before reconnecting to a broker.
+    pub reconnect_backoff_ms: u64,
+    /// `reconnect.backoff.max.ms` (default 1000): the reconnect backoff doubles up to this.
+    pub reconnect_backoff_max_ms: u64,
+    /// `socket.connection.setup.timeout.ms` (default 10000): a connection attempt that the
+    /// transport did not complete by then is abandoned.
+    pub socket_connection_setup_timeout_ms: u64,
+    /// `max.request.size` (default 1048576): largest Produce request (and record).
+    pub max_request_size: usize,
+    /// `partitioner.ignore.keys` (default false): keyed records are placed like keyless ones.
+    pub partitioner_ignore_keys: bool,
+    /// `max.response.size` (this core's own; default 65536): the receive buffer of one
+    /// connection, hence the largest response frame accepted. A larger frame closes the
+    /// connection.
+    pub max_response_size: usize,
+}
+
+impl Default for ProducerConfig {
+    /// The defaults with no bootstrap server (set some before use).
+    fn default() -> Self {
+        let mut client_id = HString::new();
+        let _ = client_id.push_str("kafka-edge");
+        Self {
+            bootstrap_servers: HVec::new(),
+            client_id,
+            acks: Acks::All,
+            linger_ms: 5,
+            batch_size: 16_384,
+            buffer_memory: 33_554_432,
+            max_block_ms: 60_000,
+            delivery_timeout_ms: 120_000,
+            request_timeout_ms: 30_000,
+            retries: u32::MAX,
+            retry_backoff_ms: 100,
+            retry_backoff_max_ms: 1_000,
+            max_in_flight_requests_per_connection: 5,
+            enable_idempotence: true,
+            idempotence_explicit: false,
+            compression_type: CompressionType::None,
+            metadata_max_age_ms: 300_000,
+            reconnect_backoff_ms: 50,
+            reconnect_backoff_max_ms: 1_000,
+            socket_connection_setup_timeout_ms: 10_000,
+            max_request_size: 1_048_576,
+            partitioner_ignore_keys: false,
+            max_response_size: 65_536,
+        }
+    }
+}
+
+fn parse<T: FromStr>(key: &'static str, value: &str) -> Result<T, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::InvalidValue { key })
+}
+
+fn parse_bool(key: &'static str, value: &str) -> Result<bool, ConfigError> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("true") {
+        Ok(true)
+    } else if v.eq_ignore_ascii_case("false") {
+        Ok(false)
+    } else {
+        Err(ConfigError::InvalidValue { key })
+    }
+}
+
+/// A non-negative Java `int`/`long` duration or size.
+fn parse_u64(key: &'static str, value: &str) -> Result<u64, ConfigError> {
+    parse(key, value)
+}
+
+fn parse_usize(key: &'static str, value: &str) -> Result<usize, ConfigError> {
+    let v: u64 = parse(key, value)?;
+    usize::try_from(v).map_err(|_| ConfigError::InvalidValue { key })
+}
+
+impl ProducerConfig {
+    /// The property names [`set`](Self::set) accepts.
+    pub const KEYS: &'static [&'static str] = &[
+        "bootstrap.servers",
+        "client.id",
+        "acks",
+        "linger.ms",
+        "batch.size",
+        "buffer.memory",
+        "max.block.ms",
+        "delivery.timeout.ms",
+        "request.timeout.ms",
+        "retries",
+        "retry.backoff.ms",
+        "retry.backoff.max.ms",
+        "max.in.flight.requests.per.connection",
+        "enable.idempotence",
+        "compression.type",
+        "metadata.max.age.ms",
+        "reconnect.backoff.ms",
+        "reconnect.backoff.max.ms",
+        "socket.connection.setup.timeout.ms",
+        "max.request.size",
+        "partitioner.ignore.keys",
+        "max.response.size",
+    ];
+
+    /// The defaults with `bootstrap.servers` set from a comma-separated list of
+    /// `host:port` (`"h1:9092,h2:9092"`).
+    pub fn new(bootstrap: &str) -> Result<Self, ConfigError> {
+        let mut config = Self::default();
+        config.set_bootstrap_servers(bootstrap)?;
+        Ok(config)
+    }
+
+    fn set_bootstrap_servers(&mut self, list: &str) -> Result<(), ConfigError> {
+        let mut servers = HVec::new();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            servers
+                .push(BrokerAddress::parse(entry)?)
+                .map_err(|_| ConfigError::TooManyBootstrapServers)?;
+        }
+        if servers.is_empty() {
+            return Err(ConfigError::InvalidBootstrap);
+        }
+        self.bootstrap_servers = servers;
+        Ok(())
+    }
+
+    /// Sets property `key` from its string form, as Java's `Properties` would. Unknown keys
+    /// are an error (transports handle their own keys, such as TLS or SASL settings, first).
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        match key {
+            "bootstrap.servers" => self.set_bootstrap_servers(value)?,
+            "client.id" => {
+                let mut id = HString::new();
+                id.push_str(value.trim())
+                    .map_err(|_| ConfigError::InvalidValue { key: "client.id" })?;
+                self.client_id = id;
+            }
+            "acks" => self.acks = value.parse()?,
+            "linger.ms" => self.linger_ms = parse_u64("linger.ms", value)?,
+            "batch.size" => self.batch_size = parse_usize("batch.size", value)?,
+            "buffer.memory" => self.buffer_memory = parse_usize("buffer.memory", value)?,
+            "max.block.ms" => self.max_block_ms = parse_u64("max.block.ms", value)?,
+            "delivery.timeout.ms" => {
+                self.delivery_timeout_ms = parse_u64("delivery.timeout.ms", value)?;
+            }
+            "request.timeout.ms" => {
+                self.request_timeout_ms = parse_u64("request.timeout.ms", value)?;
+            }
+            "retries" => {
+                // Java's `int`: any value above i32::MAX is out of range.
+                let v: u32 = parse("retries", value)?;
+                if v > i32::MAX as u32 {
+                    return Err(ConfigError::InvalidValue { key: "retries" });
+                }
+                self.retries = if v == i32::MAX as u32 { u32::MAX } else { v };
+            }
+            "retry.backoff.ms" => self.retry_backoff_ms = parse_u64("retry.backoff.ms", value)?,
+            "retry.backoff.max.ms" => {
+                self.retry_backoff_max_ms = parse_u64("retry.backoff.max.ms", value)?;
+            }
+            "max.in.flight.requests.per.connection" => {
+                self.max_in_flight_requests_per_connection =
+                    parse_usize("max.in.flight.requests.per.connection", value)?;
+            }
+            "enable.idempotence" => {
+                self.enable_idempotence = parse_bool("enable.idempotence", value)?;
+                self.idempotence_explicit = true;
+            }
+            "compression.type" => {
+                let v = value.trim();
+                self.compression_type = if v.eq_ignore_ascii_case("none") {
+                    CompressionType::None
+                } else if ["gzip", "snappy", "lz4", "zstd"]
+                    .iter()
+                    .any(|c| v.eq_ignore_ascii_case(c))
+                {
+                    return Err(ConfigError::Unsupported {
+                        key: "compression.type",
+                    });
+                } else {
+                    return Err(ConfigError::InvalidValue {
+                        key: "compression.type",
+                    });
+                };
+            }
+            "metadata.max.age.ms" => {
+                self.metadata_max_age_ms = parse_u64("metadata.max.age.ms", value)?;
+            }
+            "reconnect.backoff.ms" => {
+                self.reconnect_backoff_ms = parse_u64("reconnect.backoff.ms", value)?;
+            }
+            "reconnect.backoff.max.ms" => {
+                self.reconnect_backoff_max_ms = parse_u64("reconnect.backoff.max.ms", value)?;
+            }
+            "socket.connection.setup.timeout.ms" => {
+                self.socket_connection_setup_timeout_ms =
+                    parse_u64("socket.connection.setup.timeout.ms", value)?;
+            }
+            "max.request.size" => {
+                self.max_request_size = parse_usize("max.request.size", value)?;
+            }
+            "partitioner.ignore.keys" => {
+                self.partitioner_ignore_keys = parse_bool("partitioner.ignore.keys", value)?;
+            }
+            "max.response.size" => {
+                self.max_response_size = parse_usize("max.response.size", value)?;
+            }
+            _ => return Err(ConfigError::UnknownKey),
+        }
+        Ok(())
+    }
+
+    /// Whether `enable.idempotence` was set explicitly (through [`set`](Self::set) or
+    /// [`set_enable_idempotence`](Self::set_enable_idempotence)).
+    pub const fn idempotence_explicit(&self) -> bool {
+        self.idempotence_explicit
+    }
+
+    /// Sets `enable.idempotence` explicitly: conflicting settings then fail
+    /// [`validate`](Self::validate) instead of turning idempotence off.
+    pub fn set_enable_idempotence(&mut self, enable: bool) {
+        self.enable_idempotence = enable;
+        self.idempotence_explicit = true;
+    }
+
+    fn idempotence_conflict(&self) -> Option<&'static str> {
+        if self.acks != Acks::All {
+            Some("must set acks to all in order to use the idempotent producer")
+        } else if self.retries == 0 {
+            Some("must set retries to non-zero when using the idempotent producer")
+        } else if self.max_in_flight_requests_per_connection > 5 {
+            Some(
+                "must set max.in.flight.requests.per.connection to at most 5 to use the \
+                 idempotent producer",
+            )
+        } else {
+            None
+        }
+    }
+
+    /// Whether the producer is idempotent: `enable.idempotence`, unless it was left at its
+    /// default and conflicting settings (acks other than all, retries=0, more than five
+    /// requests in flight) turn it off, as in Java.
+    pub fn idempotence_enabled(&self) -> bool {
+        self.enable_idempotence && self.idempotence_conflict().is_none()
+    }
+
+    /// Whether per-partition order is kept by sending one batch per partition at a time
+    /// (idempotence, or `max.in.flight.requests.per.connection=1`).
+    pub fn keeps_order(&self) -> bool {
+        self.idempotence_enabled() || self.max_in_flight_requests_per_connection == 1
+    }
+
+    /// Checks the settings together, with Java's rules: idempotence set explicitly requires
+    /// acks=all, retries > 0 and at most five requests in flight;
+    /// `delivery.timeout.ms >= linger.ms + request.timeout.ms`; sizes and counts in range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.bootstrap_servers.is_empty() {
+            return Err(ConfigError::InvalidBootstrap);
+        }
+        if self.enable_idempotence
+            && self.idempotence_explicit
+            && let Some(why) = self.idempotence_conflict()
+        {
+            return Err(ConfigError::Conflict(why));
+        }
+        if self.delivery_timeout_ms < self.linger_ms.saturating_add(self.request_timeout_ms) {
+            return Err(ConfigError::Conflict(
+                "delivery.timeout.ms should be equal to or larger than linger.ms + \
+                 request.timeout.ms",
+            ));
+        }
+        if self.max_in_flight_requests_per_connection == 0
+            || self.max_in_flight_requests_per_connection > MAX_IN_FLIGHT_CAPACITY
+        {
+            return Err(ConfigError::InvalidValue {
+                key: "max.in.flight.requests.per.connection",
+            });
+        }
+        // The batch header alone is 61 bytes; Java requires batch.size >= 0 (0 = no batching),
+        // which a pool of fixed slots cannot do.
+        if self.batch_size < crate::record::RECORD_BATCH_OVERHEAD + 8 {
+            return Err(ConfigError::InvalidValue { key: "batch.size" });
+        }
+        if self.max_request_size < crate::record::RECORD_BATCH_OVERHEAD + 8
+            || self.max_request_size > i32::MAX as usize
+        {
+            return Err(ConfigError::InvalidValue {
+                key: "max.request.size",
+            });
+        }
+        if self.max_response_size < 64 || self.max_response_size > i32::MAX as usize {
+            return Err(ConfigError::InvalidValue {
+                key: "max.response.size",
+            });
+        }
+        if self.request_timeout_ms == 0 || self.request_timeout_ms > i32::MAX as u64 {
+            return Err(ConfigError::InvalidValue {
+                key: "request.timeout.ms",
+            });
+        }
+        if self.compression_type != CompressionType::None {
+            return Err(ConfigError::Unsupported {
+                key: "compression.type",
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_javas() {
+        let c = ProducerConfig::new("localhost:9092").unwrap();
+        assert_eq!(c.bootstrap_servers.len(), 1);
+        assert_eq!(c.bootstrap_servers[0].host.as_str(), "localhost");
+        assert_eq!(c.bootstrap_servers[0].port, 9092);
+        assert_eq!(c.acks, Acks::All);
+        assert_eq!(c.linger_ms, 5);
+        assert_eq!(c.batch_size, 16_384);
+        assert_eq!(c.delivery_timeout_ms, 120_000);
+        assert_eq!(c.request_timeout_ms, 30_000);
+        assert_eq!(c.retries, u32::MAX);
+        assert_eq!(c.max_in_flight_requests_per_connection, 5);
+        assert!(c.idempotence_enabled());
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn parses_bootstrap_lists() {
+        let c = ProducerConfig::new(" a:1 , [::1]:9093,b.example.com:65535 ").unwrap();
+        let hosts: [&str; 3] = [
+            c.bootstrap_servers[0].host.as_str(),
+            c.bootstrap_servers[1].host.as_str(),
+            c.bootstrap_servers[2].host.as_str(),
+        ];
+        assert_eq!(hosts, ["a", "::1", "b.example.com"]);
+        assert_eq!(c.bootstrap_servers[1].port, 9093);
+        extern crate std;
+        use std::string::ToString;
+        assert_eq!(c.bootstrap_servers[1].to_string(), "[::1]:9093");
+        for bad in ["", "a", "a:", "a:x", ":9092", "a:0", "a:70000", ","] {
+            assert!(ProducerConfig::new(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            ProducerConfig::new("a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9"),
+            Err(ConfigError::TooManyBootstrapServers)
+        );
+    }
+
+    #[test]
+    fn set_by_property_name() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("acks", "all").unwrap();
+        c.set("acks", "-1").unwrap();
+        assert_eq!(c.acks, Acks::All);
+        c.set("linger.ms", "7").unwrap();
+        c.set("batch.size", "1024").unwrap();
+        c.set("retries", "2147483647").unwrap();
+        assert_eq!(c.retries, u32::MAX);
+        c.set("client.id", "me").unwrap();
+        c.set("compression.type", "none").unwrap();
+        assert_eq!(c.linger_ms, 7);
+        assert_eq!(c.batch_size, 1024);
+        assert_eq!(c.client_id.as_str(), "me");
+        assert_eq!(c.set("nope", "1"), Err(ConfigError::UnknownKey));
+        assert_eq!(
+            c.set("linger.ms", "-1"),
+            Err(ConfigError::InvalidValue { key: "linger.ms" })
+        );
+        assert_eq!(
+            c.set("compression.type", "zstd"),
+            Err(ConfigError::Unsupported {
+                key: "compression.type"
+            })
+        );
+        assert_eq!(
+            c.set("acks", "2"),
+            Err(ConfigError::InvalidValue { key: "acks" })
+        );
+        for key in ProducerConfig::KEYS {
+            // Every listed key is known (the value may be wrong for it).
+            assert_ne!(
+                c.clone().set(key, "x"),
+                Err(ConfigError::UnknownKey),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn idempotence_rules_as_java() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("acks", "1").unwrap();
+        // Default idempotence silently off.
+        assert!(!c.idempotence_enabled());
+        assert!(c.validate().is_ok());
+        c.set("enable.idempotence", "true").unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        c.set("acks", "all").unwrap();
+        c.set("max.in.flight.requests.per.connection", "6").unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        c.set("enable.idempotence", "false").unwrap();
+        assert!(c.validate().is_ok());
+        assert!(!c.keeps_order());
+        c.set("max.in.flight.requests.per.connection", "9").unwrap();
+        assert!(c.validate().is_err());
+        c.set("max.in.flight.requests.per.connection", "1").unwrap();
+        assert!(c.keeps_order());
+    }
+
+    #[test]
+    fn delivery_timeout_must_cover_linger_and_request_timeout() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("delivery.timeout.ms", "30004").unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        c.set("delivery.timeout.ms", "30005").unwrap();
+        assert!(c.validate().is_ok());
+    }
+}

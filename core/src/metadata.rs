@@ -1,0 +1,693 @@
+//! `Metadata`: what the producer knows of the cluster (Java's `Metadata` and `Cluster`).
+//!
+//! Brokers (node id, host, port), the topics the producer uses (name, topic id, partition
+//! count, per-partition leader and leader epoch, the partitions with a leader), and when to
+//! refresh: on request (a new topic, a leader error, a partition without leader), and at
+//! least every `metadata.max.age.ms`.
+//!
+//! Capacities are fixed: [`MAX_TOPICS`] topics, [`MAX_BROKERS`] brokers, and `PARTITIONS`
+//! partitions over all topics together (the producer's const generic). A topic that does not
+//! fit is reported ([`TopicStatus::TooManyPartitions`]); brokers past the capacity are
+//! ignored. Topics are never forgotten (Java expires them after `metadata.max.idle.ms`).
+
+use heapless::{String as HString, Vec as HVec};
+
+use crate::config::MAX_HOST_LEN;
+use crate::partitioner::PartitionSet;
+use crate::protocol::ErrorCode;
+use crate::topic::{NodeId, TopicId, TopicPartition};
+
+/// Most topics a producer can use.
+pub const MAX_TOPICS: usize = 16;
+
+/// Most brokers kept from a metadata response.
+pub const MAX_BROKERS: usize = 16;
+
+/// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Whether `name` is a legal topic name (Kafka's `Topic.validate`): 1 to 249 characters of
+/// `[a-zA-Z0-9._-]`, and neither `.` nor `..`.
+pub fn is_valid_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TOPIC_NAME_LEN
+        && name != "."
+        && name != ".."
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+}
+
+/// A broker from metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broker {
+    /// Its node id.
+    pub node: NodeId,
+    /// Its advertised host.
+    pub host: HString<MAX_HOST_LEN>,
+    /// Its advertised port.
+    pub port: u16,
+}
+
+/// What is known of a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopicStatus {
+    /// Not (successfully) fetched yet, or the cluster does not know it (yet).
+    Pending,
+    /// Partitions known.
+    Known,
+    /// The cluster answered an error that will not go away by waiting (invalid topic,
+    /// authorization).
+    Failed(ErrorCode),
+    /// The topic has more partitions than the producer's `PARTITIONS` capacity has left.
+    TooManyPartitions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartitionInfo {
+    leader: i32,
+    leader_epoch: i32,
+}
+
+const NO_PARTITION: PartitionInfo = PartitionInfo {
+    leader: -1,
+    leader_epoch: -1,
+};
+
+#[derive(Debug, Clone)]
+struct TopicEntry {
+    name: HString<MAX_TOPIC_NAME_LEN>,
+    topic_id: [u8; 16],
+    status: TopicStatus,
+    /// Its partitions are `partitions[first..first + count]`; `cap` entries are reserved.
+    first: u16,
+    cap: u16,
+    count: u16,
+    /// `available[first..first + available]` lists the partitions with a leader.
+    available: u16,
+}
+
+/// Why a topic could not be registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterError {
+    /// Not a legal topic name.
+    InvalidTopic,
+    /// [`MAX_TOPICS`] topics are registered already.
+    TooManyTopics,
+}
+
+/// The cluster view; see the [module documentation](self).
+#[derive(Debug, Clone)]
+pub struct Metadata<const PARTITIONS: usize> {
+    brokers: HVec<Broker, MAX_BROKERS>,
+    topics: HVec<TopicEntry, MAX_TOPICS>,
+    partitions: [PartitionInfo; PARTITIONS],
+    available: [i32; PARTITIONS],
+    /// Partition entries reserved by topics (sum of `cap`).
+    used: usize,
+    need_update: bool,
+    last_refresh_ms: Option<u64>,
+    /// Failed or empty attempts since the last successful refresh (for the backoff).
+    attempts: u32,
+    last_attempt_ms: u64,
+    /// Successful updates so far.
+    updates: u64,
+}
+
+impl<const PARTITIONS: usize> Default for Metadata<PARTITIONS> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
+    /// Knows nothing, and wants an update.
+    pub const fn new() -> Self {
+        const { assert!(PARTITIONS > 0 && PARTITIONS < u16::MAX as usize) };
+        Self {
+            brokers: HVec::new(),
+            topics: HVec::new(),
+            partitions: [NO_PARTITION; PARTITIONS],
+            available: [0; PARTITIONS],
+            used: 0,
+            need_update: true,
+            last_refresh_ms: None,
+            attempts: 0,
+            last_attempt_ms: 0,
+            updates: 0,
+        }
+    }
+
+    // ---- topics --------------------------------------------------------------------------
+
+    /// The handle of topic `name`, if registered.
+    pub fn topic_id(&self, name: &str) -> Option<TopicId> {
+        self.topics
+            .iter()
+            .position(|t| t.name.as_str() == name)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(TopicId)
+    }
+
+    /// The handle of the topic with Kafka topic id `uuid`, if registered and known.
+    pub fn topic_by_uuid(&self, uuid: &[u8; 16]) -> Option<TopicId> {
+        if *uuid == [0; 16] {
+            return None;
+        }
+        self.topics
+            .iter()
+            .position(|t| t.topic_id == *uuid)
+            .and_then(|i| u16::try_from(i).ok())
+            .map(TopicId)
+    }
+
+    /// Registers topic `name` (if new) and asks for an update so that its partitions become
+    /// known.
+    pub fn register(&mut self, name: &str) -> Result<TopicId, RegisterError> {
+        if let Some(id) = self.topic_id(name) {
+            return Ok(id);
+        }
+        if !is_valid_topic_name(name) {
+            return Err(RegisterError::InvalidTopic);
+        }
+        let mut n = HString::new();
+        n.push_str(name).map_err(|_| RegisterError::InvalidTopic)?;
+        let id = u16::try_from(self.topics.len()).map_err(|_| RegisterError::TooManyTopics)?;
+        self.topics
+            .push(TopicEntry {
+                name: n,
+                topic_id: [0; 16],
+                status: TopicStatus::Pending,
+                first: 0,
+                cap: 0,
+                count: 0,
+                available: 0,
+            })
+            .map_err(|_| RegisterError::TooManyTopics)?;
+        self.need_update = true;
+        Ok(TopicId(id))
+    }
+
+    /// Registered topics.
+    pub fn topic_count(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// Names of the registered topics, in handle order (the topics of a Metadata request).
+    pub fn topic_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.topics.iter().map(|t| t.name.as_str())
+    }
+
+    /// The name of topic `id`.
+    pub fn topic_name(&self, id: TopicId) -> Option<&str> {
+        self.topics.get(id.index()).map(|t| t.name.as_str())
+    }
+
+    /// The Kafka topic id (UUID) of `id`, if the cluster sent one (Metadata v10+).
+    pub fn topic_uuid(&self, id: TopicId) -> Option<[u8; 16]> {
+        self.topics
+            .get(id.index())
+            .map(|t| t.topic_id)
+            .filter(|u| *u != [0; 16])
+    }
+
+    /// What is known of topic `id`.
+    pub fn topic_status(&self, id: TopicId) -> Option<TopicStatus> {
+        self.topics.get(id.index()).map(|t| t.status)
+    }
+
+    /// The partition count of `id`, once known.
+    pub fn partition_count(&self, id: TopicId) -> Option<u32> {
+        self.topics
+            .get(id.index())
+            .filter(|t| t.status == TopicStatus::Known)
+            .map(|t| u32::from(t.count))
+    }
+
+    /// The partitions of `id` for the partitioner: their count and those with a leader.
+    pub fn partition_set(&self, id: TopicId) -> PartitionSet<'_> {
+        match self
+            .topics
+            .get(id.index())
+            .filter(|t| t.status == TopicStatus::Known)
+        {
+            Some(t) => {
+                let start = usize::from(t.first);
+                let avail = self
+                    .available
+                    .get(start..start + usize::from(t.available))
+                    .unwrap_or_default();
+                PartitionSet::new(u32::from(t.count), avail)
+            }
+            None => PartitionSet::new(0, &[]),
+        }
+    }
+
+    fn partition(&self, tp: TopicPartition) -> Option<&PartitionInfo> {
+        let t = self.topics.get(tp.topic.index())?;
+        let p = u16::try_from(tp.partition).ok().filter(|&p| p < t.count)?;
+        self.partitions.get(usize::from(t.first) + usize::from(p))
+    }
+
+    /// The leader of `tp`, if known.
+    pub fn leader(&self, tp: TopicPartition) -> Option<NodeId> {
+        self.partition(tp)
+            .filter(|p| p.leader >= 0)
+            .map(|p| NodeId(p.leader))
+    }
+
+    /// The leader epoch of `tp`, or -1.
+    pub fn leader_epoch(&self, tp: TopicPartition) -> i32 {
+        self.partition(tp).map_or(-1, |p| p.leader_epoch)
+    }
+
+    /// Forgets the leader of `tp` until the next update (after a leader error), so that
+    /// nothing is sent to the old one meanwhile, and asks for an update.
+    pub fn invalidate_leader(&mut self, tp: TopicPartition) {
+        let Some(t) = self.topics.get(tp.topic.index()) else {
+            return;
+        };
+        let Some(p) = u16::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
+            return;
+        };
+        if let Some(info) = self
+            .partitions
+            .get_mut(usize::from(t.first) + usize::from(p))
+        {
+            info.leader = -1;
+        }
+        self.need_update = true;
+    }
+
+    // ---- brokers -------------------------------------------------------------------------
+
+    /// The known brokers.
+    pub fn brokers(&self) -> &[Broker] {
+        &self.brokers
+    }
+
+    /// Broker `node`, if known.
+    pub fn broker(&self, node: NodeId) -> Option<&Broker> {
+        self.brokers.iter().find(|b| b.node == node)
+    }
+
+    // ---- refresh -------------------------------------------------------------------------
+
+    /// Asks for an update at the next opportunity (Java's `requestUpdate`).
+    pub fn request_update(&mut self) {
+        self.need_update = true;
+    }
+
+    /// Whether an update was asked for.
+    pub const fn update_requested(&self) -> bool {
+        self.need_update
+    }
+
+    /// Successful updates so far.
+    pub const fn update_count(&self) -> u64 {
+        self.updates
+    }
+
+    /// The instant at which an update is due: now if one was asked for (after the backoff
+    /// of failed attempts, `backoff_ms` doubling up to `backoff_max_ms`), else when the
+    /// metadata is `max_age_ms` old.
+    pub fn next_update_ms(&self, max_age_ms: u64, backoff_ms: u64, backoff_max_ms: u64) -> u64 {
+        let backoff_until = if self.attempts == 0 {
+            0
+        } else {
+            self.last_attempt_ms.saturating_add(exponential_backoff(
+                self.attempts,
+                backoff_ms,
+                backoff_max_ms,
+            ))
+        };
+        let due = match self.last_refresh_ms {
+            _ if self.need_update => 0,
+            Some(t) => t.saturating_add(max_age_ms),
+            None => 0,
+        };
+        due.max(backoff_until)
+    }
+
+    /// Records that a Metadata request was sent at `now_ms`.
+    pub fn attempt_started(&mut self, now_ms: u64) {
+        self.last_attempt_ms = now_ms;
+    }
+
+    /// Records that an attempt failed (no response, or an unusable one): the next one waits
+    /// for the backoff.
+    pub fn attempt_failed(&mut self, now_ms: u64) {
+        self.attempts = self.attempts.saturating_add(1);
+        self.last_attempt_ms = now_ms;
+        self.need_update = true;
+    }
+
+    /// Starts applying a response: replaces the broker list with `brokers` (those past
+    /// [`MAX_BROKERS`] or with a host longer than [`MAX_HOST_LEN`] are dropped).
+    pub fn update_brokers<'b>(&mut self, brokers: impl Iterator<Item = (i32, &'b str, u16)>) {
+        self.brokers.clear();
+        for (node, host, port) in brokers {
+            let mut h = HString::new();
+            if h.push_str(host).is_err() || port == 0 {
+                continue;
+            }
+            if self.brokers.iter().any(|b| b.node.0 == node) {
+                continue;
+            }
+            let _ = self.brokers.push(Broker {
+                node: NodeId(node),
+                host: h,
+                port,
+            });
+        }
+    }
+
+    /// Applies one topic of a response: its error, its topic id, and its partitions as
+    /// `(partition_index, leader_id, leader_epoch)`. Topics not registered are ignored.
+    /// Returns the topic's handle if it was registered.
+    pub fn update_topic(
+        &mut self,
+        name: &str,
+        error: ErrorCode,
+        topic_id: [u8; 16],
+        partitions: impl Iterator<Item = (i32, i32, i32)> + Clone,
+    ) -> Option<TopicId> {
+        let id = self.topic_id(name)?;
+        let ti = id.index();
+        let retriable_missing = matches!(
+            error,
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::LEADER_NOT_AVAILABLE
+        ) || error.is_retriable();
+        if !error.is_none() {
+            if let Some(t) = self.topics.get_mut(ti) {
+                if retriable_missing {
+                    // Still being created, or not there yet: keep what we had, and retry.
+                    self.need_update = true;
+                } else {
+                    t.status = TopicStatus::Failed(error);
+                }
+            }
+            return Some(id);
+        }
+        // Partition count: one past the largest index (indices are dense on a sane broker).
+        let mut count: usize = 0;
+        for (index, _, _) in partitions.clone() {
+            if let Ok(i) = usize::try_from(index) {
+                count = count.max(i.saturating_add(1));
+            }
+        }
+        if count == 0 {
+            // A topic without partitions is not usable yet.
+            self.need_update = true;
+            return Some(id);
+        }
+        if !self.reserve(ti, count) {
+            if let Some(t) = self.topics.get_mut(ti) {
+                t.status = TopicStatus::TooManyPartitions;
+            }
+            return Some(id);
+        }
+        let Some(t) = self.topics.get_mut(ti) else {
+            return Some(id);
+        };
+        if topic_id != [0; 16] {
+            t.topic_id = topic_id;
+        }
+        let first = usize::from(t.first);
+        let old_count = usize::from(t.count);
+        // `reserve` guarantees `count <= cap < u16::MAX`.
+        t.count = u16::try_from(count).unwrap_or(t.cap);
+        t.status = TopicStatus::Known;
+        let Some(slots) = self.partitions.get_mut(first..first + count) else {
+            return Some(id);
+        };
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if i >= old_count {
+                *slot = NO_PARTITION;
+            }
+        }
+        let mut missing_leader = false;
+        let mut seen = 0usize;
+        for (index, leader, leader_epoch) in partitions {
+            let Some(slot) = usize::try_from(index).ok().and_then(|i| slots.get_mut(i)) else {
+                continue;
+            };
+            seen += 1;
+            // Java's `Metadata.updateLatestMetadata`: never go back to an older leader epoch.
+            if leader_epoch >= 0 && slot.leader_epoch >= 0 && leader_epoch < slot.leader_epoch {
+                continue;
+            }
+            slot.leader = if leader >= 0 { leader } else { -1 };
+            slot.leader_epoch = leader_epoch;
+        }
+        let mut available = 0u16;
+        for (i, slot) in slots.iter().enumerate() {
+            let has_leader =
+                slot.leader >= 0 && self.brokers.iter().any(|b| b.node.0 == slot.leader);
+            if has_leader {
+                if let Some(a) = self.available.get_mut(first + usize::from(available)) {
+                    *a = i32::try_from(i).unwrap_or(0);
+                }
+                available += 1;
+            } else {
+                missing_leader = true;
+            }
+        }
+        t.available = available;
+        if missing_leader || seen < count {
+            self.need_update = true;
+        }
+        Some(id)
+    }
+
+    /// Ends applying a response received at `now_ms`: the metadata is fresh. Any
+    /// registered topic still without partitions keeps an update requested.
+    pub fn update_done(&mut self, now_ms: u64) {
+        self.last_refresh_ms = Some(now_ms);
+        self.last_attempt_ms = now_ms;
+        self.updates = self.updates.wrapping_add(1);
+        let pending = self.topics.iter().any(|t| t.status == TopicStatus::Pending);
+        let leaderless = self
+            .topics
+            .iter()
+            .any(|t| t.status == TopicStatus::Known && t.available < t.count);
+        self.need_update = pending || leaderless;
+        // Keep asking while something is missing, with the backoff (Java's retry.backoff.ms).
+        self.attempts = if self.need_update {
+            self.attempts.saturating_add(1)
+        } else {
+            0
+        };
+    }
+
+    /// Makes room for `count` partitions of topic `ti`: in place if its reservation is large
+    /// enough, else moved to the end of the table (compacting the others).
+    fn reserve(&mut self, ti: usize, count: usize) -> bool {
+        let Some(t) = self.topics.get(ti) else {
+            return false;
+        };
+        let (first, cap) = (usize::from(t.first), usize::from(t.cap));
+        if count <= cap {
+            return true;
+        }
+        let needed = self.used - cap + count;
+        if needed > PARTITIONS {
+            return false;
+        }
+        // Remove the topic's range, shifting later ranges down.
+        if cap > 0 {
+            let end = self.used;
+            self.partitions.copy_within(first + cap..end, first);
+            self.available.copy_within(first + cap..end, first);
+            for other in self.topics.iter_mut() {
+                if usize::from(other.first) > first {
+                    other.first -= t_cap_u16(cap);
+                }
+            }
+            self.used -= cap;
+        }
+        let new_first = self.used;
+        let Some(t) = self.topics.get_mut(ti) else {
+            return false;
+        };
+        let Ok(first16) = u16::try_from(new_first) else {
+            return false;
+        };
+        let Ok(count16) = u16::try_from(count) else {
+            return false;
+        };
+        // Partition states start afresh at the new place (leader epochs are relearnt).
+        t.first = first16;
+        t.cap = count16;
+        t.count = 0;
+        t.available = 0;
+        for slot in self
+            .partitions
+            .get_mut(new_first..new_first + count)
+            .into_iter()
+            .flatten()
+        {
+            *slot = NO_PARTITION;
+        }
+        self.used += count;
+        true
+    }
+}
+
+fn t_cap_u16(cap: usize) -> u16 {
+    u16::try_from(cap).unwrap_or(0)
+}
+
+/// `base * 2^(attempts - 1)` capped at `max` (Java's `ExponentialBackoff` without jitter);
+/// 0 for no attempt.
+pub(crate) fn exponential_backoff(attempts: u32, base: u64, max: u64) -> u64 {
+    if attempts == 0 {
+        return 0;
+    }
+    let shift = (attempts - 1).min(62);
+    base.saturating_mul(1u64 << shift).min(max.max(base))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tp(t: u16, p: i32) -> TopicPartition {
+        TopicPartition::new(TopicId(t), p)
+    }
+
+    #[test]
+    fn topic_names_as_kafka_validates_them() {
+        assert!(is_valid_topic_name("a"));
+        assert!(is_valid_topic_name("my.topic_name-1"));
+        for bad in ["", ".", "..", "a b", "é", "a/b"] {
+            assert!(!is_valid_topic_name(bad), "{bad:?}");
+        }
+        let long = [b'a'; 250];
+        let long = core::str::from_utf8(&long).unwrap();
+        assert!(!is_valid_topic_name(long));
+        assert!(is_valid_topic_name(&long[..249]));
+    }
+
+    #[test]
+    fn register_update_and_leaders() {
+        let mut m = Metadata::<8>::new();
+        let a = m.register("a").unwrap();
+        let b = m.register("b").unwrap();
+        assert_eq!(m.register("a"), Ok(a));
+        assert_eq!(m.register(".."), Err(RegisterError::InvalidTopic));
+        assert!(m.update_requested());
+        assert_eq!(m.partition_count(a), None);
+
+        m.update_brokers([(1, "h1", 9092), (2, "h2", 9092)].into_iter());
+        m.update_topic(
+            "a",
+            ErrorCode::NONE,
+            [1; 16],
+            [(0, 1, 5), (1, 2, 5)].into_iter(),
+        );
+        m.update_topic(
+            "b",
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            [0; 16],
+            [].into_iter(),
+        );
+        m.update_done(100);
+        assert_eq!(m.partition_count(a), Some(2));
+        assert_eq!(m.leader(tp(0, 1)), Some(NodeId(2)));
+        assert_eq!(m.leader_epoch(tp(0, 1)), 5);
+        assert_eq!(m.partition_set(a).available(), &[0, 1]);
+        assert_eq!(m.topic_by_uuid(&[1; 16]), Some(a));
+        // b is still pending: keep asking (with backoff).
+        assert_eq!(m.topic_status(b), Some(TopicStatus::Pending));
+        assert!(m.update_requested());
+        assert_eq!(m.next_update_ms(300_000, 100, 1000), 200);
+
+        // b appears with 3 partitions, then a grows to 4: a moves after b.
+        m.update_topic(
+            "b",
+            ErrorCode::NONE,
+            [2; 16],
+            [(2, 1, 0), (0, 1, 0), (1, -1, 0)].into_iter(),
+        );
+        m.update_topic(
+            "a",
+            ErrorCode::NONE,
+            [1; 16],
+            [(0, 1, 4), (1, 1, 6), (2, 1, 6), (3, 2, 6)].into_iter(),
+        );
+        m.update_done(200);
+        assert_eq!(m.partition_count(b), Some(3));
+        assert_eq!(m.partition_set(b).available(), &[0, 2]);
+        assert_eq!(m.leader(tp(1, 1)), None);
+        assert_eq!(m.partition_count(a), Some(4));
+        assert_eq!(m.leader(tp(0, 3)), Some(NodeId(2)));
+        assert_eq!(m.leader(tp(0, 1)), Some(NodeId(1)));
+        // Stale epoch for partition 0 is kept from before the move? The move resets state.
+        assert_eq!(m.leader(tp(0, 0)), Some(NodeId(1)));
+        // b has a leaderless partition: still wants an update.
+        assert!(m.update_requested());
+
+        // A fourth, too large topic does not fit in 8 entries (7 used).
+        let c = m.register("c").unwrap();
+        m.update_topic(
+            "c",
+            ErrorCode::NONE,
+            [3; 16],
+            [(0, 1, 0), (1, 1, 0)].into_iter(),
+        );
+        assert_eq!(m.topic_status(c), Some(TopicStatus::TooManyPartitions));
+        m.update_topic(
+            "b",
+            ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            [0; 16],
+            [].into_iter(),
+        );
+        assert_eq!(
+            m.topic_status(b),
+            Some(TopicStatus::Failed(ErrorCode::TOPIC_AUTHORIZATION_FAILED))
+        );
+        assert_eq!(m.partition_count(b), None);
+    }
+
+    #[test]
+    fn stale_leader_epochs_are_ignored_and_invalidation_refreshes() {
+        let mut m = Metadata::<4>::new();
+        let a = m.register("a").unwrap();
+        m.update_brokers([(1, "h1", 1), (2, "h2", 2)].into_iter());
+        m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 2, 7)].into_iter());
+        m.update_done(10);
+        assert!(!m.update_requested());
+        assert_eq!(m.next_update_ms(1000, 100, 1000), 1010);
+        m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 1, 6)].into_iter());
+        assert_eq!(m.leader(tp(a.0, 0)), Some(NodeId(2)));
+        m.invalidate_leader(tp(a.0, 0));
+        assert_eq!(m.leader(tp(a.0, 0)), None);
+        assert!(m.update_requested());
+        m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 1, 8)].into_iter());
+        m.update_done(20);
+        assert_eq!(m.leader(tp(a.0, 0)), Some(NodeId(1)));
+        assert_eq!(m.broker(NodeId(2)).map(|b| b.port), Some(2));
+    }
+
+    #[test]
+    fn too_many_topics() {
+        let mut m = Metadata::<4>::new();
+        for i in 0..MAX_TOPICS {
+            let mut name: HString<8> = HString::new();
+            let _ = core::fmt::write(&mut name, format_args!("t{i}"));
+            m.register(&name).unwrap();
+        }
+        assert_eq!(m.register("one-more"), Err(RegisterError::TooManyTopics));
+    }
+
+    #[test]
+    fn backoff_doubles_to_max() {
+        assert_eq!(exponential_backoff(0, 100, 1000), 0);
+        assert_eq!(exponential_backoff(1, 100, 1000), 100);
+        assert_eq!(exponential_backoff(2, 100, 1000), 200);
+        assert_eq!(exponential_backoff(4, 100, 1000), 800);
+        assert_eq!(exponential_backoff(5, 100, 1000), 1000);
+        assert_eq!(exponential_backoff(u32::MAX, 100, 1000), 1000);
+    }
+}
