@@ -44,6 +44,11 @@ impl FieldVersions {
         Self { min, max: i16::MAX }
     }
 
+    /// Present in `min..=max` (`"min-max"`).
+    pub(crate) const fn range(min: i16, max: i16) -> Self {
+        Self { min, max }
+    }
+
     /// Whether the field exists in `version`.
     #[inline]
     pub(crate) const fn has(self, version: i16) -> bool {

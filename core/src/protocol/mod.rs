@@ -31,6 +31,7 @@ mod codec;
 mod error;
 mod frame;
 mod header;
+mod metadata;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
 pub(crate) use codec::put_uvarint_exact;
@@ -42,3 +43,7 @@ pub use codec::{
 pub use error::{ErrorClass, ErrorCode};
 pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_size};
 pub use header::{ApiKey, RequestHeader, ResponseHeader};
+pub use metadata::{
+    AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
+    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
