@@ -32,6 +32,7 @@ mod error;
 mod frame;
 mod header;
 mod metadata;
+mod produce;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
 pub(crate) use codec::put_uvarint_exact;
@@ -46,4 +47,9 @@ pub use header::{ApiKey, RequestHeader, ResponseHeader};
 pub use metadata::{
     AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+};
+pub use produce::{
+    BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData,
+    PartitionProduceResponse, ProduceRequest, ProduceRequestEncoder, ProduceResponse,
+    TopicProduceData, TopicProduceResponse,
 };
