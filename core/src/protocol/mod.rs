@@ -31,6 +31,7 @@ mod codec;
 mod error;
 mod frame;
 mod header;
+mod init_producer_id;
 mod metadata;
 mod produce;
 
@@ -44,6 +45,7 @@ pub use codec::{
 pub use error::{ErrorClass, ErrorCode};
 pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_size};
 pub use header::{ApiKey, RequestHeader, ResponseHeader};
+pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{
     AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
