@@ -5,7 +5,7 @@ use core::fmt;
 /// A topic handle: a dense index (below the capacity of the structures that take it)
 /// assigned by whoever tracks topic metadata. The core never stores topic names on the
 /// hot path; it keys everything by this handle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct TopicId(pub u16);
 
 impl TopicId {
@@ -16,7 +16,7 @@ impl TopicId {
 }
 
 /// A topic partition: a topic handle and a partition number (`INT32` on the wire).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct TopicPartition {
     /// The topic.
     pub topic: TopicId,

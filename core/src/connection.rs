@@ -1,0 +1,369 @@
+//! One broker connection as the core sees it (Java's `KafkaChannel` + `InFlightRequests`):
+//! its state, its negotiated API versions, the requests in flight in order, the request
+//! being written, and the reassembly of response frames.
+//!
+//! The connection owns no buffer: its receive buffer and request scratch are a slot of the
+//! producer's I/O storage, handed in by the caller of each method.
+
+use heapless::{Deque, String as HString, Vec as HVec};
+
+use crate::accumulator::BatchId;
+use crate::config::{MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY};
+use crate::protocol::{
+    ApiKey, EncodeError, Message, RequestHeader, Writer, frame_size_prefix, write_frame_size,
+};
+use crate::topic::NodeId;
+
+/// Most connections a producer keeps (slots of the I/O storage): one per broker it sends to,
+/// plus one for bootstrap or metadata.
+pub const MAX_CONNECTIONS: usize = 8;
+
+/// Most batches in one Produce request.
+pub const MAX_REQUEST_BATCHES: usize = 32;
+
+/// Bytes of request scratch per connection: the framing of one request (headers, topic and
+/// partition fields between batch bytes), or a whole Metadata / InitProducerId /
+/// ApiVersions request.
+pub const REQUEST_SCRATCH_SIZE: usize = 8192;
+
+/// Pieces of one request: framing slices interleaved with batches.
+pub(crate) const MAX_PIECES: usize = 2 * MAX_REQUEST_BATCHES + 2;
+
+/// A connection handle: an index into the producer's connection slots. A handle is reused
+/// for a new connection only after the old one was closed (by the transport through
+/// `handle_closed`, or by the core through `Event::Disconnect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u16);
+
+impl ConnId {
+    /// The handle as an index.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// Whom a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `bootstrap.servers[i]` (node id unknown).
+    Bootstrap(u8),
+    /// A broker from metadata.
+    Node(NodeId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    Free,
+    /// `Event::Connect` issued; waiting for `handle_connected`.
+    Connecting {
+        since_ms: u64,
+    },
+    /// Connected; ApiVersions to send or in flight.
+    Negotiating,
+    /// Versions negotiated; requests may go.
+    Ready,
+}
+
+/// API versions negotiated on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Versions {
+    pub(crate) produce: i16,
+    pub(crate) metadata: i16,
+    /// `None` when the broker has no common InitProducerId version.
+    pub(crate) init_producer_id: Option<i16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    ApiVersions,
+    Metadata,
+    InitProducerId,
+    Produce,
+}
+
+impl RequestKind {
+    pub(crate) const fn api(self) -> ApiKey {
+        match self {
+            Self::ApiVersions => ApiKey::ApiVersions,
+            Self::Metadata => ApiKey::Metadata,
+            Self::InitProducerId => ApiKey::InitProducerId,
+            Self::Produce => ApiKey::Produce,
+        }
+    }
+}
+
+/// A request sent (or being written) and not yet answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    pub(crate) correlation_id: i32,
+    pub(crate) kind: RequestKind,
+    pub(crate) version: i16,
+    pub(crate) sent_ms: u64,
+    /// False for Produce with acks=0: done once written.
+    pub(crate) expects_response: bool,
+}
+
+/// A piece of the request being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// `scratch[start..end]`.
+    Scratch { start: u32, end: u32 },
+    /// The bytes of a batch in the pool.
+    Batch(BatchId),
+}
+
+/// Response frame reassembly (the size prefix, then the body into the receive buffer).
+#[derive(Debug, Clone, Copy, Default)]
+struct FrameState {
+    prefix: [u8; 4],
+    prefix_len: u8,
+    size: Option<usize>,
+    body_len: usize,
+}
+
+/// What feeding received bytes gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fed {
+    /// Bytes consumed; no whole frame yet.
+    Partial(usize),
+    /// Bytes consumed; a whole frame of this length is at the start of the receive buffer.
+    Frame(usize, usize),
+    /// The frame size is negative or larger than the receive buffer.
+    TooLarge,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Connection {
+    pub(crate) state: ConnState,
+    pub(crate) target: Target,
+    pub(crate) host: HString<MAX_HOST_LEN>,
+    pub(crate) port: u16,
+    pub(crate) versions: Option<Versions>,
+    /// ApiVersions version to send (lowered after UNSUPPORTED_VERSION).
+    pub(crate) api_versions_version: i16,
+    pub(crate) in_flight: Deque<InFlight, MAX_IN_FLIGHT_CAPACITY>,
+    pub(crate) pieces: HVec<Piece, MAX_PIECES>,
+    pub(crate) tx_len: usize,
+    pub(crate) tx_written: usize,
+    pub(crate) tx_handed_out: bool,
+    frame: FrameState,
+}
+
+impl Connection {
+    pub(crate) const fn new() -> Self {
+        Self {
+            state: ConnState::Free,
+            target: Target::Bootstrap(0),
+            host: HString::new(),
+            port: 0,
+            versions: None,
+            api_versions_version: 0,
+            in_flight: Deque::new(),
+            pieces: HVec::new(),
+            tx_len: 0,
+            tx_written: 0,
+            tx_handed_out: false,
+            frame: FrameState {
+                prefix: [0; 4],
+                prefix_len: 0,
+                size: None,
+                body_len: 0,
+            },
+        }
+    }
+
+    /// Resets to a free slot (the in-flight requests must have been dealt with).
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new();
+    }
+
+    pub(crate) fn is_free(&self) -> bool {
+        self.state == ConnState::Free
+    }
+
+    pub(crate) fn is_ready(&self) -> bool {
+        self.state == ConnState::Ready
+    }
+
+    /// Whether a request is being written.
+    pub(crate) fn has_transmit(&self) -> bool {
+        self.tx_len > 0
+    }
+
+    /// Whether a new request may be queued now, under `max_in_flight`.
+    pub(crate) fn can_send(&self, max_in_flight: usize) -> bool {
+        self.is_ready() && !self.has_transmit() && self.in_flight.len() < max_in_flight
+    }
+
+    /// Whether nothing is going on (a candidate to be closed for another connection).
+    pub(crate) fn is_idle(&self) -> bool {
+        self.is_ready() && !self.has_transmit() && self.in_flight.is_empty()
+    }
+
+    /// Starts a transmit of `pieces` (`len` bytes in all) for `request`.
+    pub(crate) fn start_transmit(&mut self, request: InFlight, len: usize) -> bool {
+        if self.in_flight.push_back(request).is_err() {
+            return false;
+        }
+        self.tx_len = len;
+        self.tx_written = 0;
+        self.tx_handed_out = false;
+        true
+    }
+
+    /// Records `n` more bytes written; returns the finished request if the transmit is
+    /// complete.
+    pub(crate) fn transmitted(&mut self, n: usize) -> Option<InFlight> {
+        if self.tx_len == 0 {
+            return None;
+        }
+        self.tx_handed_out = false;
+        self.tx_written = self.tx_written.saturating_add(n).min(self.tx_len);
+        if self.tx_written < self.tx_len {
+            return None;
+        }
+        self.tx_len = 0;
+        self.tx_written = 0;
+        self.pieces.clear();
+        let last = self.in_flight.back().copied()?;
+        if !last.expects_response {
+            self.in_flight.pop_back();
+        }
+        Some(last)
+    }
+
+    /// Feeds received bytes into `recv` (this connection's receive buffer).
+    pub(crate) fn feed(&mut self, recv: &mut [u8], input: &[u8]) -> Fed {
+        let f = &mut self.frame;
+        let mut consumed = 0;
+        let size = match f.size {
+            Some(size) => size,
+            None => {
+                let have = usize::from(f.prefix_len);
+                let take = (4 - have).min(input.len());
+                if let (Some(dst), Some(src)) =
+                    (f.prefix.get_mut(have..have + take), input.get(..take))
+                {
+                    dst.copy_from_slice(src);
+                }
+                consumed = take;
+                f.prefix_len += take as u8;
+                if f.prefix_len < 4 {
+                    return Fed::Partial(consumed);
+                }
+                let size = i32::from_be_bytes(f.prefix);
+                match usize::try_from(size) {
+                    Ok(size) if size <= recv.len() => {
+                        f.size = Some(size);
+                        f.body_len = 0;
+                        size
+                    }
+                    _ => return Fed::TooLarge,
+                }
+            }
+        };
+        let rest = input.get(consumed..).unwrap_or_default();
+        let take = size.saturating_sub(f.body_len).min(rest.len());
+        if let (Some(dst), Some(src)) = (
+            recv.get_mut(f.body_len..f.body_len + take),
+            rest.get(..take),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        f.body_len += take;
+        consumed += take;
+        if f.body_len < size {
+            return Fed::Partial(consumed);
+        }
+        *f = FrameState::default();
+        Fed::Frame(consumed, size)
+    }
+}
+
+/// Writes a whole request (size, header, body) at the start of `scratch`; returns its length.
+pub(crate) fn write_request<'a, M: Message<'a>>(
+    scratch: &mut [u8],
+    api: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+    body: &M,
+) -> Result<usize, EncodeError> {
+    let header = RequestHeader::new(api, version, correlation_id, Some(client_id));
+    let size = header
+        .encoded_len()
+        .checked_add(body.encoded_len(version))
+        .ok_or(EncodeError::LengthOverflow)?;
+    let mut w = Writer::new(scratch);
+    write_frame_size(&mut w, size)?;
+    header.encode(&mut w)?;
+    body.encode(version, &mut w)?;
+    Ok(w.position())
+}
+
+/// The size prefix of a frame of `size` bytes, for requests written in pieces.
+pub(crate) fn size_prefix(size: usize) -> Result<[u8; 4], EncodeError> {
+    frame_size_prefix(size)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_reassemble_from_any_chunking() {
+        let stream = [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 1, 9];
+        for chunk in 1..=stream.len() {
+            let mut c = Connection::new();
+            let mut recv = [0u8; 8];
+            let mut frames = heapless::Vec::<heapless::Vec<u8, 8>, 4>::new();
+            for mut input in stream.chunks(chunk) {
+                while !input.is_empty() {
+                    match c.feed(&mut recv, input) {
+                        Fed::Partial(n) => input = &input[n..],
+                        Fed::Frame(n, len) => {
+                            input = &input[n..];
+                            frames
+                                .push(heapless::Vec::from_slice(&recv[..len]).unwrap())
+                                .unwrap();
+                        }
+                        Fed::TooLarge => panic!("too large"),
+                    }
+                }
+            }
+            assert_eq!(frames.len(), 3, "chunk {chunk}");
+            assert_eq!(&frames[0][..], &[1, 2, 3]);
+            assert!(frames[1].is_empty());
+            assert_eq!(&frames[2][..], &[9]);
+        }
+    }
+
+    #[test]
+    fn oversized_and_negative_frames_are_refused() {
+        let mut c = Connection::new();
+        let mut recv = [0u8; 4];
+        assert_eq!(c.feed(&mut recv, &[0, 0, 0, 5]), Fed::TooLarge);
+        let mut c = Connection::new();
+        assert_eq!(c.feed(&mut recv, &[0xff, 0, 0, 0]), Fed::TooLarge);
+    }
+
+    #[test]
+    fn transmit_completes_and_acks0_leaves_no_request() {
+        let mut c = Connection::new();
+        c.state = ConnState::Ready;
+        let req = InFlight {
+            correlation_id: 1,
+            kind: RequestKind::Produce,
+            version: 9,
+            sent_ms: 0,
+            expects_response: false,
+        };
+        assert!(c.can_send(5));
+        assert!(c.start_transmit(req, 10));
+        assert!(!c.can_send(5));
+        assert_eq!(c.transmitted(4), None);
+        assert_eq!(c.transmitted(6), Some(req));
+        assert!(c.in_flight.is_empty());
+        assert!(c.is_idle());
+    }
+}

@@ -1,0 +1,1960 @@
+//! `Sender`: everything after the accumulator (Java's `Sender`, `NetworkClient` and the
+//! idempotent part of `TransactionManager`).
+//!
+//! It owns the accumulator, the metadata and the connections. On every input it decides,
+//! in this order: fail everything (fatal error, close deadline); time out connection
+//! attempts and requests; expire queued batches past `delivery.timeout.ms`; fetch metadata;
+//! get a producer id (idempotence); build one Produce request per broker with ready
+//! batches. Outputs are derived from its state: connection events, batch outcomes, and the
+//! bytes of the requests being written.
+//!
+//! The I/O storage (a receive buffer and a request scratch per connection) is not a field:
+//! the producer hands it to every method that needs it, so that frames can be read from it
+//! while the rest of the state is updated.
+
+use core::fmt;
+
+use heapless::{Deque, Vec as HVec};
+
+use crate::accumulator::{BatchId, BatchState, RecordAccumulator, TicketRange};
+use crate::config::{Acks, ConfigError, MAX_BOOTSTRAP_SERVERS, ProducerConfig};
+use crate::connection::{
+    ConnId, ConnState, Connection, Fed, InFlight, MAX_CONNECTIONS, MAX_PIECES, MAX_REQUEST_BATCHES,
+    Piece, REQUEST_SCRATCH_SIZE, RequestKind, Target, Versions, size_prefix, write_request,
+};
+use crate::metadata::{MAX_BROKERS, Metadata, exponential_backoff};
+use crate::protocol::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, Array, ErrorClass, ErrorCode,
+    InitProducerIdRequest, InitProducerIdResponse, Message, MetadataRequest, MetadataRequestTopic,
+    MetadataResponse, ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader,
+    ResponseHeader, Uuid, Writer,
+};
+use crate::record::{BatchMeta, RecordBatchHeader};
+use crate::topic::{NodeId, TopicId, TopicPartition};
+
+/// Why a batch failed. Every accepted record gets either `Delivered` or one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The broker answered an error that is not retriable for this batch (or retries ran
+    /// out on a retriable one): for example `MESSAGE_TOO_LARGE` (batch splitting is not
+    /// implemented), `INVALID_RECORD`, `TOPIC_AUTHORIZATION_FAILED`.
+    Broker {
+        /// The broker's error code.
+        code: ErrorCode,
+    },
+    /// The connection failed while the batch was in flight and `retries` ran out.
+    Network,
+    /// `delivery.timeout.ms` passed since the batch was created (Java's `TimeoutException`).
+    DeliveryTimeout,
+    /// The producer was closed and its close timeout passed before the batch was delivered.
+    Closed,
+    /// The producer is in a fatal state (for example cluster authorization failed, or no
+    /// common API version): nothing more can be sent.
+    Fatal(ErrorCode),
+}
+
+impl fmt::Display for ProduceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Broker { code } => write!(f, "{code}"),
+            Self::Network => f.write_str("the connection to the broker failed and retries ran out"),
+            Self::DeliveryTimeout => f.write_str(
+                "expiring record(s): delivery.timeout.ms has passed since batch creation",
+            ),
+            Self::Closed => f.write_str("producer closed forcefully before delivery"),
+            Self::Fatal(code) => write!(f, "the producer is in a fatal state: {code}"),
+        }
+    }
+}
+
+impl core::error::Error for ProduceError {}
+
+/// An output of the producer, from [`Producer::poll_event`](crate::Producer::poll_event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// Open a TCP (or TLS, or WebSocket) connection to `host:port` for `conn`, then call
+    /// `handle_connected` (or `handle_closed` if it fails).
+    Connect {
+        /// The connection's handle.
+        conn: ConnId,
+        /// Host to connect to.
+        host: &'a str,
+        /// Port to connect to.
+        port: u16,
+    },
+    /// Close `conn` (the core gave up on it: timeout, protocol error, not needed). Do not
+    /// call `handle_closed` for it.
+    Disconnect {
+        /// The connection's handle.
+        conn: ConnId,
+    },
+    /// The records of `tickets` were written: record `i` of the range at offset
+    /// `base_offset + i` (`base_offset` is -1 with `acks=0`, or when the broker reported a
+    /// duplicate without its offset).
+    Delivered {
+        /// The topic.
+        topic: TopicId,
+        /// The partition.
+        partition: i32,
+        /// The records.
+        tickets: TicketRange,
+        /// Offset of the first record, or -1.
+        base_offset: i64,
+        /// Broker append time with `LogAppendTime` topics, else -1.
+        log_append_time_ms: i64,
+    },
+    /// The records of `tickets` were not delivered.
+    Failed {
+        /// The topic.
+        topic: TopicId,
+        /// The partition.
+        partition: i32,
+        /// The records.
+        tickets: TicketRange,
+        /// Why.
+        error: ProduceError,
+    },
+}
+
+/// Bytes to write to a connection, from
+/// [`Producer::poll_transmit`](crate::Producer::poll_transmit): framing slices from the
+/// connection's scratch interleaved with batch bytes borrowed from the pool (for vectored
+/// writes; a transport without them copies the chunks in order). Report how many bytes
+/// were written with `handle_transmitted`; the rest comes again on the next poll.
+#[derive(Debug, Clone)]
+pub struct Transmit<'a> {
+    conn: ConnId,
+    chunks: HVec<&'a [u8], MAX_PIECES>,
+    len: usize,
+}
+
+impl<'a> Transmit<'a> {
+    /// The connection to write to.
+    pub const fn conn(&self) -> ConnId {
+        self.conn
+    }
+
+    /// Bytes to write, all chunks together.
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is nothing to write (never the case for a transmit handed out).
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The bytes, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.chunks.iter().copied()
+    }
+}
+
+/// Counters, for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProducerMetrics {
+    /// Requests written (all kinds).
+    pub requests_sent: u64,
+    /// Responses received.
+    pub responses_received: u64,
+    /// Produce requests written.
+    pub produce_requests: u64,
+    /// Batches put in Produce requests (retries included).
+    pub batches_sent: u64,
+    /// Batches re-enqueued for a retry.
+    pub batches_retried: u64,
+    /// Batches delivered.
+    pub batches_delivered: u64,
+    /// Batches failed.
+    pub batches_failed: u64,
+    /// Metadata responses applied.
+    pub metadata_updates: u64,
+    /// Connections asked for (`Event::Connect`).
+    pub connections_opened: u64,
+    /// Connections lost or closed.
+    pub disconnects: u64,
+    /// Producer ids or epochs obtained (InitProducerId successes).
+    pub producer_id_changes: u64,
+    /// Bytes reported written by the transport.
+    pub bytes_sent: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnEvent {
+    Connect(u16),
+    Disconnect(u16),
+}
+
+const CONN_EVENTS: usize = 4 * MAX_CONNECTIONS;
+const MAX_TARGETS: usize = MAX_BOOTSTRAP_SERVERS + MAX_BROKERS;
+
+#[derive(Debug, Clone, Copy)]
+struct Reconnect {
+    target: Target,
+    failures: u32,
+    last_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PidState {
+    /// No producer id yet.
+    None,
+    /// InitProducerId in flight.
+    Requesting,
+    /// A producer id and epoch to use.
+    Ready,
+    /// The epoch must be bumped (unresolved sequences) before producing again.
+    BumpNeeded,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SeqEntry {
+    tp: TopicPartition,
+    next: i32,
+}
+
+/// Java's `DefaultRecordBatch.incrementSequence`: sequences wrap to 0 after `i32::MAX`.
+pub(crate) const fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ExtraState {
+    Idle,
+    InRequest { conn: u16, correlation_id: i32 },
+    OutcomePending,
+}
+
+/// What the sender knows of a batch beyond the accumulator, indexed by batch index.
+#[derive(Debug, Clone, Copy)]
+struct BatchExtra {
+    id: BatchId,
+    state: ExtraState,
+    /// Sent at least once without a definite answer: the broker may have written it.
+    maybe_written: bool,
+}
+
+fn no_extra() -> BatchExtra {
+    BatchExtra {
+        id: BatchId::default(),
+        state: ExtraState::Idle,
+        maybe_written: false,
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Outcome {
+    id: BatchId,
+    result: Result<(i64, i64), ProduceError>,
+}
+
+/// Why a request of a batch did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cause {
+    Network,
+    Broker(ErrorCode),
+}
+
+impl Cause {
+    const fn error(self) -> ProduceError {
+        match self {
+            Self::Network => ProduceError::Network,
+            Self::Broker(code) => ProduceError::Broker { code },
+        }
+    }
+}
+
+pub(crate) struct Sender<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
+    pub(crate) config: ProducerConfig,
+    pub(crate) acc: RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>,
+    pub(crate) metadata: Metadata<PARTITIONS>,
+    conns: [Connection; MAX_CONNECTIONS],
+    slot_count: usize,
+    recv_size: usize,
+    conn_events: Deque<ConnEvent, CONN_EVENTS>,
+    reconnects: HVec<Reconnect, MAX_TARGETS>,
+    next_correlation_id: i32,
+    idempotent: bool,
+    keeps_order: bool,
+    producer_id: i64,
+    producer_epoch: i16,
+    pid_state: PidState,
+    pid_attempts: u32,
+    pid_last_attempt_ms: u64,
+    /// The InitProducerId in flight bumps the epoch (a failure goes back to `BumpNeeded`).
+    pid_bumping: bool,
+    sequences: HVec<SeqEntry, PARTITIONS>,
+    extras: [BatchExtra; BATCHES],
+    outcomes: Deque<Outcome, BATCHES>,
+    fatal: Option<ErrorCode>,
+    /// Set when everything left must fail with this error (fatal, close deadline).
+    failing: Option<ProduceError>,
+    close_deadline: Option<u64>,
+    shut_down: bool,
+    flushes: u32,
+    next_timeout: Option<u64>,
+    transmit_cursor: usize,
+    target_cursor: usize,
+    pub(crate) metrics: ProducerMetrics,
+}
+
+impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
+    for Sender<S, SLOTS, PARTITIONS, BATCHES>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("slot_count", &self.slot_count)
+            .field("producer_id", &self.producer_id)
+            .field("producer_epoch", &self.producer_epoch)
+            .field("fatal", &self.fatal)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Bytes of I/O storage per connection for `config`.
+pub(crate) const fn io_slot_size(max_response_size: usize) -> usize {
+    max_response_size.saturating_add(REQUEST_SCRATCH_SIZE)
+}
+
+impl<
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    const SLOTS: usize,
+    const PARTITIONS: usize,
+    const BATCHES: usize,
+> Sender<S, SLOTS, PARTITIONS, BATCHES>
+{
+    pub(crate) fn new(
+        config: ProducerConfig,
+        acc: RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>,
+        io_len: usize,
+    ) -> Result<Self, ConfigError> {
+        let per = io_slot_size(config.max_response_size);
+        let slot_count = (io_len / per).min(MAX_CONNECTIONS);
+        if slot_count == 0 {
+            return Err(ConfigError::StorageTooSmall {
+                what: "io",
+                needed: per,
+                available: io_len,
+            });
+        }
+        let idempotent = config.idempotence_enabled();
+        let keeps_order = config.keeps_order();
+        Ok(Self {
+            recv_size: config.max_response_size,
+            config,
+            acc,
+            metadata: Metadata::new(),
+            conns: [const { Connection::new() }; MAX_CONNECTIONS],
+            slot_count,
+            conn_events: Deque::new(),
+            reconnects: HVec::new(),
+            next_correlation_id: 0,
+            idempotent,
+            keeps_order,
+            producer_id: -1,
+            producer_epoch: -1,
+            pid_state: PidState::None,
+            pid_attempts: 0,
+            pid_last_attempt_ms: 0,
+            pid_bumping: false,
+            sequences: HVec::new(),
+            extras: [no_extra(); BATCHES],
+            outcomes: Deque::new(),
+            fatal: None,
+            failing: None,
+            close_deadline: None,
+            shut_down: false,
+            flushes: 0,
+            // Wake at once: connect and fetch metadata (and a producer id) at start, as Java.
+            next_timeout: Some(0),
+            transmit_cursor: 0,
+            target_cursor: 0,
+            metrics: ProducerMetrics::default(),
+        })
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    pub(crate) const fn fatal(&self) -> Option<ErrorCode> {
+        self.fatal
+    }
+
+    pub(crate) const fn is_closing(&self) -> bool {
+        self.close_deadline.is_some()
+    }
+
+    pub(crate) fn producer_id_and_epoch(&self) -> Option<(i64, i16)> {
+        (self.idempotent && self.producer_id >= 0)
+            .then_some((self.producer_id, self.producer_epoch))
+    }
+
+    pub(crate) fn in_flight_batches(&self) -> usize {
+        self.extras
+            .iter()
+            .filter(|e| matches!(e.state, ExtraState::InRequest { .. }))
+            .count()
+    }
+
+    pub(crate) fn connection_slots(&self) -> usize {
+        self.slot_count
+    }
+
+    pub(crate) const fn poll_timeout(&self) -> Option<u64> {
+        self.next_timeout
+    }
+
+    /// Lowers the next wake-up to `at` (after a command that started a linger timer).
+    pub(crate) fn wake_at(&mut self, at: u64) {
+        self.next_timeout = Some(self.next_timeout.map_or(at, |t| t.min(at)));
+    }
+
+    fn recv_range(&self, k: usize) -> core::ops::Range<usize> {
+        let start = k * io_slot_size(self.recv_size);
+        start..start + self.recv_size
+    }
+
+    fn scratch_range(&self, k: usize) -> core::ops::Range<usize> {
+        let start = k * io_slot_size(self.recv_size) + self.recv_size;
+        start..start + REQUEST_SCRATCH_SIZE
+    }
+
+    fn next_correlation_id(&mut self) -> i32 {
+        let id = self.next_correlation_id;
+        self.next_correlation_id = if id == i32::MAX { 0 } else { id + 1 };
+        id
+    }
+
+    fn extra(&self, id: BatchId) -> Option<&BatchExtra> {
+        self.extras.get(id.index()).filter(|e| e.id == id)
+    }
+
+    fn extra_mut(&mut self, id: BatchId) -> Option<&mut BatchExtra> {
+        let e = self.extras.get_mut(id.index())?;
+        if e.id != id {
+            *e = BatchExtra { id, ..no_extra() };
+        }
+        Some(e)
+    }
+
+    // ---- commands ------------------------------------------------------------------------
+
+    pub(crate) fn begin_flush(&mut self) {
+        self.acc.begin_flush();
+        self.flushes = self.flushes.saturating_add(1);
+    }
+
+    pub(crate) fn close(&mut self, now_ms: u64, timeout_ms: u64) {
+        let deadline = now_ms.saturating_add(timeout_ms);
+        self.close_deadline = Some(self.close_deadline.map_or(deadline, |d| d.min(deadline)));
+        if self.flushes == 0 {
+            self.begin_flush();
+        }
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    pub(crate) fn handle_connected(&mut self, now_ms: u64, conn: ConnId, io: &mut [u8]) {
+        let k = conn.index();
+        if k >= self.slot_count {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(k)
+            && matches!(c.state, ConnState::Connecting { .. })
+        {
+            c.state = ConnState::Negotiating;
+            c.api_versions_version = *ApiKey::ApiVersions.supported_versions().end();
+        }
+        self.drive(now_ms, io);
+    }
+
+    pub(crate) fn handle_closed(&mut self, now_ms: u64, conn: ConnId, io: &mut [u8]) {
+        let k = conn.index();
+        if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+            self.close_connection(now_ms, k, false);
+        }
+        self.drive(now_ms, io);
+    }
+
+    pub(crate) fn handle_transmitted(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        bytes: usize,
+        io: &mut [u8],
+    ) {
+        let k = conn.index();
+        self.metrics.bytes_sent = self.metrics.bytes_sent.saturating_add(bytes as u64);
+        let done = match self.conns.get_mut(k) {
+            Some(c) if !c.is_free() => c.transmitted(bytes),
+            _ => None,
+        };
+        if let Some(request) = done
+            && !request.expects_response
+        {
+            // acks=0: delivered once written.
+            self.complete_unacknowledged(k, request.correlation_id);
+        }
+        self.drive(now_ms, io);
+    }
+
+    pub(crate) fn handle_received(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        bytes: &[u8],
+        io: &mut [u8],
+    ) -> usize {
+        let k = conn.index();
+        let mut input = bytes;
+        while !input.is_empty() {
+            let range = self.recv_range(k);
+            let Some(c) = self.conns.get_mut(k).filter(|c| !c.is_free()) else {
+                break;
+            };
+            let Some(recv) = io.get_mut(range) else {
+                break;
+            };
+            match c.feed(recv, input) {
+                Fed::Partial(n) => input = input.get(n..).unwrap_or_default(),
+                Fed::Frame(n, len) => {
+                    input = input.get(n..).unwrap_or_default();
+                    let range = self.recv_range(k);
+                    let frame = io.get(range).and_then(|r| r.get(..len)).unwrap_or_default();
+                    self.handle_frame(now_ms, k, frame);
+                }
+                Fed::TooLarge => {
+                    self.close_connection(now_ms, k, true);
+                    break;
+                }
+            }
+        }
+        self.drive(now_ms, io);
+        // Bytes for a closed or unknown connection are dropped: all of them count as taken.
+        bytes.len()
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now_ms: u64, io: &mut [u8]) {
+        self.drive(now_ms, io);
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    pub(crate) fn poll_event(&mut self) -> Option<Event<'_>> {
+        while let Some(ev) = self.conn_events.pop_front() {
+            match ev {
+                ConnEvent::Disconnect(k) => return Some(Event::Disconnect { conn: ConnId(k) }),
+                ConnEvent::Connect(k) => {
+                    // A slot closed before its Connect was polled is skipped.
+                    if let Some(c) = self.conns.get(usize::from(k))
+                        && matches!(c.state, ConnState::Connecting { .. })
+                    {
+                        return Some(Event::Connect {
+                            conn: ConnId(k),
+                            host: c.host.as_str(),
+                            port: c.port,
+                        });
+                    }
+                }
+            }
+        }
+        while let Some(outcome) = self.outcomes.pop_front() {
+            let Ok(batch) = self.acc.batch(outcome.id) else {
+                continue;
+            };
+            let tp = batch.topic_partition();
+            let Ok(released) = self.acc.complete(outcome.id) else {
+                continue;
+            };
+            if let Some(e) = self.extras.get_mut(outcome.id.index()) {
+                *e = no_extra();
+            }
+            return Some(match outcome.result {
+                Ok((base_offset, log_append_time_ms)) => {
+                    self.metrics.batches_delivered += 1;
+                    Event::Delivered {
+                        topic: tp.topic,
+                        partition: tp.partition,
+                        tickets: released.tickets,
+                        base_offset,
+                        log_append_time_ms,
+                    }
+                }
+                Err(error) => {
+                    self.metrics.batches_failed += 1;
+                    Event::Failed {
+                        topic: tp.topic,
+                        partition: tp.partition,
+                        tickets: released.tickets,
+                        error,
+                    }
+                }
+            });
+        }
+        None
+    }
+
+    pub(crate) fn poll_transmit<'a>(
+        &'a mut self,
+        now_ms: u64,
+        io: &'a mut [u8],
+    ) -> Option<Transmit<'a>> {
+        self.drive(now_ms, io);
+        let n = self.slot_count;
+        let start = self.transmit_cursor;
+        let k = (0..n).map(|i| (start + i) % n).find(|&k| {
+            self.conns
+                .get(k)
+                .is_some_and(|c| c.has_transmit() && !c.tx_handed_out)
+        })?;
+        self.transmit_cursor = (k + 1) % n;
+        let scratch_range = self.scratch_range(k);
+        let c = self.conns.get_mut(k)?;
+        c.tx_handed_out = true;
+        let c = &*c;
+        let io = &*io;
+        let scratch = io.get(scratch_range).unwrap_or_default();
+        let mut skip = c.tx_written;
+        let mut chunks = HVec::new();
+        let mut len = 0;
+        for piece in &c.pieces {
+            let bytes = match *piece {
+                Piece::Scratch { start, end } => scratch
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default(),
+                Piece::Batch(id) => self.acc.batch_bytes(id).unwrap_or_default(),
+            };
+            if skip >= bytes.len() {
+                skip -= bytes.len();
+                continue;
+            }
+            let rest = bytes.get(skip..).unwrap_or_default();
+            skip = 0;
+            len += rest.len();
+            let _ = chunks.push(rest);
+        }
+        Some(Transmit {
+            conn: ConnId(u16::try_from(k).unwrap_or(0)),
+            chunks,
+            len,
+        })
+    }
+
+    // ---- the decision loop ---------------------------------------------------------------
+
+    pub(crate) fn drive(&mut self, now_ms: u64, io: &mut [u8]) {
+        if let Some(code) = self.fatal
+            && self.failing.is_none()
+        {
+            self.fail_everything(ProduceError::Fatal(code));
+        }
+        if let Some(deadline) = self.close_deadline
+            && now_ms >= deadline
+            && self.failing.is_none()
+        {
+            self.fail_everything(ProduceError::Closed);
+        }
+        if self.failing.is_some() {
+            // Nothing is sent any more; batches still queued (none, normally) fail too.
+            self.fail_queued();
+            self.next_timeout = None;
+            if self.close_deadline.is_some() {
+                self.shut_down = true;
+            }
+            return;
+        }
+        self.check_timeouts(now_ms);
+        for k in 0..self.slot_count {
+            // ApiVersions first on every new connection (again after UNSUPPORTED_VERSION).
+            if self.conns.get(k).is_some_and(|c| {
+                c.state == ConnState::Negotiating && c.in_flight.is_empty() && !c.has_transmit()
+            }) {
+                self.send_api_versions(now_ms, k, io);
+            }
+        }
+        self.expire_batches(now_ms);
+        if self.flushes > 0 && self.acc.batch_count() == 0 {
+            for _ in 0..self.flushes {
+                self.acc.flush_done();
+            }
+            self.flushes = 0;
+        }
+        if self.close_deadline.is_some() && self.acc.batch_count() == 0 {
+            // Closed gracefully: everything has its outcome.
+            for k in 0..self.slot_count {
+                if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+                    self.close_connection(now_ms, k, true);
+                }
+            }
+            self.shut_down = true;
+            self.next_timeout = None;
+            return;
+        }
+        self.maybe_send_metadata(now_ms, io);
+        if self.idempotent {
+            self.maybe_init_producer_id(now_ms, io);
+        }
+        let ready_check = if !self.idempotent || self.pid_state == PidState::Ready {
+            self.send_produce(now_ms, io)
+        } else {
+            Default::default()
+        };
+        self.compute_timeout(now_ms, ready_check);
+    }
+
+    fn compute_timeout(&mut self, now_ms: u64, check: crate::accumulator::ReadyCheck) {
+        let mut t: Option<u64> = None;
+        let mut at = |x: u64| t = Some(t.map_or(x, |t: u64| t.min(x)).max(now_ms + 1));
+        if let Some(d) = check.next_ready_check_delay_ms {
+            at(now_ms.saturating_add(d));
+        }
+        if let Some(d) = check.next_expiry_delay_ms {
+            at(now_ms.saturating_add(d));
+        }
+        if let Some(d) = self.close_deadline {
+            at(d);
+        }
+        for c in self.conns.iter().take(self.slot_count) {
+            if let ConnState::Connecting { since_ms } = c.state {
+                at(since_ms.saturating_add(self.config.socket_connection_setup_timeout_ms));
+            }
+            if let Some(front) = c.in_flight.front() {
+                at(front.sent_ms.saturating_add(self.config.request_timeout_ms));
+            }
+        }
+        for r in &self.reconnects {
+            let until = r.last_ms.saturating_add(self.reconnect_backoff(r.failures));
+            if until > now_ms {
+                at(until);
+            }
+        }
+        let metadata_due = self.metadata.next_update_ms(
+            self.config.metadata_max_age_ms,
+            self.config.retry_backoff_ms,
+            self.config.retry_backoff_max_ms,
+        );
+        if metadata_due > now_ms {
+            at(metadata_due);
+        }
+        if self.idempotent && matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
+            let due = self.pid_last_attempt_ms.saturating_add(exponential_backoff(
+                self.pid_attempts,
+                self.config.retry_backoff_ms,
+                self.config.retry_backoff_max_ms,
+            ));
+            if due > now_ms {
+                at(due);
+            }
+        }
+        self.next_timeout = t;
+    }
+
+    fn reconnect_backoff(&self, failures: u32) -> u64 {
+        exponential_backoff(
+            failures,
+            self.config.reconnect_backoff_ms,
+            self.config.reconnect_backoff_max_ms,
+        )
+    }
+
+    fn backing_off(&self, target: Target, now_ms: u64) -> bool {
+        self.reconnects.iter().any(|r| {
+            r.target == target
+                && now_ms < r.last_ms.saturating_add(self.reconnect_backoff(r.failures))
+        })
+    }
+
+    fn record_failure(&mut self, target: Target, now_ms: u64, ever_ready: bool) {
+        match self.reconnects.iter_mut().find(|r| r.target == target) {
+            Some(r) => {
+                r.failures = if ever_ready {
+                    1
+                } else {
+                    r.failures.saturating_add(1)
+                };
+                r.last_ms = now_ms;
+            }
+            None => {
+                let _ = self.reconnects.push(Reconnect {
+                    target,
+                    failures: 1,
+                    last_ms: now_ms,
+                });
+            }
+        }
+    }
+
+    fn record_success(&mut self, target: Target) {
+        self.reconnects.retain(|r| r.target != target);
+    }
+
+    // ---- connections ---------------------------------------------------------------------
+
+    fn find_conn(&self, target: Target) -> Option<usize> {
+        self.conns
+            .iter()
+            .take(self.slot_count)
+            .position(|c| !c.is_free() && c.target == target)
+    }
+
+    /// A ready connection that can take a request now, least loaded first.
+    fn pick_ready_conn(&self) -> Option<usize> {
+        let max = self.config.max_in_flight_requests_per_connection;
+        self.conns
+            .iter()
+            .take(self.slot_count)
+            .enumerate()
+            .filter(|(_, c)| c.can_send(max))
+            .min_by_key(|(_, c)| c.in_flight.len())
+            .map(|(k, _)| k)
+    }
+
+    /// Opens a connection to `target` in a free slot (closing an idle one if needed).
+    fn open_connection(&mut self, now_ms: u64, target: Target) -> Option<usize> {
+        if self.conn_events.len() + 2 > self.conn_events.capacity() {
+            return None;
+        }
+        let (host, port) = match target {
+            Target::Bootstrap(i) => {
+                let a = self.config.bootstrap_servers.get(usize::from(i))?;
+                (a.host.clone(), a.port)
+            }
+            Target::Node(node) => {
+                let b = self.metadata.broker(node)?;
+                (b.host.clone(), b.port)
+            }
+        };
+        let k = match self
+            .conns
+            .iter()
+            .take(self.slot_count)
+            .position(Connection::is_free)
+        {
+            Some(k) => k,
+            None => {
+                // Close an idle connection, bootstrap ones first.
+                let idle = |bootstrap: bool| {
+                    self.conns.iter().take(self.slot_count).position(|c| {
+                        c.is_idle() && matches!(c.target, Target::Bootstrap(_)) == bootstrap
+                    })
+                };
+                let k = idle(true).or_else(|| idle(false))?;
+                self.close_connection(now_ms, k, true);
+                k
+            }
+        };
+        let c = self.conns.get_mut(k)?;
+        c.reset();
+        c.state = ConnState::Connecting { since_ms: now_ms };
+        c.target = target;
+        c.host = host;
+        c.port = port;
+        let _ = self
+            .conn_events
+            .push_back(ConnEvent::Connect(u16::try_from(k).unwrap_or(0)));
+        self.metrics.connections_opened += 1;
+        Some(k)
+    }
+
+    /// Makes sure some connection is coming up, for a request any broker can answer
+    /// (Java's `leastLoadedNode`): known brokers first, then the bootstrap servers.
+    fn want_any_connection(&mut self, now_ms: u64) {
+        if self
+            .conns
+            .iter()
+            .take(self.slot_count)
+            .any(|c| !c.is_free())
+        {
+            // Wait for the connections there are (a request slot frees up, or one comes up).
+            return;
+        }
+        let brokers = self.metadata.brokers().len();
+        let bootstrap = self.config.bootstrap_servers.len();
+        let total = brokers + bootstrap;
+        for i in 0..total {
+            let j = (self.target_cursor + i) % total.max(1);
+            let target = if j < brokers {
+                match self.metadata.brokers().get(j) {
+                    Some(b) => Target::Node(b.node),
+                    None => continue,
+                }
+            } else {
+                Target::Bootstrap(u8::try_from(j - brokers).unwrap_or(0))
+            };
+            if self.backing_off(target, now_ms) {
+                continue;
+            }
+            if self.open_connection(now_ms, target).is_some() {
+                self.target_cursor = (j + 1) % total.max(1);
+                return;
+            }
+        }
+    }
+
+    /// Closes connection `k`: its requests fail as network errors (batches are retried),
+    /// and the transport is told with `Event::Disconnect` when `announce`.
+    fn close_connection(&mut self, now_ms: u64, k: usize, announce: bool) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        if c.is_free() {
+            return;
+        }
+        let target = c.target;
+        let ever_ready = c.versions.is_some();
+        let mut requests: HVec<InFlight, { crate::config::MAX_IN_FLIGHT_CAPACITY }> = HVec::new();
+        while let Some(r) = c.in_flight.pop_front() {
+            let _ = requests.push(r);
+        }
+        c.reset();
+        self.metrics.disconnects += 1;
+        if announce {
+            let _ = self
+                .conn_events
+                .push_back(ConnEvent::Disconnect(u16::try_from(k).unwrap_or(0)));
+        }
+        self.record_failure(target, now_ms, ever_ready);
+        if matches!(target, Target::Node(_)) {
+            self.metadata.request_update();
+        }
+        for r in &requests {
+            match r.kind {
+                RequestKind::ApiVersions => {}
+                RequestKind::Metadata => self.metadata.attempt_failed(now_ms),
+                RequestKind::InitProducerId => self.init_producer_id_failed(now_ms),
+                RequestKind::Produce => {
+                    self.produce_request_failed(now_ms, k, r.correlation_id, Cause::Network)
+                }
+            }
+        }
+    }
+
+    fn check_timeouts(&mut self, now_ms: u64) {
+        for k in 0..self.slot_count {
+            let Some(c) = self.conns.get(k) else { continue };
+            let expired = match c.state {
+                ConnState::Free => false,
+                ConnState::Connecting { since_ms } => {
+                    now_ms
+                        >= since_ms.saturating_add(self.config.socket_connection_setup_timeout_ms)
+                }
+                _ => c.in_flight.front().is_some_and(|r| {
+                    now_ms >= r.sent_ms.saturating_add(self.config.request_timeout_ms)
+                }),
+            };
+            if expired {
+                self.close_connection(now_ms, k, true);
+            }
+        }
+    }
+
+    // ---- requests ------------------------------------------------------------------------
+
+    /// Writes a whole request into connection `k`'s scratch and starts its transmit.
+    fn send_request<'m, M: Message<'m>>(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        kind: RequestKind,
+        version: i16,
+        body: &M,
+        io: &mut [u8],
+    ) -> bool {
+        let correlation_id = self.next_correlation_id();
+        let range = self.scratch_range(k);
+        let Some(scratch) = io.get_mut(range) else {
+            return false;
+        };
+        let Ok(len) = write_request(
+            scratch,
+            kind.api(),
+            version,
+            correlation_id,
+            self.config.client_id.as_str(),
+            body,
+        ) else {
+            return false;
+        };
+        let Some(c) = self.conns.get_mut(k) else {
+            return false;
+        };
+        c.pieces.clear();
+        let _ = c.pieces.push(Piece::Scratch {
+            start: 0,
+            end: u32::try_from(len).unwrap_or(0),
+        });
+        let request = InFlight {
+            correlation_id,
+            kind,
+            version,
+            sent_ms: now_ms,
+            expects_response: true,
+        };
+        if !c.start_transmit(request, len) {
+            c.pieces.clear();
+            return false;
+        }
+        self.metrics.requests_sent += 1;
+        true
+    }
+
+    fn send_api_versions(&mut self, now_ms: u64, k: usize, io: &mut [u8]) {
+        let Some(version) = self.conns.get(k).map(|c| c.api_versions_version) else {
+            return;
+        };
+        let body = ApiVersionsRequest {
+            client_software_name: "kafka-edge",
+            client_software_version: env!("CARGO_PKG_VERSION"),
+        };
+        if !self.send_request(now_ms, k, RequestKind::ApiVersions, version, &body, io) {
+            self.close_connection(now_ms, k, true);
+        }
+    }
+
+    fn maybe_send_metadata(&mut self, now_ms: u64, io: &mut [u8]) {
+        let in_flight = self
+            .conns
+            .iter()
+            .any(|c| c.in_flight.iter().any(|r| r.kind == RequestKind::Metadata));
+        if in_flight {
+            return;
+        }
+        let due = self.metadata.next_update_ms(
+            self.config.metadata_max_age_ms,
+            self.config.retry_backoff_ms,
+            self.config.retry_backoff_max_ms,
+        );
+        if now_ms < due {
+            return;
+        }
+        let Some(k) = self.pick_ready_conn() else {
+            self.want_any_connection(now_ms);
+            return;
+        };
+        let Some(version) = self
+            .conns
+            .get(k)
+            .and_then(|c| c.versions)
+            .map(|v| v.metadata)
+        else {
+            return;
+        };
+        let correlation_id = self.next_correlation_id();
+        let range = self.scratch_range(k);
+        let written = {
+            let mut topics: HVec<MetadataRequestTopic<'_>, { crate::metadata::MAX_TOPICS }> =
+                HVec::new();
+            for name in self.metadata.topic_names() {
+                let _ = topics.push(MetadataRequestTopic {
+                    topic_id: Uuid::ZERO,
+                    name: Some(name),
+                });
+            }
+            let request = MetadataRequest::new(Some(Array::from_slice(&topics)));
+            io.get_mut(range).and_then(|scratch| {
+                write_request(
+                    scratch,
+                    ApiKey::Metadata,
+                    version,
+                    correlation_id,
+                    self.config.client_id.as_str(),
+                    &request,
+                )
+                .ok()
+            })
+        };
+        match written {
+            Some(len) => {
+                if self.start_written_request(
+                    now_ms,
+                    k,
+                    RequestKind::Metadata,
+                    version,
+                    correlation_id,
+                    len,
+                ) {
+                    self.metadata.attempt_started(now_ms);
+                }
+            }
+            None => self.metadata.attempt_failed(now_ms),
+        }
+    }
+
+    fn start_written_request(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        kind: RequestKind,
+        version: i16,
+        correlation_id: i32,
+        len: usize,
+    ) -> bool {
+        let Some(c) = self.conns.get_mut(k) else {
+            return false;
+        };
+        c.pieces.clear();
+        let _ = c.pieces.push(Piece::Scratch {
+            start: 0,
+            end: u32::try_from(len).unwrap_or(0),
+        });
+        let request = InFlight {
+            correlation_id,
+            kind,
+            version,
+            sent_ms: now_ms,
+            expects_response: true,
+        };
+        if !c.start_transmit(request, len) {
+            c.pieces.clear();
+            return false;
+        }
+        self.metrics.requests_sent += 1;
+        true
+    }
+
+    fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut [u8]) {
+        if !matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
+            return;
+        }
+        let due = self.pid_last_attempt_ms.saturating_add(exponential_backoff(
+            self.pid_attempts,
+            self.config.retry_backoff_ms,
+            self.config.retry_backoff_max_ms,
+        ));
+        if now_ms < due {
+            return;
+        }
+        if self.pid_state == PidState::BumpNeeded {
+            // Bump only once no Produce request is in flight (their sequences are settled).
+            let producing = self
+                .conns
+                .iter()
+                .any(|c| c.in_flight.iter().any(|r| r.kind == RequestKind::Produce));
+            if producing {
+                return;
+            }
+        }
+        let Some(k) = self.pick_ready_conn() else {
+            self.want_any_connection(now_ms);
+            return;
+        };
+        let Some(version) = self
+            .conns
+            .get(k)
+            .and_then(|c| c.versions)
+            .and_then(|v| v.init_producer_id)
+        else {
+            self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
+            return;
+        };
+        let mut request = InitProducerIdRequest::IDEMPOTENT;
+        if self.pid_state == PidState::BumpNeeded && version >= 3 && self.producer_id >= 0 {
+            // KIP-360: bump the epoch of the current producer id.
+            request.producer_id = self.producer_id;
+            request.producer_epoch = self.producer_epoch;
+        }
+        let bumping = self.pid_state == PidState::BumpNeeded;
+        if self.send_request(
+            now_ms,
+            k,
+            RequestKind::InitProducerId,
+            version,
+            &request,
+            io,
+        ) {
+            self.pid_state = PidState::Requesting;
+            self.pid_last_attempt_ms = now_ms;
+            // Remember what a failure goes back to.
+            self.pid_bumping = bumping;
+        }
+    }
+
+    fn init_producer_id_failed(&mut self, now_ms: u64) {
+        if self.pid_state == PidState::Requesting {
+            self.pid_state = if self.pid_bumping {
+                PidState::BumpNeeded
+            } else {
+                PidState::None
+            };
+        }
+        self.pid_attempts = self.pid_attempts.saturating_add(1);
+        self.pid_last_attempt_ms = now_ms;
+    }
+}
+
+// ---- producing and responses -----------------------------------------------------------
+
+impl<
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    const SLOTS: usize,
+    const PARTITIONS: usize,
+    const BATCHES: usize,
+> Sender<S, SLOTS, PARTITIONS, BATCHES>
+{
+    fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
+        match self.sequences.iter().find(|s| s.tp == tp) {
+            Some(s) => s.next,
+            None => {
+                let _ = self.sequences.push(SeqEntry { tp, next: 0 });
+                0
+            }
+        }
+    }
+
+    fn set_next_sequence(&mut self, tp: TopicPartition, next: i32) {
+        match self.sequences.iter_mut().find(|s| s.tp == tp) {
+            Some(s) => s.next = next,
+            None => {
+                let _ = self.sequences.push(SeqEntry { tp, next });
+            }
+        }
+    }
+
+    /// Drains the ready batches of every ready broker into Produce requests.
+    fn send_produce(&mut self, now_ms: u64, io: &mut [u8]) -> crate::accumulator::ReadyCheck {
+        let mut nodes: HVec<NodeId, MAX_BROKERS> = HVec::new();
+        let metadata = &self.metadata;
+        let check = self.acc.ready(now_ms, |tp| metadata.leader(tp), &mut nodes);
+        if check.unknown_leader {
+            self.metadata.request_update();
+        }
+        for node in nodes {
+            let target = Target::Node(node);
+            match self.find_conn(target) {
+                Some(k) => {
+                    let max = self.config.max_in_flight_requests_per_connection;
+                    if self.conns.get(k).is_some_and(|c| c.can_send(max)) {
+                        self.build_produce(now_ms, k, node, io);
+                    }
+                }
+                None => {
+                    if self.metadata.broker(node).is_none() {
+                        self.metadata.request_update();
+                    } else if !self.backing_off(target, now_ms) {
+                        let _ = self.open_connection(now_ms, target);
+                    }
+                }
+            }
+        }
+        check
+    }
+
+    fn build_produce(&mut self, now_ms: u64, k: usize, node: NodeId, io: &mut [u8]) {
+        let Some(mut version) = self
+            .conns
+            .get(k)
+            .and_then(|c| c.versions)
+            .map(|v| v.produce)
+        else {
+            return;
+        };
+        // Framing of one batch at most: its topic (name or id) and partition fields.
+        let longest_name = self.metadata.topic_names().map(str::len).max().unwrap_or(0);
+        let per_batch = longest_name + 32;
+        let fixed = 128 + self.config.client_id.len();
+        let max_batches =
+            (REQUEST_SCRATCH_SIZE.saturating_sub(fixed) / per_batch).clamp(1, MAX_REQUEST_BATCHES);
+        let mut ids = [BatchId::default(); MAX_REQUEST_BATCHES];
+        let (pid, epoch, idempotent) = (self.producer_id, self.producer_epoch, self.idempotent);
+        let n = {
+            let Self {
+                acc,
+                metadata,
+                sequences,
+                ..
+            } = self;
+            let out = ids.get_mut(..max_batches).unwrap_or_default();
+            acc.drain(
+                now_ms,
+                node,
+                self.config.max_request_size,
+                |tp| metadata.leader(tp),
+                |tp| {
+                    if idempotent {
+                        let next = match sequences.iter().find(|s| s.tp == tp) {
+                            Some(s) => s.next,
+                            None => {
+                                let _ = sequences.push(SeqEntry { tp, next: 0 });
+                                0
+                            }
+                        };
+                        BatchMeta::idempotent(pid, epoch, next)
+                    } else {
+                        BatchMeta::NON_IDEMPOTENT
+                    }
+                },
+                out,
+            )
+        };
+        if n == 0 {
+            return;
+        }
+        let ids = ids.get(..n).unwrap_or_default();
+        let correlation_id = self.next_correlation_id();
+        let k16 = u16::try_from(k).unwrap_or(0);
+        for &id in ids {
+            let Ok(b) = self.acc.batch(id) else { continue };
+            let (tp, count, fresh) = (
+                b.topic_partition(),
+                i32::try_from(b.record_count()).unwrap_or(i32::MAX),
+                b.attempts() == 0,
+            );
+            if idempotent {
+                let stamped = self
+                    .acc
+                    .batch_bytes(id)
+                    .ok()
+                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
+                    .map(|h| (h.producer_id(), h.producer_epoch(), h.base_sequence()));
+                let next = self.next_sequence(tp);
+                match stamped {
+                    Some((p, e, _)) if p != pid || e != epoch => {
+                        // Retried after an epoch bump: new epoch, sequence from the start.
+                        let _ = self.acc.set_producer_state(id, pid, epoch, next);
+                        self.set_next_sequence(tp, increment_sequence(next, count));
+                    }
+                    Some((_, _, base)) if fresh && base == next => {
+                        self.set_next_sequence(tp, increment_sequence(next, count));
+                    }
+                    _ => {}
+                }
+            }
+            if self.keeps_order {
+                let _ = self.acc.mute(tp);
+            }
+            if let Some(e) = self.extra_mut(id) {
+                e.state = ExtraState::InRequest {
+                    conn: k16,
+                    correlation_id,
+                };
+            }
+        }
+        // v13 names topics by id: fall back to v12 when an id is unknown.
+        if version >= 13
+            && ids.iter().any(|&id| {
+                self.acc.batch(id).map_or(true, |b| {
+                    self.metadata
+                        .topic_uuid(b.topic_partition().topic)
+                        .is_none()
+                })
+            })
+        {
+            version = 12;
+        }
+        if self.write_produce(now_ms, k, version, correlation_id, ids, io) {
+            self.metrics.produce_requests += 1;
+            self.metrics.batches_sent += n as u64;
+        } else {
+            // Cannot happen with the sizes checked above; put the batches back untouched.
+            for &id in ids {
+                if let Ok(b) = self.acc.batch(id) {
+                    let tp = b.topic_partition();
+                    self.acc.unmute(tp);
+                }
+                let _ = self.acc.reenqueue(now_ms, id);
+                if let Some(e) = self.extra_mut(id) {
+                    e.state = ExtraState::Idle;
+                }
+            }
+        }
+    }
+
+    /// Writes the framing of a Produce request for `ids` into connection `k`'s scratch, as
+    /// pieces around the batch bytes, and starts its transmit.
+    fn write_produce(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        version: i16,
+        correlation_id: i32,
+        ids: &[BatchId],
+        io: &mut [u8],
+    ) -> bool {
+        let Ok(enc) = ProduceRequestEncoder::new(version) else {
+            return false;
+        };
+        // Batches grouped by topic, in partition order within a topic.
+        let mut order: HVec<(TopicPartition, BatchId, usize), MAX_REQUEST_BATCHES> = HVec::new();
+        for &id in ids {
+            let Ok(b) = self.acc.batch(id) else {
+                return false;
+            };
+            let Ok(bytes) = self.acc.batch_bytes(id) else {
+                return false;
+            };
+            if order.push((b.topic_partition(), id, bytes.len())).is_err() {
+                return false;
+            }
+        }
+        order.sort_unstable_by_key(|(tp, _, _)| *tp);
+        let client_id = self.config.client_id.as_str();
+        let header = RequestHeader::new(ApiKey::Produce, version, correlation_id, Some(client_id));
+        let mut topic_count = 0usize;
+        let mut size = header.encoded_len() + enc.end_len();
+        let mut i = 0;
+        while let Some(&(tp, _, _)) = order.get(i) {
+            let name = self.metadata.topic_name(tp.topic).unwrap_or("");
+            let in_topic = order
+                .iter()
+                .skip(i)
+                .take_while(|(t, _, _)| t.topic == tp.topic)
+                .count();
+            size = size
+                .saturating_add(enc.topic_len(name, in_topic))
+                .saturating_add(enc.end_topic_len());
+            for (_, _, len) in order.iter().skip(i).take(in_topic) {
+                size = size.saturating_add(enc.partition_len(*len));
+            }
+            topic_count += 1;
+            i += in_topic;
+        }
+        size = size.saturating_add(enc.begin_len(None, topic_count));
+        if size > i32::MAX as usize {
+            return false;
+        }
+        let range = self.scratch_range(k);
+        let Some(scratch) = io.get_mut(range) else {
+            return false;
+        };
+        let mut pieces: HVec<Piece, MAX_PIECES> = HVec::new();
+        let mut w = Writer::new(scratch);
+        let mut piece_start = 0usize;
+        let timeout = i32::try_from(self.config.request_timeout_ms).unwrap_or(i32::MAX);
+        let acks = self.config.acks.wire();
+        let mut ok = size_prefix(size).is_ok_and(|p| w.write_raw(&p).is_ok())
+            && header.encode(&mut w).is_ok()
+            && enc.begin(&mut w, None, acks, timeout, topic_count).is_ok();
+        let mut i = 0;
+        while ok && let Some(&(tp, _, _)) = order.get(i) {
+            let name = self.metadata.topic_name(tp.topic).unwrap_or("");
+            let uuid = Uuid(self.metadata.topic_uuid(tp.topic).unwrap_or([0; 16]));
+            let in_topic = order
+                .iter()
+                .skip(i)
+                .take_while(|(t, _, _)| t.topic == tp.topic)
+                .count();
+            ok &= enc.topic(&mut w, name, uuid, in_topic).is_ok();
+            for (j, (tp, id, len)) in order.iter().skip(i).take(in_topic).enumerate() {
+                if j > 0 {
+                    ok &= enc.end_partition(&mut w).is_ok();
+                }
+                ok &= enc
+                    .partition_records_prefix(&mut w, tp.partition, *len)
+                    .is_ok();
+                let end = w.position();
+                ok &= pieces
+                    .push(Piece::Scratch {
+                        start: u32::try_from(piece_start).unwrap_or(0),
+                        end: u32::try_from(end).unwrap_or(0),
+                    })
+                    .is_ok();
+                ok &= pieces.push(Piece::Batch(*id)).is_ok();
+                piece_start = end;
+            }
+            ok &= enc.end_partition(&mut w).is_ok() && enc.end_topic(&mut w).is_ok();
+            i += in_topic;
+        }
+        ok &= enc.end(&mut w).is_ok();
+        let end = w.position();
+        ok &= pieces
+            .push(Piece::Scratch {
+                start: u32::try_from(piece_start).unwrap_or(0),
+                end: u32::try_from(end).unwrap_or(0),
+            })
+            .is_ok();
+        if !ok {
+            return false;
+        }
+        let total = size + 4;
+        let Some(c) = self.conns.get_mut(k) else {
+            return false;
+        };
+        c.pieces = pieces;
+        let request = InFlight {
+            correlation_id,
+            kind: RequestKind::Produce,
+            version,
+            sent_ms: now_ms,
+            expects_response: self.config.acks != Acks::None,
+        };
+        if !c.start_transmit(request, total) {
+            c.pieces.clear();
+            return false;
+        }
+        self.metrics.requests_sent += 1;
+        true
+    }
+
+    /// The batches of Produce request `correlation_id` on connection `k`.
+    fn request_batches(&self, k: usize, correlation_id: i32) -> HVec<BatchId, MAX_REQUEST_BATCHES> {
+        let mut out = HVec::new();
+        let k16 = u16::try_from(k).unwrap_or(u16::MAX);
+        for e in &self.extras {
+            if e.state
+                == (ExtraState::InRequest {
+                    conn: k16,
+                    correlation_id,
+                })
+            {
+                let _ = out.push(e.id);
+            }
+        }
+        out
+    }
+
+    /// acks=0: the request's batches are delivered (offset unknown) once written.
+    fn complete_unacknowledged(&mut self, k: usize, correlation_id: i32) {
+        for id in self.request_batches(k, correlation_id) {
+            self.succeed(id, -1, -1);
+        }
+    }
+
+    fn produce_request_failed(&mut self, now_ms: u64, k: usize, correlation_id: i32, cause: Cause) {
+        for id in self.request_batches(k, correlation_id) {
+            if let Some(e) = self.extra_mut(id) {
+                e.maybe_written = true;
+            }
+            self.retry_or_fail(now_ms, id, cause, false);
+        }
+    }
+
+    fn succeed(&mut self, id: BatchId, base_offset: i64, log_append_time_ms: i64) {
+        if let Ok(b) = self.acc.batch(id) {
+            let tp = b.topic_partition();
+            self.acc.unmute(tp);
+        }
+        self.push_outcome(id, Ok((base_offset, log_append_time_ms)));
+    }
+
+    fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
+        let Some(e) = self.extra_mut(id) else { return };
+        if e.state == ExtraState::OutcomePending {
+            return;
+        }
+        e.state = ExtraState::OutcomePending;
+        // At most one outcome per live batch: the queue holds BATCHES.
+        let _ = self.outcomes.push_back(Outcome { id, result });
+    }
+
+    /// Retries batch `id` after `cause` unless its delivery timeout passed or retries ran
+    /// out; `definitely_not_written` when the broker rejected it.
+    fn retry_or_fail(
+        &mut self,
+        now_ms: u64,
+        id: BatchId,
+        cause: Cause,
+        definitely_not_written: bool,
+    ) {
+        let Ok(b) = self.acc.batch(id) else { return };
+        let (tp, created, attempts) = (b.topic_partition(), b.created_ms(), b.attempts());
+        if b.state() != BatchState::InFlight {
+            return;
+        }
+        self.acc.unmute(tp);
+        if let Some(error) = self.failing {
+            self.fail_batch(id, error, definitely_not_written);
+            return;
+        }
+        if now_ms >= created.saturating_add(self.config.delivery_timeout_ms) {
+            self.fail_batch(id, ProduceError::DeliveryTimeout, definitely_not_written);
+        } else if attempts >= self.config.retries {
+            self.fail_batch(id, cause.error(), definitely_not_written);
+        } else if self.acc.reenqueue(now_ms, id).is_ok() {
+            self.metrics.batches_retried += 1;
+            if let Some(e) = self.extra_mut(id) {
+                e.state = ExtraState::Idle;
+            }
+        } else {
+            self.fail_batch(id, cause.error(), definitely_not_written);
+        }
+    }
+
+    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap: the
+    /// sequence is rewound when the broker surely did not write it (and no later batch of
+    /// its partition has a sequence), else the epoch is bumped (Java's unresolved sequences).
+    fn fail_batch(&mut self, id: BatchId, error: ProduceError, definitely_not_written: bool) {
+        if self.idempotent && self.failing.is_none() {
+            let had_sequence = self
+                .acc
+                .batch(id)
+                .is_ok_and(|b| matches!(b.state(), BatchState::InFlight | BatchState::Retry))
+                && self
+                    .acc
+                    .batch_bytes(id)
+                    .is_ok_and(|bytes| !bytes.is_empty());
+            if had_sequence {
+                let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
+                let header = self
+                    .acc
+                    .batch_bytes(id)
+                    .ok()
+                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
+                    .map(|h| {
+                        (
+                            h.producer_id(),
+                            h.producer_epoch(),
+                            h.base_sequence(),
+                            h.record_count(),
+                        )
+                    });
+                if let (Ok(b), Some((p, e, base, count))) = (self.acc.batch(id), header) {
+                    let tp = b.topic_partition();
+                    let current = p == self.producer_id && e == self.producer_epoch;
+                    let next = self.next_sequence(tp);
+                    if current {
+                        if definitely_not_written
+                            && !maybe_written
+                            && increment_sequence(base, count) == next
+                        {
+                            self.set_next_sequence(tp, base);
+                        } else if self.pid_state == PidState::Ready {
+                            self.pid_state = PidState::BumpNeeded;
+                        }
+                    }
+                }
+            }
+        }
+        if let Ok(b) = self.acc.batch(id) {
+            let tp = b.topic_partition();
+            self.acc.unmute(tp);
+        }
+        self.push_outcome(id, Err(error));
+    }
+
+    fn enter_fatal(&mut self, code: ErrorCode) {
+        if self.fatal.is_none() {
+            self.fatal = Some(code);
+        }
+    }
+
+    /// Closes every connection and fails every batch with `error` (fatal error, or the
+    /// close timeout passed).
+    fn fail_everything(&mut self, error: ProduceError) {
+        self.failing = Some(error);
+        for k in 0..self.slot_count {
+            if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+                // `failing` makes the in-flight batches fail instead of being retried.
+                self.close_connection(0, k, true);
+            }
+        }
+        self.fail_queued();
+    }
+
+    fn fail_queued(&mut self) {
+        let Some(error) = self.failing else { return };
+        while let Some(id) = self.acc.first_queued() {
+            if self.acc.detach(id).is_err() {
+                break;
+            }
+            self.push_outcome(id, Err(error));
+        }
+    }
+
+    fn expire_batches(&mut self, now_ms: u64) {
+        while let Some(id) = self.acc.first_expired(now_ms) {
+            let was_retry = self
+                .acc
+                .batch(id)
+                .is_ok_and(|b| b.state() == BatchState::Retry);
+            if self.acc.detach(id).is_err() {
+                break;
+            }
+            if was_retry {
+                self.fail_batch(id, ProduceError::DeliveryTimeout, false);
+            } else {
+                self.push_outcome(id, Err(ProduceError::DeliveryTimeout));
+            }
+        }
+    }
+
+    // ---- responses -----------------------------------------------------------------------
+
+    fn handle_frame(&mut self, now_ms: u64, k: usize, frame: &[u8]) {
+        let Ok(correlation_id) = ResponseHeader::peek_correlation_id(frame) else {
+            self.close_connection(now_ms, k, true);
+            return;
+        };
+        let Some(request) = self.conns.get(k).and_then(|c| c.in_flight.front().copied()) else {
+            self.close_connection(now_ms, k, true);
+            return;
+        };
+        if request.correlation_id != correlation_id {
+            self.close_connection(now_ms, k, true);
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(k) {
+            c.in_flight.pop_front();
+        }
+        self.metrics.responses_received += 1;
+        let api = request.kind.api();
+        let mut r = Reader::new(frame);
+        if ResponseHeader::decode(api.response_header_version(request.version), &mut r).is_err() {
+            self.put_back_and_close(now_ms, k, request);
+            return;
+        }
+        let body = r.rest();
+        let ok = match request.kind {
+            RequestKind::ApiVersions => self.handle_api_versions(now_ms, k, request.version, body),
+            RequestKind::Metadata => self.handle_metadata(now_ms, request.version, body),
+            RequestKind::InitProducerId => {
+                self.handle_init_producer_id(now_ms, request.version, body)
+            }
+            RequestKind::Produce => {
+                self.handle_produce(now_ms, k, request.correlation_id, request.version, body)
+            }
+        };
+        if !ok {
+            self.put_back_and_close(now_ms, k, request);
+        }
+    }
+
+    /// An undecodable response: the request counts as failed with the connection.
+    fn put_back_and_close(&mut self, now_ms: u64, k: usize, request: InFlight) {
+        if let Some(c) = self.conns.get_mut(k) {
+            let _ = c.in_flight.push_front(request);
+        }
+        self.close_connection(now_ms, k, true);
+    }
+
+    fn handle_api_versions(&mut self, now_ms: u64, k: usize, version: i16, body: &[u8]) -> bool {
+        let Ok((resp, _)) = ApiVersionsResponse::decode_with_fallback(version, body) else {
+            return false;
+        };
+        if resp.error_code == ErrorCode::UNSUPPORTED_VERSION {
+            // Retry with the highest version the broker lists (Java's NetworkClient).
+            let theirs = resp
+                .find(ApiKey::ApiVersions.code())
+                .map(|v| v.max_version)
+                .unwrap_or(0);
+            if theirs < version && ApiKey::ApiVersions.supports(theirs) {
+                // `drive` sends it again on the idle negotiating connection.
+                if let Some(c) = self.conns.get_mut(k) {
+                    c.api_versions_version = theirs;
+                }
+                return true;
+            }
+            self.close_connection(now_ms, k, true);
+            return true;
+        }
+        if !resp.error_code.is_none() {
+            self.close_connection(now_ms, k, true);
+            return true;
+        }
+        let produce = resp.negotiate(ApiKey::Produce);
+        let metadata = resp.negotiate(ApiKey::Metadata);
+        let init_producer_id = resp.negotiate(ApiKey::InitProducerId);
+        let (Some(produce), Some(metadata)) = (produce, metadata) else {
+            self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
+            return true;
+        };
+        if self.idempotent && init_producer_id.is_none() {
+            self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
+            return true;
+        }
+        let target = match self.conns.get_mut(k) {
+            Some(c) => {
+                c.versions = Some(Versions {
+                    produce,
+                    metadata,
+                    init_producer_id,
+                });
+                c.state = ConnState::Ready;
+                c.target
+            }
+            None => return true,
+        };
+        self.record_success(target);
+        let _ = now_ms;
+        true
+    }
+
+    fn handle_metadata(&mut self, now_ms: u64, version: i16, body: &[u8]) -> bool {
+        let Ok(resp) = MetadataResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        self.metadata.update_brokers(
+            resp.brokers
+                .iter()
+                .filter_map(|b| Some((b.node_id, b.host, u16::try_from(b.port).ok()?))),
+        );
+        for t in resp.topics.iter() {
+            let name = match t.name {
+                Some(name) => Some(name),
+                None => self
+                    .metadata
+                    .topic_by_uuid(&t.topic_id.0)
+                    .and_then(|id| self.metadata.topic_name(id)),
+            };
+            let Some(name) = name else { continue };
+            // The name borrows from `body` or from `self.metadata`: copy it out.
+            let mut owned: heapless::String<{ crate::metadata::MAX_TOPIC_NAME_LEN }> =
+                heapless::String::new();
+            if owned.push_str(name).is_err() {
+                continue;
+            }
+            self.metadata.update_topic(
+                &owned,
+                t.error_code,
+                t.topic_id.0,
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.leader_id, p.leader_epoch)),
+            );
+        }
+        self.metadata.update_done(now_ms);
+        self.metrics.metadata_updates += 1;
+        true
+    }
+
+    fn handle_init_producer_id(&mut self, now_ms: u64, version: i16, body: &[u8]) -> bool {
+        let Ok(resp) = InitProducerIdResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        if self.pid_state != PidState::Requesting {
+            return true;
+        }
+        match resp.error_code.class() {
+            ErrorClass::None if resp.producer_id >= 0 => {
+                self.producer_id = resp.producer_id;
+                self.producer_epoch = resp.producer_epoch;
+                self.pid_state = PidState::Ready;
+                self.pid_attempts = 0;
+                // A new epoch (or id) starts every partition's sequence at 0.
+                self.sequences.clear();
+                self.metrics.producer_id_changes += 1;
+            }
+            ErrorClass::Retriable | ErrorClass::RetriableWithMetadataRefresh => {
+                self.init_producer_id_failed(now_ms);
+            }
+            _ if self.pid_bumping => {
+                // The bump was refused (e.g. INVALID_PRODUCER_EPOCH): get a new producer id.
+                self.producer_id = -1;
+                self.producer_epoch = -1;
+                self.init_producer_id_failed(now_ms);
+            }
+            _ => self.enter_fatal(resp.error_code),
+        }
+        true
+    }
+
+    fn handle_produce(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        correlation_id: i32,
+        version: i16,
+        body: &[u8],
+    ) -> bool {
+        let Ok(resp) = ProduceResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        let batches = self.request_batches(k, correlation_id);
+        let mut answered: HVec<BatchId, MAX_REQUEST_BATCHES> = HVec::new();
+        for t in resp.responses.iter() {
+            let topic = if version >= 13 {
+                self.metadata.topic_by_uuid(&t.topic_id.0)
+            } else {
+                self.metadata.topic_id(t.name)
+            };
+            let Some(topic) = topic else { continue };
+            for p in t.partition_responses.iter() {
+                let tp = TopicPartition::new(topic, p.index);
+                let Some(&id) = batches
+                    .iter()
+                    .find(|&&id| self.acc.batch(id).is_ok_and(|b| b.topic_partition() == tp))
+                else {
+                    continue;
+                };
+                if answered.contains(&id) {
+                    continue;
+                }
+                let _ = answered.push(id);
+                self.complete_batch(
+                    now_ms,
+                    id,
+                    tp,
+                    p.error_code,
+                    p.base_offset,
+                    p.log_append_time_ms,
+                );
+            }
+        }
+        // Batches the response does not mention: retry as after a network error.
+        for id in batches {
+            if !answered.contains(&id) {
+                self.retry_or_fail(
+                    now_ms,
+                    id,
+                    Cause::Broker(ErrorCode::NETWORK_EXCEPTION),
+                    false,
+                );
+            }
+        }
+        true
+    }
+
+    fn complete_batch(
+        &mut self,
+        now_ms: u64,
+        id: BatchId,
+        tp: TopicPartition,
+        code: ErrorCode,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    ) {
+        match code.class() {
+            ErrorClass::None => self.succeed(id, base_offset, log_append_time_ms),
+            ErrorClass::DuplicateSequence => self.succeed(
+                id,
+                if base_offset >= 0 { base_offset } else { -1 },
+                log_append_time_ms,
+            ),
+            ErrorClass::RetriableWithMetadataRefresh => {
+                self.metadata.invalidate_leader(tp);
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            ErrorClass::Retriable => {
+                // The leader may have appended before timing out on replication.
+                let maybe = matches!(
+                    code,
+                    ErrorCode::REQUEST_TIMED_OUT | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                );
+                if maybe && let Some(e) = self.extra_mut(id) {
+                    e.maybe_written = true;
+                }
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), !maybe);
+            }
+            ErrorClass::SequenceError if self.idempotent => {
+                // The broker lost our producer state (KIP-360): bump the epoch and retry
+                // with fresh sequences, unless the batch already carries an older epoch.
+                let current = self
+                    .acc
+                    .batch_bytes(id)
+                    .ok()
+                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
+                    .is_some_and(|h| {
+                        h.producer_id() == self.producer_id
+                            && h.producer_epoch() == self.producer_epoch
+                    });
+                if current && self.pid_state == PidState::Ready {
+                    self.pid_state = PidState::BumpNeeded;
+                }
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            ErrorClass::FatalForProducer => {
+                self.enter_fatal(code);
+                self.fail_batch(id, ProduceError::Fatal(code), true);
+            }
+            // MESSAGE_TOO_LARGE (no split yet), fatal-for-batch, and sequence errors without
+            // idempotence.
+            _ => self.fail_batch(id, ProduceError::Broker { code }, true),
+        }
+    }
+}
