@@ -7,9 +7,7 @@
 
 use core::fmt;
 
-use crate::protocol::{
-    DecodeError, put_uvarint_exact, unsigned_varint_len, varint_len, varlong_len,
-};
+use crate::protocol::{DecodeError, put_uvarint_exact};
 
 use super::header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
@@ -44,6 +42,34 @@ pub struct Record<'a> {
 /// attributes (1), timestamp delta (10), offset delta (5); Kafka's
 /// `DefaultRecord.MAX_RECORD_OVERHEAD`.
 pub const MAX_RECORD_OVERHEAD: usize = 21;
+
+#[inline(always)]
+const fn zigzag32(v: i32) -> u64 {
+    ((v << 1) ^ (v >> 31)) as u32 as u64
+}
+
+#[inline(always)]
+const fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+/// Bytes of `v` as LEB128: `ceil(bits / 7)`, computed as `(bits * 9 + 64) / 64`, which is
+/// exact for 1..=64 bits and avoids a division on the hot path.
+#[inline(always)]
+const fn uvarint_len(v: u64) -> usize {
+    let bits = 64 - (v | 1).leading_zeros();
+    ((bits * 9 + 64) >> 6) as usize
+}
+
+#[inline(always)]
+const fn varint_len(v: i32) -> usize {
+    uvarint_len(zigzag32(v))
+}
+
+#[inline(always)]
+const fn varlong_len(v: i64) -> usize {
+    uvarint_len(zigzag64(v))
+}
 
 /// Bytes of a nullable byte field with a varint length (`-1` = null).
 #[inline(always)]
@@ -340,7 +366,7 @@ impl BatchBuilder {
     ///
     /// If it does not fit, returns [`WriteError::DoesNotFit`] and changes nothing (neither
     /// the builder nor the bytes of the batch).
-    #[inline]
+    #[inline(always)]
     pub fn append(&mut self, buf: &mut [u8], record: &Record<'_>) -> Result<usize, WriteError> {
         let ts = record.timestamp;
         if ts < 0 && ts != NO_TIMESTAMP {
@@ -491,53 +517,66 @@ pub fn set_producer_state(
     Ok(())
 }
 
-/// A cursor over a destination sized exactly for what is written into it.
-struct Out<'b> {
-    rest: &'b mut [u8],
+/// Writes `v` as LEB128 at `pos` and returns the position after it. `dst` was sized for
+/// the whole record, so the checked write never fails; it only keeps the code panic-free.
+#[inline(always)]
+fn put_uvarint(dst: &mut [u8], pos: usize, v: u64) -> usize {
+    let end = pos + uvarint_len(v);
+    if let Some(d) = dst.get_mut(pos..end) {
+        put_uvarint_exact(d, v);
+    }
+    end
 }
 
-impl Out<'_> {
-    #[inline(always)]
-    fn bytes(&mut self, src: &[u8]) {
-        let rest = core::mem::take(&mut self.rest);
-        if let Some((head, tail)) = rest.split_at_mut_checked(src.len()) {
-            head.copy_from_slice(src);
-            self.rest = tail;
+#[inline(always)]
+fn put_bytes(dst: &mut [u8], pos: usize, src: &[u8]) -> usize {
+    let end = pos + src.len();
+    if let Some(d) = dst.get_mut(pos..end) {
+        copy_bytes(d, src);
+    }
+    end
+}
+
+/// `d.copy_from_slice(s)` for slices of equal length; small copies (the typical record
+/// value) are done inline in 16-byte blocks, which beats a call to `memcpy`.
+#[inline(always)]
+fn copy_bytes(d: &mut [u8], s: &[u8]) {
+    if (16..=256).contains(&s.len()) && d.len() == s.len() {
+        for (dc, sc) in d.chunks_exact_mut(16).zip(s.chunks_exact(16)) {
+            dc.copy_from_slice(sc);
+        }
+        // The last block overlaps the one before (or the whole for exact multiples).
+        if let (Some(dl), Some(sl)) = (d.last_chunk_mut::<16>(), s.last_chunk::<16>()) {
+            *dl = *sl;
+        }
+    } else {
+        d.copy_from_slice(s);
+    }
+}
+
+#[inline(always)]
+fn put_nullable(dst: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
+    match b {
+        None => put_uvarint(dst, pos, 1), // zig-zag(-1)
+        // Lengths were checked to fit an i32 when sizing the record.
+        Some(b) => {
+            let pos = put_uvarint(dst, pos, zigzag32(b.len() as i32));
+            put_bytes(dst, pos, b)
         }
     }
+}
 
-    #[inline(always)]
-    fn uvarint(&mut self, v: u64, len: usize) {
-        let rest = core::mem::take(&mut self.rest);
-        if let Some((head, tail)) = rest.split_at_mut_checked(len) {
-            put_uvarint_exact(head, v);
-            self.rest = tail;
-        }
+/// Writes `v` as LEB128 into a 32-byte scratch at `n`; the index is masked, so the
+/// compiler sees it in bounds (callers keep `n` below 27).
+#[inline(always)]
+fn put_uvarint_scratch(p: &mut [u8; 32], mut n: usize, mut v: u64) -> usize {
+    while v >= 0x80 {
+        p[n & 31] = (v as u8) | 0x80;
+        v >>= 7;
+        n += 1;
     }
-
-    #[inline(always)]
-    fn varint(&mut self, v: i32) {
-        let z = ((v << 1) ^ (v >> 31)) as u32;
-        self.uvarint(z.into(), unsigned_varint_len(z));
-    }
-
-    #[inline(always)]
-    fn varlong(&mut self, v: i64) {
-        let z = ((v << 1) ^ (v >> 63)) as u64;
-        self.uvarint(z, varlong_len(v));
-    }
-
-    #[inline(always)]
-    fn nullable(&mut self, b: Option<&[u8]>) {
-        match b {
-            None => self.varint(-1),
-            Some(b) => {
-                // Lengths were checked to fit an i32 when sizing the record.
-                self.varint(b.len() as i32);
-                self.bytes(b);
-            }
-        }
-    }
+    p[n & 31] = v as u8;
+    n + 1
 }
 
 /// Writes one record (Kafka's `DefaultRecord.writeTo`) into `dst`, which is exactly its
@@ -550,19 +589,50 @@ fn encode_record(
     offset_delta: i32,
     r: &Record<'_>,
 ) {
-    let mut out = Out { rest: dst };
-    out.varint(body);
-    out.bytes(&[0]); // attributes: unused by magic 2
-    out.varlong(timestamp_delta);
-    out.varint(offset_delta);
-    out.nullable(r.key);
-    out.nullable(r.value);
-    out.varint(r.headers.len() as i32);
+    // The framing before the first key or value bytes (length, attributes, timestamp
+    // delta, offset delta, key length, and the value length too when the key is null: at
+    // most 5 + 1 + 10 + 5 + 5 = 26 bytes) is built in a scratch array and stored with one
+    // fixed-size copy; the bytes past it are overwritten by what follows.
+    let mut pos = if let Some(head) = dst.first_chunk_mut::<32>() {
+        let mut p = [0u8; 32];
+        let mut n = put_uvarint_scratch(&mut p, 0, zigzag32(body));
+        n += 1; // attributes: unused by magic 2, zero
+        n = put_uvarint_scratch(&mut p, n, zigzag64(timestamp_delta));
+        n = put_uvarint_scratch(&mut p, n, zigzag32(offset_delta));
+        match r.key {
+            None => {
+                n = put_uvarint_scratch(&mut p, n, 1);
+                n = match r.value {
+                    None => put_uvarint_scratch(&mut p, n, 1),
+                    Some(v) => put_uvarint_scratch(&mut p, n, zigzag32(v.len() as i32)),
+                };
+                *head = p;
+                match r.value {
+                    None => n,
+                    Some(v) => put_bytes(dst, n, v),
+                }
+            }
+            Some(k) => {
+                n = put_uvarint_scratch(&mut p, n, zigzag32(k.len() as i32));
+                *head = p;
+                let pos = put_bytes(dst, n, k);
+                put_nullable(dst, pos, r.value)
+            }
+        }
+    } else {
+        let mut pos = put_uvarint(dst, 0, zigzag32(body));
+        pos = put_bytes(dst, pos, &[0]);
+        pos = put_uvarint(dst, pos, zigzag64(timestamp_delta));
+        pos = put_uvarint(dst, pos, zigzag32(offset_delta));
+        pos = put_nullable(dst, pos, r.key);
+        put_nullable(dst, pos, r.value)
+    };
+    pos = put_uvarint(dst, pos, zigzag32(r.headers.len() as i32));
     for h in r.headers {
-        out.nullable(Some(h.key.as_bytes()));
-        out.nullable(h.value);
+        pos = put_nullable(dst, pos, Some(h.key.as_bytes()));
+        pos = put_nullable(dst, pos, h.value);
     }
-    debug_assert!(out.rest.is_empty(), "record size computed wrongly");
+    debug_assert_eq!(pos, dst.len(), "record size computed wrongly");
 }
 
 #[cfg(test)]
@@ -742,6 +812,27 @@ mod tests {
             b.close(&mut buf, &BatchMeta::default()),
             Err(WriteError::Empty)
         );
+    }
+
+    #[test]
+    fn test_varint_lengths_match_protocol() {
+        for bits in 0..64 {
+            for v in [1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) + 1] {
+                let mut n = 1;
+                let mut x = v;
+                while x >= 0x80 {
+                    x >>= 7;
+                    n += 1;
+                }
+                assert_eq!(uvarint_len(v), n, "{v}");
+                assert_eq!(
+                    varlong_len(v as i64),
+                    crate::protocol::varlong_len(v as i64)
+                );
+                assert_eq!(varint_len(v as i32), crate::protocol::varint_len(v as i32));
+            }
+        }
+        assert_eq!(uvarint_len(u64::MAX), 10);
     }
 
     #[test]
