@@ -324,6 +324,23 @@ impl ProducerBatch {
     const fn backing_off(&self, now_ms: u64, retry_backoff_ms: u64) -> bool {
         self.attempts > 0 && self.waited_ms(now_ms) < retry_backoff_ms
     }
+
+    /// The backoff before retry number `attempts`: `base * 2^(attempts - 1)` up to `max`
+    /// (Java's `ExponentialBackoff` for `retry.backoff.ms` / `retry.backoff.max.ms`, without
+    /// jitter).
+    const fn retry_backoff(&self, base: u64, max: u64) -> u64 {
+        if self.attempts <= 1 {
+            return base;
+        }
+        let shift = if self.attempts - 1 > 62 {
+            62
+        } else {
+            self.attempts - 1
+        };
+        let b = base.saturating_mul(1u64 << shift);
+        let cap = if max > base { max } else { base };
+        if b < cap { b } else { cap }
+    }
 }
 
 /// A batch released by [`complete`](RecordAccumulator::complete),
@@ -484,6 +501,7 @@ pub struct RecordAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, con
     next_seq: u64,
     flushes_in_progress: u32,
     pool_exhausted: bool,
+    retry_backoff_max_ms: u64,
 }
 
 impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
@@ -537,6 +555,7 @@ impl<
             next_seq: 0,
             flushes_in_progress: 0,
             pool_exhausted: false,
+            retry_backoff_max_ms: config.retry_backoff_ms,
         }
     }
 
@@ -583,6 +602,35 @@ impl<
     /// Whether `tp` is muted.
     pub fn is_muted(&self, tp: TopicPartition) -> bool {
         self.queues.iter().any(|q| q.tp == tp && q.muted)
+    }
+
+    /// `retry.backoff.max.ms`: the retry backoff doubles per attempt from
+    /// `retry.backoff.ms` up to this (by default equal to `retry.backoff.ms`: fixed).
+    pub const fn retry_backoff_max_ms(&self) -> u64 {
+        self.retry_backoff_max_ms
+    }
+
+    /// Sets `retry.backoff.max.ms` (see [`retry_backoff_max_ms`](Self::retry_backoff_max_ms)).
+    pub fn set_retry_backoff_max_ms(&mut self, max_ms: u64) {
+        self.retry_backoff_max_ms = max_ms;
+    }
+
+    /// The first queued batch (oldest of its partition) created `delivery.timeout.ms` or
+    /// more before `now_ms`, without releasing it (see [`detach`](Self::detach)).
+    pub fn first_expired(&self, now_ms: u64) -> Option<BatchId> {
+        let timeout = self.config.delivery_timeout_ms;
+        self.queues.iter().find_map(|q| {
+            let head = q.head?;
+            let batch = batch_at(&self.entries, head)?;
+            if now_ms.saturating_sub(batch.created_ms) < timeout {
+                return None;
+            }
+            let generation = self.entries.get(usize::from(head))?.generation;
+            Some(BatchId {
+                index: head,
+                generation,
+            })
+        })
     }
 
     /// Whether a flush is in progress.
@@ -862,12 +910,9 @@ impl<
                 continue;
             }
             let waited = batch.waited_ms(now_ms);
-            let backing_off = batch.backing_off(now_ms, cfg.retry_backoff_ms);
-            let time_to_wait = if backing_off {
-                cfg.retry_backoff_ms
-            } else {
-                cfg.linger_ms
-            };
+            let backoff = batch.retry_backoff(cfg.retry_backoff_ms, self.retry_backoff_max_ms);
+            let backing_off = batch.backing_off(now_ms, backoff);
+            let time_to_wait = if backing_off { backoff } else { cfg.linger_ms };
             let full = queue.len > 1 || batch.is_full();
             let expired = waited >= time_to_wait;
             let sendable = full || expired || self.pool_exhausted || self.flush_in_progress();
@@ -916,7 +961,8 @@ impl<
         let mut next_start = (start + 1) % n;
         let mut size = 0usize;
         let mut count = 0usize;
-        let retry_backoff_ms = self.config.retry_backoff_ms;
+        let (retry_backoff_ms, retry_backoff_max_ms) =
+            (self.config.retry_backoff_ms, self.retry_backoff_max_ms);
         for step in 0..n {
             let qi = (start + step) % n;
             let Self {
@@ -935,7 +981,10 @@ impl<
             let Some(batch) = batch_at_mut(entries, head) else {
                 continue;
             };
-            if batch.backing_off(now_ms, retry_backoff_ms) {
+            if batch.backing_off(
+                now_ms,
+                batch.retry_backoff(retry_backoff_ms, retry_backoff_max_ms),
+            ) {
                 continue;
             }
             let batch_size = batch.size_in_bytes();
@@ -1100,6 +1149,25 @@ impl<
             }
         }
         self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
+    }
+
+    /// Takes queued batch `id` out of its queue without releasing it: it is then in flight
+    /// as far as the accumulator is concerned (never drained, never expired), until
+    /// [`complete`](Self::complete) releases it. For outcomes decided while the batch is
+    /// queued (delivery timeout, close, fatal errors) that the caller reports later.
+    pub fn detach(&mut self, id: BatchId) -> Result<(), AccumulatorError> {
+        let b = *self.batch(id)?;
+        if b.state == BatchState::InFlight {
+            return Err(AccumulatorError::InvalidState { state: b.state });
+        }
+        let Self {
+            entries, queues, ..
+        } = self;
+        if let Some(queue) = queues.iter_mut().find(|q| q.tp == b.topic_partition) {
+            queue.remove(entries, id.index);
+        }
+        self.batch_mut(id)?.state = BatchState::InFlight;
+        Ok(())
     }
 
     /// The first queued batch of any partition, to abort everything on close
@@ -1454,6 +1522,55 @@ mod tests {
         let bytes = a.batch_bytes(out[0]).unwrap();
         let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
         assert_eq!(batch.header().producer_epoch(), 1);
+    }
+
+    #[test]
+    fn retry_backoff_grows_to_max() {
+        let mut a = acc(cfg());
+        a.set_retry_backoff_max_ms(250);
+        a.append(0, tp(0), &rec(b"a")).unwrap();
+        let mut out = [BatchId::default(); 1];
+        assert_eq!(a.drain(0, NodeId(1), 10_000, leader, meta, &mut out), 1);
+        let mut nodes = HVec::<NodeId, 4>::new();
+        // Attempt 1: 100 ms, attempt 2: 200 ms, attempt 3: 250 ms (capped).
+        for (attempt, backoff) in [(1u64, 100u64), (2, 200), (3, 250)] {
+            let t = attempt * 1_000;
+            a.reenqueue(t, out[0]).unwrap();
+            let check = a.ready(t, leader, &mut nodes);
+            assert!(nodes.is_empty());
+            assert_eq!(check.next_ready_check_delay_ms, Some(backoff));
+            assert_eq!(
+                a.drain(t + backoff - 1, NodeId(1), 10_000, leader, meta, &mut out),
+                0
+            );
+            assert_eq!(
+                a.drain(t + backoff, NodeId(1), 10_000, leader, meta, &mut out),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn detach_and_first_expired() {
+        let mut a = acc(cfg());
+        let t0 = a.append(0, tp(0), &rec(b"a")).unwrap().ticket;
+        a.append(600, tp(1), &rec(b"b")).unwrap();
+        assert_eq!(a.first_expired(999), None);
+        assert_eq!(a.first_expired(1_000), Some(t0.batch()));
+        a.detach(t0.batch()).unwrap();
+        assert_eq!(
+            a.detach(t0.batch()),
+            Err(AccumulatorError::InvalidState {
+                state: BatchState::InFlight
+            })
+        );
+        assert_eq!(a.first_expired(1_000), None);
+        assert_eq!(a.queued_batches(tp(0)), 0);
+        let mut out = [BatchId::default(); 2];
+        assert_eq!(a.drain(1_000, NodeId(1), 10_000, leader, meta, &mut out), 1);
+        let released = a.complete(t0.batch()).unwrap();
+        assert!(released.tickets.contains(t0));
+        assert_eq!(a.batch_count(), 1);
     }
 
     #[derive(Debug, Clone)]
