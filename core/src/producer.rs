@@ -377,11 +377,12 @@ impl<
                     r.all_batches_full,
                     &set,
                 );
-                if r.batch_is_full {
+                let linger = sender.config.linger_ms;
+                if r.batch_is_full || (r.new_batch_created && linger == 0) {
+                    // Java wakes the sender for a full batch (or at once without linger).
                     sender.drive(now_ms, self.io.as_mut());
                 } else if r.new_batch_created {
-                    let linger = sender.config.linger_ms;
-                    sender.wake_at(now_ms.saturating_add(linger).max(now_ms + 1));
+                    sender.wake_at(now_ms.saturating_add(linger));
                 }
                 Ok(r.ticket)
             }

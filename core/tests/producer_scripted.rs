@@ -1,0 +1,826 @@
+//! The producer against a scripted broker at byte level: requests are decoded and responses
+//! encoded with the `kafka-protocol` crate (an independent implementation), record batches
+//! read with its decoder (which checks the CRC). A virtual clock; no sockets.
+
+use std::collections::{BTreeMap, HashMap};
+
+use kafka_edge_core::{
+    ConnId, Event, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError, Ticket,
+    TicketRange,
+};
+use kafka_protocol::messages as kp;
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use kafka_protocol::records::RecordBatchDecoder;
+
+type P = Producer<Vec<u8>, Vec<u8>, 32, 16, 64>;
+
+fn s(v: &str) -> StrBytes {
+    StrBytes::from_string(v.to_owned())
+}
+
+/// An event with owned data.
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Connect(u16, String, u16),
+    Disconnect(u16),
+    Delivered(i32, TicketRange, i64),
+    Failed(i32, TicketRange, String, ProduceError),
+}
+
+/// A decoded request.
+#[derive(Debug)]
+struct Req {
+    api: kp::ApiKey,
+    version: i16,
+    correlation_id: i32,
+    body: Vec<u8>,
+}
+
+impl Req {
+    fn decode<T: Decodable>(&self) -> T {
+        let mut b = &self.body[..];
+        let m = T::decode(&mut b, self.version).unwrap();
+        assert!(
+            b.is_empty(),
+            "{:?} v{} left {} bytes",
+            self.api,
+            self.version,
+            b.len()
+        );
+        m
+    }
+}
+
+#[derive(Default)]
+struct Conn {
+    host: String,
+    connected: bool,
+    out: Vec<u8>,
+}
+
+struct Harness {
+    p: P,
+    now: u64,
+    conns: BTreeMap<u16, Conn>,
+    events: Vec<Ev>,
+    /// Feed responses one byte at a time.
+    byte_chunks: bool,
+}
+
+fn config(props: &[(&str, &str)]) -> ProducerConfig {
+    let mut c = ProducerConfig::new("boot:9092").unwrap();
+    for (k, v) in props {
+        c.set(k, v).unwrap();
+    }
+    c
+}
+
+impl Harness {
+    fn new(props: &[(&str, &str)]) -> Self {
+        let c = config(props);
+        let io = vec![0u8; P::io_storage_size(&c, 4)];
+        let p = P::new(c, vec![0u8; 32 * 16384], io, 42).unwrap();
+        let mut h = Harness {
+            p,
+            now: 1_000,
+            conns: BTreeMap::new(),
+            events: Vec::new(),
+            byte_chunks: false,
+        };
+        h.p.handle_timeout(h.now);
+        h.pump();
+        h
+    }
+
+    /// Drains events and transmits.
+    fn pump(&mut self) {
+        loop {
+            let mut progress = false;
+            while let Some(ev) = self.p.poll_event() {
+                progress = true;
+                let ev = match ev {
+                    Event::Connect { conn, host, port } => {
+                        assert_eq!(port, 9092);
+                        self.conns.insert(
+                            conn.0,
+                            Conn {
+                                host: host.into(),
+                                ..Default::default()
+                            },
+                        );
+                        Ev::Connect(conn.0, host.into(), port)
+                    }
+                    Event::Disconnect { conn } => {
+                        self.conns.remove(&conn.0);
+                        Ev::Disconnect(conn.0)
+                    }
+                    Event::Delivered {
+                        partition,
+                        tickets,
+                        base_offset,
+                        ..
+                    } => Ev::Delivered(partition, tickets, base_offset),
+                    Event::Failed {
+                        partition,
+                        tickets,
+                        error,
+                        ..
+                    } => Ev::Failed(partition, tickets, error.to_string(), error),
+                    _ => continue,
+                };
+                self.events.push(ev);
+            }
+            loop {
+                let Some(tx) = self.p.poll_transmit(self.now) else {
+                    break;
+                };
+                progress = true;
+                let conn = tx.conn();
+                let bytes: Vec<u8> = tx.chunks().flat_map(|c| c.iter().copied()).collect();
+                assert_eq!(bytes.len(), tx.len());
+                drop(tx);
+                let c = self
+                    .conns
+                    .get_mut(&conn.0)
+                    .expect("transmit on an unknown connection");
+                assert!(c.connected, "transmit before connected");
+                c.out.extend_from_slice(&bytes);
+                let n = bytes.len();
+                self.p.handle_transmitted(self.now, conn, n);
+            }
+            if !progress {
+                break;
+            }
+        }
+    }
+
+    fn advance(&mut self, ms: u64) {
+        self.now += ms;
+        self.p.handle_timeout(self.now);
+        self.pump();
+    }
+
+    /// Runs the clock to the producer's next wake-up.
+    fn step(&mut self) {
+        let t = self.p.poll_timeout().expect("a timer");
+        self.now = self.now.max(t);
+        self.p.handle_timeout(self.now);
+        self.pump();
+    }
+
+    fn connect_pending(&mut self) -> Vec<u16> {
+        let ids: Vec<u16> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.connected)
+            .map(|(k, _)| *k)
+            .collect();
+        for &k in &ids {
+            self.conns.get_mut(&k).unwrap().connected = true;
+            self.p.handle_connected(self.now, ConnId(k));
+        }
+        self.pump();
+        ids
+    }
+
+    fn conn_to(&self, host: &str) -> u16 {
+        *self
+            .conns
+            .iter()
+            .find(|(_, c)| c.host == host)
+            .map(|(k, _)| k)
+            .unwrap_or_else(|| panic!("no connection to {host}: {:?}", self.conns.keys()))
+    }
+
+    /// The next whole request written on `conn`.
+    fn request(&mut self, conn: u16) -> Option<Req> {
+        let c = self.conns.get_mut(&conn)?;
+        if c.out.len() < 4 {
+            return None;
+        }
+        let len = i32::from_be_bytes(c.out[..4].try_into().unwrap()) as usize;
+        if c.out.len() < 4 + len {
+            return None;
+        }
+        let frame: Vec<u8> = c.out.drain(..4 + len).skip(4).collect();
+        let api_key = i16::from_be_bytes([frame[0], frame[1]]);
+        let version = i16::from_be_bytes([frame[2], frame[3]]);
+        let api = kp::ApiKey::try_from(api_key).unwrap();
+        let mut b = &frame[..];
+        let header =
+            kp::RequestHeader::decode(&mut b, api.request_header_version(version)).unwrap();
+        assert_eq!(header.client_id.as_deref(), Some("kafka-edge"));
+        Some(Req {
+            api,
+            version,
+            correlation_id: header.correlation_id,
+            body: b.to_vec(),
+        })
+    }
+
+    /// Steps the clock until `conn` has a whole request to read (at most `n` wake-ups).
+    fn wait_request(&mut self, conn: u16, n: usize) {
+        for _ in 0..n {
+            if self.conns.get(&conn).is_some_and(|c| c.out.len() >= 4) {
+                return;
+            }
+            self.step();
+        }
+    }
+
+    fn expect(&mut self, conn: u16, api: kp::ApiKey) -> Req {
+        let r = self
+            .request(conn)
+            .unwrap_or_else(|| panic!("no request on {conn}, wanted {api:?}"));
+        assert_eq!(r.api, api, "unexpected request");
+        r
+    }
+
+    fn respond<T: Encodable>(&mut self, conn: u16, req: &Req, body: &T) {
+        let mut frame = Vec::new();
+        let mut header = kp::ResponseHeader::default();
+        header.correlation_id = req.correlation_id;
+        header
+            .encode(&mut frame, req.api.response_header_version(req.version))
+            .unwrap();
+        body.encode(&mut frame, req.version).unwrap();
+        let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&frame);
+        self.feed(conn, &bytes);
+    }
+
+    fn feed(&mut self, conn: u16, bytes: &[u8]) {
+        if self.byte_chunks {
+            for b in bytes {
+                assert_eq!(
+                    self.p
+                        .handle_received(self.now, ConnId(conn), std::slice::from_ref(b)),
+                    1
+                );
+            }
+        } else {
+            assert_eq!(
+                self.p.handle_received(self.now, ConnId(conn), bytes),
+                bytes.len()
+            );
+        }
+        self.pump();
+    }
+
+    fn api_versions(&mut self, conn: u16, produce_max: i16) {
+        let req = self.expect(conn, kp::ApiKey::ApiVersions);
+        let _: kp::ApiVersionsRequest = req.decode();
+        let mut resp = kp::ApiVersionsResponse::default();
+        for (k, min, max) in [(0, 3, produce_max), (3, 0, 12), (18, 0, 3), (22, 0, 5)] {
+            let mut v = kp::api_versions_response::ApiVersion::default();
+            v.api_key = k;
+            v.min_version = min;
+            v.max_version = max;
+            resp.api_keys.push(v);
+        }
+        self.respond(conn, &req, &resp);
+    }
+
+    /// Answers a Metadata request with brokers 1 and 2 and topic `t` (partitions led as given).
+    fn metadata(&mut self, conn: u16, topics: &[(&str, &[i32])]) -> kp::MetadataRequest {
+        let req = self.expect(conn, kp::ApiKey::Metadata);
+        let m: kp::MetadataRequest = req.decode();
+        let mut resp = kp::MetadataResponse::default();
+        for id in [1, 2] {
+            let mut b = kp::metadata_response::MetadataResponseBroker::default();
+            b.node_id = kp::BrokerId(id);
+            b.host = s(&format!("broker-{id}"));
+            b.port = 9092;
+            resp.brokers.push(b);
+        }
+        for (name, leaders) in topics {
+            let mut t = kp::metadata_response::MetadataResponseTopic::default();
+            t.name = Some(kp::TopicName(s(name)));
+            if leaders.is_empty() {
+                t.error_code = 3; // UNKNOWN_TOPIC_OR_PARTITION
+            }
+            for (i, l) in leaders.iter().enumerate() {
+                let mut part = kp::metadata_response::MetadataResponsePartition::default();
+                part.partition_index = i as i32;
+                part.leader_id = kp::BrokerId(*l);
+                part.leader_epoch = 1;
+                t.partitions.push(part);
+            }
+            resp.topics.push(t);
+        }
+        self.respond(conn, &req, &resp);
+        m
+    }
+
+    fn init_producer_id(&mut self, conn: u16, id: i64, epoch: i16) -> kp::InitProducerIdRequest {
+        let req = self.expect(conn, kp::ApiKey::InitProducerId);
+        let r: kp::InitProducerIdRequest = req.decode();
+        assert!(r.transactional_id.is_none());
+        let mut resp = kp::InitProducerIdResponse::default();
+        resp.producer_id = kp::ProducerId(id);
+        resp.producer_epoch = epoch;
+        self.respond(conn, &req, &resp);
+        r
+    }
+
+    /// The batches of a Produce request: (topic, partition, records).
+    fn produce_batches(
+        req: &Req,
+    ) -> (
+        kp::ProduceRequest,
+        Vec<(String, i32, Vec<kafka_protocol::records::Record>)>,
+    ) {
+        let r: kp::ProduceRequest = req.decode();
+        let mut out = Vec::new();
+        for t in &r.topic_data {
+            for p in &t.partition_data {
+                let mut bytes = p.records.clone().unwrap();
+                let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+                out.push((t.name.0.to_string(), p.index, set.records));
+            }
+        }
+        (r, out)
+    }
+
+    fn produce_response(&mut self, conn: u16, req: &Req, parts: &[(&str, i32, i16, i64)]) {
+        let mut resp = kp::ProduceResponse::default();
+        for (topic, partition, error, offset) in parts {
+            let mut t = resp
+                .responses
+                .iter()
+                .position(|t| t.name.0.as_str() == *topic);
+            if t.is_none() {
+                let mut tr = kp::produce_response::TopicProduceResponse::default();
+                tr.name = kp::TopicName(s(topic));
+                resp.responses.push(tr);
+                t = Some(resp.responses.len() - 1);
+            }
+            let mut pr = kp::produce_response::PartitionProduceResponse::default();
+            pr.index = *partition;
+            pr.error_code = *error;
+            pr.base_offset = *offset;
+            pr.log_append_time_ms = -1;
+            resp.responses[t.unwrap()].partition_responses.push(pr);
+        }
+        self.respond(conn, req, &resp);
+    }
+
+    fn send(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        value: &[u8],
+    ) -> Result<Ticket, SendError> {
+        let r = ProducerRecord {
+            topic,
+            partition,
+            key: None,
+            value: Some(value),
+            headers: &[],
+            timestamp: 1_700_000_000_000,
+        };
+        let out = self.p.send(self.now, &r);
+        self.pump();
+        out
+    }
+
+    /// Bootstraps: connect, ApiVersions, Metadata (topic `t` with the given leaders),
+    /// InitProducerId; returns the bootstrap connection.
+    fn bootstrap(&mut self, topic: &str, leaders: &[i32], idempotent: bool) -> u16 {
+        assert!(
+            matches!(self.events.first(), Some(Ev::Connect(_, h, 9092)) if h == "boot"),
+            "{:?}",
+            self.events
+        );
+        let boot = self.conn_to("boot");
+        self.connect_pending();
+        self.api_versions(boot, 11);
+        // Metadata first (no topics yet), then the producer id.
+        let m = self.metadata(boot, &[]);
+        assert_eq!(m.topics.as_ref().map(Vec::len), Some(0));
+        if idempotent {
+            self.init_producer_id(boot, 4000, 0);
+            assert_eq!(self.p.producer_id_and_epoch(), Some((4000, 0)));
+        }
+        // A send to an unknown topic registers it and fetches it.
+        assert_eq!(
+            self.send(topic, None, b"x"),
+            Err(SendError::MetadataNotReady)
+        );
+        let m = self.metadata(boot, &[(topic, leaders)]);
+        assert_eq!(
+            m.topics.unwrap()[0].name.as_ref().unwrap().0.as_str(),
+            topic
+        );
+        boot
+    }
+}
+
+fn delivered(h: &Harness) -> Vec<(i32, TicketRange, i64)> {
+    h.events
+        .iter()
+        .filter_map(|e| {
+            if let Ev::Delivered(p, t, o) = e {
+                Some((*p, *t, *o))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+fn failed(h: &Harness) -> Vec<(TicketRange, ProduceError)> {
+    h.events
+        .iter()
+        .filter_map(|e| {
+            if let Ev::Failed(_, t, _, err) = e {
+                Some((*t, *err))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn bootstrap_metadata_init_producer_id_produce_delivered() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let _boot = h.bootstrap("orders", &[1, 1], true);
+    let t1 = h.send("orders", Some(0), b"hello").unwrap();
+    let t2 = h.send("orders", Some(1), b"world").unwrap();
+    // The leader (broker 1) gets a connection of its own.
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(req.version, 11);
+    let (r, batches) = Harness::produce_batches(&req);
+    assert_eq!(r.acks, -1);
+    assert_eq!(batches.len(), 2, "one request carries both partitions");
+    for (topic, partition, records) in &batches {
+        assert_eq!(topic, "orders");
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].producer_id, 4000);
+        assert_eq!(records[0].sequence, 0);
+        let want: &[u8] = if *partition == 0 { b"hello" } else { b"world" };
+        assert_eq!(records[0].value.as_deref(), Some(want));
+        assert_eq!(records[0].timestamp, 1_700_000_000_000);
+    }
+    h.produce_response(b1, &req, &[("orders", 0, 0, 100), ("orders", 1, 0, 7)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 2);
+    let of = |t: Ticket| {
+        d.iter()
+            .find(|(_, r, _)| r.contains(t))
+            .map(|(p, _, o)| (*p, *o))
+    };
+    assert_eq!(of(t1), Some((0, 100)));
+    assert_eq!(of(t2), Some((1, 7)));
+    assert!(h.p.is_flushed());
+    // The next batch of partition 0 continues the sequence.
+    h.send("orders", Some(0), b"again").unwrap();
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    assert_eq!(batches[0].2[0].sequence, 1);
+}
+
+#[test]
+fn responses_in_one_byte_chunks() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    h.byte_chunks = true;
+    h.bootstrap("t", &[2], true);
+    let t = h.send("t", None, b"v").unwrap();
+    let b2 = h.conn_to("broker-2");
+    h.connect_pending();
+    h.api_versions(b2, 9);
+    h.wait_request(b2, 3);
+    let req = h.expect(b2, kp::ApiKey::Produce);
+    assert_eq!(req.version, 9);
+    h.produce_response(b2, &req, &[("t", 0, 0, 55)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!((d[0].0, d[0].2), (0, 55));
+}
+
+#[test]
+fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let boot = h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    let seq = batches[0].2[0].sequence;
+    h.produce_response(b1, &req, &[("t", 0, 6, -1)]); // NOT_LEADER_OR_FOLLOWER
+    assert!(delivered(&h).is_empty());
+    // A metadata refresh goes out; broker 2 now leads.
+    let meta_conn = [boot, b1]
+        .into_iter()
+        .find(|&c| h.conns[&c].out.len() >= 4)
+        .expect("metadata request");
+    h.metadata(meta_conn, &[("t", &[2])]);
+    // Retry after the backoff, to broker 2, same sequence.
+    for _ in 0..5 {
+        if h.conns.values().any(|c| c.host == "broker-2") {
+            break;
+        }
+        h.step();
+    }
+    let b2 = h.conn_to("broker-2");
+    h.connect_pending();
+    h.api_versions(b2, 11);
+    for _ in 0..5 {
+        if h.conns[&b2].out.len() >= 4 {
+            break;
+        }
+        h.step();
+    }
+    let req = h.expect(b2, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    assert_eq!(batches[0].2[0].sequence, seq, "a retry keeps its sequence");
+    h.produce_response(b2, &req, &[("t", 0, 0, 9)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!(d[0].2, 9);
+    assert_eq!(h.p.metrics().batches_retried, 1);
+}
+
+#[test]
+fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_is_success() {
+    let mut h = Harness::new(&[
+        ("linger.ms", "0"),
+        ("request.timeout.ms", "1000"),
+        ("delivery.timeout.ms", "60000"),
+    ]);
+    h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    let seq = batches[0].2[0].sequence;
+    // No answer: after request.timeout.ms the connection is closed.
+    h.advance(1_000);
+    assert!(h.events.contains(&Ev::Disconnect(b1)), "{:?}", h.events);
+    // Reconnect (after the backoff) and retry.
+    let mut b1 = None;
+    for _ in 0..20 {
+        if let Some((&k, _)) = h
+            .conns
+            .iter()
+            .find(|(_, c)| c.host == "broker-1" && !c.connected)
+        {
+            b1 = Some(k);
+            break;
+        }
+        h.step();
+    }
+    let b1 = b1.expect("reconnect to broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    for _ in 0..20 {
+        if h.conns[&b1].out.len() >= 4 {
+            break;
+        }
+        // A metadata refresh may be asked for after the disconnect: answer it.
+        let other: Vec<u16> = h
+            .conns
+            .keys()
+            .copied()
+            .filter(|&c| c != b1 && h.conns[&c].out.len() >= 4)
+            .collect();
+        for c in other {
+            h.metadata(c, &[("t", &[1])]);
+        }
+        h.step();
+    }
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    assert_eq!(batches[0].2[0].sequence, seq);
+    assert_eq!(batches[0].2[0].producer_epoch, 0);
+    // The broker had written it: DUPLICATE_SEQUENCE_NUMBER counts as success.
+    h.produce_response(b1, &req, &[("t", 0, 46, -1)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!(d[0].2, -1);
+}
+
+#[test]
+fn acks_zero_is_delivered_once_written() {
+    let mut h = Harness::new(&[("linger.ms", "0"), ("acks", "0")]);
+    h.bootstrap("t", &[1], false);
+    assert_eq!(h.p.producer_id_and_epoch(), None);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (r, batches) = Harness::produce_batches(&req);
+    assert_eq!(r.acks, 0);
+    assert_eq!(batches[0].2[0].producer_id, -1);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!(d[0].2, -1);
+}
+
+#[test]
+fn unknown_topic_keeps_answering_metadata_not_ready_and_invalid_topic_is_immediate() {
+    let mut h = Harness::new(&[]);
+    let boot = h.conn_to("boot");
+    h.connect_pending();
+    h.api_versions(boot, 11);
+    h.metadata(boot, &[]);
+    h.init_producer_id(boot, 1, 0);
+    assert_eq!(h.send("", None, b"v"), Err(SendError::InvalidTopic));
+    assert_eq!(h.send("a/b", None, b"v"), Err(SendError::InvalidTopic));
+    assert_eq!(h.send("..", None, b"v"), Err(SendError::InvalidTopic));
+    assert_eq!(
+        h.send(&"x".repeat(250), None, b"v"),
+        Err(SendError::InvalidTopic)
+    );
+    assert_eq!(
+        h.send("missing", None, b"v"),
+        Err(SendError::MetadataNotReady)
+    );
+    h.metadata(boot, &[("missing", &[])]);
+    assert_eq!(
+        h.send("missing", None, b"v"),
+        Err(SendError::MetadataNotReady)
+    );
+    // It keeps being fetched, with a backoff.
+    h.step();
+    h.metadata(boot, &[("missing", &[1, 2])]);
+    assert!(h.send("missing", None, b"v").is_ok());
+    assert_eq!(
+        h.send("missing", Some(2), b"v"),
+        Err(SendError::InvalidPartition {
+            partition: 2,
+            num_partitions: 2
+        })
+    );
+}
+
+#[test]
+fn flush_then_close_with_a_deadline_gives_every_record_an_outcome() {
+    let mut h = Harness::new(&[("linger.ms", "10000"), ("delivery.timeout.ms", "100000")]);
+    h.bootstrap("t", &[1, 2], true);
+    let mut tickets = Vec::new();
+    for i in 0..6 {
+        tickets.push(
+            h.send("t", Some(i % 2), format!("v{i}").as_bytes())
+                .unwrap(),
+        );
+    }
+    // Linger is long: flush makes them ready at once.
+    h.p.flush(h.now);
+    h.pump();
+    let b1 = h.conn_to("broker-1");
+    let b2 = h.conn_to("broker-2");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.api_versions(b2, 11);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    assert_eq!(batches[0].2.len(), 3);
+    h.produce_response(b1, &req, &[("t", 0, 0, 0)]);
+    assert!(!h.p.is_flushed());
+    // Broker 2 never answers; close with a deadline.
+    h.p.close(h.now, 500);
+    h.pump();
+    assert_eq!(h.send("t", None, b"late"), Err(SendError::Closed));
+    h.advance(499);
+    assert!(!h.p.is_closed());
+    h.advance(1);
+    assert!(h.p.is_closed());
+    let d = delivered(&h);
+    let f = failed(&h);
+    assert_eq!(d.len(), 1);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].1, ProduceError::Closed);
+    let mut count: HashMap<Ticket, usize> = HashMap::new();
+    for r in d.iter().map(|d| d.1).chain(f.iter().map(|f| f.0)) {
+        for t in r.iter() {
+            *count.entry(t).or_default() += 1;
+        }
+    }
+    for t in &tickets {
+        assert_eq!(count.get(t), Some(&1), "{t:?}");
+    }
+    assert!(h.events.contains(&Ev::Disconnect(b2)));
+}
+
+#[test]
+fn delivery_timeout_fails_a_batch_whose_leader_is_unreachable() {
+    let mut h = Harness::new(&[("linger.ms", "0"), ("delivery.timeout.ms", "31000")]);
+    h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    // The connection to broker 1 keeps failing.
+    for _ in 0..200 {
+        if !failed(&h).is_empty() {
+            break;
+        }
+        if let Some((&k, _)) = h
+            .conns
+            .iter()
+            .find(|(_, c)| c.host == "broker-1" && !c.connected)
+        {
+            h.conns.remove(&k);
+            h.p.handle_closed(h.now, ConnId(k));
+            h.pump();
+        }
+        let pending: Vec<u16> = h
+            .conns
+            .keys()
+            .copied()
+            .filter(|&c| h.conns[&c].out.len() >= 4)
+            .collect();
+        for c in pending {
+            h.metadata(c, &[("t", &[1])]);
+        }
+        h.step();
+    }
+    let _ = b1;
+    let f = failed(&h);
+    assert_eq!(f.len(), 1);
+    assert!(f[0].0.contains(t));
+    assert_eq!(f[0].1, ProduceError::DeliveryTimeout);
+    assert!(h.p.is_flushed());
+}
+
+#[test]
+fn unsupported_api_versions_version_is_retried_lower() {
+    let mut h = Harness::new(&[]);
+    let boot = h.conn_to("boot");
+    h.connect_pending();
+    let req = h.expect(boot, kp::ApiKey::ApiVersions);
+    assert_eq!(req.version, 4);
+    // The broker answers v0 with UNSUPPORTED_VERSION and its range (ApiVersions up to 2).
+    let mut body = Vec::new();
+    body.extend_from_slice(&35i16.to_be_bytes());
+    body.extend_from_slice(&1i32.to_be_bytes());
+    for v in [18i16, 0, 2] {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut frame = req.correlation_id.to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+    bytes.extend_from_slice(&frame);
+    h.feed(boot, &bytes);
+    let req = h.expect(boot, kp::ApiKey::ApiVersions);
+    assert_eq!(req.version, 2);
+}
+
+#[test]
+fn out_of_order_sequence_bumps_the_epoch_and_retries() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let boot = h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    h.produce_response(b1, &req, &[("t", 0, 59, -1)]); // UNKNOWN_PRODUCER_ID
+    // InitProducerId with the current id and epoch (KIP-360), on a ready connection.
+    let mut bumped = false;
+    for _ in 0..10 {
+        for c in [boot, b1] {
+            if h.conns.get(&c).is_some_and(|x| x.out.len() >= 4) {
+                let r = h.init_producer_id(c, 4000, 1);
+                assert_eq!((r.producer_id.0, r.producer_epoch), (4000, 0));
+                bumped = true;
+            }
+        }
+        if bumped {
+            break;
+        }
+        h.step();
+    }
+    assert!(bumped);
+    assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 1)));
+    for _ in 0..10 {
+        if h.conns[&b1].out.len() >= 4 {
+            break;
+        }
+        h.step();
+    }
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = Harness::produce_batches(&req);
+    assert_eq!(batches[0].2[0].producer_epoch, 1);
+    assert_eq!(batches[0].2[0].sequence, 0);
+    h.produce_response(b1, &req, &[("t", 0, 0, 3)]);
+    assert!(delivered(&h)[0].1.contains(t));
+}
