@@ -1,4 +1,60 @@
 //! kafka-edge-core: the heap-free, sans-IO core of a Kafka producer.
+//!
+//! The whole logic of the Java `KafkaProducer` (`Partitioner` -> `RecordAccumulator` +
+//! `BufferPool` -> `Sender`) as a deterministic state machine:
+//!
+//! - **no I/O**: bytes come in through `handle_*` inputs and go out through `poll_*`
+//!   outputs; the transport owns the sockets;
+//! - **no clock**: every time-dependent call takes `now_ms`, a monotonic millisecond instant
+//!   from the caller; record timestamps are wall-clock values carried by the records, and
+//!   the two are never mixed;
+//! - **no heap**: `#![no_std]` without `alloc`; every capacity is a const generic or storage
+//!   handed in by the caller (a `static` array on firmware, a `Vec` owned next to the core on
+//!   std); anything that can fill up returns a typed error instead of growing or panicking.
+//!
+//! The same inputs give the same outputs, which makes simulation tests replay exactly.
+//! Decoders never panic on any input (see [`protocol`]).
+//!
+//! # Layers
+//!
+//! - [`protocol`]: primitive codec and the messages a producer speaks;
+//! - [`record`]: RecordBatch v2 writer (byte-for-byte as Java's `MemoryRecordsBuilder`),
+//!   header view and reader, CRC32C;
+//! - [`BufferPool`]: `buffer.memory` as fixed slots of `batch.size` bytes;
+//! - [`murmur2`], [`BuiltInPartitioner`]: Java's partitioning (keyed and uniform sticky);
+//! - [`RecordAccumulator`]: per-partition batches, `ready`, `drain`, expiry, retries;
+//! - [`Producer`]: the state machine a transport drives.
+//!
+//! # The accumulator in a few lines: append -> ready -> drain
+//!
+//! ```
+//! use kafka_edge_core::record::{BatchMeta, Record, RecordBatchReader};
+//! use kafka_edge_core::{
+//!     AccumulatorConfig, BatchId, BufferPool, NodeId, RecordAccumulator, TopicId, TopicPartition,
+//! };
+//!
+//! // `buffer.memory` = 4 slots of `batch.size` = 1 KiB, over caller storage.
+//! let pool = BufferPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
+//! let mut acc = RecordAccumulator::<_, 4, 2, 4>::new(pool, AccumulatorConfig::DEFAULT);
+//! let tp = TopicPartition::new(TopicId(0), 0);
+//! let leader_of = |_: TopicPartition| Some(NodeId(1));
+//!
+//! let record = Record { timestamp: 1_700_000_000_000, key: Some(b"k"), value: Some(b"v"), headers: &[] };
+//! let ticket = acc.append(0, tp, &record)?.ticket; // encoded once, into the pool
+//!
+//! let mut ready = heapless::Vec::<NodeId, 4>::new();
+//! acc.ready(5, leader_of, &mut ready); // linger.ms = 5 has elapsed
+//! assert_eq!(ready, [NodeId(1)]);
+//!
+//! let mut drained = [BatchId::default(); 4];
+//! let n = acc.drain(5, NodeId(1), 1 << 20, leader_of, |_| BatchMeta::default(), &mut drained);
+//! let bytes = acc.batch_bytes(drained[0])?; // header and CRC filled: send these
+//! assert_eq!(RecordBatchReader::new(bytes).count(), n);
+//!
+//! let done = acc.complete(drained[0])?; // after the broker's answer
+//! assert!(done.tickets.contains(ticket));
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 #![no_std]
 
 mod accumulator;
