@@ -1,32 +1,6 @@
 //! `RecordAccumulator`: per-partition queues of batches waiting to be sent.
 //!
-//! The Java producer's accumulator, without threads, locks, heap or clock:
-//!
-//! - [`append`](RecordAccumulator::append) encodes a record into the last open batch of its
-//!   partition, or opens a new batch in the [`BufferPool`]; it returns a [`Ticket`] naming
-//!   the record (batch id + index), or a typed error, never blocking: when memory runs out it
-//!   returns [`AppendError::Full`] and the caller decides (wait, drop, fail).
-//! - [`ready`](RecordAccumulator::ready) finds the brokers that have a batch worth sending
-//!   (full, `linger.ms` elapsed, flush in progress, memory exhausted, retry backoff over),
-//!   and when to look again.
-//! - [`drain`](RecordAccumulator::drain) takes up to `max.request.size` of batches for one
-//!   broker (one per partition), closes them (header + CRC) and marks them in flight.
-//! - [`expire`](RecordAccumulator::expire) gives up on queued batches older than
-//!   `delivery.timeout.ms`; [`reenqueue`](RecordAccumulator::reenqueue) puts a failed batch
-//!   back at the front of its queue, in order, after `retry.backoff.ms`;
-//!   [`complete`](RecordAccumulator::complete) / [`abort`](RecordAccumulator::abort) release
-//!   a batch's memory and return its [`TicketRange`].
-//!
-//! Outcomes are per batch: a [`TicketRange`] covers every record of the batch, so no
-//! per-record state is kept. Every record appended is released exactly once, through
-//! `complete`, `abort` or `expire`.
-//!
-//! Capacities are const generics: `SLOTS` pool slots, `PARTITIONS` partition queues (one
-//! per topic partition ever appended to or muted), `BATCHES` batches alive at once
-//! (queued or in flight). Exceeding one is a typed error.
-//!
-//! `now_ms` is a monotonic millisecond instant from the caller; record timestamps are
-//! wall-clock values inside the records. The two are never mixed.
+//! See [`RecordAccumulator`] for the life of a batch.
 
 use core::fmt;
 
@@ -486,9 +460,35 @@ impl PartitionQueue {
 }
 
 /// Per-partition queues of record batches over a [`BufferPool`] (Java's
-/// `RecordAccumulator`). See the [module documentation](self) for the life of a batch.
+/// `RecordAccumulator`); `batch.size` is the pool's slot size.
 ///
-/// The batch size (`batch.size`) is the pool's slot size.
+/// The Java producer's accumulator, without threads, locks, heap or clock:
+///
+/// - [`append`](RecordAccumulator::append) encodes a record into the last open batch of its
+///   partition, or opens a new batch in the [`BufferPool`]; it returns a [`Ticket`] naming
+///   the record (batch id + index), or a typed error, never blocking: when memory runs out it
+///   returns [`AppendError::Full`] and the caller decides (wait, drop, fail).
+/// - [`ready`](RecordAccumulator::ready) finds the brokers that have a batch worth sending
+///   (full, `linger.ms` elapsed, flush in progress, memory exhausted, retry backoff over),
+///   and when to look again.
+/// - [`drain`](RecordAccumulator::drain) takes up to `max.request.size` of batches for one
+///   broker (one per partition), closes them (header + CRC) and marks them in flight.
+/// - [`expire`](RecordAccumulator::expire) gives up on queued batches older than
+///   `delivery.timeout.ms`; [`reenqueue`](RecordAccumulator::reenqueue) puts a failed batch
+///   back at the front of its queue, in order, after `retry.backoff.ms`;
+///   [`complete`](RecordAccumulator::complete) / [`abort`](RecordAccumulator::abort) release
+///   a batch's memory and return its [`TicketRange`].
+///
+/// Outcomes are per batch: a [`TicketRange`] covers every record of the batch, so no
+/// per-record state is kept. Every record appended is released exactly once, through
+/// `complete`, `abort` or `expire`.
+///
+/// Capacities are const generics: `SLOTS` pool slots, `PARTITIONS` partition queues (one
+/// per topic partition ever appended to or muted), `BATCHES` batches alive at once
+/// (queued or in flight). Exceeding one is a typed error.
+///
+/// `now_ms` is a monotonic millisecond instant from the caller; record timestamps are
+/// wall-clock values inside the records. The two are never mixed.
 pub struct RecordAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
     pool: BufferPool<S, SLOTS>,
     config: AccumulatorConfig,
