@@ -1,16 +1,4 @@
 //! Choosing a partition for a record, as the Java producer does.
-//!
-//! - An explicit partition on the record wins ([`select_partition`]).
-//! - A keyed record goes to `to_positive(murmur2(key)) % num_partitions`, over **all**
-//!   partitions of the topic, available or not ([`partition_for_key`]), unless
-//!   `partitioner.ignore.keys` is set.
-//! - A keyless record goes to the topic's current *sticky* partition (KIP-794, Java's
-//!   `BuiltInPartitioner`): the producer stays on one partition until at least `batch.size`
-//!   bytes were produced to it, then switches to another picked at random among the
-//!   partitions that have a leader.
-//!
-//! The core has no source of randomness: [`BuiltInPartitioner`] takes a seed and runs a
-//! small xorshift generator, so that a run replays exactly from its seed.
 
 use core::fmt;
 use core::num::NonZeroU32;
@@ -240,6 +228,18 @@ struct Sticky {
 /// The built-in partitioner (Java's `BuiltInPartitioner` with `DefaultPartitioner`
 /// semantics): keyed records by murmur2, keyless records uniform sticky, for up to `TOPICS`
 /// topics (handles `0..TOPICS`).
+///
+/// - An explicit partition on the record wins ([`select_partition`]).
+/// - A keyed record goes to `to_positive(murmur2(key)) % num_partitions`, over **all**
+///   partitions of the topic, available or not ([`partition_for_key`]), unless
+///   `partitioner.ignore.keys` is set.
+/// - A keyless record goes to the topic's current *sticky* partition (KIP-794, Java's
+///   `BuiltInPartitioner`): the producer stays on one partition until at least `batch.size`
+///   bytes were produced to it, then switches to another picked at random among the
+///   partitions that have a leader.
+///
+/// The core has no source of randomness: [`BuiltInPartitioner`] takes a seed and runs a
+/// small xorshift generator, so that a run replays exactly from its seed.
 ///
 /// Differences from Java, on purpose: randomness comes from a caller's seed; a switch never
 /// picks the partition it leaves when another is available (Java may re-pick it); the

@@ -1,13 +1,4 @@
 //! `BufferPool`: fixed slots of `batch.size` bytes over caller storage.
-//!
-//! Like Java's `BufferPool`, the pool bounds the memory held by records waiting to be
-//! sent (`buffer.memory` = `SLOTS * slot_size`). Unlike it, the pool never blocks and never
-//! allocates: [`BufferPool::allocate`] either hands out a [`SlotId`] or returns
-//! [`PoolError::Exhausted`], and the caller decides whether to wait, drop or fail.
-//!
-//! A request larger than one slot takes several *contiguous* free slots, if there are any.
-//! Handles carry a generation: using one after it was deallocated is detected and reported
-//! as [`PoolError::StaleHandle`], never a panic or a silent alias.
 
 use core::fmt;
 
@@ -104,6 +95,15 @@ struct Slot {
 }
 
 /// A pool of `SLOTS` fixed-size slots over caller storage `S`.
+///
+/// Like Java's `BufferPool`, the pool bounds the memory held by records waiting to be
+/// sent (`buffer.memory` = `SLOTS * slot_size`). Unlike it, the pool never blocks and never
+/// allocates: [`BufferPool::allocate`] either hands out a [`SlotId`] or returns
+/// [`PoolError::Exhausted`], and the caller decides whether to wait, drop or fail.
+///
+/// A request larger than one slot takes several *contiguous* free slots, if there are any.
+/// Handles carry a generation: using one after it was deallocated is detected and reported
+/// as [`PoolError::StaleHandle`], never a panic or a silent alias.
 ///
 /// Firmware passes a `&'static mut [u8]` or an array; a std transport passes a `Vec<u8>`
 /// that the pool then owns. The pool uses the first `SLOTS * slot_size` bytes.

@@ -1,25 +1,6 @@
 //! The 61-byte header of a RecordBatch v2, as a checked view over bytes.
 //!
-//! Layout (Kafka's `DefaultRecordBatch`), all integers big-endian:
-//!
-//! ```text
-//! offset  size  field
-//!      0     8  baseOffset
-//!      8     4  batchLength            bytes after this field (total length - 12)
-//!     12     4  partitionLeaderEpoch
-//!     16     1  magic                  = 2
-//!     17     4  crc                    CRC32C of bytes 21..end of batch
-//!     21     2  attributes             compression 0..2, timestamp type 3, transactional 4,
-//!                                      control 5, delete horizon 6
-//!     23     4  lastOffsetDelta
-//!     27     8  baseTimestamp
-//!     35     8  maxTimestamp
-//!     43     8  producerId
-//!     51     2  producerEpoch
-//!     53     4  baseSequence
-//!     57     4  recordCount
-//!     61        records
-//! ```
+//! See [`RecordBatchHeader`] for the layout.
 
 use core::fmt;
 
@@ -27,7 +8,7 @@ use crate::protocol::DecodeError;
 
 use super::crc::crc32c;
 
-/// Byte ranges of the header fields (see the [module documentation](self)).
+/// Byte ranges of the header fields (see [`RecordBatchHeader`] for the layout).
 pub mod field {
     use core::ops::Range;
 
@@ -178,6 +159,27 @@ pub(crate) const fn attributes(
 }
 
 /// A checked view of a RecordBatch v2 header over a buffer (smoltcp style).
+///
+/// Layout (Kafka's `DefaultRecordBatch`), all integers big-endian:
+///
+/// ```text
+/// offset  size  field
+///      0     8  baseOffset
+///      8     4  batchLength            bytes after this field (total length - 12)
+///     12     4  partitionLeaderEpoch
+///     16     1  magic                  = 2
+///     17     4  crc                    CRC32C of bytes 21..end of batch
+///     21     2  attributes             compression 0..2, timestamp type 3, transactional 4,
+///                                      control 5, delete horizon 6
+///     23     4  lastOffsetDelta
+///     27     8  baseTimestamp
+///     35     8  maxTimestamp
+///     43     8  producerId
+///     51     2  producerEpoch
+///     53     4  baseSequence
+///     57     4  recordCount
+///     61        records
+/// ```
 ///
 /// The buffer holds at least the 61 header bytes (checked by [`new_checked`]); it may
 /// hold the whole batch and more. Getters and setters cannot fail or panic after that check.
