@@ -16,6 +16,10 @@ use std::thread::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
+pub mod drive;
+pub mod model;
+pub mod sim;
+
 /// The repository root (where `scripts/` lives).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
