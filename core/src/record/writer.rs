@@ -567,15 +567,19 @@ fn put_nullable(dst: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
 }
 
 /// Writes `v` as LEB128 into a 32-byte scratch at `n`; the index is masked, so the
-/// compiler sees it in bounds (callers keep `n` below 27).
+/// compiler sees it in bounds and drops the check (callers keep `n` below 27).
 #[inline(always)]
 fn put_uvarint_scratch(p: &mut [u8; 32], mut n: usize, mut v: u64) -> usize {
     while v >= 0x80 {
-        p[n & 31] = (v as u8) | 0x80;
+        if let Some(b) = p.get_mut(n & 31) {
+            *b = (v as u8) | 0x80;
+        }
         v >>= 7;
         n += 1;
     }
-    p[n & 31] = v as u8;
+    if let Some(b) = p.get_mut(n & 31) {
+        *b = v as u8;
+    }
     n + 1
 }
 
