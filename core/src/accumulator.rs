@@ -1151,6 +1151,19 @@ impl<
         self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
     }
 
+    /// The first queued batch of every partition (the next one each would drain), in
+    /// partition-queue order.
+    pub fn heads(&self) -> impl Iterator<Item = BatchId> + '_ {
+        self.queues.iter().filter_map(|q| {
+            let head = q.head?;
+            let generation = self.entries.get(usize::from(head))?.generation;
+            Some(BatchId {
+                index: head,
+                generation,
+            })
+        })
+    }
+
     /// Takes queued batch `id` out of its queue without releasing it: it is then in flight
     /// as far as the accumulator is concerned (never drained, never expired), until
     /// [`complete`](Self::complete) releases it. For outcomes decided while the batch is
@@ -1566,6 +1579,7 @@ mod tests {
         );
         assert_eq!(a.first_expired(1_000), None);
         assert_eq!(a.queued_batches(tp(0)), 0);
+        assert_eq!(a.heads().count(), 1);
         let mut out = [BatchId::default(); 2];
         assert_eq!(a.drain(1_000, NodeId(1), 10_000, leader, meta, &mut out), 1);
         let released = a.complete(t0.batch()).unwrap();

@@ -123,10 +123,15 @@ pub enum Event<'a> {
 /// connection's scratch interleaved with batch bytes borrowed from the pool (for vectored
 /// writes; a transport without them copies the chunks in order). Report how many bytes
 /// were written with `handle_transmitted`; the rest comes again on the next poll.
-#[derive(Debug, Clone)]
+///
+/// A `Transmit` has no drop glue, so the borrow of the producer ends with its last use:
+/// `while let Some(tx) = p.poll_transmit(now) { let n = write(tx.chunks()); let c =
+/// tx.conn(); p.handle_transmitted(now, c, n); }` compiles.
+#[derive(Debug, Clone, Copy)]
 pub struct Transmit<'a> {
     conn: ConnId,
-    chunks: HVec<&'a [u8], MAX_PIECES>,
+    chunks: [&'a [u8]; MAX_PIECES],
+    count: usize,
     len: usize,
 }
 
@@ -147,8 +152,9 @@ impl<'a> Transmit<'a> {
     }
 
     /// The bytes, in order.
-    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.chunks.iter().copied()
+    pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let chunks = self.chunks;
+        chunks.into_iter().take(self.count)
     }
 }
 
@@ -622,7 +628,8 @@ impl<
         let io = &*io;
         let scratch = io.get(scratch_range).unwrap_or_default();
         let mut skip = c.tx_written;
-        let mut chunks = HVec::new();
+        let mut chunks: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
+        let mut count = 0;
         let mut len = 0;
         for piece in &c.pieces {
             let bytes = match *piece {
@@ -637,12 +644,16 @@ impl<
             }
             let rest = bytes.get(skip..).unwrap_or_default();
             skip = 0;
-            len += rest.len();
-            let _ = chunks.push(rest);
+            if let Some(slot) = chunks.get_mut(count) {
+                *slot = rest;
+                count += 1;
+                len += rest.len();
+            }
         }
         Some(Transmit {
             conn: ConnId(u16::try_from(k).unwrap_or(0)),
             chunks,
+            count,
             len,
         })
     }
@@ -701,10 +712,11 @@ impl<
         if self.idempotent {
             self.maybe_init_producer_id(now_ms, io);
         }
-        let ready_check = if !self.idempotent || self.pid_state == PidState::Ready {
-            self.send_produce(now_ms, io)
-        } else {
-            Default::default()
+        let ready_check = match self.pid_state {
+            _ if !self.idempotent => self.send_produce(now_ms, io),
+            PidState::Ready => self.send_produce(now_ms, io),
+            PidState::BumpNeeded => self.send_unresolved(now_ms, io),
+            PidState::None | PidState::Requesting => Default::default(),
         };
         self.compute_timeout(now_ms, ready_check);
     }
@@ -1137,7 +1149,7 @@ impl<
                 .conns
                 .iter()
                 .any(|c| c.in_flight.iter().any(|r| r.kind == RequestKind::Produce));
-            if producing {
+            if producing || self.has_unresolved() {
                 return;
             }
         }
@@ -1215,6 +1227,49 @@ impl<
                 let _ = self.sequences.push(SeqEntry { tp, next });
             }
         }
+    }
+
+    /// Whether batch `id` was sent with the current producer id and epoch, may have been
+    /// written, and waits for a retry: it must be resolved (retried with the same epoch and
+    /// sequence, until the broker answers) before the epoch is bumped, or a bump would
+    /// re-stamp it and the broker would write it twice.
+    fn is_unresolved(&self, id: BatchId) -> bool {
+        let Ok(b) = self.acc.batch(id) else {
+            return false;
+        };
+        b.state() == BatchState::Retry
+            && self.extra(id).is_some_and(|e| e.maybe_written)
+            && self
+                .acc
+                .batch_bytes(id)
+                .ok()
+                .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
+                .is_some_and(|h| {
+                    h.producer_id() == self.producer_id && h.producer_epoch() == self.producer_epoch
+                })
+    }
+
+    fn has_unresolved(&self) -> bool {
+        self.acc.heads().any(|id| self.is_unresolved(id))
+    }
+
+    /// While an epoch bump waits: sends only the batches that must be resolved first.
+    fn send_unresolved(&mut self, now_ms: u64, io: &mut [u8]) -> crate::accumulator::ReadyCheck {
+        let heads: HVec<BatchId, PARTITIONS> = self.acc.heads().collect();
+        let mut muted: HVec<TopicPartition, PARTITIONS> = HVec::new();
+        for id in heads {
+            let Ok(tp) = self.acc.batch(id).map(|b| b.topic_partition()) else {
+                continue;
+            };
+            if !self.acc.is_muted(tp) && !self.is_unresolved(id) && self.acc.mute(tp).is_ok() {
+                let _ = muted.push(tp);
+            }
+        }
+        let check = self.send_produce(now_ms, io);
+        for tp in muted {
+            self.acc.unmute(tp);
+        }
+        check
     }
 
     /// Drains the ready batches of every ready broker into Produce requests.
@@ -1945,6 +2000,11 @@ impl<
                     });
                 if current && self.pid_state == PidState::Ready {
                     self.pid_state = PidState::BumpNeeded;
+                }
+                // The broker has our state and says this is not the next sequence: it did
+                // not write the batch (a duplicate would have been recognised).
+                if let Some(e) = self.extra_mut(id) {
+                    e.maybe_written = false;
                 }
                 self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
             }

@@ -130,15 +130,11 @@ impl Harness {
                 };
                 self.events.push(ev);
             }
-            loop {
-                let Some(tx) = self.p.poll_transmit(self.now) else {
-                    break;
-                };
+            while let Some(tx) = self.p.poll_transmit(self.now) {
                 progress = true;
                 let conn = tx.conn();
                 let bytes: Vec<u8> = tx.chunks().flat_map(|c| c.iter().copied()).collect();
                 assert_eq!(bytes.len(), tx.len());
-                drop(tx);
                 let c = self
                     .conns
                     .get_mut(&conn.0)
