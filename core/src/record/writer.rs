@@ -390,9 +390,14 @@ impl BatchBuilder {
             .ok_or(WriteError::RecordTooLarge)?;
         let size = varint_len(body) + body as usize;
         let available = buf.len().saturating_sub(self.write_pos);
-        let end = self.write_pos + size;
+        // `batchLength` (everything after the first 12 bytes) must fit an i32 too.
+        let end = self
+            .write_pos
+            .checked_add(size)
+            .filter(|&end| end - LOG_OVERHEAD <= i32::MAX as usize)
+            .unwrap_or(usize::MAX);
         let dst = match buf.get_mut(self.write_pos..end) {
-            Some(dst) if end - RECORD_BATCH_OVERHEAD <= i32::MAX as usize => dst,
+            Some(dst) => dst,
             _ => {
                 return Err(WriteError::DoesNotFit {
                     needed: size,
