@@ -23,7 +23,52 @@
 //! - [`BufferPool`]: `buffer.memory` as fixed slots of `batch.size` bytes;
 //! - [`murmur2`], [`BuiltInPartitioner`]: Java's partitioning (keyed and uniform sticky);
 //! - [`RecordAccumulator`]: per-partition batches, `ready`, `drain`, expiry, retries;
+//! - [`ProducerConfig`]: Java's property names and defaults, validated;
+//! - [`Metadata`]: brokers, topics, partition leaders, refresh policy;
+//! - the sender (private): connections, ApiVersions negotiation, requests in flight, retries,
+//!   idempotence (producer id, epoch, sequences);
 //! - [`Producer`]: the state machine a transport drives.
+//!
+//! # The driver loop
+//!
+//! A transport owns the sockets and the clock, and drives the [`Producer`]: after every
+//! command or input it drains the outputs in a fixed order (events, transmits, timeout).
+//!
+//! ```no_run
+//! use kafka_edge_core::{ConnId, Event, Producer, ProducerConfig, ProducerRecord};
+//! # fn clock() -> u64 { 0 }
+//! # fn open(_: ConnId, _: &str, _: u16) {} fn close(_: ConnId) {}
+//! # fn write(_: ConnId, _: &[&[u8]]) -> usize { 0 } fn wait(_: Option<u64>) -> Vec<(ConnId, Vec<u8>)> { vec![] }
+//! type P = Producer<Vec<u8>, Vec<u8>, 64, 64, 256>; // pool slots, partitions, batches
+//! let config = ProducerConfig::new("localhost:9092")?;
+//! let io = vec![0; P::io_storage_size(&config, 4)]; // 4 connections
+//! let mut p = P::new(config, vec![0; 64 * 16384], io, 7)?;
+//! let record = ProducerRecord { topic: "events", partition: None, key: None,
+//!     value: Some(b"hello"), headers: &[], timestamp: 1_700_000_000_000 };
+//! let mut sent = false;
+//! while !(sent && p.is_flushed()) {
+//!     sent = sent || p.send(clock(), &record).is_ok(); // MetadataNotReady at first: retry
+//!     while let Some(ev) = p.poll_event() {
+//!         match ev {
+//!             Event::Connect { conn, host, port } => open(conn, host, port), // then handle_connected
+//!             Event::Disconnect { conn } => close(conn),
+//!             Event::Delivered { tickets, base_offset, .. } => println!("{tickets:?} at {base_offset}"),
+//!             Event::Failed { tickets, error, .. } => println!("{tickets:?}: {error}"),
+//!             _ => {}
+//!         }
+//!     }
+//!     while let Some(tx) = p.poll_transmit(clock()) {
+//!         let (conn, chunks) = (tx.conn(), tx.chunks().collect::<Vec<_>>()); // writev
+//!         let n = write(conn, &chunks);
+//!         p.handle_transmitted(clock(), conn, n);
+//!     }
+//!     for (conn, bytes) in wait(p.poll_timeout()) { // sockets readable, or the timer
+//!         p.handle_received(clock(), conn, &bytes);
+//!     }
+//!     p.handle_timeout(clock());
+//! }
+//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! ```
 //!
 //! # The accumulator in a few lines: append -> ready -> drain
 //!
