@@ -187,7 +187,9 @@ impl fmt::Display for ConfigError {
 
 impl core::error::Error for ConfigError {}
 
-/// The producer's settings (Java's `ProducerConfig`). See the [module documentation](self).
+/// The producer's settings (Java's `ProducerConfig`): the Java producer's defaults (Kafka
+/// 4.x), set through the fields or by property name with [`ProducerConfig::set`], checked
+/// together by [`ProducerConfig::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`: where to fetch the first metadata.

@@ -96,7 +96,8 @@ pub enum RegisterError {
     TooManyTopics,
 }
 
-/// The cluster view; see the [module documentation](self).
+/// The cluster view: brokers, the topics the producer uses (at most [`MAX_TOPICS`], with
+/// `PARTITIONS` partitions over all of them), their leaders, and when to refresh.
 #[derive(Debug, Clone)]
 pub struct Metadata<const PARTITIONS: usize> {
     brokers: HVec<Broker, MAX_BROKERS>,

@@ -149,7 +149,39 @@ impl fmt::Display for SendError {
 impl core::error::Error for SendError {}
 
 /// The producer: a deterministic, heap-free state machine that does no I/O and reads no
-/// clock. See the [module documentation](self) for its method groups.
+/// clock (Java's `KafkaProducer`).
+///
+/// Methods come in four groups, as in quinn-proto's `Connection`:
+///
+/// - **getters**: [`is_flushed`](Producer::is_flushed), [`is_closed`](Producer::is_closed),
+///   [`pending_batches`](Producer::pending_batches), [`topic_name`](Producer::topic_name),
+///   [`producer_id_and_epoch`](Producer::producer_id_and_epoch),
+///   [`metrics`](Producer::metrics), ...
+/// - **commands**: [`send`](Producer::send), [`flush`](Producer::flush),
+///   [`close`](Producer::close);
+/// - **inputs**, each with `now_ms` first: [`handle_connected`](Producer::handle_connected),
+///   [`handle_received`](Producer::handle_received),
+///   [`handle_transmitted`](Producer::handle_transmitted),
+///   [`handle_closed`](Producer::handle_closed), [`handle_timeout`](Producer::handle_timeout);
+/// - **outputs**, drained after every command and input, in this order:
+///   [`poll_event`](Producer::poll_event) until `None`,
+///   [`poll_transmit`](Producer::poll_transmit) until `None`, then
+///   [`poll_timeout`](Producer::poll_timeout).
+///
+/// # Differences from Java's producer
+///
+/// - Nothing blocks: `send` returns [`SendError::MetadataNotReady`] while a topic's
+///   metadata is being fetched and [`SendError::BufferFull`] when memory is exhausted; the
+///   transport waits (up to `max.block.ms`) and retries.
+/// - To keep per-partition order through retries, a partition has at most one batch in
+///   flight when idempotence is on or `max.in.flight.requests.per.connection=1` (Java allows
+///   five in-flight batches per partition under idempotence); other partitions still
+///   pipeline up to `max.in.flight.requests.per.connection` requests per connection.
+/// - A batch rejected with `MESSAGE_TOO_LARGE` fails with that code (Java splits it).
+/// - In-flight batches are not expired while their request is pending; the request timeout
+///   bounds the overshoot of `delivery.timeout.ms`.
+///
+/// # Storage and capacities
 ///
 /// - `S`: the pool storage (`buffer.memory`): at least `SLOTS * batch.size` bytes.
 /// - `R`: the I/O storage: one slot of `max.response.size + REQUEST_SCRATCH_SIZE` bytes per
