@@ -1,0 +1,290 @@
+//! The errors of each boundary: building a producer ([`BuildError`]), loading properties
+//! ([`PropertiesError`]), handing a record over ([`SendError`]) and a record's outcome
+//! ([`ProduceError`]).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use kafka_edge_core::{
+    ConfigError as CoreConfigError, ProduceError as CoreProduceError, SendError as CoreSendError,
+};
+
+/// Why a [`Producer`](crate::Producer) could not be built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A property has a value the producer refuses (the key is `None` for a check on the
+    /// configuration as a whole, such as Java's idempotence rules).
+    Config {
+        /// The property concerned, when one is.
+        key: Option<String>,
+        /// What is wrong with it.
+        source: CoreConfigError,
+    },
+    /// `buffer.memory / batch.size` needs more pool slots than this transport has
+    /// ([`MAX_SLOTS`](crate::MAX_SLOTS)): raise `batch.size` or lower `buffer.memory`.
+    TooManySlots {
+        /// Slots the configuration asks for.
+        needed: usize,
+        /// Slots available.
+        max: usize,
+    },
+    /// The poller, its waker or the I/O thread could not be created.
+    Io(io::Error),
+    /// Building the core state machine panicked (a bug in the core).
+    CorePanicked,
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config {
+                key: Some(key),
+                source,
+            } => write!(f, "invalid producer configuration {key}: {source}"),
+            Self::Config { key: None, source } => {
+                write!(f, "invalid producer configuration: {source}")
+            }
+            Self::TooManySlots { needed, max } => write!(
+                f,
+                "buffer.memory / batch.size asks for {needed} pool slots, more than the {max} \
+                 this producer has: raise batch.size or lower buffer.memory"
+            ),
+            Self::Io(e) => write!(f, "cannot start the producer's I/O: {e}"),
+            Self::CorePanicked => f.write_str("building the core producer panicked"),
+        }
+    }
+}
+
+impl std::error::Error for BuildError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Config { source, .. } => Some(source),
+            Self::TooManySlots { .. } | Self::CorePanicked => None,
+            Self::Io(e) => Some(e),
+        }
+    }
+}
+
+impl From<io::Error> for BuildError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Why producer properties could not be read.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PropertiesError {
+    /// The file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// A `.properties` line that is neither `key=value`, `key: value`, a comment nor blank.
+    Syntax {
+        /// 1-based line number.
+        line: usize,
+    },
+    /// A value that is not a string, a number or a boolean (or a table of those).
+    UnsupportedValue {
+        /// The property.
+        key: String,
+    },
+    /// A JSON document that does not parse.
+    #[cfg(feature = "json")]
+    Json(serde_json::Error),
+    /// A TOML document that does not parse.
+    #[cfg(feature = "toml")]
+    Toml(toml::de::Error),
+}
+
+impl fmt::Display for PropertiesError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Syntax { line } => write!(f, "line {line}: expected key=value"),
+            Self::UnsupportedValue { key } => {
+                write!(f, "{key}: expected a string, a number or a boolean")
+            }
+            #[cfg(feature = "json")]
+            Self::Json(e) => write!(f, "invalid JSON properties: {e}"),
+            #[cfg(feature = "toml")]
+            Self::Toml(e) => write!(f, "invalid TOML properties: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PropertiesError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read { source, .. } => Some(source),
+            #[cfg(feature = "json")]
+            Self::Json(e) => Some(e),
+            #[cfg(feature = "toml")]
+            Self::Toml(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Why [`Producer::send`](crate::Producer::send) did not accept a record. Nothing was sent
+/// and no callback will be called for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The producer is closed (or closing): Java's `IllegalStateException`.
+    Closed,
+    /// The topic's metadata did not arrive within `max.block.ms` (it does not exist and is
+    /// not auto-created, or the cluster cannot be reached).
+    MetadataTimeout {
+        /// The topic.
+        topic: String,
+        /// How long `send` waited.
+        max_block_ms: u64,
+    },
+    /// No buffer memory came free within `max.block.ms` (the brokers do not keep up, or
+    /// cannot be reached).
+    BufferTimeout {
+        /// How long `send` waited.
+        max_block_ms: u64,
+    },
+    /// The record (with its batch overhead) is larger than `max.request.size` or than the
+    /// buffer memory.
+    RecordTooLarge {
+        /// Bytes the record needs at least.
+        size: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The core refused the record (invalid topic or partition, too many topics, fatal
+    /// producer state, ...).
+    Rejected(CoreSendError),
+    /// The key or value serializer failed.
+    Serialization(SerializationError),
+    /// The I/O thread is gone (it panicked): nothing can be sent any more.
+    IoThreadGone,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Closed => f.write_str("Cannot perform operation after producer has been closed"),
+            Self::MetadataTimeout {
+                topic,
+                max_block_ms,
+            } => write!(
+                f,
+                "Topic {topic} not present in metadata after {max_block_ms} ms."
+            ),
+            Self::BufferTimeout { max_block_ms } => write!(
+                f,
+                "Failed to allocate memory within the configured max blocking time \
+                 {max_block_ms} ms."
+            ),
+            Self::RecordTooLarge { size, max } => write!(
+                f,
+                "The message is {size} bytes when serialized which is larger than {max}, the \
+                 value of the max.request.size configuration or the buffer memory."
+            ),
+            Self::Rejected(e) => e.fmt(f),
+            Self::Serialization(e) => e.fmt(f),
+            Self::IoThreadGone => f.write_str("the producer's I/O thread is gone"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rejected(e) => Some(e),
+            Self::Serialization(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<SerializationError> for SendError {
+    fn from(e: SerializationError) -> Self {
+        Self::Serialization(e)
+    }
+}
+
+/// A key or value that a [`Serializer`](crate::Serializer) could not turn into bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SerializationError {
+    /// The key.
+    Key {
+        /// The serializer's explanation.
+        reason: String,
+    },
+    /// The value.
+    Value {
+        /// The serializer's explanation.
+        reason: String,
+    },
+}
+
+impl fmt::Display for SerializationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Key { reason } => write!(f, "cannot serialize the key: {reason}"),
+            Self::Value { reason } => write!(f, "cannot serialize the value: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for SerializationError {}
+
+/// Why an accepted record was not delivered: the outcome of a
+/// [`DeliveryFuture`](crate::DeliveryFuture) or callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProduceError {
+    /// The core's verdict: a broker error (`MESSAGE_TOO_LARGE`, ...), retries exhausted on
+    /// a lost connection, `delivery.timeout.ms` passed, closed before delivery, or fatal.
+    Kafka(CoreProduceError),
+    /// The producer stopped tracking the record without an outcome from the core (its I/O
+    /// thread panicked): the record may or may not have been written.
+    Abandoned,
+}
+
+impl ProduceError {
+    /// The broker's error code, when the broker refused the record.
+    pub fn broker_code(&self) -> Option<kafka_edge_core::protocol::ErrorCode> {
+        match self {
+            Self::Kafka(CoreProduceError::Broker { code }) => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ProduceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Kafka(e) => e.fmt(f),
+            Self::Abandoned => f.write_str(
+                "the producer's I/O thread stopped before the record's outcome was known",
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ProduceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Kafka(e) => Some(e),
+            Self::Abandoned => None,
+        }
+    }
+}
+
+impl From<CoreProduceError> for ProduceError {
+    fn from(e: CoreProduceError) -> Self {
+        Self::Kafka(e)
+    }
+}

@@ -1,0 +1,74 @@
+//! kafka-edge-std: a Kafka producer for std, the heap-free `kafka-edge-core` state machine
+//! driven by one background I/O thread over non-blocking sockets (`mio`), as Java's
+//! `KafkaProducer` is driven by its `Sender` thread.
+//!
+//! ```no_run
+//! use kafka_edge_std::{Producer, ProducerRecord};
+//! use std::time::Duration;
+//!
+//! let producer = Producer::builder()
+//!     .set("bootstrap.servers", "localhost:9092")
+//!     .set("acks", "all")
+//!     .set("linger.ms", 5)
+//!     .build()?;
+//!
+//! // Blocking: wait for the broker's acknowledgement.
+//! let meta = producer.send(&ProducerRecord::new("events").key(b"k").value(b"v"))?.wait()?;
+//! println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
+//!
+//! // Callback, on the I/O thread (Java's `send(record, callback)`).
+//! producer.send_with_callback(&ProducerRecord::new("events").value(b"w"), |result| {
+//!     if let Err(e) = result {
+//!         eprintln!("not delivered: {e}");
+//!     }
+//! })?;
+//!
+//! // `DeliveryFuture` is also a `std::future::Future`: `.await` it on any executor.
+//! producer.flush();
+//! producer.close(Duration::from_secs(5));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Design
+//!
+//! - **One copy**: the core state machine lives behind a mutex that caller threads and the
+//!   I/O thread share; `send` runs the core's `send` itself, which encodes the record
+//!   straight into its batch in buffer memory. A channel to the I/O thread would cost a
+//!   second copy of every record (and an allocation). The lock is held for the append
+//!   (about a hundred nanoseconds), and by the I/O thread while it feeds received bytes
+//!   and writes ready requests with `writev` straight from buffer memory.
+//! - **Wake-ups**: `send` wakes the I/O thread (a `mio::Waker`) only when the core has
+//!   work for it at once: a request started (a batch filled), a connection to open, or a
+//!   timer earlier than the one the thread sleeps until (a new batch's `linger.ms`).
+//! - **Completion**: core outcomes name ticket ranges; each batch of the core's table has
+//!   a vector of completions indexed by ticket; record `i` of a delivered range gets offset
+//!   `base_offset + i`. Futures and callbacks complete outside the lock, exactly once
+//!   (a record dropped without an outcome completes with [`ProduceError::Abandoned`]).
+//! - **Capacities**: see [`MAX_SLOTS`], [`MAX_PARTITIONS`], [`MAX_BATCHES`]; the core limits
+//!   topics to [`kafka_edge_core::MAX_TOPICS`] and connections to
+//!   [`kafka_edge_core::MAX_CONNECTIONS`].
+//! - **Logs** go through the `log` crate, each line prefixed `[Producer clientId=..]` as
+//!   Java's.
+
+mod delivery;
+mod error;
+mod interceptor;
+mod io;
+mod producer;
+mod properties;
+mod record;
+mod serialize;
+
+pub use delivery::{DeliveryFuture, DeliveryResult};
+pub use error::{BuildError, ProduceError, PropertiesError, SendError, SerializationError};
+pub use interceptor::ProducerInterceptor;
+pub use kafka_edge_core::{Partitioner, ProducerConfig};
+pub use producer::{
+    DEFAULT_DROP_CLOSE_TIMEOUT, MAX_BATCHES, MAX_PARTITIONS, MAX_SLOTS, Producer, ProducerBuilder,
+    Resolver,
+};
+pub use properties::Properties;
+pub use record::{Header, ProducerRecord, RecordMetadata};
+#[cfg(feature = "json")]
+pub use serialize::JsonSerializer;
+pub use serialize::{BytesSerializer, Serializer, StringSerializer, TypedProducer, TypedRecord};

@@ -1,0 +1,763 @@
+//! [`Producer`]: the handle applications share between threads, and the state it shares
+//! with the I/O thread.
+
+use std::hash::{BuildHasher, Hasher};
+use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::thread::{JoinHandle, ThreadId};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use kafka_edge_core::{
+    PartitionError, Partitioner, ProducerConfig, ProducerRecord as CoreRecord,
+    SendError as CoreSendError, Ticket, TopicId, TopicStatus,
+};
+use log::{debug, error, info, warn};
+
+use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
+use crate::error::{BuildError, SendError};
+use crate::interceptor::ProducerInterceptor;
+use crate::io::{IoLoop, WAKER_TOKEN};
+use crate::properties::Properties;
+use crate::record::ProducerRecord;
+
+/// Pool slots of the core producer: at most `buffer.memory / batch.size` slots are used
+/// (32 MiB / 16 KiB = 2048 with Java's defaults); a configuration asking for more is
+/// refused with [`BuildError::TooManySlots`].
+pub const MAX_SLOTS: usize = 4096;
+
+/// Partitions over all topics that one producer can send to.
+pub const MAX_PARTITIONS: usize = 4096;
+
+/// Batches alive at once (queued, in flight, or with an outcome being reported): two per
+/// slot, since a slot holds a batch and small records leave room in the last one.
+pub const MAX_BATCHES: usize = 8192;
+
+/// The core producer as this transport instantiates it: pool and I/O storage in `Vec`s
+/// owned next to it (no self-borrowing), capacities above.
+pub(crate) type CoreProducer =
+    kafka_edge_core::Producer<Vec<u8>, Vec<u8>, MAX_SLOTS, MAX_PARTITIONS, MAX_BATCHES>;
+
+/// How long [`Drop`] lets [`Producer::close`] deliver what is pending (Java's `close()`
+/// waits forever; a bounded wait keeps a stuck broker from hanging a process at exit).
+pub const DEFAULT_DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Java's default `buffer.memory` (32 MiB).
+const DEFAULT_BUFFER_MEMORY: usize = 33_554_432;
+
+/// What the builder adds to the core configuration.
+struct Options {
+    interceptors: Vec<Box<dyn ProducerInterceptor>>,
+    partitioner: Option<Box<dyn Partitioner + Send>>,
+    resolver: Option<Box<Resolver>>,
+    drop_close_timeout: Duration,
+}
+
+/// The completions of one batch of the core's batch table.
+#[derive(Default)]
+pub(crate) struct BatchSlots {
+    pub(crate) generation: u32,
+    /// Records accepted and not yet reported, or reported with callbacks still running.
+    pub(crate) live: bool,
+    /// By ticket index.
+    pub(crate) records: Vec<Option<Pending>>,
+    /// Records of `records` still waiting for their outcome.
+    pub(crate) remaining: usize,
+}
+
+/// What the caller threads and the I/O thread share, under one mutex.
+pub(crate) struct State {
+    pub(crate) core: Box<CoreProducer>,
+    /// By batch index (`BatchId::index`).
+    pub(crate) batches: Vec<BatchSlots>,
+    /// Topic names by `TopicId`, shared by every `RecordMetadata` of the topic.
+    pub(crate) topics: Vec<Option<Arc<str>>>,
+    /// `buffer.memory`, rounded down to whole `batch.size` slots.
+    buffer_limit: usize,
+    partitioner: Option<Box<dyn Partitioner + Send>>,
+    /// The I/O thread is (about to be) blocked in `poll` until `io_sleep_until`.
+    pub(crate) io_sleeping: bool,
+    pub(crate) io_sleep_until: Option<u64>,
+    /// A wake-up was sent and not yet seen.
+    pub(crate) wake_pending: bool,
+    pub(crate) closing: bool,
+    pub(crate) close_deadline_ms: u64,
+    /// The I/O thread has ended: nothing more will be delivered.
+    pub(crate) io_gone: bool,
+    /// Threads blocked on `Shared::progress`.
+    pub(crate) waiters: usize,
+    /// Completions found where they should not be (a batch entry reused with records
+    /// left); the I/O thread fails them outside the lock.
+    pub(crate) orphans: Vec<Pending>,
+}
+
+/// What wakes the I/O thread after a command on the core.
+#[derive(Clone, Copy)]
+struct Progress {
+    requests: u64,
+    connections: u64,
+    timeout: Option<u64>,
+}
+
+impl State {
+    fn progress(&self) -> Progress {
+        let m = self.core.metrics();
+        Progress {
+            requests: m.requests_sent,
+            connections: m.connections_opened,
+            timeout: self.core.poll_timeout(),
+        }
+    }
+
+    /// Wakes the I/O thread if the command since `before` gave it work: a request to
+    /// write, a connection to open, or an earlier timer than the one it sleeps until.
+    fn wake_if_needed(&mut self, before: Progress, waker: &mio::Waker) {
+        let after = self.progress();
+        let earlier = match (after.timeout, self.io_sleep_until) {
+            (Some(t), Some(until)) => t < until,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if after.requests != before.requests || after.connections != before.connections || earlier {
+            self.wake(waker);
+        }
+    }
+
+    pub(crate) fn wake(&mut self, waker: &mio::Waker) {
+        if self.io_sleeping && !self.wake_pending {
+            self.wake_pending = true;
+            if let Err(e) = waker.wake() {
+                warn!("cannot wake the I/O thread: {e}");
+            }
+        }
+    }
+
+    pub(crate) fn topic_name(&mut self, id: TopicId) -> Arc<str> {
+        let i = usize::from(id.0);
+        if self.topics.len() <= i {
+            self.topics.resize(i + 1, None);
+        }
+        if let Some(Some(name)) = self.topics.get(i) {
+            return name.clone();
+        }
+        let name: Arc<str> = Arc::from(self.core.topic_name(id).unwrap_or_default());
+        if let Some(slot) = self.topics.get_mut(i) {
+            *slot = Some(name.clone());
+        }
+        name
+    }
+
+    fn try_send(&mut self, now_ms: u64, record: &CoreRecord<'_>) -> Result<Ticket, CoreSendError> {
+        let known = self
+            .core
+            .topic_id(record.topic)
+            .filter(|&id| self.core.metadata().topic_status(id) == Some(TopicStatus::Known));
+        if known.is_some() && self.core.buffer_used_bytes() >= self.buffer_limit {
+            // `buffer.memory` is reached (the core's pool has MAX_SLOTS slots; this is the
+            // configured bound). Stricter than Java: the open batches do not take more
+            // records until memory frees up.
+            return Err(CoreSendError::BufferFull);
+        }
+        let mut record = *record;
+        if record.partition.is_none()
+            && let (Some(p), Some(id)) = (self.partitioner.as_mut(), known)
+        {
+            let set = self.core.metadata().partition_set(id);
+            let partition =
+                p.partition(id, record.key, record.value, &set)
+                    .map_err(|e| match e {
+                        PartitionError::InvalidPartition {
+                            partition,
+                            num_partitions,
+                        } => CoreSendError::InvalidPartition {
+                            partition,
+                            num_partitions,
+                        },
+                        _ => CoreSendError::MetadataNotReady,
+                    })?;
+            record.partition = Some(partition);
+        }
+        self.core.send(now_ms, &record)
+    }
+
+    fn register(&mut self, ticket: Ticket, pending: Pending) {
+        let batch = ticket.batch();
+        let Some(entry) = self.batches.get_mut(batch.index()) else {
+            // Not possible with the core's BATCHES = MAX_BATCHES; fail it rather than lose it.
+            self.orphans.push(pending);
+            return;
+        };
+        if entry.generation != batch.generation() || !entry.live {
+            self.orphans.extend(entry.records.drain(..).flatten());
+            entry.generation = batch.generation();
+            entry.live = true;
+            entry.remaining = 0;
+        }
+        let i = ticket.index() as usize;
+        if entry.records.len() <= i {
+            entry.records.resize_with(i + 1, || None);
+        }
+        if let Some(slot) = entry.records.get_mut(i) {
+            if let Some(old) = slot.replace(pending) {
+                self.orphans.push(old);
+            } else {
+                entry.remaining += 1;
+            }
+        }
+    }
+}
+
+/// Everything the handle and the I/O thread share.
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    /// Signalled by the I/O thread when memory was freed, metadata arrived, batches
+    /// finished, or it ended; `send` (backpressure) and `flush` wait on it.
+    pub(crate) progress: Condvar,
+    pub(crate) waker: mio::Waker,
+    start: Instant,
+    pub(crate) client_id: String,
+    max_block_ms: u64,
+    max_request_size: usize,
+    pub(crate) interceptors: Vec<Box<dyn ProducerInterceptor>>,
+    pub(crate) resolver: Option<Box<Resolver>>,
+    pub(crate) io_thread: OnceLock<ThreadId>,
+}
+
+/// A custom resolution of broker addresses: see [`ProducerBuilder::resolver`].
+pub type Resolver = dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync;
+
+impl Shared {
+    /// The core's monotonic clock: milliseconds since the producer started.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant of core time `ms`.
+    pub(crate) fn instant_of(&self, ms: u64) -> Instant {
+        self.start + Duration::from_millis(ms)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn on_io_thread(&self) -> bool {
+        self.io_thread.get() == Some(&std::thread::current().id())
+    }
+}
+
+fn wall_clock_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Builds a [`Producer`] from Kafka properties set in code, plus interceptors and a custom
+/// partitioner.
+///
+/// ```no_run
+/// let producer = kafka_edge_std::Producer::builder()
+///     .set("bootstrap.servers", "localhost:9092")
+///     .set("acks", "all")
+///     .set("linger.ms", 5)
+///     .build()?;
+/// # Ok::<(), kafka_edge_std::BuildError>(())
+/// ```
+#[must_use]
+pub struct ProducerBuilder {
+    properties: Properties,
+    interceptors: Vec<Box<dyn ProducerInterceptor>>,
+    partitioner: Option<Box<dyn Partitioner + Send>>,
+    resolver: Option<Box<Resolver>>,
+    drop_close_timeout: Duration,
+}
+
+impl std::fmt::Debug for ProducerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProducerBuilder")
+            .field("properties", &self.properties)
+            .field("interceptors", &self.interceptors.len())
+            .field("partitioner", &self.partitioner.is_some())
+            .field("drop_close_timeout", &self.drop_close_timeout)
+            .finish()
+    }
+}
+
+impl Default for ProducerBuilder {
+    fn default() -> Self {
+        Self {
+            properties: Properties::new(),
+            interceptors: Vec::new(),
+            partitioner: None,
+            resolver: None,
+            drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
+        }
+    }
+}
+
+impl ProducerBuilder {
+    /// Sets a Kafka property (`"bootstrap.servers"`, `"acks"`, `"linger.ms"`, ...).
+    pub fn set(mut self, key: impl Into<String>, value: impl ToString) -> Self {
+        self.properties.set(key, value);
+        self
+    }
+
+    /// Sets every property of `properties` (for example from [`Properties::load`]).
+    pub fn properties(mut self, properties: &Properties) -> Self {
+        self.properties.extend(properties);
+        self
+    }
+
+    /// Adds an interceptor (called in the order added).
+    pub fn interceptor(mut self, interceptor: impl ProducerInterceptor + 'static) -> Self {
+        self.interceptors.push(Box::new(interceptor));
+        self
+    }
+
+    /// Chooses the partition of records without an explicit one, in place of murmur2 and
+    /// the sticky partitioner (Java's `partitioner.class`). It is called under the
+    /// producer's lock with the topic's partitions; `on_append` is not called.
+    pub fn partitioner(mut self, partitioner: impl Partitioner + Send + 'static) -> Self {
+        self.partitioner = Some(Box::new(partitioner));
+        self
+    }
+
+    /// Resolves broker host names (bootstrap and advertised) to socket addresses in place
+    /// of the system resolver (`ToSocketAddrs`), as librdkafka's `resolve_cb`: for custom
+    /// discovery, port forwarding or tests. It runs on the I/O thread; the first address
+    /// is used.
+    pub fn resolver<F>(mut self, resolver: F) -> Self
+    where
+        F: Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
+    {
+        self.resolver = Some(Box::new(resolver));
+        self
+    }
+
+    /// How long dropping the producer waits for pending records (default 30 s).
+    pub fn drop_close_timeout(mut self, timeout: Duration) -> Self {
+        self.drop_close_timeout = timeout;
+        self
+    }
+
+    /// Validates the configuration and starts the I/O thread.
+    pub fn build(self) -> Result<Producer, BuildError> {
+        let config = self.properties.to_config()?;
+        Producer::start(
+            config,
+            Options {
+                interceptors: self.interceptors,
+                partitioner: self.partitioner,
+                resolver: self.resolver,
+                drop_close_timeout: self.drop_close_timeout,
+            },
+        )
+    }
+}
+
+/// A Kafka producer (Java's `KafkaProducer`): share it between threads by reference or in
+/// an `Arc`; [`send`](Self::send) is cheap and safe from any number of threads.
+///
+/// # Threading
+///
+/// One background thread, `kafka-producer-network-thread | <client.id>`, owns the sockets
+/// (non-blocking, `mio`) and drives the core state machine. The core itself sits behind a
+/// mutex shared with the callers: `send` takes the lock, lets the core copy the record
+/// straight into its batch in buffer memory (the only copy of its bytes), and wakes the I/O
+/// thread only when there is something for it to do now (a full batch or request to write,
+/// a connection to open, an earlier timer). The I/O thread takes the same lock to hand
+/// the core what it read and to write what the core has ready straight from buffer memory
+/// (vectored writes); it runs callbacks and completes futures outside the lock.
+///
+/// # Backpressure
+///
+/// `send` blocks up to `max.block.ms` while buffer memory is full or the topic's metadata
+/// is being fetched, as Java's does; then it returns [`SendError::BufferTimeout`] or
+/// [`SendError::MetadataTimeout`]. Every record it accepts gets exactly one outcome.
+pub struct Producer {
+    shared: Arc<Shared>,
+    io_thread: Mutex<Option<JoinHandle<()>>>,
+    drop_close_timeout: Duration,
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("client_id", &self.shared.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// A builder for properties set in code.
+    pub fn builder() -> ProducerBuilder {
+        ProducerBuilder::default()
+    }
+
+    /// A producer configured by Kafka `properties` (see [`Properties`]).
+    pub fn new(properties: &Properties) -> Result<Self, BuildError> {
+        Self::builder().properties(properties).build()
+    }
+
+    /// A producer with a core configuration built in code.
+    pub fn with_config(config: ProducerConfig) -> Result<Self, BuildError> {
+        config
+            .validate()
+            .map_err(|source| BuildError::Config { key: None, source })?;
+        Self::start(
+            config,
+            Options {
+                interceptors: Vec::new(),
+                partitioner: None,
+                resolver: None,
+                drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
+            },
+        )
+    }
+
+    fn start(mut config: ProducerConfig, options: Options) -> Result<Self, BuildError> {
+        let Options {
+            interceptors,
+            partitioner,
+            resolver,
+            drop_close_timeout,
+        } = options;
+        let batch_size = config.batch_size;
+        let mut slots = config.buffer_memory / batch_size.max(1);
+        if slots > MAX_SLOTS && config.buffer_memory == DEFAULT_BUFFER_MEMORY {
+            // `buffer.memory` left at its default with a small `batch.size`: use what fits
+            // rather than refuse a configuration the user did not choose.
+            slots = MAX_SLOTS;
+            config.buffer_memory = MAX_SLOTS * batch_size;
+            info!(
+                "[Producer clientId={}] buffer.memory lowered to {} ({MAX_SLOTS} slots of \
+                 batch.size={batch_size})",
+                config.client_id, config.buffer_memory
+            );
+        }
+        if slots == 0 {
+            return Err(BuildError::Config {
+                key: Some("buffer.memory".into()),
+                source: kafka_edge_core::ConfigError::StorageTooSmall {
+                    what: "buffer.memory",
+                    needed: batch_size,
+                    available: config.buffer_memory,
+                },
+            });
+        }
+        if slots > MAX_SLOTS {
+            return Err(BuildError::TooManySlots {
+                needed: slots,
+                max: MAX_SLOTS,
+            });
+        }
+        let client_id = config.client_id.as_str().to_string();
+        let max_block_ms = config.max_block_ms;
+        let max_request_size = config.max_request_size;
+        let buffer_limit = slots * batch_size;
+        let core = build_core(config)?;
+
+        let poll = mio::Poll::new()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
+        let mut batches = Vec::with_capacity(MAX_BATCHES);
+        batches.resize_with(MAX_BATCHES, BatchSlots::default);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                core,
+                batches,
+                topics: Vec::new(),
+                buffer_limit,
+                partitioner,
+                io_sleeping: false,
+                io_sleep_until: None,
+                wake_pending: false,
+                closing: false,
+                close_deadline_ms: u64::MAX,
+                io_gone: false,
+                waiters: 0,
+                orphans: Vec::new(),
+            }),
+            progress: Condvar::new(),
+            waker,
+            start: Instant::now(),
+            client_id: client_id.clone(),
+            max_block_ms,
+            max_request_size,
+            interceptors,
+            resolver,
+            io_thread: OnceLock::new(),
+        });
+        let io = IoLoop::new(shared.clone(), poll);
+        let handle = std::thread::Builder::new()
+            .name(format!("kafka-producer-network-thread | {client_id}"))
+            .stack_size(4 << 20)
+            .spawn(move || io.run())?;
+        let _ = shared.io_thread.set(handle.thread().id());
+        info!(
+            "[Producer clientId={client_id}] started: buffer.memory={buffer_limit} \
+             ({slots} slots of batch.size={batch_size})"
+        );
+        Ok(Self {
+            shared,
+            io_thread: Mutex::new(Some(handle)),
+            drop_close_timeout,
+        })
+    }
+
+    /// The `client.id`.
+    pub fn client_id(&self) -> &str {
+        &self.shared.client_id
+    }
+
+    /// Sends `record` (Java's `send(record)`): copies it into a batch and returns at once,
+    /// unless buffer memory is full or the topic's metadata is not known yet: then it blocks
+    /// up to `max.block.ms`. The future completes once the brokers acknowledged the record
+    /// (or it failed).
+    pub fn send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryFuture, SendError> {
+        let (future, slot) = DeliveryFuture::new();
+        self.send_completion(record, Completion::Future(slot))?;
+        Ok(future)
+    }
+
+    /// Sends `record` and calls `callback` with its outcome on the I/O thread (Java's
+    /// `send(record, callback)`). The callback must be quick; it may send more records but
+    /// must not call [`flush`](Self::flush) or block on a future. When `send_with_callback`
+    /// returns an error, the callback is dropped without being called.
+    pub fn send_with_callback<F>(
+        &self,
+        record: &ProducerRecord<'_>,
+        callback: F,
+    ) -> Result<(), SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        self.send_completion(record, Completion::Callback(Box::new(callback)))
+    }
+
+    fn send_completion(
+        &self,
+        record: &ProducerRecord<'_>,
+        completion: Completion,
+    ) -> Result<(), SendError> {
+        for i in &self.shared.interceptors {
+            i.on_send(record);
+        }
+        let result = self.send_inner(record, completion);
+        if let Err(e) = &result {
+            for i in &self.shared.interceptors {
+                i.on_send_error(record, e);
+            }
+        }
+        result
+    }
+
+    fn send_inner(
+        &self,
+        record: &ProducerRecord<'_>,
+        completion: Completion,
+    ) -> Result<(), SendError> {
+        let sh = &*self.shared;
+        let size = record.min_encoded_size();
+        if size > sh.max_request_size {
+            return Err(SendError::RecordTooLarge {
+                size,
+                max: sh.max_request_size,
+            });
+        }
+        let timestamp = record.timestamp.unwrap_or_else(wall_clock_ms);
+        let core_record = CoreRecord {
+            topic: record.topic,
+            partition: record.partition,
+            key: record.key,
+            value: record.value,
+            headers: &record.headers,
+            timestamp,
+        };
+        let deadline = Instant::now() + Duration::from_millis(sh.max_block_ms);
+        let mut st = sh.lock();
+        loop {
+            if st.closing {
+                return Err(SendError::Closed);
+            }
+            if st.io_gone {
+                return Err(SendError::IoThreadGone);
+            }
+            let before = st.progress();
+            let waiting_for_memory = match st.try_send(sh.now_ms(), &core_record) {
+                Ok(ticket) => {
+                    st.register(ticket, Pending::new(completion, timestamp));
+                    st.wake_if_needed(before, &sh.waker);
+                    return Ok(());
+                }
+                Err(CoreSendError::BufferFull) => true,
+                Err(CoreSendError::MetadataNotReady) => false,
+                Err(CoreSendError::Closed) => return Err(SendError::Closed),
+                Err(CoreSendError::RecordTooLarge { size, max }) => {
+                    return Err(SendError::RecordTooLarge { size, max });
+                }
+                Err(e) => return Err(SendError::Rejected(e)),
+            };
+            st.wake_if_needed(before, &sh.waker);
+            let left = match deadline.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left,
+                _ => {
+                    return Err(if waiting_for_memory {
+                        SendError::BufferTimeout {
+                            max_block_ms: sh.max_block_ms,
+                        }
+                    } else {
+                        SendError::MetadataTimeout {
+                            topic: record.topic.to_string(),
+                            max_block_ms: sh.max_block_ms,
+                        }
+                    });
+                }
+            };
+            if sh.on_io_thread() {
+                // A callback cannot wait for the I/O thread: it is the I/O thread.
+                return Err(if waiting_for_memory {
+                    SendError::BufferTimeout { max_block_ms: 0 }
+                } else {
+                    SendError::MetadataTimeout {
+                        topic: record.topic.to_string(),
+                        max_block_ms: 0,
+                    }
+                });
+            }
+            st.waiters += 1;
+            st = sh
+                .progress
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+            st.waiters -= 1;
+        }
+    }
+
+    /// Makes every record sent so far ready at once (ignoring `linger.ms`) and blocks until
+    /// each has its outcome, callbacks included (Java's `flush`). Records other threads
+    /// send meanwhile are not waited for. Does nothing when called from a callback.
+    pub fn flush(&self) {
+        let sh = &*self.shared;
+        if sh.on_io_thread() {
+            warn!(
+                "[Producer clientId={}] flush() from a callback would deadlock; ignored",
+                sh.client_id
+            );
+            return;
+        }
+        let mut st = sh.lock();
+        if st.io_gone {
+            return;
+        }
+        let before = st.progress();
+        st.core.flush(sh.now_ms());
+        st.wake_if_needed(before, &sh.waker);
+        st.wake(&sh.waker);
+        let mut pending: Vec<(usize, u32)> = st
+            .batches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.live)
+            .map(|(i, b)| (i, b.generation))
+            .collect();
+        loop {
+            pending.retain(|&(i, g)| {
+                st.batches
+                    .get(i)
+                    .is_some_and(|b| b.live && b.generation == g)
+            });
+            if pending.is_empty() || st.io_gone {
+                return;
+            }
+            st.waiters += 1;
+            st = sh.progress.wait(st).unwrap_or_else(|p| p.into_inner());
+            st.waiters -= 1;
+        }
+    }
+
+    /// Closes the producer (Java's `close(timeout)`): new sends fail at once with
+    /// [`SendError::Closed`]; what is pending is delivered until `timeout`, then fails with
+    /// the core's `Closed` error; the I/O thread ends and is joined. Every accepted record
+    /// has its outcome when `close` returns. From a callback, `close` only starts closing
+    /// (with no grace time) and returns.
+    pub fn close(&self, timeout: Duration) {
+        let sh = &*self.shared;
+        let on_io = sh.on_io_thread();
+        let timeout = if on_io { Duration::ZERO } else { timeout };
+        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        {
+            let mut st = sh.lock();
+            let now = sh.now_ms();
+            let deadline = now.saturating_add(timeout_ms);
+            if !st.io_gone && (!st.closing || deadline < st.close_deadline_ms) {
+                debug!(
+                    "[Producer clientId={}] closing with timeout {timeout_ms} ms",
+                    sh.client_id
+                );
+                st.core.close(now, timeout_ms);
+                st.close_deadline_ms = deadline;
+            }
+            st.closing = true;
+            st.wake(&sh.waker);
+            sh.progress.notify_all();
+        }
+        if on_io {
+            warn!(
+                "[Producer clientId={}] close() from a callback: closing without waiting",
+                sh.client_id
+            );
+            return;
+        }
+        let mut handle = self.io_thread.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = handle.take()
+            && h.join().is_err()
+        {
+            error!(
+                "[Producer clientId={}] the I/O thread panicked",
+                sh.client_id
+            );
+        }
+    }
+
+    /// Bytes of buffer memory in use (batches not yet reported).
+    pub fn buffer_used_bytes(&self) -> usize {
+        self.shared.lock().core.buffer_used_bytes()
+    }
+
+    /// The core's counters (requests, batches, retries, connections, bytes).
+    pub fn metrics(&self) -> kafka_edge_core::ProducerMetrics {
+        *self.shared.lock().core.metrics()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        self.close(self.drop_close_timeout);
+    }
+}
+
+/// Builds the core on a short-lived thread with a large stack: the core producer is about
+/// 1.5 MB (its tables are const-generic arrays) and is built by value before it is boxed.
+fn build_core(config: ProducerConfig) -> Result<Box<CoreProducer>, BuildError> {
+    let pool_len = MAX_SLOTS
+        .checked_mul(config.batch_size)
+        .ok_or(BuildError::TooManySlots {
+            needed: usize::MAX,
+            max: MAX_SLOTS,
+        })?;
+    let io_len = CoreProducer::io_storage_size(&config, kafka_edge_core::MAX_CONNECTIONS);
+    let seed = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let builder = std::thread::Builder::new()
+        .name("kafka-producer-init".into())
+        .stack_size(64 << 20);
+    let handle = builder.spawn(move || {
+        // Zeroed `Vec`s come from `calloc`: pages are committed as slots are first used.
+        CoreProducer::new(config, vec![0u8; pool_len], vec![0u8; io_len], seed).map(Box::new)
+    })?;
+    handle
+        .join()
+        .map_err(|_| BuildError::CorePanicked)?
+        .map_err(|source| BuildError::Config { key: None, source })
+}

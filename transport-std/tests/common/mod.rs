@@ -1,0 +1,209 @@
+//! Helpers for the real-broker tests of kafka-edge-std.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kafka_edge_std::{Header, Producer, ProducerBuilder, ProducerRecord};
+use kafka_edge_tests::{Cluster, Ground, TestRecord, unhex};
+
+/// The cluster of `ground`, waiting (up to 5 minutes) for `scripts/kafka up` to finish when
+/// the test ground is still starting it.
+pub fn cluster(ground: Ground) -> Cluster {
+    let var = match ground {
+        Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
+        Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
+        Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
+    };
+    if let Some(dir) = std::env::var_os(var).map(PathBuf::from) {
+        let until = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < until {
+            let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
+            if env.contains("UP_MS=") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    Cluster::get(ground)
+}
+
+/// A builder for `cluster` with quick metadata and the given extra properties.
+pub fn builder(cluster: &Cluster, props: &[(&str, &str)]) -> ProducerBuilder {
+    let mut b = Producer::builder()
+        .set("bootstrap.servers", &cluster.bootstrap)
+        .set("client.id", "std-test");
+    for (k, v) in props {
+        b = b.set(*k, *v);
+    }
+    b
+}
+
+/// A test record with its bytes decoded.
+#[derive(Debug, Clone)]
+pub struct Owned {
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub timestamp: i64,
+    pub partition: Option<i32>,
+}
+
+impl Owned {
+    pub fn from_test(r: &TestRecord) -> Self {
+        Owned {
+            key: r.key.as_deref().map(unhex),
+            value: r.value.as_deref().map(unhex),
+            headers: r
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_deref().map(unhex)))
+                .collect(),
+            timestamp: r.timestamp,
+            partition: r.partition,
+        }
+    }
+
+    pub fn record<'a>(&'a self, topic: &'a str) -> ProducerRecord<'a> {
+        ProducerRecord {
+            topic,
+            partition: self.partition,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: k,
+                    value: v.as_deref(),
+                })
+                .collect(),
+            timestamp: Some(self.timestamp),
+        }
+    }
+}
+
+pub fn owned(records: &[TestRecord]) -> Vec<Owned> {
+    records.iter().map(Owned::from_test).collect()
+}
+
+/// Keyless records with values `v-<i>`, increasing timestamps.
+pub fn keyless_records(n: usize) -> Vec<TestRecord> {
+    (0..n)
+        .map(|i| TestRecord {
+            key: None,
+            value: Some(kafka_edge_tests::hex(format!("value-{i}").as_bytes())),
+            headers: vec![],
+            timestamp: 1_700_000_000_000 + i as i64,
+            partition: None,
+        })
+        .collect()
+}
+
+/// Installs a logger once (RUST_LOG-like level from `KAFKA_EDGE_LOG`, default warn).
+pub fn init_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let level = match std::env::var("KAFKA_EDGE_LOG").as_deref() {
+            Ok("trace") => log::LevelFilter::Trace,
+            Ok("debug") => log::LevelFilter::Debug,
+            Ok("info") => log::LevelFilter::Info,
+            _ => log::LevelFilter::Warn,
+        };
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(level);
+    });
+}
+
+struct StderrLogger;
+static LOGGER: StderrLogger = StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!(
+            "{:?} {} [{}] {}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            record.level(),
+            std::thread::current().name().unwrap_or("?"),
+            record.args()
+        );
+    }
+    fn flush(&self) {}
+}
+
+/// A TCP proxy in front of one broker that can hold back everything (a broker that stops
+/// answering). Pair it with [`ProducerBuilder::resolver`] so that every connection of the
+/// producer goes through it.
+pub struct StallingProxy {
+    pub addr: std::net::SocketAddr,
+    stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl StallingProxy {
+    pub fn start(target: &str) -> Self {
+        use std::io::{Read, Write};
+        use std::net::{TcpListener, TcpStream};
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let target: std::net::SocketAddr = target.parse().expect("host:port");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stall = Arc::new(AtomicBool::new(false));
+        let s = stall.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(target) else {
+                    continue;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let stall = s.clone();
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            while stall.load(Ordering::Relaxed) {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            if to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        StallingProxy { addr, stall }
+    }
+
+    /// Holds back (true) or forwards (false) all bytes from now on.
+    pub fn stall(&self, on: bool) {
+        self.stall.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A producer builder whose every connection goes through the proxy.
+    pub fn builder(&self, props: &[(&str, &str)]) -> ProducerBuilder {
+        let addr = self.addr;
+        let mut b = Producer::builder()
+            .set("bootstrap.servers", addr.to_string())
+            .set("client.id", "std-proxy-test")
+            .resolver(move |_, _| Ok(vec![addr]));
+        for (k, v) in props {
+            b = b.set(*k, *v);
+        }
+        b
+    }
+}
