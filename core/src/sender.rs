@@ -723,7 +723,8 @@ impl<
 
     fn compute_timeout(&mut self, now_ms: u64, check: crate::accumulator::ReadyCheck) {
         let mut t: Option<u64> = None;
-        let mut at = |x: u64| t = Some(t.map_or(x, |t: u64| t.min(x)).max(now_ms + 1));
+        let mut at =
+            |x: u64| t = Some(t.map_or(x, |t: u64| t.min(x)).max(now_ms.saturating_add(1)));
         if let Some(d) = check.next_ready_check_delay_ms {
             at(now_ms.saturating_add(d));
         }
