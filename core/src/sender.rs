@@ -2019,3 +2019,35 @@ impl<
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn sequences_wrap_like_java() {
+        // Java's DefaultRecordBatch.incrementSequence.
+        assert_eq!(increment_sequence(0, 5), 5);
+        assert_eq!(increment_sequence(i32::MAX - 4, 5), 0);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 5), 3);
+    }
+
+    #[test]
+    fn errors_display() {
+        assert_eq!(
+            ProduceError::Broker {
+                code: ErrorCode::MESSAGE_TOO_LARGE
+            }
+            .to_string(),
+            ErrorCode::MESSAGE_TOO_LARGE.to_string()
+        );
+        assert!(
+            ProduceError::DeliveryTimeout
+                .to_string()
+                .contains("delivery.timeout.ms")
+        );
+    }
+}
