@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_edge_core::{ConnId, Event, MAX_CONNECTIONS, MAX_REQUEST_BATCHES};
-use log::{debug, error, info, warn};
+use log::{debug, error, info, trace, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
@@ -396,6 +396,11 @@ impl IoLoop {
                     }
                     Ok(w) => {
                         if w < len {
+                            trace!(
+                                "[Producer clientId={}] write to {} blocked after {w} of {len} \
+                                 bytes",
+                                self.shared.client_id, c.addr
+                            );
                             c.write_blocked = true;
                         }
                         st.core.handle_transmitted(now, id, w);

@@ -572,7 +572,9 @@ impl Producer {
             headers: &record.headers,
             timestamp,
         };
-        let deadline = Instant::now() + Duration::from_millis(sh.max_block_ms);
+        // Set on the first wait only: the common path reads the clock twice (wall clock for
+        // the timestamp, monotonic for the core).
+        let mut deadline: Option<Instant> = None;
         let mut st = sh.lock();
         loop {
             if st.closing {
@@ -597,7 +599,10 @@ impl Producer {
                 Err(e) => return Err(SendError::Rejected(e)),
             };
             st.wake_if_needed(before, &sh.waker);
-            let left = match deadline.checked_duration_since(Instant::now()) {
+            let now = Instant::now();
+            let deadline =
+                *deadline.get_or_insert_with(|| now + Duration::from_millis(sh.max_block_ms));
+            let left = match deadline.checked_duration_since(now) {
                 Some(left) if !left.is_zero() => left,
                 _ => {
                     return Err(if waiting_for_memory {

@@ -738,3 +738,52 @@ fn many_senders_and_a_shared_count_of_outcomes() {
     assert!(seen.lock().unwrap().iter().all(|&n| n == 1));
     assert_eq!(judge(&c, &topic).len(), 40_000);
 }
+
+#[test]
+fn partial_writes_resume_when_the_socket_drains() {
+    // The proxy stops reading while 8 MB of batches are written: the socket buffers fill,
+    // writes go partial and block; once it reads again every record arrives intact.
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-partial");
+    c.create_topic(&topic, 4, 1, &[]);
+    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
+    let p = proxy
+        .builder(&[
+            ("batch.size", "262144"),
+            ("buffer.memory", "33554432"),
+            ("linger.ms", "5"),
+            ("acks", "1"),
+        ])
+        .build()
+        .unwrap();
+    p.send(&ProducerRecord::new(&topic).value(b"warm-up").partition(0))
+        .unwrap()
+        .wait()
+        .unwrap();
+    proxy.stall(true);
+    let mut records = keyed_records(77, 8000, 1000);
+    for (i, r) in records.iter_mut().enumerate() {
+        let mut v = format!("{i}:").into_bytes();
+        v.resize(1000, b'a' + (i % 26) as u8);
+        r.value = Some(kafka_edge_tests::hex(&v));
+    }
+    let owned = owned(&records);
+    let futures: Vec<_> = owned
+        .iter()
+        .map(|r| p.send(&r.record(&topic)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(futures.iter().all(|f| !f.is_done()), "stalled");
+    proxy.stall(false);
+    let metas: Vec<_> = futures
+        .into_iter()
+        .map(|f| f.wait_timeout(T).unwrap().unwrap())
+        .collect();
+    p.close(T);
+    let judged: Vec<_> = judge(&c, &topic)
+        .into_iter()
+        .filter(|j| j.value.as_deref() != Some(&kafka_edge_tests::hex(b"warm-up")))
+        .collect();
+    assert_read_back_exactly(&records, &judged, |i| metas[i].partition);
+}

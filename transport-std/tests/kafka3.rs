@@ -1,0 +1,77 @@
+//! kafka-edge-std against three Apache Kafka nodes (RF 3, `min.insync.replicas=2`).
+
+mod common;
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use common::{builder, cluster, init_log, owned};
+use kafka_edge_core::partition_for_key;
+use kafka_edge_tests::{Ground, assert_read_back_exactly, judge, keyed_records, topic_name, unhex};
+
+#[test]
+fn idempotent_acks_all_survives_a_broker_kill() {
+    init_log();
+    let c = cluster(Ground::Kafka3);
+    let _exclusive = c.exclusive();
+    let topic = topic_name("std3-kill");
+    c.create_topic(&topic, 3, 3, &[]);
+    let p = builder(
+        &c,
+        &[
+            ("acks", "all"),
+            ("enable.idempotence", "true"),
+            ("linger.ms", "2"),
+            ("request.timeout.ms", "5000"),
+            ("delivery.timeout.ms", "120000"),
+        ],
+    )
+    .build()
+    .unwrap();
+    let records = keyed_records(3, 6000, 101);
+    let owned = owned(&records);
+    let mut futures = Vec::with_capacity(records.len());
+    for (i, r) in owned.iter().enumerate() {
+        if i == 2000 {
+            c.kill(2);
+        }
+        if i == 4000 {
+            c.start(2);
+        }
+        futures.push(p.send(&r.record(&topic)).unwrap());
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    for (i, f) in futures.into_iter().enumerate() {
+        let r = f
+            .wait_timeout(Duration::from_secs(150))
+            .expect("an outcome");
+        assert!(r.is_ok(), "record {i}: {r:?}");
+    }
+    p.close(Duration::from_secs(30));
+    let partition = |i: usize| {
+        let key = unhex(records[i].key.as_deref().unwrap());
+        partition_for_key(&key, NonZeroU32::new(3).unwrap())
+    };
+    assert_read_back_exactly(&records, &judge(&c, &topic), partition);
+}
+
+#[test]
+fn acks_all_on_three_nodes() {
+    init_log();
+    let c = cluster(Ground::Kafka3);
+    let _exclusive = c.exclusive();
+    let topic = topic_name("std3-acks");
+    c.create_topic(&topic, 6, 3, &[]);
+    let p = builder(&c, &[("acks", "all")]).build().unwrap();
+    let records = keyed_records(9, 3000, 64);
+    let owned = owned(&records);
+    let futures: Vec<_> = owned
+        .iter()
+        .map(|r| p.send(&r.record(&topic)).unwrap())
+        .collect();
+    let metas: Vec<_> = futures.into_iter().map(|f| f.wait().unwrap()).collect();
+    p.close(Duration::from_secs(30));
+    assert_read_back_exactly(&records, &judge(&c, &topic), |i| metas[i].partition);
+}
