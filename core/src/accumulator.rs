@@ -8,7 +8,8 @@ use heapless::Vec as HVec;
 
 use crate::pool::{BufferPool, PoolError, SlotId};
 use crate::record::{
-    BatchBuilder, BatchMeta, RECORD_BATCH_OVERHEAD, Record, WriteError, set_producer_state,
+    BatchBuilder, BatchMeta, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record, WriteError,
+    set_producer_state,
 };
 use crate::topic::{NodeId, TopicPartition};
 
@@ -710,11 +711,9 @@ impl<
         if ts < 0 && ts != crate::record::NO_TIMESTAMP {
             return Err(AppendError::InvalidTimestamp { timestamp: ts });
         }
-        let upper = record
-            .size_upper_bound()
-            .ok()
-            .and_then(|u| u.checked_add(RECORD_BATCH_OVERHEAD))
-            .unwrap_or(usize::MAX);
+        // Java's `estimateSizeInBytesUpperBound`: batch overhead + the record's upper bound.
+        let payload = record.payload_size().unwrap_or(usize::MAX);
+        let upper = payload.saturating_add(MAX_RECORD_OVERHEAD + RECORD_BATCH_OVERHEAD);
         let max = self.config.max_request_size;
         if upper > max {
             return Err(AppendError::RecordTooLarge { size: upper, max });
@@ -749,7 +748,7 @@ impl<
                 .and_then(|b| b.get_mut(..batch.capacity))
         {
             let index = batch.builder.record_count();
-            match batch.builder.append(buf, record) {
+            match batch.builder.append_with_payload(buf, record, payload) {
                 Ok(appended_bytes) => {
                     let full = batch.is_full();
                     let generation = entries.get(usize::from(tail)).map_or(0, |e| e.generation);
@@ -775,7 +774,7 @@ impl<
                 Err(_) => return Err(AppendError::RecordTooLarge { size: upper, max }),
             }
         }
-        self.append_new_batch(now_ms, q, record, upper)
+        self.append_new_batch(now_ms, q, record, payload, upper)
     }
 
     fn append_new_batch(
@@ -783,6 +782,7 @@ impl<
         now_ms: u64,
         q: usize,
         record: &Record<'_>,
+        payload: usize,
         upper: usize,
     ) -> Result<AppendResult, AppendError> {
         let max = self.config.max_request_size;
@@ -810,12 +810,14 @@ impl<
             .and_then(|buf| {
                 let mut builder = BatchBuilder::start(buf)
                     .map_err(|_| AppendError::RecordTooLarge { size: upper, max })?;
-                let n = builder.append(buf, record).map_err(|e| match e {
-                    WriteError::InvalidTimestamp { timestamp } => {
-                        AppendError::InvalidTimestamp { timestamp }
-                    }
-                    _ => AppendError::RecordTooLarge { size: upper, max },
-                })?;
+                let n = builder
+                    .append_with_payload(buf, record, payload)
+                    .map_err(|e| match e {
+                        WriteError::InvalidTimestamp { timestamp } => {
+                            AppendError::InvalidTimestamp { timestamp }
+                        }
+                        _ => AppendError::RecordTooLarge { size: upper, max },
+                    })?;
                 Ok((builder, n))
             });
         let (builder, appended_bytes) = match encoded {

@@ -304,6 +304,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
             .get_mut(range)
             .ok_or(PoolError::StaleHandle)
     }
+
+    /// The bytes of `read` and, mutably, those of `write` at the same time (to copy from one
+    /// allocation into another, as when a batch is split). Two live allocations never
+    /// overlap; the same handle twice is [`PoolError::StaleHandle`].
+    pub fn buffer_pair(
+        &mut self,
+        read: SlotId,
+        write: SlotId,
+    ) -> Result<(&[u8], &mut [u8]), PoolError> {
+        self.check(read)?;
+        self.check(write)?;
+        if read.index() == write.index() {
+            return Err(PoolError::StaleHandle);
+        }
+        let (r, w) = (self.range(read), self.range(write));
+        let storage = self.storage.as_mut();
+        if r.start < w.start {
+            let (low, high) = storage
+                .split_at_mut_checked(w.start)
+                .ok_or(PoolError::StaleHandle)?;
+            let read = low.get(r).ok_or(PoolError::StaleHandle)?;
+            let write = high.get_mut(..w.len()).ok_or(PoolError::StaleHandle)?;
+            Ok((read, write))
+        } else {
+            let (low, high) = storage
+                .split_at_mut_checked(r.start)
+                .ok_or(PoolError::StaleHandle)?;
+            let write = low.get_mut(w).ok_or(PoolError::StaleHandle)?;
+            let read = high.get(..r.len()).ok_or(PoolError::StaleHandle)?;
+            Ok((read, write))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -344,6 +376,23 @@ mod tests {
                 capacity: 64
             })
         );
+    }
+
+    #[test]
+    fn buffer_pair_borrows_two_allocations() {
+        let mut pool = BufferPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let a = pool.allocate(10).unwrap();
+        let b = pool.allocate(20).unwrap();
+        pool.buffer_mut(a).unwrap().fill(3);
+        let (read, write) = pool.buffer_pair(a, b).unwrap();
+        assert_eq!(read, &[3u8; 10][..]);
+        write.copy_from_slice(&[5u8; 20]);
+        let (read, write) = pool.buffer_pair(b, a).unwrap();
+        assert_eq!(read, &[5u8; 20][..]);
+        assert_eq!(write.len(), 10);
+        assert_eq!(pool.buffer_pair(a, a), Err(PoolError::StaleHandle));
+        pool.deallocate(a).unwrap();
+        assert_eq!(pool.buffer_pair(a, b), Err(PoolError::StaleHandle));
     }
 
     #[test]

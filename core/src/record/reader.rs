@@ -269,7 +269,7 @@ pub struct Headers<'a> {
     remaining: u32,
 }
 
-impl Headers<'_> {
+impl<'a> Headers<'a> {
     /// Headers not yet iterated.
     pub const fn len(&self) -> u32 {
         self.remaining
@@ -278,6 +278,11 @@ impl Headers<'_> {
     /// Whether no header is left.
     pub const fn is_empty(&self) -> bool {
         self.remaining == 0
+    }
+
+    /// The encoded bytes of the headers not yet iterated, to copy them as they are.
+    pub(crate) const fn raw(&self) -> &'a [u8] {
+        self.reader.rest()
     }
 }
 

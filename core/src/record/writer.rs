@@ -87,7 +87,7 @@ impl Record<'_> {
     /// Bytes of the key, value and headers sections (Kafka's `DefaultRecord.sizeOf(keySize,
     /// valueSize, headers)`), or `None` if a length does not fit the format.
     #[inline(always)]
-    fn payload_size(&self) -> Option<usize> {
+    pub(crate) fn payload_size(&self) -> Option<usize> {
         let mut size = field_size(self.key)?.checked_add(field_size(self.value)?)?;
         let count = i32::try_from(self.headers.len()).ok()?;
         size = size.checked_add(varint_len(count))?;
@@ -368,6 +368,19 @@ impl BatchBuilder {
     /// the builder nor the bytes of the batch).
     #[inline(always)]
     pub fn append(&mut self, buf: &mut [u8], record: &Record<'_>) -> Result<usize, WriteError> {
+        let payload = record.payload_size().ok_or(WriteError::RecordTooLarge)?;
+        self.append_with_payload(buf, record, payload)
+    }
+
+    /// [`append`](Self::append) with the record's payload size (from
+    /// `Record::payload_size`) already computed by the caller.
+    #[inline(always)]
+    pub(crate) fn append_with_payload(
+        &mut self,
+        buf: &mut [u8],
+        record: &Record<'_>,
+        payload: usize,
+    ) -> Result<usize, WriteError> {
         let ts = record.timestamp;
         if ts < 0 && ts != NO_TIMESTAMP {
             return Err(WriteError::InvalidTimestamp { timestamp: ts });
@@ -384,7 +397,6 @@ impl BatchBuilder {
         // Java computes `timestamp - baseTimestamp` on longs, which wraps.
         let timestamp_delta = ts.wrapping_sub(base);
 
-        let payload = record.payload_size().ok_or(WriteError::RecordTooLarge)?;
         let body = record
             .body_size(offset_delta, timestamp_delta, payload)
             .ok_or(WriteError::RecordTooLarge)?;
@@ -547,10 +559,12 @@ fn put_bytes(dst: &mut [u8], pos: usize, src: &[u8]) -> usize {
 #[inline(always)]
 fn copy_bytes(d: &mut [u8], s: &[u8]) {
     if (16..=256).contains(&s.len()) && d.len() == s.len() {
-        for (dc, sc) in d.chunks_exact_mut(16).zip(s.chunks_exact(16)) {
-            dc.copy_from_slice(sc);
+        let (dc, _) = d.as_chunks_mut::<16>();
+        let (sc, _) = s.as_chunks::<16>();
+        for (a, b) in dc.iter_mut().zip(sc) {
+            *a = *b;
         }
-        // The last block overlaps the one before (or the whole for exact multiples).
+        // The last block overlaps the one before (or is the last whole one).
         if let (Some(dl), Some(sl)) = (d.last_chunk_mut::<16>(), s.last_chunk::<16>()) {
             *dl = *sl;
         }
