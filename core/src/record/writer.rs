@@ -14,6 +14,7 @@ use super::header::{
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, attributes,
 };
+use super::reader::DecodedRecord;
 
 /// A record header: a UTF-8 key and an optional value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -418,6 +419,78 @@ impl BatchBuilder {
             }
         };
         encode_record(dst, body, timestamp_delta, offset_delta, record);
+
+        self.write_pos = end;
+        self.record_count = offset_delta + 1;
+        self.base_timestamp = base;
+        if ts > self.max_timestamp {
+            self.max_timestamp = ts;
+        }
+        Ok(size)
+    }
+
+    /// Appends a record read back from a batch (to re-encode it into another batch, as when
+    /// a batch the broker refused as too large is split): its timestamp, key and value, and
+    /// its headers copied as they are encoded. The offset and timestamp deltas are this
+    /// batch's; the record attributes are written as 0, as [`append`](Self::append) does.
+    ///
+    /// Same contract as [`append`](Self::append): on [`WriteError::DoesNotFit`] nothing
+    /// changed.
+    pub fn append_decoded(
+        &mut self,
+        buf: &mut [u8],
+        record: &DecodedRecord<'_>,
+    ) -> Result<usize, WriteError> {
+        let ts = record.timestamp;
+        if ts < 0 && ts != NO_TIMESTAMP {
+            return Err(WriteError::InvalidTimestamp { timestamp: ts });
+        }
+        let offset_delta = self.record_count;
+        if offset_delta == i32::MAX {
+            return Err(WriteError::TooManyRecords);
+        }
+        let base = if offset_delta == 0 {
+            ts
+        } else {
+            self.base_timestamp
+        };
+        let timestamp_delta = ts.wrapping_sub(base);
+        let headers = record.headers.raw();
+        let header_count =
+            i32::try_from(record.headers.len()).map_err(|_| WriteError::RecordTooLarge)?;
+        let payload = field_size(record.key)
+            .zip(field_size(record.value))
+            .and_then(|(k, v)| k.checked_add(v))
+            .and_then(|n| n.checked_add(varint_len(header_count)))
+            .and_then(|n| n.checked_add(headers.len()))
+            .ok_or(WriteError::RecordTooLarge)?;
+        let framing = 1 + varlong_len(timestamp_delta) + varint_len(offset_delta);
+        let body = payload
+            .checked_add(framing)
+            .and_then(|b| i32::try_from(b).ok())
+            .ok_or(WriteError::RecordTooLarge)?;
+        let size = varint_len(body) + body as usize;
+        let available = buf.len().saturating_sub(self.write_pos);
+        let end = self
+            .write_pos
+            .checked_add(size)
+            .filter(|&end| end - LOG_OVERHEAD <= i32::MAX as usize)
+            .unwrap_or(usize::MAX);
+        let Some(dst) = buf.get_mut(self.write_pos..end) else {
+            return Err(WriteError::DoesNotFit {
+                needed: size,
+                available,
+            });
+        };
+        let mut pos = put_uvarint(dst, 0, zigzag32(body));
+        pos = put_bytes(dst, pos, &[0]);
+        pos = put_uvarint(dst, pos, zigzag64(timestamp_delta));
+        pos = put_uvarint(dst, pos, zigzag32(offset_delta));
+        pos = put_nullable(dst, pos, record.key);
+        pos = put_nullable(dst, pos, record.value);
+        pos = put_uvarint(dst, pos, zigzag32(header_count));
+        pos = put_bytes(dst, pos, headers);
+        debug_assert_eq!(pos, size, "record size computed wrongly");
 
         self.write_pos = end;
         self.record_count = offset_delta + 1;
@@ -921,5 +994,62 @@ mod tests {
             b.close_compressed(&mut buf, &BatchMeta::default(), &mut Reverse, &mut tiny),
             Err(WriteError::Codec(CodecError::OutputTooSmall))
         );
+    }
+
+    /// Records read back and re-encoded from index 1 on (new offset and timestamp deltas,
+    /// headers copied) give the same bytes as appending the original records.
+    #[test]
+    fn test_append_decoded_matches_append() {
+        use super::super::reader::RecordBatchReader;
+        let h1 = [
+            Header {
+                key: "a",
+                value: Some(b"1"),
+            },
+            Header {
+                key: "bb",
+                value: None,
+            },
+        ];
+        let originals = [
+            record(5_000, Some(b"k0"), Some(b"v0"), &[]),
+            record(4_000, None, Some(&[7u8; 200]), &h1),
+            record(-1, Some(b""), None, &h1[1..]),
+            record(9_000_000, Some(b"k3"), Some(b"v3"), &[]),
+        ];
+        let mut buf = [0u8; 1024];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        for r in &originals {
+            b.append(&mut buf, r).unwrap();
+        }
+        let len = b.close(&mut buf, &BatchMeta::default()).unwrap();
+
+        let mut expected = [0u8; 1024];
+        let mut e = BatchBuilder::start(&expected).unwrap();
+        for r in &originals[1..] {
+            e.append(&mut expected, r).unwrap();
+        }
+        let elen = e.close(&mut expected, &BatchMeta::default()).unwrap();
+
+        let batch = RecordBatchReader::new(&buf[..len]).next().unwrap().unwrap();
+        let mut out = [0u8; 1024];
+        let mut o = BatchBuilder::start(&out).unwrap();
+        for r in batch.records().unwrap().skip(1) {
+            let r = r.unwrap();
+            let want = o.next_record_size(&originals[1 + o.record_count() as usize]);
+            assert_eq!(o.append_decoded(&mut out, &r), want);
+        }
+        let olen = o.close(&mut out, &BatchMeta::default()).unwrap();
+        assert_eq!(&out[..olen], &expected[..elen]);
+
+        // Does not fit: nothing changes.
+        let first = batch.records().unwrap().nth(1).unwrap().unwrap();
+        let mut small = [0u8; 100];
+        let mut sb = BatchBuilder::start(&small).unwrap();
+        assert!(matches!(
+            sb.append_decoded(&mut small, &first),
+            Err(WriteError::DoesNotFit { .. })
+        ));
+        assert!(sb.is_empty());
     }
 }
