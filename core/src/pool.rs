@@ -43,7 +43,7 @@ pub enum PoolError {
     },
     /// The handle was already deallocated (or never came from this pool).
     StaleHandle,
-    /// The storage given to [`BufferPool::new`] is smaller than `SLOTS * slot_size`.
+    /// The storage given to [`BufferPool::new`] is smaller than one slot.
     StorageTooSmall {
         /// Bytes needed.
         needed: usize,
@@ -97,7 +97,7 @@ struct Slot {
 /// A pool of `SLOTS` fixed-size slots over caller storage `S`.
 ///
 /// Like Java's `BufferPool`, the pool bounds the memory held by records waiting to be
-/// sent (`buffer.memory` = `SLOTS * slot_size`). Unlike it, the pool never blocks and never
+/// sent (`buffer.memory` = slots × `slot_size`). Unlike it, the pool never blocks and never
 /// allocates: [`BufferPool::allocate`] either hands out a [`SlotId`] or returns
 /// [`PoolError::Exhausted`], and the caller decides whether to wait, drop or fail.
 ///
@@ -106,7 +106,8 @@ struct Slot {
 /// as [`PoolError::StaleHandle`], never a panic or a silent alias.
 ///
 /// Firmware passes a `&'static mut [u8]` or an array; a std transport passes a `Vec<u8>`
-/// that the pool then owns. The pool uses the first `SLOTS * slot_size` bytes.
+/// that the pool then owns. The pool uses the first `slot_count() * slot_size` bytes, where
+/// `slot_count() = min(SLOTS, storage / slot_size)`.
 ///
 /// ```
 /// use kafka_edge_core::BufferPool;
@@ -124,13 +125,18 @@ pub struct BufferPool<S, const SLOTS: usize> {
     storage: S,
     slot_size: usize,
     slots: [Slot; SLOTS],
+    /// Slots in use by this pool: `min(SLOTS, storage / slot_size)`.
+    slot_count: usize,
     free_slots: usize,
     /// Where the next search starts (next fit), so that FIFO use stays O(1).
     next_fit: usize,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
-    /// A pool of `SLOTS` slots of `slot_size` bytes (`batch.size`) over `storage`.
+    /// A pool of `slot_size`-byte slots (`batch.size`) over `storage`: as many as the
+    /// storage holds (`buffer.memory / batch.size`), at most `SLOTS`. `SLOTS` is a
+    /// capacity, not a size: a std transport may pick a large one and hand in only the
+    /// storage `buffer.memory` asks for.
     pub fn new(storage: S, slot_size: usize) -> Result<Self, PoolError> {
         const {
             assert!(SLOTS > 0, "a pool needs at least one slot");
@@ -140,14 +146,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
             return Err(PoolError::ZeroSlotSize);
         }
         let available = storage.as_ref().len();
-        let needed = slot_size
-            .checked_mul(SLOTS)
-            .ok_or(PoolError::StorageTooSmall {
-                needed: usize::MAX,
+        let slot_count = (available / slot_size).min(SLOTS);
+        if slot_count == 0 {
+            return Err(PoolError::StorageTooSmall {
+                needed: slot_size,
                 available,
-            })?;
-        if available < needed {
-            return Err(PoolError::StorageTooSmall { needed, available });
+            });
         }
         Ok(Self {
             storage,
@@ -156,9 +160,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
                 generation: 0,
                 state: SlotState::Free,
             }; SLOTS],
-            free_slots: SLOTS,
+            slot_count,
+            free_slots: slot_count,
             next_fit: 0,
         })
+    }
+
+    /// Slots this pool manages: `min(SLOTS, storage / slot_size)`.
+    pub const fn slot_count(&self) -> usize {
+        self.slot_count
     }
 
     /// Bytes per slot.
@@ -168,7 +178,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
 
     /// Total bytes (`buffer.memory`).
     pub const fn capacity_bytes(&self) -> usize {
-        self.slot_size * SLOTS
+        self.slot_size * self.slot_count
     }
 
     /// Bytes in free slots (not necessarily contiguous).
@@ -183,7 +193,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
 
     /// Slots in use.
     pub const fn used_slots(&self) -> usize {
-        SLOTS - self.free_slots
+        self.slot_count - self.free_slots
     }
 
     /// Slots needed for `len` bytes (at least one).
@@ -195,7 +205,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
     /// Allocates enough contiguous slots for `len` bytes. Never blocks.
     pub fn allocate(&mut self, len: usize) -> Result<SlotId, PoolError> {
         let count = self.slots_for(len);
-        if count > SLOTS {
+        if count > self.slot_count {
             return Err(PoolError::TooLarge {
                 requested: len,
                 capacity: self.capacity_bytes(),
@@ -205,15 +215,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
             return Err(PoolError::Exhausted);
         }
         let start = self
-            .find_run(self.next_fit, SLOTS, count)
-            .or_else(|| self.find_run(0, (self.next_fit + count - 1).min(SLOTS), count))
+            .find_run(self.next_fit, self.slot_count, count)
+            .or_else(|| {
+                self.find_run(0, (self.next_fit + count - 1).min(self.slot_count), count)
+            })
             .ok_or(PoolError::Exhausted)?;
         let run = self
             .slots
             .get_mut(start..start + count)
             .ok_or(PoolError::Exhausted)?;
         let (head, rest) = run.split_first_mut().ok_or(PoolError::Exhausted)?;
-        // `count <= SLOTS <= u16::MAX` and `start < SLOTS`.
+        // `count <= slot_count <= SLOTS <= u16::MAX` and `start < slot_count`.
         let id = SlotId {
             index: start as u16,
             count: count as u16,
@@ -224,7 +236,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
             s.state = SlotState::Continuation;
         }
         self.free_slots -= count;
-        self.next_fit = (start + count) % SLOTS;
+        self.next_fit = (start + count) % self.slot_count;
         Ok(id)
     }
 
@@ -342,6 +354,23 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn slot_count_follows_the_storage_up_to_slots() {
+        let mut pool = BufferPool::<_, 8>::new(std::vec![0u8; 3 * 100 + 50], 100).unwrap();
+        assert_eq!(pool.slot_count(), 3);
+        assert_eq!(pool.capacity_bytes(), 300);
+        assert!(matches!(pool.allocate(301), Err(PoolError::TooLarge { .. })));
+        let a = pool.allocate(200).unwrap();
+        let _b = pool.allocate(100).unwrap();
+        assert!(matches!(pool.allocate(1), Err(PoolError::Exhausted)));
+        pool.deallocate(a).unwrap();
+        assert_eq!(pool.free_slots(), 2);
+        // More storage than SLOTS slots: only SLOTS are used.
+        let big = BufferPool::<_, 2>::new(std::vec![0u8; 10 * 100], 100).unwrap();
+        assert_eq!(big.slot_count(), 2);
+        assert!(BufferPool::<_, 2>::new(std::vec![0u8; 99], 100).is_err());
+    }
     use proptest::prelude::*;
     use std::vec::Vec;
 
@@ -411,10 +440,10 @@ mod tests {
     #[test]
     fn construction_checks() {
         assert_eq!(
-            BufferPool::<_, 4>::new([0u8; 10], 3).err(),
+            BufferPool::<_, 4>::new([0u8; 2], 3).err(),
             Some(PoolError::StorageTooSmall {
-                needed: 12,
-                available: 10
+                needed: 3,
+                available: 2
             })
         );
         assert_eq!(

@@ -26,7 +26,9 @@
 //!   flight when idempotence is on or `max.in.flight.requests.per.connection=1` (Java allows
 //!   five in-flight batches per partition under idempotence); other partitions still
 //!   pipeline up to `max.in.flight.requests.per.connection` requests per connection.
-//! - A batch rejected with `MESSAGE_TOO_LARGE` fails with that code (Java splits it).
+//! - A batch rejected with `MESSAGE_TOO_LARGE` is split and resent, as in Java; the outcomes
+//!   of the split batches name the original batch's tickets (several outcomes per batch id,
+//!   each for a sub-range), and a record too large on its own fails with that code.
 //! - In-flight batches are not expired while their request is pending; the request timeout
 //!   bounds the overshoot of `delivery.timeout.ms`.
 
@@ -177,13 +179,16 @@ impl core::error::Error for SendError {}
 ///   flight when idempotence is on or `max.in.flight.requests.per.connection=1` (Java allows
 ///   five in-flight batches per partition under idempotence); other partitions still
 ///   pipeline up to `max.in.flight.requests.per.connection` requests per connection.
-/// - A batch rejected with `MESSAGE_TOO_LARGE` fails with that code (Java splits it).
+/// - A batch rejected with `MESSAGE_TOO_LARGE` is split and resent, as in Java; the outcomes
+///   of the split batches name the original batch's tickets (several outcomes per batch id,
+///   each for a sub-range), and a record too large on its own fails with that code.
 /// - In-flight batches are not expired while their request is pending; the request timeout
 ///   bounds the overshoot of `delivery.timeout.ms`.
 ///
 /// # Storage and capacities
 ///
-/// - `S`: the pool storage (`buffer.memory`): at least `SLOTS * batch.size` bytes.
+/// - `S`: the pool storage (`buffer.memory`): `buffer.memory / batch.size` slots are used,
+///   at most `SLOTS` (so give at least one `batch.size`).
 /// - `R`: the I/O storage: one slot of `max.response.size + REQUEST_SCRATCH_SIZE` bytes per
 ///   connection (see [`Producer::io_storage_size`]); at most
 ///   [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS) slots are used, and at least one must fit.
