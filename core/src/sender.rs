@@ -16,7 +16,7 @@ use core::fmt;
 
 use heapless::{Deque, Vec as HVec};
 
-use crate::accumulator::{BatchId, BatchState, RecordAccumulator, TicketRange};
+use crate::accumulator::{AccumulatorError, BatchId, BatchState, RecordAccumulator, TicketRange};
 use crate::config::{Acks, ConfigError, MAX_BOOTSTRAP_SERVERS, ProducerConfig};
 use crate::connection::{
     ConnId, ConnState, Connection, Fed, InFlight, MAX_CONNECTIONS, MAX_PIECES, MAX_REQUEST_BATCHES,
@@ -37,8 +37,9 @@ use crate::topic::{NodeId, TopicId, TopicPartition};
 #[non_exhaustive]
 pub enum ProduceError {
     /// The broker answered an error that is not retriable for this batch (or retries ran
-    /// out on a retriable one): for example `MESSAGE_TOO_LARGE` (batch splitting is not
-    /// implemented), `INVALID_RECORD`, `TOPIC_AUTHORIZATION_FAILED`.
+    /// out on a retriable one): for example `MESSAGE_TOO_LARGE` for a record too large on
+    /// its own (a batch of several records is split and resent instead), `INVALID_RECORD`,
+    /// `TOPIC_AUTHORIZATION_FAILED`.
     Broker {
         /// The broker's error code.
         code: ErrorCode,
@@ -172,6 +173,8 @@ pub struct ProducerMetrics {
     pub batches_sent: u64,
     /// Batches re-enqueued for a retry.
     pub batches_retried: u64,
+    /// Batches split after `MESSAGE_TOO_LARGE` (Java's `batch-split-rate`).
+    pub batches_split: u64,
     /// Batches delivered.
     pub batches_delivered: u64,
     /// Batches failed.
@@ -1636,52 +1639,98 @@ impl<
     /// sequence is rewound when the broker surely did not write it (and no later batch of
     /// its partition has a sequence), else the epoch is bumped (Java's unresolved sequences).
     fn fail_batch(&mut self, id: BatchId, error: ProduceError, definitely_not_written: bool) {
-        if self.idempotent && self.failing.is_none() {
-            let had_sequence = self
-                .acc
-                .batch(id)
-                .is_ok_and(|b| matches!(b.state(), BatchState::InFlight | BatchState::Retry))
-                && self
-                    .acc
-                    .batch_bytes(id)
-                    .is_ok_and(|bytes| !bytes.is_empty());
-            if had_sequence {
-                let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
-                let header = self
-                    .acc
-                    .batch_bytes(id)
-                    .ok()
-                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
-                    .map(|h| {
-                        (
-                            h.producer_id(),
-                            h.producer_epoch(),
-                            h.base_sequence(),
-                            h.record_count(),
-                        )
-                    });
-                if let (Ok(b), Some((p, e, base, count))) = (self.acc.batch(id), header) {
-                    let tp = b.topic_partition();
-                    let current = p == self.producer_id && e == self.producer_epoch;
-                    let next = self.next_sequence(tp);
-                    if current {
-                        if definitely_not_written
-                            && !maybe_written
-                            && increment_sequence(base, count) == next
-                        {
-                            self.set_next_sequence(tp, base);
-                        } else if self.pid_state == PidState::Ready {
-                            self.pid_state = PidState::BumpNeeded;
-                        }
-                    }
-                }
-            }
+        if self.idempotent
+            && self.failing.is_none()
+            && let Ok(tp) = self.acc.batch(id).map(|b| b.topic_partition())
+            && let Some(stamp) = self.sequence_stamp(id)
+        {
+            let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
+            self.give_back_sequence(tp, stamp, maybe_written, definitely_not_written);
         }
         if let Ok(b) = self.acc.batch(id) {
             let tp = b.topic_partition();
             self.acc.unmute(tp);
         }
         self.push_outcome(id, Err(error));
+    }
+
+    /// The producer id, epoch, base sequence and record count batch `id` was sent with, if
+    /// it had a sequence (in flight or waiting for a retry, with bytes).
+    fn sequence_stamp(&self, id: BatchId) -> Option<(i64, i16, i32, i32)> {
+        let b = self.acc.batch(id).ok()?;
+        if !matches!(b.state(), BatchState::InFlight | BatchState::Retry) {
+            return None;
+        }
+        let bytes = self.acc.batch_bytes(id).ok()?;
+        let h = RecordBatchHeader::new_checked(bytes).ok()?;
+        Some((
+            h.producer_id(),
+            h.producer_epoch(),
+            h.base_sequence(),
+            h.record_count(),
+        ))
+    }
+
+    /// The sequence range `stamp` of a batch of `tp` that will not be delivered under it
+    /// leaves a gap: it is given back (the partition's next sequence rewound to its base)
+    /// when the broker surely did not write it and no later batch of its partition has a
+    /// sequence, else the epoch is bumped (Java's unresolved sequences). Only for the
+    /// current producer id and epoch: after a bump the sequences start over anyway.
+    fn give_back_sequence(
+        &mut self,
+        tp: TopicPartition,
+        (producer_id, epoch, base, count): (i64, i16, i32, i32),
+        maybe_written: bool,
+        definitely_not_written: bool,
+    ) {
+        if producer_id != self.producer_id || epoch != self.producer_epoch {
+            return;
+        }
+        let next = self.next_sequence(tp);
+        if definitely_not_written && !maybe_written && increment_sequence(base, count) == next {
+            self.set_next_sequence(tp, base);
+        } else if self.pid_state == PidState::Ready {
+            self.pid_state = PidState::BumpNeeded;
+        }
+    }
+
+    /// `MESSAGE_TOO_LARGE` (or `RECORD_LIST_TOO_LARGE`): a batch of several records is split
+    /// into smaller batches re-enqueued at the front of its partition, which carry its
+    /// tickets (Java's `splitAndReenqueue`); a batch of one record fails with `code`.
+    ///
+    /// The broker refused the batch, so it did not write it: its sequence range is given
+    /// back and the new batches get fresh sequences from the same point when drained (with
+    /// idempotence a partition has one batch in flight, so no later batch holds a sequence).
+    /// When the pool has no room for the new batches, the batch is retried as it is and
+    /// split when refused again, once memory was freed.
+    fn split_or_fail(&mut self, now_ms: u64, id: BatchId, code: ErrorCode) {
+        let Ok(b) = self.acc.batch(id) else { return };
+        let (tp, count) = (b.topic_partition(), b.record_count());
+        if count < 2 || self.failing.is_some() {
+            self.fail_batch(id, ProduceError::Broker { code }, true);
+            return;
+        }
+        // Read before the split releases the batch.
+        let stamp = self.sequence_stamp(id);
+        let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
+        match self.acc.split(now_ms, id) {
+            Ok(_) => {
+                self.metrics.batches_split += 1;
+                if let Some(e) = self.extras.get_mut(id.index()) {
+                    *e = no_extra();
+                }
+                if self.idempotent
+                    && let Some(stamp) = stamp
+                {
+                    self.give_back_sequence(tp, stamp, maybe_written, true);
+                }
+                self.acc.unmute(tp);
+            }
+            Err(AccumulatorError::Full | AccumulatorError::TooManyBatches) => {
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            Err(_) => self.fail_batch(id, ProduceError::Broker { code }, true),
+        }
     }
 
     fn enter_fatal(&mut self, code: ErrorCode) {
@@ -2013,8 +2062,10 @@ impl<
                 self.enter_fatal(code);
                 self.fail_batch(id, ProduceError::Fatal(code), true);
             }
-            // MESSAGE_TOO_LARGE (no split yet), fatal-for-batch, and sequence errors without
-            // idempotence.
+            ErrorClass::MessageTooLarge => self.split_or_fail(now_ms, id, code),
+            // The batch is larger than the broker's segments: smaller batches may fit.
+            _ if code == ErrorCode::RECORD_LIST_TOO_LARGE => self.split_or_fail(now_ms, id, code),
+            // Fatal-for-batch, and sequence errors without idempotence.
             _ => self.fail_batch(id, ProduceError::Broker { code }, true),
         }
     }
