@@ -31,6 +31,9 @@ def main():
     p.add_argument("--partitions", help="comma-separated; default: all")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--count-only", action="store_true", help="print only the number of records per partition")
+    p.add_argument("--expect", type=int, default=0,
+                   help="wait (up to --timeout) until the partitions hold at least this many records: "
+                        "after a leader change the new leader's high watermark can lag for a moment")
     a = p.parse_args()
 
     c = Consumer({
@@ -50,14 +53,18 @@ def main():
     parts = sorted(t.partitions) if not a.partitions else [int(x) for x in a.partitions.split(",")]
     ends = {}
     starts = {}
-    for part in parts:
-        lo, hi = c.get_watermark_offsets(TopicPartition(a.topic, part), timeout=30)
-        starts[part], ends[part] = lo, hi
+    deadline = time.monotonic() + a.timeout
+    while True:
+        for part in parts:
+            lo, hi = c.get_watermark_offsets(TopicPartition(a.topic, part), timeout=30)
+            starts[part], ends[part] = lo, hi
+        if sum(ends[p] - starts[p] for p in parts) >= a.expect or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     todo = {part for part in parts if ends[part] > starts[part]}
     c.assign([TopicPartition(a.topic, part, starts[part]) for part in parts])
     records = {part: [] for part in parts}
     next_offset = dict(starts)
-    deadline = time.monotonic() + a.timeout
     while todo:
         if time.monotonic() > deadline:
             sys.exit(f"judge: timed out; reached {next_offset} of {ends}")

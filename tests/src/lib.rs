@@ -255,6 +255,13 @@ pub struct JudgedRecord {
 
 /// Reads every record of `topic` back with librdkafka (`check.crcs=true`).
 pub fn judge(cluster: &Cluster, topic: &str) -> Vec<JudgedRecord> {
+    judge_expect(cluster, topic, 0)
+}
+
+/// Like [`judge`], but first waits (up to two minutes) until the topic holds at least
+/// `expected` records: after a broker was killed, a new leader's high watermark can lag
+/// behind what the old leader acknowledged for a moment.
+pub fn judge_expect(cluster: &Cluster, topic: &str, expected: usize) -> Vec<JudgedRecord> {
     let mut cmd = script("judge");
     cmd.args([
         "--bootstrap",
@@ -264,6 +271,7 @@ pub fn judge(cluster: &Cluster, topic: &str) -> Vec<JudgedRecord> {
         "--timeout",
         "120",
     ]);
+    cmd.args(["--expect", &expected.to_string()]);
     run(cmd, "scripts/judge")
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("judge line {l}: {e}")))
@@ -538,11 +546,24 @@ pub fn assert_read_back_exactly(
     judged: &[JudgedRecord],
     expected_partition: impl Fn(usize) -> i32,
 ) -> HashMap<i32, usize> {
-    assert_eq!(
-        judged.len(),
-        sent.len(),
-        "record count read back differs from records sent"
-    );
+    if judged.len() != sent.len() {
+        // Say what differs: records missing, or records written more than once.
+        let mut count: HashMap<(&Option<String>, &Option<String>, i64), i64> = HashMap::new();
+        for s in sent {
+            *count.entry((&s.key, &s.value, s.timestamp)).or_default() += 1;
+        }
+        for j in judged {
+            *count.entry((&j.key, &j.value, j.timestamp)).or_default() -= 1;
+        }
+        let missing = count.values().filter(|v| **v > 0).count();
+        let extra = count.values().filter(|v| **v < 0).count();
+        panic!(
+            "read back {} records, sent {}: {missing} sent records missing, {extra} read back more \
+             often than sent",
+            judged.len(),
+            sent.len()
+        );
+    }
     let mut per_partition: HashMap<i32, Vec<&JudgedRecord>> = HashMap::new();
     for r in judged {
         per_partition.entry(r.partition).or_default().push(r);

@@ -4,7 +4,8 @@
 
 use kafka_edge_tests::oracle::{self, PeerProducer};
 use kafka_edge_tests::{
-    Cluster, Ground, assert_read_back_exactly, judge, keyed_records, topic_name, unhex,
+    Cluster, Ground, assert_read_back_exactly, judge, judge_expect, keyed_records, topic_name,
+    unhex,
 };
 use serde_json::json;
 
@@ -86,7 +87,7 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_with_acks_all() {
     assert_eq!(outcomes.len(), records.len());
 
     let expected = murmur2_partitions(&records, PARTITIONS);
-    let judged = judge(&cluster, &topic);
+    let judged = judge_expect(&cluster, &topic, records.len());
     assert_read_back_exactly(&records, &judged, |i| expected[i]);
     // Each outcome's offset is where the judge found that record.
     for o in &outcomes {
