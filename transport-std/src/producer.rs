@@ -71,8 +71,6 @@ pub(crate) struct State {
     pub(crate) batches: Vec<BatchSlots>,
     /// Topic names by `TopicId`, shared by every `RecordMetadata` of the topic.
     pub(crate) topics: Vec<Option<Arc<str>>>,
-    /// `buffer.memory`, rounded down to whole `batch.size` slots.
-    buffer_limit: usize,
     partitioner: Option<Box<dyn Partitioner + Send>>,
     /// The I/O thread is (about to be) blocked in `poll` until `io_sleep_until`.
     pub(crate) io_sleeping: bool,
@@ -151,12 +149,6 @@ impl State {
             .core
             .topic_id(record.topic)
             .filter(|&id| self.core.metadata().topic_status(id) == Some(TopicStatus::Known));
-        if known.is_some() && self.core.buffer_used_bytes() >= self.buffer_limit {
-            // `buffer.memory` is reached (the core's pool has MAX_SLOTS slots; this is the
-            // configured bound). Stricter than Java: the open batches do not take more
-            // records until memory frees up.
-            return Err(CoreSendError::BufferFull);
-        }
         let mut record = *record;
         if record.partition.is_none()
             && let (Some(p), Some(id)) = (self.partitioner.as_mut(), known)
@@ -465,7 +457,6 @@ impl Producer {
                 core,
                 batches,
                 topics: Vec::new(),
-                buffer_limit,
                 partitioner,
                 io_sleeping: false,
                 io_sleep_until: None,
@@ -744,7 +735,10 @@ impl Drop for Producer {
 /// Builds the core on a short-lived thread with a large stack: the core producer is about
 /// 1.5 MB (its tables are const-generic arrays) and is built by value before it is boxed.
 fn build_core(config: ProducerConfig) -> Result<Box<CoreProducer>, BuildError> {
-    let pool_len = MAX_SLOTS
+    // The core's pool uses as many slots as this storage holds (at most MAX_SLOTS):
+    // `buffer.memory` bounds the memory for records, as in Java.
+    let slots = (config.buffer_memory / config.batch_size.max(1)).min(MAX_SLOTS);
+    let pool_len = slots
         .checked_mul(config.batch_size)
         .ok_or(BuildError::TooManySlots {
             needed: usize::MAX,

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use common::{builder, cluster, init_log, owned};
 use kafka_edge_core::partition_for_key;
-use kafka_edge_tests::{Ground, assert_read_back_exactly, judge, keyed_records, topic_name, unhex};
+use kafka_edge_tests::{
+    Ground, assert_read_back_exactly, judge, judge_expect, keyed_records, topic_name, unhex,
+};
 
 #[test]
 fn idempotent_acks_all_survives_a_broker_kill() {
@@ -54,7 +56,11 @@ fn idempotent_acks_all_survives_a_broker_kill() {
         let key = unhex(records[i].key.as_deref().unwrap());
         partition_for_key(&key, NonZeroU32::new(3).unwrap())
     };
-    assert_read_back_exactly(&records, &judge(&c, &topic), partition);
+    assert_read_back_exactly(
+        &records,
+        &judge_expect(&c, &topic, records.len()),
+        partition,
+    );
 }
 
 #[test]
