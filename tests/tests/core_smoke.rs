@@ -12,7 +12,8 @@ use kafka_edge_core::{
 };
 use kafka_edge_tests::drive::{BlockingLoop, Outcome};
 use kafka_edge_tests::{
-    Cluster, Ground, TestRecord, assert_read_back_exactly, judge, keyed_records, topic_name, unhex,
+    Cluster, Ground, TestRecord, assert_read_back_exactly, hex, judge, keyed_records, topic_name,
+    unhex,
 };
 
 type SmokeProducer = Producer<Vec<u8>, Vec<u8>, 256, 64, 512>;
@@ -258,5 +259,104 @@ fn unknown_topic_is_never_accepted_and_invalid_topic_fails_at_once() {
     match p.send(lp.now(), &rec("bad topic name!")) {
         Err(SendError::InvalidTopic) => {}
         other => panic!("invalid topic name: {other:?}"),
+    }
+}
+
+/// A topic with `max.message.bytes=2000`: the producer's batches of ~300-byte records are
+/// refused with MESSAGE_TOO_LARGE, split (again and again) and delivered; the one record of
+/// 5000 bytes is refused on its own and fails with MESSAGE_TOO_LARGE. Every other record is
+/// read back by the judge, in send order, with its headers, at the offset its outcome gave.
+#[test]
+fn message_too_large_splits_and_reports_per_record() {
+    let cluster = Cluster::get(Ground::Kafka1);
+    let topic = topic_name("core-split");
+    cluster.create_topic(&topic, 1, 1, &["max.message.bytes=2000"]);
+    const BIG: usize = 17;
+    let records: Vec<TestRecord> = (0..40)
+        .map(|i| {
+            let len = if i == BIG { 5_000 } else { 300 };
+            let mut value = format!("split-{i:03}-").into_bytes();
+            value.resize(len, b'a' + (i % 26) as u8);
+            let headers = if i % 3 == 0 {
+                vec![("h".to_string(), Some(hex(format!("hv{i}").as_bytes())))]
+            } else {
+                Vec::new()
+            };
+            TestRecord {
+                key: Some(hex(format!("k{i}").as_bytes())),
+                value: Some(hex(&value)),
+                headers,
+                timestamp: 1_700_000_000_000 + i as i64,
+                partition: Some(0),
+            }
+        })
+        .collect();
+    let run = produce(
+        &cluster,
+        &topic,
+        &[("linger.ms", "50"), ("batch.size", "16384")],
+        records,
+    );
+
+    // Exactly one outcome per ticket: the offset of a delivered record, or the error.
+    let mut outcome: HashMap<Ticket, Result<i64, String>> = HashMap::new();
+    for o in &run.outcomes {
+        match o {
+            Outcome::Delivered {
+                partition,
+                tickets,
+                base_offset,
+            } => {
+                assert_eq!(*partition, 0);
+                assert!(*base_offset >= 0, "acks=all gives offsets");
+                for (k, t) in tickets.iter().enumerate() {
+                    let prev = outcome.insert(t, Ok(base_offset + k as i64));
+                    assert!(prev.is_none(), "ticket {t:?} got two outcomes");
+                }
+            }
+            Outcome::Failed { tickets, error } => {
+                for t in tickets.iter() {
+                    let prev = outcome.insert(t, Err(error.clone()));
+                    assert!(prev.is_none(), "ticket {t:?} got two outcomes");
+                }
+            }
+        }
+    }
+    assert_eq!(
+        outcome.len(),
+        run.tickets.len(),
+        "every ticket has an outcome"
+    );
+    // Several outcomes per original batch: the batches were split.
+    assert!(run.outcomes.len() > 3, "{} outcomes", run.outcomes.len());
+    let too_large = kafka_edge_core::ProduceError::Broker {
+        code: kafka_edge_core::protocol::ErrorCode::MESSAGE_TOO_LARGE,
+    }
+    .to_string();
+    let mut offsets = Vec::new();
+    for (i, t) in run.tickets.iter().enumerate() {
+        match &outcome[t] {
+            Err(e) if i == BIG => assert_eq!(e, &too_large),
+            Ok(off) if i != BIG => offsets.push((i, *off)),
+            other => panic!("record {i}: {other:?}"),
+        }
+    }
+
+    let delivered: Vec<TestRecord> = run
+        .records
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != BIG)
+        .map(|(_, r)| r.clone())
+        .collect();
+    let judged = judge(&cluster, &topic);
+    assert_read_back_exactly(&delivered, &judged, |_| 0);
+    for (i, off) in offsets {
+        let found = judged.iter().find(|j| j.offset == off);
+        assert_eq!(
+            found.map(|j| &j.value),
+            Some(&run.records[i].value),
+            "record {i}: offset {off}"
+        );
     }
 }
