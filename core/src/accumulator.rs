@@ -578,7 +578,8 @@ impl PartitionQueue {
 ///
 /// Capacities are const generics: `SLOTS` pool slots, `PARTITIONS` partition queues (one
 /// per topic partition ever appended to or muted), `BATCHES` batches alive at once
-/// (queued or in flight). Exceeding one is a typed error.
+/// (queued or in flight; a split batch keeps one entry besides its parts until all its
+/// records were released). Exceeding one is a typed error.
 ///
 /// `now_ms` is a monotonic millisecond instant from the caller; record timestamps are
 /// wall-clock values inside the records. The two are never mixed.

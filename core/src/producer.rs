@@ -194,7 +194,9 @@ impl core::error::Error for SendError {}
 ///   [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS) slots are used, and at least one must fit.
 ///   Give it one slot per broker the producer sends to, plus one.
 /// - `SLOTS`: pool slots; `PARTITIONS`: partitions over all topics (metadata and queues);
-///   `BATCHES`: batches alive at once (queued, in flight, or with an outcome not yet polled).
+///   `BATCHES`: batches alive at once (queued, in flight, or with an outcome not yet polled;
+///   a batch split after `MESSAGE_TOO_LARGE` keeps one entry besides its parts until every
+///   one of its records has an outcome).
 pub struct Producer<S, R, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
     io: R,
     sender: Sender<S, SLOTS, PARTITIONS, BATCHES>,
