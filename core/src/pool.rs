@@ -216,9 +216,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
         }
         let start = self
             .find_run(self.next_fit, self.slot_count, count)
-            .or_else(|| {
-                self.find_run(0, (self.next_fit + count - 1).min(self.slot_count), count)
-            })
+            .or_else(|| self.find_run(0, (self.next_fit + count - 1).min(self.slot_count), count))
             .ok_or(PoolError::Exhausted)?;
         let run = self
             .slots
@@ -360,7 +358,10 @@ mod tests {
         let mut pool = BufferPool::<_, 8>::new(std::vec![0u8; 3 * 100 + 50], 100).unwrap();
         assert_eq!(pool.slot_count(), 3);
         assert_eq!(pool.capacity_bytes(), 300);
-        assert!(matches!(pool.allocate(301), Err(PoolError::TooLarge { .. })));
+        assert!(matches!(
+            pool.allocate(301),
+            Err(PoolError::TooLarge { .. })
+        ));
         let a = pool.allocate(200).unwrap();
         let _b = pool.allocate(100).unwrap();
         assert!(matches!(pool.allocate(1), Err(PoolError::Exhausted)));
