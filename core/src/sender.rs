@@ -998,27 +998,7 @@ impl<
         ) else {
             return false;
         };
-        let Some(c) = self.conns.get_mut(k) else {
-            return false;
-        };
-        c.pieces.clear();
-        let _ = c.pieces.push(Piece::Scratch {
-            start: 0,
-            end: u32::try_from(len).unwrap_or(0),
-        });
-        let request = InFlight {
-            correlation_id,
-            kind,
-            version,
-            sent_ms: now_ms,
-            expects_response: true,
-        };
-        if !c.start_transmit(request, len) {
-            c.pieces.clear();
-            return false;
-        }
-        self.metrics.requests_sent += 1;
-        true
+        self.start_written_request(now_ms, k, kind, version, correlation_id, len)
     }
 
     fn send_api_versions(&mut self, now_ms: u64, k: usize, io: &mut [u8]) {
