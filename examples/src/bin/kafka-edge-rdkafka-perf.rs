@@ -1,0 +1,162 @@
+//! `kafka-edge-rdkafka-perf` (feature `peers`): librdkafka's run of `kafka-edge-perf`, for
+//! `scripts/compare`. The same options, payloads (random `A`-`Z` bytes, new for every record),
+//! per-record latency (send to delivery report) and output lines as `kafka-edge-perf` and
+//! Java's `ProducerPerformance`, through the `rdkafka` crate's `BaseProducer` over its bundled
+//! librdkafka.
+//!
+//! ```text
+//! cargo run --release -p kafka-edge-examples --features peers --bin kafka-edge-rdkafka-perf -- \
+//!     --bootstrap-server B --topic T --num-records 1000000 --record-size 100 --throughput -1 \
+//!     --producer-props acks=1 linger.ms=5 batch.size=16384
+//! ```
+//!
+//! librdkafka takes Java's property names used here (`acks`, `linger.ms`, `batch.size`) as
+//! aliases of its own. Delivery reports are served by `poll` on the sending thread, as
+//! librdkafka's applications do.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use kafka_edge_examples::{Payload, PerfStats, ProcessUsage, parse_property};
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kafka-edge-rdkafka-perf",
+    about = "librdkafka's peer of Java's ProducerPerformance"
+)]
+struct Args {
+    /// Brokers (`bootstrap.servers`).
+    #[arg(long = "bootstrap-server")]
+    bootstrap_server: String,
+    /// Topic to produce to.
+    #[arg(long)]
+    topic: String,
+    /// Number of records to send.
+    #[arg(long = "num-records")]
+    num_records: u64,
+    /// Size of each record's value in bytes.
+    #[arg(long = "record-size", default_value_t = 100)]
+    record_size: usize,
+    /// Maximum records per second; -1 for no limit.
+    #[arg(long, allow_negative_numbers = true, default_value_t = -1.0)]
+    throughput: f64,
+    /// Producer properties, `key=value` (librdkafka's names or their Java aliases).
+    #[arg(long = "producer-props", alias = "command-property", num_args = 1.., value_parser = parse_property)]
+    producer_props: Vec<(String, String)>,
+}
+
+/// Collects delivery reports; the opaque of each record is its send time in nanoseconds
+/// after the start (no allocation per record).
+struct Context {
+    start: Instant,
+    stats: Mutex<PerfStats>,
+}
+
+impl ClientContext for Context {}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, sent_ns: usize) {
+        let latency = self
+            .start
+            .elapsed()
+            .saturating_sub(Duration::from_nanos(sent_ns as u64));
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(m) => {
+                let bytes = m.payload_len();
+                if let Some(line) = s.delivered(latency, bytes) {
+                    println!("{line}");
+                }
+            }
+            Err((e, _)) => {
+                if s.failed_count() < 10 {
+                    eprintln!("kafka-edge-rdkafka-perf: record not delivered: {e}");
+                }
+                s.failed();
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(0) => {}
+        Ok(_) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("kafka-edge-rdkafka-perf: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", &args.bootstrap_server)
+        .set("client.id", "perf-producer-client");
+    for (k, v) in &args.producer_props {
+        config.set(k, v);
+    }
+    let records = args.num_records;
+    let start = Instant::now();
+    let context = Context {
+        start,
+        stats: Mutex::new(PerfStats::with_capacity(
+            usize::try_from(records).unwrap_or(0),
+        )),
+    };
+    let producer: BaseProducer<Context> = config.create_with_context(context)?;
+    let mut payload = Payload::new(args.record_size, 0x9e37_79b9_7f4a_7c15);
+    for i in 0..records {
+        let value = payload.next_value();
+        let sent_ns = start.elapsed().as_nanos() as usize;
+        let mut record =
+            BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(value);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                    record = r;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        if i % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+        if args.throughput > 0.0 {
+            let due = Duration::from_secs_f64((i + 1) as f64 / args.throughput);
+            let elapsed = start.elapsed();
+            if due > elapsed + Duration::from_millis(1) {
+                producer.poll(due - elapsed);
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(120))?;
+    let elapsed = start.elapsed();
+    let s = producer
+        .context()
+        .stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    println!("{}", s.java_summary(records, elapsed));
+    drop(producer);
+    println!("{}", ProcessUsage::now().line(records));
+    if s.failed_count() > 0 {
+        eprintln!(
+            "kafka-edge-rdkafka-perf: {} of {records} records failed",
+            s.failed_count()
+        );
+    }
+    Ok(s.failed_count())
+}
