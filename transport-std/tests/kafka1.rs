@@ -807,3 +807,114 @@ fn a_panicking_callback_does_not_stop_the_producer() {
         .unwrap();
     assert_eq!(m.offset, 1);
 }
+
+#[test]
+fn java_kafka_producer_puts_every_record_in_the_same_partition_as_ours() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let ours = topic_name("std-vs-java-edge");
+    let theirs = topic_name("std-vs-java-java");
+    c.create_topic(&ours, 7, 1, &[]);
+    c.create_topic(&theirs, 7, 1, &[]);
+    // Keyed records, some with an explicit partition, the same settings for both clients.
+    let mut records = keyed_records(21, 4000, 333);
+    for (i, r) in records.iter_mut().enumerate() {
+        if i % 10 == 0 {
+            r.partition = Some((i % 7) as i32);
+        }
+    }
+    let props = [("acks", "all"), ("linger.ms", "5")];
+    let p = builder(&c, &props).build().unwrap();
+    let metas = send_all(&p, &ours, &records);
+    p.close(T);
+    let java_props: Vec<String> = props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let java_props: Vec<&str> = java_props.iter().map(String::as_str).collect();
+    let java = kafka_edge_tests::oracle::produce(&c.bootstrap, &theirs, &java_props, &records);
+    assert_eq!(java.len(), records.len());
+    for o in &java {
+        assert_eq!(
+            o.partition,
+            Some(metas[o.i].partition),
+            "record {}: Java's partition differs from ours",
+            o.i
+        );
+    }
+    // Both topics hold the same records in the same partitions, in the same order.
+    let a = judge(&c, &ours);
+    let b = judge(&c, &theirs);
+    let strip = |v: Vec<kafka_edge_tests::JudgedRecord>| -> Vec<_> {
+        v.into_iter()
+            .map(|j| {
+                (
+                    j.partition,
+                    j.offset,
+                    j.key,
+                    j.value,
+                    j.headers,
+                    j.timestamp,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(strip(a), strip(b), "the two topics differ");
+}
+
+#[test]
+fn message_too_large_fails_only_the_record_that_is_too_large() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-split");
+    c.create_topic(&topic, 1, 1, &["max.message.bytes=2000"]);
+    // A long linger puts every record into one batch, which the broker refuses whole.
+    let p = builder(&c, &[("linger.ms", "200"), ("max.request.size", "1048576")])
+        .build()
+        .unwrap();
+    let values: Vec<Vec<u8>> = (0..30)
+        .map(|i| {
+            if i == 17 {
+                vec![b'X'; 5000]
+            } else {
+                vec![b'a' + (i % 26) as u8; 300]
+            }
+        })
+        .collect();
+    let futures: Vec<_> = values
+        .iter()
+        .map(|v| p.send(&ProducerRecord::new(&topic).value(v)).unwrap())
+        .collect();
+    let results: Vec<DeliveryResult> = futures
+        .into_iter()
+        .map(|f| f.wait_timeout(T).expect("an outcome"))
+        .collect();
+    p.close(T);
+    for (i, r) in results.iter().enumerate() {
+        if i == 17 {
+            let err = r.as_ref().expect_err("the 5000-byte record must fail");
+            assert_eq!(
+                err.broker_code(),
+                Some(ErrorCode::MESSAGE_TOO_LARGE),
+                "{err}"
+            );
+        } else {
+            assert!(r.is_ok(), "record {i}: {r:?}");
+        }
+    }
+    let judged = judge(&c, &topic);
+    let expected: Vec<String> = values
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 17)
+        .map(|(_, v)| kafka_edge_tests::hex(v))
+        .collect();
+    let got: Vec<String> = judged.iter().map(|j| j.value.clone().unwrap()).collect();
+    assert_eq!(got, expected, "the other records, each once, in order");
+    for (i, r) in results.iter().enumerate() {
+        if let Ok(m) = r {
+            let j = &judged[m.offset as usize];
+            assert_eq!(
+                j.value.as_deref(),
+                Some(kafka_edge_tests::hex(&values[i]).as_str())
+            );
+        }
+    }
+}

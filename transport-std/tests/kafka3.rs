@@ -30,19 +30,20 @@ fn idempotent_acks_all_survives_a_broker_kill() {
     )
     .build()
     .unwrap();
-    let records = keyed_records(3, 6000, 101);
+    // 200,000 records; broker 2 is killed after 50,000 and restarted after 120,000.
+    let records = keyed_records(3, 200_000, 1009);
     let owned = owned(&records);
     let mut futures = Vec::with_capacity(records.len());
     for (i, r) in owned.iter().enumerate() {
-        if i == 2000 {
+        if i == 50_000 {
             c.kill(2);
         }
-        if i == 4000 {
+        if i == 120_000 {
             c.start(2);
         }
         futures.push(p.send(&r.record(&topic)).unwrap());
-        if i % 100 == 0 {
-            std::thread::sleep(Duration::from_millis(20));
+        if i % 1000 == 0 {
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
     for (i, f) in futures.into_iter().enumerate() {
