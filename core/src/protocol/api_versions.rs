@@ -197,17 +197,7 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    fn encode<'a, M: Message<'a>>(m: &M, version: i16) -> Vec<u8> {
-        let mut buf = [0u8; 256];
-        let mut w = Writer::new(&mut buf);
-        m.encode(version, &mut w).unwrap();
-        assert_eq!(
-            w.position(),
-            m.encoded_len(version),
-            "encoded_len v{version}"
-        );
-        w.written().to_vec()
-    }
+    use crate::protocol::testing::encode;
 
     const REQ_V3: &[u8] = &[
         0x05, b'e', b'd', b'g', b'e', // client_software_name "edge"

@@ -128,19 +128,8 @@ mod tests {
     extern crate std;
     use super::*;
     use proptest::prelude::*;
-    use std::vec::Vec;
 
-    fn encode<'a, M: Message<'a>>(m: &M, version: i16) -> Vec<u8> {
-        let mut buf = [0u8; 64];
-        let mut w = Writer::new(&mut buf);
-        m.encode(version, &mut w).unwrap();
-        assert_eq!(
-            w.position(),
-            m.encoded_len(version),
-            "encoded_len v{version}"
-        );
-        w.written().to_vec()
-    }
+    use crate::protocol::testing::encode;
 
     const REQ_V1: &[u8] = &[0xff, 0xff, 0x7f, 0xff, 0xff, 0xff];
     const REQ_V4: &[u8] = &[

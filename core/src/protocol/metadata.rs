@@ -497,17 +497,7 @@ mod tests {
     use proptest::prelude::*;
     use std::vec::Vec;
 
-    fn encode<'a, M: Message<'a>>(m: &M, version: i16) -> Vec<u8> {
-        let mut buf = [0u8; 512];
-        let mut w = Writer::new(&mut buf);
-        m.encode(version, &mut w).unwrap();
-        assert_eq!(
-            w.position(),
-            m.encoded_len(version),
-            "encoded_len v{version}"
-        );
-        w.written().to_vec()
-    }
+    use crate::protocol::testing::encode;
 
     const TOPICS: [MetadataRequestTopic<'static>; 1] = [MetadataRequestTopic {
         topic_id: Uuid::ZERO,

@@ -55,3 +55,24 @@ pub use produce::{
     PartitionProduceResponse, ProduceRequest, ProduceRequestEncoder, ProduceResponse,
     TopicProduceData, TopicProduceResponse,
 };
+
+/// Helpers shared by the message tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    extern crate std;
+    use super::{Message, Writer};
+    use std::vec::Vec;
+
+    /// Encodes `m` at `version` and checks that `encoded_len` agrees with what was written.
+    pub(crate) fn encode<'a, M: Message<'a>>(m: &M, version: i16) -> Vec<u8> {
+        let mut buf = std::vec![0u8; 1 << 16];
+        let mut w = Writer::new(&mut buf);
+        m.encode(version, &mut w).unwrap();
+        assert_eq!(
+            w.position(),
+            m.encoded_len(version),
+            "encoded_len v{version}"
+        );
+        w.written().to_vec()
+    }
+}
