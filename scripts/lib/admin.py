@@ -99,6 +99,27 @@ def cmd_topic(a):
     sys.exit(f"topic {a.name}: partitions without a leader after {a.timeout}s")
 
 
+def cmd_insync(a):
+    """Waits until every partition of the topic has a leader and all its replicas in sync."""
+    client = admin(a.bootstrap)
+    deadline = time.monotonic() + a.timeout
+    last = "no metadata"
+    while time.monotonic() < deadline:
+        try:
+            md = client.list_topics(topic=a.name, timeout=5)
+            t = md.topics.get(a.name)
+            if t is not None and t.error is None and t.partitions:
+                lagging = [p.id for p in t.partitions.values()
+                           if p.leader < 0 or sorted(p.isrs) != sorted(p.replicas)]
+                if not lagging:
+                    return
+                last = f"partitions {sorted(lagging)} not fully in sync"
+        except Exception as e:  # noqa: BLE001 - any failure here means "not yet"
+            last = str(e)
+        time.sleep(0.3)
+    sys.exit(f"topic {a.name}: {last} after {a.timeout}s")
+
+
 def cmd_delete(a):
     client = admin(a.bootstrap)
     for _, fut in client.delete_topics([a.name], operation_timeout=30).items():
@@ -121,11 +142,15 @@ def main():
     t.add_argument("--replication", type=int, default=1)
     t.add_argument("--config", action="append")
     t.add_argument("--timeout", type=float, default=60)
+    i = sub.add_parser("insync")
+    i.add_argument("--bootstrap", required=True)
+    i.add_argument("--name", required=True)
+    i.add_argument("--timeout", type=float, default=120)
     d = sub.add_parser("delete")
     d.add_argument("--bootstrap", required=True)
     d.add_argument("--name", required=True)
     a = p.parse_args()
-    {"wait": cmd_wait, "topic": cmd_topic, "delete": cmd_delete}[a.cmd](a)
+    {"wait": cmd_wait, "topic": cmd_topic, "insync": cmd_insync, "delete": cmd_delete}[a.cmd](a)
 
 
 if __name__ == "__main__":

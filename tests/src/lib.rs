@@ -219,6 +219,12 @@ impl Cluster {
         self.kafka(&["start", &n.to_string()]);
     }
 
+    /// Waits until every partition of `topic` has all its replicas in sync again (after a
+    /// broker was restarted), so that reads see settled leaders.
+    pub fn wait_in_sync(&self, topic: &str) {
+        self.kafka(&["insync", topic]);
+    }
+
     /// Log file of broker `n`.
     pub fn log(&self, n: usize) -> PathBuf {
         self.dir.join(format!("node{n}")).join("server.log")

@@ -87,6 +87,7 @@ fn broker_killed_and_restarted_mid_run_loses_nothing_with_acks_all() {
     assert_eq!(outcomes.len(), records.len());
 
     let expected = murmur2_partitions(&records, PARTITIONS);
+    cluster.wait_in_sync(&topic);
     let judged = judge_expect(&cluster, &topic, records.len());
     assert_read_back_exactly(&records, &judged, |i| expected[i]);
     // Each outcome's offset is where the judge found that record.

@@ -53,6 +53,7 @@ fn idempotent_acks_all_survives_a_broker_kill() {
         assert!(r.is_ok(), "record {i}: {r:?}");
     }
     p.close(Duration::from_secs(30));
+    c.wait_in_sync(&topic);
     let partition = |i: usize| {
         let key = unhex(records[i].key.as_deref().unwrap());
         partition_for_key(&key, NonZeroU32::new(3).unwrap())
