@@ -276,16 +276,7 @@ impl<'a> Message<'a> for TopicProduceData<'a> {
 
     fn decode(version: i16, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let flexible = flexible(version);
-        let name = if field::TOPIC_NAME.has(version) {
-            r.read_string_in(flexible)?
-        } else {
-            ""
-        };
-        let topic_id = if field::TOPIC_ID.has(version) {
-            r.read_uuid()?
-        } else {
-            Uuid::ZERO
-        };
+        let (name, topic_id) = read_topic_name_and_id(version, flexible, r)?;
         let partition_data = Array::decode(version, flexible, r)?;
         r.skip_tagged_fields_in(flexible)?;
         Ok(Self {
@@ -653,16 +644,7 @@ impl<'a> Message<'a> for TopicProduceResponse<'a> {
 
     fn decode(version: i16, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
         let flexible = flexible(version);
-        let name = if field::TOPIC_NAME.has(version) {
-            r.read_string_in(flexible)?
-        } else {
-            ""
-        };
-        let topic_id = if field::TOPIC_ID.has(version) {
-            r.read_uuid()?
-        } else {
-            Uuid::ZERO
-        };
+        let (name, topic_id) = read_topic_name_and_id(version, flexible, r)?;
         let partition_responses = Array::decode(version, flexible, r)?;
         r.skip_tagged_fields_in(flexible)?;
         Ok(Self {
@@ -755,6 +737,25 @@ impl<'a> Message<'a> for ProduceResponse<'a> {
             node_endpoints,
         })
     }
+}
+
+/// A topic's name (up to v12) and id (v13+), as Produce requests and responses name it.
+fn read_topic_name_and_id<'a>(
+    version: i16,
+    flexible: bool,
+    r: &mut Reader<'a>,
+) -> Result<(&'a str, Uuid), DecodeError> {
+    let name = if field::TOPIC_NAME.has(version) {
+        r.read_string_in(flexible)?
+    } else {
+        ""
+    };
+    let topic_id = if field::TOPIC_ID.has(version) {
+        r.read_uuid()?
+    } else {
+        Uuid::ZERO
+    };
+    Ok((name, topic_id))
 }
 
 #[cfg(test)]
