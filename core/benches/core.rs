@@ -94,8 +94,8 @@ fn append_encode(c: &mut Criterion) {
 fn accumulator_append(c: &mut Criterion) {
     const SLOTS: usize = 64;
     let n = records_per_batch() as u64;
-    let pool = BufferPool::<_, SLOTS>::new(vec![0u8; SLOTS * BATCH_SIZE], BATCH_SIZE).unwrap();
-    let mut acc = RecordAccumulator::<_, SLOTS, 4, 64>::new(pool, AccumulatorConfig::DEFAULT);
+    let pool = FixedPool::<_, SLOTS>::new(vec![0u8; SLOTS * BATCH_SIZE], BATCH_SIZE).unwrap();
+    let mut acc = FixedAccumulator::<_, SLOTS, 4, 64>::new(pool, AccumulatorConfig::DEFAULT);
     let tp = TopicPartition::new(TopicId(0), 0);
     let value = [7u8; VALUE_LEN];
     let mut group = c.benchmark_group("accumulator");

@@ -4,13 +4,12 @@
 
 use core::fmt;
 
-use heapless::Vec as HVec;
-
-use crate::pool::{BufferPool, PoolError, SlotId};
+use crate::pool::{BufferPool, PoolError, Slot, SlotId};
 use crate::record::{
     BatchBuilder, BatchMeta, DecodedRecord, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record,
     RecordBatch, WriteError, set_producer_state,
 };
+use crate::table::Table;
 use crate::topic::{NodeId, TopicPartition};
 
 /// Settings of the accumulator, named after the Java producer's.
@@ -48,11 +47,18 @@ impl Default for AccumulatorConfig {
 /// placeholder for output arrays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct BatchId {
-    index: u16,
+    index: u32,
     generation: u32,
 }
 
 impl BatchId {
+    /// A handle that names no batch (generation 0 of index 0 is a real batch, so this is
+    /// only a placeholder to overwrite).
+    pub(crate) const PLACEHOLDER: Self = Self {
+        index: 0,
+        generation: 0,
+    };
+
     /// The batch table index.
     pub const fn index(&self) -> usize {
         self.index as usize
@@ -155,9 +161,9 @@ pub enum AppendError {
     /// Backpressure: the pool has no free memory for a new batch (Java would block up to
     /// `max.block.ms`). Retry after batches complete; the record is still the caller's.
     Full,
-    /// Backpressure: all `BATCHES` batch entries are in use.
+    /// Backpressure: every entry of the batch table is in use.
     TooManyBatches,
-    /// All `PARTITIONS` partition queues are in use by other partitions.
+    /// Every entry of the partition queue table is in use by other partitions.
     TooManyPartitions,
     /// The timestamp is negative and not -1.
     InvalidTimestamp {
@@ -204,7 +210,7 @@ pub enum AccumulatorError {
         /// The batch's state.
         state: BatchState,
     },
-    /// All `PARTITIONS` partition queues are in use.
+    /// Every entry of the partition queue table is in use.
     TooManyPartitions,
     /// Writing the batch failed (re-stamping a malformed batch).
     Write(WriteError),
@@ -376,44 +382,53 @@ pub struct ReadyCheck {
     pub nodes_truncated: bool,
 }
 
+/// One entry of the batch table (opaque; about 170 bytes): a batch, or a free entry.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+pub struct BatchEntry {
     generation: u32,
     batch: Option<ProducerBatch>,
     /// Records of this entry's tickets still waiting in the batches split off it: the entry
     /// stays reserved (its id unused by new batches) until they all have an outcome.
     pending: u32,
     /// Next entry in the partition queue (live) or in the free list (free).
-    next: Option<u16>,
+    next: Option<u32>,
 }
 
+/// One entry of the partition queue table (opaque; 24 bytes): a partition's batches.
 #[derive(Debug, Clone, Copy)]
-struct PartitionQueue {
+pub struct PartitionQueue {
     tp: TopicPartition,
-    head: Option<u16>,
-    tail: Option<u16>,
-    len: u16,
+    head: Option<u32>,
+    tail: Option<u32>,
+    len: u32,
     muted: bool,
+    /// Held back until [`RecordAccumulator::release_holds`] (an epoch bump in progress).
+    held: bool,
 }
 
-fn batch_at(entries: &[Entry], i: u16) -> Option<&ProducerBatch> {
-    entries.get(usize::from(i)).and_then(|e| e.batch.as_ref())
+/// A batch table index as a `usize` (indexes are below the table's limit).
+const fn ix(i: u32) -> usize {
+    i as usize
 }
 
-fn batch_at_mut(entries: &mut [Entry], i: u16) -> Option<&mut ProducerBatch> {
+fn batch_at(entries: &[BatchEntry], i: u32) -> Option<&ProducerBatch> {
+    entries.get(ix(i)).and_then(|e| e.batch.as_ref())
+}
+
+fn batch_at_mut(entries: &mut [BatchEntry], i: u32) -> Option<&mut ProducerBatch> {
     entries
-        .get_mut(usize::from(i))
+        .get_mut(ix(i))
         .and_then(|e| e.batch.as_mut())
 }
 
-fn set_next(entries: &mut [Entry], i: u16, next: Option<u16>) {
-    if let Some(e) = entries.get_mut(usize::from(i)) {
+fn set_next(entries: &mut [BatchEntry], i: u32, next: Option<u32>) {
+    if let Some(e) = entries.get_mut(ix(i)) {
         e.next = next;
     }
 }
 
-fn next_of(entries: &[Entry], i: u16) -> Option<u16> {
-    entries.get(usize::from(i)).and_then(|e| e.next)
+fn next_of(entries: &[BatchEntry], i: u32) -> Option<u32> {
+    entries.get(ix(i)).and_then(|e| e.next)
 }
 
 /// The records of a closed (uncompressed) batch.
@@ -436,8 +451,8 @@ fn split_upper_bound(record: &DecodedRecord<'_>) -> usize {
 /// Writes records of the closed batch in `from` (its first `closed_len` bytes), from index
 /// `skip`, into a new batch in `to`: the first in up to `capacity` bytes, more while the
 /// batch stays within `limit` bytes.
-fn encode_split<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize>(
-    pool: &mut BufferPool<S, SLOTS>,
+fn encode_split<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
+    pool: &mut BufferPool<S, P>,
     from: SlotId,
     closed_len: usize,
     to: SlotId,
@@ -479,10 +494,11 @@ impl PartitionQueue {
             tail: None,
             len: 0,
             muted: false,
+            held: false,
         }
     }
 
-    fn push_back(&mut self, entries: &mut [Entry], i: u16) {
+    fn push_back(&mut self, entries: &mut [BatchEntry], i: u32) {
         set_next(entries, i, None);
         match self.tail {
             Some(t) => set_next(entries, t, Some(i)),
@@ -492,7 +508,7 @@ impl PartitionQueue {
         self.len += 1;
     }
 
-    fn pop_front(&mut self, entries: &mut [Entry]) -> Option<u16> {
+    fn pop_front(&mut self, entries: &mut [BatchEntry]) -> Option<u32> {
         let head = self.head?;
         self.head = next_of(entries, head);
         if self.head.is_none() {
@@ -505,8 +521,8 @@ impl PartitionQueue {
 
     /// Inserts `i` before the first queued batch that comes after it (`order`: creation
     /// order, then record order for the batches of a split).
-    fn insert_in_order(&mut self, entries: &mut [Entry], i: u16, order: (u64, u32)) {
-        let mut prev: Option<u16> = None;
+    fn insert_in_order(&mut self, entries: &mut [BatchEntry], i: u32, order: (u64, u32)) {
+        let mut prev: Option<u32> = None;
         let mut cur = self.head;
         while let Some(c) = cur {
             if batch_at(entries, c).is_some_and(|b| b.order() > order) {
@@ -526,8 +542,8 @@ impl PartitionQueue {
         self.len += 1;
     }
 
-    fn remove(&mut self, entries: &mut [Entry], i: u16) -> bool {
-        let mut prev: Option<u16> = None;
+    fn remove(&mut self, entries: &mut [BatchEntry], i: u32) -> bool {
+        let mut prev: Option<u32> = None;
         let mut cur = self.head;
         while let Some(c) = cur {
             if c == i {
@@ -576,20 +592,20 @@ impl PartitionQueue {
 /// [`split`](RecordAccumulator::split) into smaller ones whose ranges are sub-ranges of the
 /// original's tickets.
 ///
-/// Capacities are const generics: `SLOTS` pool slots, `PARTITIONS` partition queues (one
-/// per topic partition ever appended to or muted), `BATCHES` batches alive at once
+/// Capacities are the tables' limits: `P` pool slots, `Q` partition queues (one per topic
+/// partition ever appended to or muted), `B` batches alive at once
 /// (queued or in flight; a split batch keeps one entry besides its parts until all its
 /// records were released). Exceeding one is a typed error.
 ///
 /// `now_ms` is a monotonic millisecond instant from the caller; record timestamps are
 /// wall-clock values inside the records. The two are never mixed.
-pub struct RecordAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
-    pool: BufferPool<S, SLOTS>,
+pub struct RecordAccumulator<S, P, B, Q> {
+    pool: BufferPool<S, P>,
     config: AccumulatorConfig,
-    entries: [Entry; BATCHES],
-    free_head: Option<u16>,
+    entries: B,
+    free_head: Option<u32>,
     batch_count: usize,
-    queues: HVec<PartitionQueue, PARTITIONS>,
+    queues: Q,
     last_queue: usize,
     drain_index: usize,
     next_seq: u64,
@@ -598,8 +614,17 @@ pub struct RecordAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, con
     retry_backoff_max_ms: u64,
 }
 
-impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
-    for RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>
+/// An accumulator with inline tables and no heap: a pool of at most `SLOTS` slots,
+/// `PARTITIONS` partition queues and `BATCHES` batches.
+pub type FixedAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> =
+    RecordAccumulator<
+        S,
+        heapless::Vec<Slot, SLOTS>,
+        heapless::Vec<BatchEntry, BATCHES>,
+        heapless::Vec<PartitionQueue, PARTITIONS>,
+    >;
+
+impl<S, P, B, Q: Table<PartitionQueue>> fmt::Debug for RecordAccumulator<S, P, B, Q>
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordAccumulator")
@@ -613,38 +638,32 @@ impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::
 
 impl<
     S: AsRef<[u8]> + AsMut<[u8]>,
-    const SLOTS: usize,
-    const PARTITIONS: usize,
-    const BATCHES: usize,
-> RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>
+    P: Table<Slot>,
+    B: Table<BatchEntry>,
+    Q: Table<PartitionQueue>,
+> RecordAccumulator<S, P, B, Q>
 {
-    /// An empty accumulator whose batches live in `pool` (slot size = `batch.size`).
-    pub fn new(pool: BufferPool<S, SLOTS>, config: AccumulatorConfig) -> Self {
-        const {
-            assert!(
-                BATCHES > 0 && BATCHES < u16::MAX as usize,
-                "BATCHES in 1..65535"
-            );
-            assert!(PARTITIONS > 0, "PARTITIONS must be at least 1");
-        }
-        let mut entries = [Entry {
-            generation: 0,
-            batch: None,
-            pending: 0,
-            next: None,
-        }; BATCHES];
-        for (i, e) in entries.iter_mut().enumerate() {
-            e.next = u16::try_from(i + 1)
-                .ok()
-                .filter(|&n| usize::from(n) < BATCHES);
-        }
+    /// An empty accumulator whose batches live in `pool` (slot size = `batch.size`), with
+    /// as many batches and partition queues as its tables hold.
+    pub fn new(pool: BufferPool<S, P>, config: AccumulatorConfig) -> Self {
+        Self::with_limits(pool, config, u32::MAX as usize, u32::MAX as usize)
+    }
+
+    /// An empty accumulator with at most `batches` batches alive and `partitions` partition
+    /// queues (each also capped by its table).
+    pub fn with_limits(
+        pool: BufferPool<S, P>,
+        config: AccumulatorConfig,
+        batches: usize,
+        partitions: usize,
+    ) -> Self {
         Self {
             pool,
             config,
-            entries,
-            free_head: Some(0),
+            entries: B::with_limit(batches.min(u32::MAX as usize)),
+            free_head: None,
             batch_count: 0,
-            queues: HVec::new(),
+            queues: Q::with_limit(partitions),
             last_queue: 0,
             drain_index: 0,
             next_seq: 0,
@@ -652,6 +671,29 @@ impl<
             pool_exhausted: false,
             retry_backoff_max_ms: config.retry_backoff_ms,
         }
+    }
+
+    /// The index of a free batch entry (still on the free list), adding one to the table
+    /// when none is free and the table has room.
+    fn free_index(&mut self) -> Option<u32> {
+        if self.free_head.is_none() {
+            let index = u32::try_from(self.entries.len()).ok()?;
+            self.entries
+                .push(BatchEntry {
+                    generation: 0,
+                    batch: None,
+                    pending: 0,
+                    next: None,
+                })
+                .ok()?;
+            self.free_head = Some(index);
+        }
+        self.free_head
+    }
+
+    /// Most batches alive at once.
+    pub fn batch_limit(&self) -> usize {
+        self.entries.limit()
     }
 
     // ---- getters -----------------------------------------------------------------------
@@ -662,7 +704,7 @@ impl<
     }
 
     /// The buffer pool (for its counters).
-    pub const fn pool(&self) -> &BufferPool<S, SLOTS> {
+    pub const fn pool(&self) -> &BufferPool<S, P> {
         &self.pool
     }
 
@@ -691,7 +733,7 @@ impl<
         self.queues
             .iter()
             .find(|q| q.tp == tp)
-            .map_or(0, |q| usize::from(q.len))
+            .map_or(0, |q| ix(q.len))
     }
 
     /// Whether `tp` is muted.
@@ -720,7 +762,7 @@ impl<
             if now_ms.saturating_sub(batch.created_ms) < timeout {
                 return None;
             }
-            let generation = self.entries.get(usize::from(head))?.generation;
+            let generation = self.entries.get(ix(head))?.generation;
             Some(BatchId {
                 index: head,
                 generation,
@@ -736,7 +778,7 @@ impl<
     /// The batch `id`.
     pub fn batch(&self, id: BatchId) -> Result<&ProducerBatch, AccumulatorError> {
         match self.entries.get(id.index()) {
-            Some(Entry {
+            Some(BatchEntry {
                 generation,
                 batch: Some(b),
                 ..
@@ -747,7 +789,7 @@ impl<
 
     fn batch_mut(&mut self, id: BatchId) -> Result<&mut ProducerBatch, AccumulatorError> {
         match self.entries.get_mut(id.index()) {
-            Some(Entry {
+            Some(BatchEntry {
                 generation,
                 batch: Some(b),
                 ..
@@ -845,7 +887,7 @@ impl<
             match batch.builder.append_with_payload(buf, record, payload) {
                 Ok(appended_bytes) => {
                     let full = batch.is_full();
-                    let generation = entries.get(usize::from(tail)).map_or(0, |e| e.generation);
+                    let generation = entries.get(ix(tail)).map_or(0, |e| e.generation);
                     return Ok(AppendResult {
                         ticket: Ticket {
                             batch: BatchId {
@@ -880,7 +922,7 @@ impl<
         upper: usize,
     ) -> Result<AppendResult, AppendError> {
         let max = self.config.max_request_size;
-        let index = self.free_head.ok_or(AppendError::TooManyBatches)?;
+        let index = self.free_index().ok_or(AppendError::TooManyBatches)?;
         let capacity = upper.max(self.pool.slot_size());
         let slot = match self.pool.allocate(capacity) {
             Ok(slot) => slot,
@@ -935,7 +977,7 @@ impl<
         {
             prev.state = BatchState::Full;
         }
-        let Some(entry) = entries.get_mut(usize::from(index)) else {
+        let Some(entry) = entries.get_mut(ix(index)) else {
             let _ = self.pool.deallocate(slot);
             return Err(AppendError::TooManyBatches);
         };
@@ -981,18 +1023,14 @@ impl<
     /// A partition is ready when it is not muted, its first batch is not backing off after
     /// a failure, and that batch is full, or has waited `linger.ms` (`retry.backoff.ms` for a
     /// retry), or a flush is in progress, or the pool ran out of memory.
-    pub fn ready<F, const N: usize>(
-        &self,
-        now_ms: u64,
-        mut leader_of: F,
-        ready_nodes: &mut HVec<NodeId, N>,
-    ) -> ReadyCheck
+    pub fn ready<F, N>(&self, now_ms: u64, mut leader_of: F, ready_nodes: &mut N) -> ReadyCheck
     where
         F: FnMut(TopicPartition) -> Option<NodeId>,
+        N: Table<NodeId>,
     {
         let mut check = ReadyCheck::default();
         let cfg = &self.config;
-        for queue in &self.queues {
+        for queue in self.queues.iter() {
             let Some(batch) = queue.head.and_then(|h| batch_at(&self.entries, h)) else {
                 continue;
             };
@@ -1007,7 +1045,7 @@ impl<
                 check.unknown_leader = true;
                 continue;
             };
-            if queue.muted || ready_nodes.contains(&leader) {
+            if queue.muted || queue.held || ready_nodes.contains(&leader) {
                 continue;
             }
             let waited = batch.waited_ms(now_ms);
@@ -1046,16 +1084,45 @@ impl<
         now_ms: u64,
         node: NodeId,
         max_request_size: usize,
-        mut leader_of: F,
-        mut meta_for: M,
+        leader_of: F,
+        meta_for: M,
         out: &mut [BatchId],
     ) -> usize
     where
         F: FnMut(TopicPartition) -> Option<NodeId>,
         M: FnMut(TopicPartition) -> BatchMeta,
     {
+        if out.is_empty() {
+            return 0;
+        }
+        let mut slots = out.iter_mut();
+        self.drain_into(now_ms, node, max_request_size, leader_of, meta_for, |id| {
+            if let Some(slot) = slots.next() {
+                *slot = id;
+            }
+            slots.len() > 0
+        })
+    }
+
+    /// [`drain`](Self::drain) into a sink: `out` takes each batch id and says whether it
+    /// takes more (a request of unbounded batch count writes them straight into its
+    /// pieces).
+    pub fn drain_into<F, M, O>(
+        &mut self,
+        now_ms: u64,
+        node: NodeId,
+        max_request_size: usize,
+        mut leader_of: F,
+        mut meta_for: M,
+        mut out: O,
+    ) -> usize
+    where
+        F: FnMut(TopicPartition) -> Option<NodeId>,
+        M: FnMut(TopicPartition) -> BatchMeta,
+        O: FnMut(BatchId) -> bool,
+    {
         let n = self.queues.len();
-        if n == 0 || out.is_empty() {
+        if n == 0 {
             return 0;
         }
         let start = self.drain_index % n;
@@ -1075,7 +1142,7 @@ impl<
             let Some(queue) = queues.get_mut(qi) else {
                 continue;
             };
-            if queue.muted || leader_of(queue.tp) != Some(node) {
+            if queue.muted || queue.held || leader_of(queue.tp) != Some(node) {
                 continue;
             }
             let Some(head) = queue.head else { continue };
@@ -1110,15 +1177,13 @@ impl<
             batch.state = BatchState::InFlight;
             size = size.saturating_add(batch.closed_len);
             queue.pop_front(entries);
-            let generation = entries.get(usize::from(head)).map_or(0, |e| e.generation);
-            if let Some(slot) = out.get_mut(count) {
-                *slot = BatchId {
-                    index: head,
-                    generation,
-                };
-            }
+            let generation = entries.get(ix(head)).map_or(0, |e| e.generation);
+            let more = out(BatchId {
+                index: head,
+                generation,
+            });
             count += 1;
-            if count == out.len() {
+            if !more {
                 next_start = (qi + 1) % n;
                 break;
             }
@@ -1161,8 +1226,8 @@ impl<
 
     /// Frees entry `i` and its pool slots; returns its tickets. The batch of a split frees
     /// its original's entry too once the last records of the original are released.
-    fn release(&mut self, i: u16) -> Option<ReleasedBatch> {
-        let batch = self.entries.get_mut(usize::from(i))?.batch.take()?;
+    fn release(&mut self, i: u32) -> Option<ReleasedBatch> {
+        let batch = self.entries.get_mut(ix(i))?.batch.take()?;
         let released = ReleasedBatch {
             topic_partition: batch.topic_partition,
             tickets: batch.tickets(),
@@ -1186,8 +1251,8 @@ impl<
     }
 
     /// Puts entry `i` (without a batch) on the free list with a new generation.
-    fn free_entry(&mut self, i: u16) {
-        if let Some(entry) = self.entries.get_mut(usize::from(i)) {
+    fn free_entry(&mut self, i: u32) {
+        if let Some(entry) = self.entries.get_mut(ix(i)) {
             entry.batch = None;
             entry.pending = 0;
             entry.generation = entry.generation.wrapping_add(1);
@@ -1258,7 +1323,7 @@ impl<
         let q = self.queue_index(orig.topic_partition)?;
         let limit = orig.closed_len / 2;
         // The new batches, linked through `next` (not queued yet, so that a failure can undo).
-        let mut chain: Option<(u16, u16)> = None;
+        let mut chain: Option<(u32, u32)> = None;
         let mut done = 0u32;
         let mut pieces = 0u32;
         while done < total {
@@ -1280,7 +1345,7 @@ impl<
                         cur = next_of(&self.entries, i);
                         let taken = self
                             .entries
-                            .get_mut(usize::from(i))
+                            .get_mut(ix(i))
                             .and_then(|e| e.batch.take());
                         if let Some(b) = taken {
                             let _ = self.pool.deallocate(b.slot);
@@ -1333,8 +1398,8 @@ impl<
         orig: &ProducerBatch,
         skip: u32,
         limit: usize,
-    ) -> Result<(u16, u32), AccumulatorError> {
-        let index = self.free_head.ok_or(AccumulatorError::TooManyBatches)?;
+    ) -> Result<(u32, u32), AccumulatorError> {
+        let index = self.free_index().ok_or(AccumulatorError::TooManyBatches)?;
         let bytes = self
             .pool
             .buffer(orig.slot)
@@ -1368,7 +1433,7 @@ impl<
                 return Err(e);
             }
         };
-        let Some(entry) = self.entries.get_mut(usize::from(index)) else {
+        let Some(entry) = self.entries.get_mut(ix(index)) else {
             let _ = self.pool.deallocate(slot);
             return Err(AccumulatorError::TooManyBatches);
         };
@@ -1444,7 +1509,7 @@ impl<
     pub fn heads(&self) -> impl Iterator<Item = BatchId> + '_ {
         self.queues.iter().filter_map(|q| {
             let head = q.head?;
-            let generation = self.entries.get(usize::from(head))?.generation;
+            let generation = self.entries.get(ix(head))?.generation;
             Some(BatchId {
                 index: head,
                 generation,
@@ -1476,12 +1541,53 @@ impl<
     pub fn first_queued(&self) -> Option<BatchId> {
         self.queues.iter().find_map(|q| {
             let head = q.head?;
-            let generation = self.entries.get(usize::from(head))?.generation;
+            let generation = self.entries.get(ix(head))?.generation;
             Some(BatchId {
                 index: head,
                 generation,
             })
         })
+    }
+
+    /// Holds back every partition whose first batch `hold` picks (given its id, the batch
+    /// and its closed bytes, empty if not closed yet), until
+    /// [`release_holds`](Self::release_holds): neither ready nor drained meanwhile.
+    pub fn hold_where(&mut self, mut hold: impl FnMut(BatchId, &ProducerBatch, &[u8]) -> bool) {
+        let Self {
+            entries,
+            queues,
+            pool,
+            ..
+        } = self;
+        for q in queues.iter_mut() {
+            let Some(head) = q.head else { continue };
+            let Some(e) = entries.get(ix(head)) else {
+                continue;
+            };
+            let Some(batch) = e.batch.as_ref() else {
+                continue;
+            };
+            let id = BatchId {
+                index: head,
+                generation: e.generation,
+            };
+            let bytes = match batch.state {
+                BatchState::Retry | BatchState::InFlight => pool
+                    .buffer(batch.slot)
+                    .ok()
+                    .and_then(|b| b.get(..batch.closed_len))
+                    .unwrap_or_default(),
+                _ => &[],
+            };
+            q.held = hold(id, batch, bytes);
+        }
+    }
+
+    /// Ends every hold of [`hold_where`](Self::hold_where).
+    pub fn release_holds(&mut self) {
+        for q in self.queues.iter_mut() {
+            q.held = false;
+        }
     }
 
     /// Stops draining `tp` (one request in flight at a time, for ordering).
@@ -1515,6 +1621,7 @@ impl<
 mod tests {
     extern crate std;
     use super::*;
+    use crate::pool::FixedPool;
     use crate::record::RecordBatchReader;
     use crate::topic::TopicId;
     use proptest::prelude::*;
@@ -1522,7 +1629,7 @@ mod tests {
     use std::vec::Vec;
 
     const BATCH: usize = 256;
-    type Acc = RecordAccumulator<std::vec::Vec<u8>, 8, 4, 12>;
+    type Acc = FixedAccumulator<std::vec::Vec<u8>, 8, 4, 12>;
 
     fn acc(config: AccumulatorConfig) -> Acc {
         let pool = BufferPool::new(std::vec![0u8; 8 * BATCH], BATCH).unwrap();
@@ -1564,7 +1671,7 @@ mod tests {
         let mut a = acc(cfg());
         let r = a.append(0, tp(0), &rec(b"hello")).unwrap();
         assert!(r.new_batch_created && !r.batch_is_full);
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         let check = a.ready(5, leader, &mut nodes);
         assert!(nodes.is_empty());
         assert_eq!(check.next_ready_check_delay_ms, Some(5));
@@ -1608,7 +1715,7 @@ mod tests {
         );
         assert!(results[3].new_batch_created && results[3].batch_is_full);
         assert_eq!(a.queued_batches(tp(1)), 2);
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         a.ready(0, leader, &mut nodes);
         assert_eq!(nodes.len(), 1);
     }
@@ -1654,7 +1761,7 @@ mod tests {
         assert_eq!(err, AppendError::Full);
         assert!(err.is_backpressure());
         // Everything is ready now (Java's `exhausted`), without waiting for linger.
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         let _ = a.ready(0, leader, &mut nodes);
         assert_eq!(nodes.len(), 1);
         assert_eq!(
@@ -1702,7 +1809,7 @@ mod tests {
         // Retry: back at the front, backing off for 100 ms.
         a.reenqueue(200, out[0]).unwrap();
         assert_eq!(a.batch(out[0]).unwrap().attempts(), 1);
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         let check = a.ready(250, leader, &mut nodes);
         assert!(nodes.is_empty());
         assert_eq!(check.next_ready_check_delay_ms, Some(50));
@@ -1778,7 +1885,7 @@ mod tests {
     fn flush_makes_everything_ready_and_abort_releases() {
         let mut a = acc(cfg());
         let t = a.append(0, tp(0), &rec(b"a")).unwrap().ticket;
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         a.ready(0, leader, &mut nodes);
         assert!(nodes.is_empty());
         a.begin_flush();
@@ -1786,7 +1893,7 @@ mod tests {
         assert_eq!(nodes.len(), 1);
         a.flush_done();
         assert!(!a.flush_in_progress());
-        let unknown = a.ready(0, |_| None, &mut HVec::<NodeId, 4>::new());
+        let unknown = a.ready(0, |_| None, &mut heapless::Vec::<NodeId, 4>::new());
         assert!(unknown.unknown_leader);
 
         let id = a.first_queued().unwrap();
@@ -1832,7 +1939,7 @@ mod tests {
         a.append(0, tp(0), &rec(b"a")).unwrap();
         let mut out = [BatchId::default(); 1];
         assert_eq!(a.drain(0, NodeId(1), 10_000, leader, meta, &mut out), 1);
-        let mut nodes = HVec::<NodeId, 4>::new();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
         // Attempt 1: 100 ms, attempt 2: 200 ms, attempt 3: 250 ms (capped).
         for (attempt, backoff) in [(1u64, 100u64), (2, 200), (3, 250)] {
             let t = attempt * 1_000;

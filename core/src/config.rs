@@ -23,11 +23,12 @@ use heapless::{String as HString, Vec as HVec};
 
 use crate::record::CompressionType;
 
-/// Longest host name kept for a broker address (bootstrap or from metadata).
-pub const MAX_HOST_LEN: usize = 128;
+/// Longest host name kept for a broker address (bootstrap or from metadata): 255 bytes, the
+/// longest DNS name (RFC 1035).
+pub const MAX_HOST_LEN: usize = 255;
 
 /// Most `bootstrap.servers` entries.
-pub const MAX_BOOTSTRAP_SERVERS: usize = 8;
+pub const MAX_BOOTSTRAP_SERVERS: usize = 32;
 
 /// Longest `client.id`.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
@@ -240,9 +241,10 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `partitioner.ignore.keys` (default false): keyed records are placed like keyless ones.
     pub partitioner_ignore_keys: bool,
-    /// `max.response.size` (this core's own; default 65536): the receive buffer of one
-    /// connection, hence the largest response frame accepted. A larger frame closes the
-    /// connection.
+    /// `max.response.size` (this core's own; default 104857600, Kafka's
+    /// `socket.request.max.bytes`): the largest response frame accepted; a larger one closes
+    /// the connection. A connection's receive buffer grows to the largest frame it received,
+    /// up to this and the storage's [`Limits::response_bytes`](crate::Limits).
     pub max_response_size: usize,
 }
 
@@ -274,7 +276,7 @@ impl Default for ProducerConfig {
             socket_connection_setup_timeout_ms: 10_000,
             max_request_size: 1_048_576,
             partitioner_ignore_keys: false,
-            max_response_size: 65_536,
+            max_response_size: 104_857_600,
         }
     }
 }
@@ -577,8 +579,10 @@ mod tests {
         for bad in ["", "a", "a:", "a:x", ":9092", "a:0", "a:70000", ","] {
             assert!(ProducerConfig::new(bad).is_err(), "{bad:?}");
         }
+        let list = |n: usize| (1..=n).map(|i| std::format!("a:{i}")).collect::<std::vec::Vec<_>>().join(",");
+        assert!(ProducerConfig::new(&list(MAX_BOOTSTRAP_SERVERS)).is_ok());
         assert_eq!(
-            ProducerConfig::new("a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9"),
+            ProducerConfig::new(&list(MAX_BOOTSTRAP_SERVERS + 1)),
             Err(ConfigError::TooManyBootstrapServers)
         );
     }

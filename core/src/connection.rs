@@ -2,32 +2,57 @@
 //! its state, its negotiated API versions, the requests in flight in order, the request
 //! being written, and the reassembly of response frames.
 //!
-//! The connection owns no buffer: its receive buffer and request scratch are a slot of the
-//! producer's I/O storage, handed in by the caller of each method.
+//! The connection's buffers (receive buffer, request scratch, pieces of the request being
+//! written) are a [`ConnBuffers`] in a table of their own, handed in by the caller of each
+//! method, so that a frame can be read from them while the rest of the state is updated.
 
-use heapless::{Deque, String as HString, Vec as HVec};
+use heapless::{Deque, String as HString};
 
 use crate::accumulator::BatchId;
 use crate::config::{MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY};
 use crate::protocol::{
     ApiKey, EncodeError, Message, RequestHeader, Writer, frame_size_prefix, write_frame_size,
 };
+use crate::table::{Storage, Table};
 use crate::topic::NodeId;
 
-/// Most connections a producer keeps (slots of the I/O storage): one per broker it sends to,
-/// plus one for bootstrap or metadata.
-pub const MAX_CONNECTIONS: usize = 8;
+/// A connection's buffers: its receive buffer (grown to the largest response, up to
+/// [`Limits::response_bytes`](crate::Limits::response_bytes)), its request scratch (grown to
+/// the largest request framing, up to [`Limits::request_bytes`](crate::Limits::request_bytes))
+/// and the pieces of the request being written.
+pub struct ConnBuffers<St: Storage + ?Sized> {
+    pub(crate) recv: St::Recv,
+    pub(crate) scratch: St::Scratch,
+    pub(crate) pieces: St::Pieces,
+}
 
-/// Most batches in one Produce request.
-pub const MAX_REQUEST_BATCHES: usize = 32;
+impl<St: Storage + ?Sized> ConnBuffers<St> {
+    pub(crate) fn new(response_bytes: usize, request_bytes: usize) -> Self {
+        Self {
+            recv: St::Recv::with_limit(response_bytes),
+            scratch: St::Scratch::with_limit(request_bytes),
+            pieces: St::Pieces::with_limit(usize::MAX),
+        }
+    }
 
-/// Bytes of request scratch per connection: the framing of one request (headers, topic and
-/// partition fields between batch bytes), or a whole Metadata / InitProducerId /
-/// ApiVersions request.
-pub const REQUEST_SCRATCH_SIZE: usize = 8192;
+    /// The scratch, grown to at least `len` bytes if its limit allows.
+    pub(crate) fn scratch_for(&mut self, len: usize) -> Option<&mut [u8]> {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0).ok()?;
+        }
+        Some(&mut self.scratch[..])
+    }
+}
 
-/// Pieces of one request: framing slices interleaved with batches.
-pub(crate) const MAX_PIECES: usize = 2 * MAX_REQUEST_BATCHES + 2;
+impl<St: Storage + ?Sized> core::fmt::Debug for ConnBuffers<St> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ConnBuffers")
+            .field("recv", &self.recv.len())
+            .field("scratch", &self.scratch.len())
+            .field("pieces", &self.pieces.len())
+            .finish()
+    }
+}
 
 /// A connection handle: an index into the producer's connection slots. A handle is reused
 /// for a new connection only after the old one was closed (by the transport through
@@ -42,14 +67,16 @@ impl ConnId {
     }
 }
 
-/// Whom a connection is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Target {
-    /// `bootstrap.servers[i]` (node id unknown).
-    Bootstrap(u8),
-    /// A broker from metadata.
+/// Whom a connection is for: a broker named by the cluster, or a bootstrap address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Broker {
+    /// `bootstrap.servers[i]` (its node id is not known).
+    Bootstrap(u16),
+    /// The broker with this node id, from metadata.
     Node(NodeId),
 }
+
+pub(crate) type Target = Broker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ConnState {
@@ -103,12 +130,14 @@ pub(crate) struct InFlight {
     pub(crate) expects_response: bool,
 }
 
-/// A piece of the request being written.
+/// A piece of the request being written (opaque; 12 bytes): framing bytes in the scratch,
+/// or a batch in the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Piece {
+pub enum Piece {
+    #[doc(hidden)]
     /// `scratch[start..end]`.
     Scratch { start: u32, end: u32 },
-    /// The bytes of a batch in the pool.
+    #[doc(hidden)]
     Batch(BatchId),
 }
 
@@ -132,8 +161,9 @@ pub(crate) enum Fed {
     TooLarge,
 }
 
+/// One entry of the connection table (opaque; about 400 bytes).
 #[derive(Debug, Clone)]
-pub(crate) struct Connection {
+pub struct Connection {
     pub(crate) state: ConnState,
     pub(crate) target: Target,
     pub(crate) host: HString<MAX_HOST_LEN>,
@@ -142,10 +172,15 @@ pub(crate) struct Connection {
     /// ApiVersions version to send (lowered after UNSUPPORTED_VERSION).
     pub(crate) api_versions_version: i16,
     pub(crate) in_flight: Deque<InFlight, MAX_IN_FLIGHT_CAPACITY>,
-    pub(crate) pieces: HVec<Piece, MAX_PIECES>,
     pub(crate) tx_len: usize,
     pub(crate) tx_written: usize,
+    /// The transmit was handed out and no progress was reported since.
     pub(crate) tx_handed_out: bool,
+    /// The last write was partial: wait for `handle_writable`.
+    pub(crate) tx_blocked: bool,
+    /// `Event::Connect` (then `Event::Disconnect`) to report for this slot.
+    pub(crate) connect_pending: bool,
+    pub(crate) disconnect_pending: bool,
     frame: FrameState,
 }
 
@@ -159,10 +194,12 @@ impl Connection {
             versions: None,
             api_versions_version: 0,
             in_flight: Deque::new(),
-            pieces: HVec::new(),
             tx_len: 0,
             tx_written: 0,
             tx_handed_out: false,
+            tx_blocked: false,
+            connect_pending: false,
+            disconnect_pending: false,
             frame: FrameState {
                 prefix: [0; 4],
                 prefix_len: 0,
@@ -172,9 +209,12 @@ impl Connection {
         }
     }
 
-    /// Resets to a free slot (the in-flight requests must have been dealt with).
+    /// Resets to a free slot (the in-flight requests must have been dealt with); a
+    /// `Disconnect` not yet reported stays pending.
     pub(crate) fn reset(&mut self) {
+        let disconnect_pending = self.disconnect_pending;
         *self = Self::new();
+        self.disconnect_pending = disconnect_pending;
     }
 
     pub(crate) fn is_free(&self) -> bool {
@@ -211,11 +251,16 @@ impl Connection {
         true
     }
 
-    /// Records `n` more bytes written; returns the finished request if the transmit is
-    /// complete.
+    /// Records `n` more bytes written of the transmit handed out; returns the finished
+    /// request if the transmit is complete. A write short of the transmit means the
+    /// transport's buffer is full: the rest waits for `handle_writable`.
     pub(crate) fn transmitted(&mut self, n: usize) -> Option<InFlight> {
         if self.tx_len == 0 {
             return None;
+        }
+        let offered = self.tx_len - self.tx_written;
+        if self.tx_handed_out && n < offered {
+            self.tx_blocked = true;
         }
         self.tx_handed_out = false;
         self.tx_written = self.tx_written.saturating_add(n).min(self.tx_len);
@@ -224,7 +269,7 @@ impl Connection {
         }
         self.tx_len = 0;
         self.tx_written = 0;
-        self.pieces.clear();
+        self.tx_blocked = false;
         let last = self.in_flight.back().copied()?;
         if !last.expects_response {
             self.in_flight.pop_back();
@@ -232,8 +277,9 @@ impl Connection {
         Some(last)
     }
 
-    /// Feeds received bytes into `recv` (this connection's receive buffer).
-    pub(crate) fn feed(&mut self, recv: &mut [u8], input: &[u8]) -> Fed {
+    /// Feeds received bytes into `recv` (this connection's receive buffer, grown to the
+    /// frame's size up to its limit).
+    pub(crate) fn feed<T: Table<u8>>(&mut self, recv: &mut T, input: &[u8]) -> Fed {
         let f = &mut self.frame;
         let mut consumed = 0;
         let size = match f.size {
@@ -253,7 +299,7 @@ impl Connection {
                 }
                 let size = i32::from_be_bytes(f.prefix);
                 match usize::try_from(size) {
-                    Ok(size) if size <= recv.len() => {
+                    Ok(size) if size <= recv.len() || recv.resize(size, 0).is_ok() => {
                         f.size = Some(size);
                         f.body_len = 0;
                         size
@@ -280,25 +326,67 @@ impl Connection {
     }
 }
 
-/// Writes a whole request (size, header, body) at the start of `scratch`; returns its length.
-pub(crate) fn write_request<'a, M: Message<'a>>(
-    scratch: &mut [u8],
+/// The body of a request written whole into the scratch.
+pub(crate) trait Body {
+    fn body_len(&self, version: i16) -> usize;
+    fn encode_body(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError>;
+}
+
+impl<'a, M: Message<'a>> Body for M {
+    fn body_len(&self, version: i16) -> usize {
+        self.encoded_len(version)
+    }
+    fn encode_body(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        self.encode(version, w)
+    }
+}
+
+impl<'n, I: Iterator<Item = &'n str> + Clone> Body for crate::protocol::MetadataRequestNames<I> {
+    fn body_len(&self, version: i16) -> usize {
+        self.encoded_len(version)
+    }
+    fn encode_body(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        self.encode(version, w)
+    }
+}
+
+/// Writes a whole request (size, header, body) at the start of the connection's scratch
+/// (grown to fit, up to its limit) as its only piece; returns its length.
+pub(crate) fn write_request<St: Storage + ?Sized>(
+    buffers: &mut ConnBuffers<St>,
     api: ApiKey,
     version: i16,
     correlation_id: i32,
     client_id: &str,
-    body: &M,
+    body: &impl Body,
 ) -> Result<usize, EncodeError> {
     let header = RequestHeader::new(api, version, correlation_id, Some(client_id));
     let size = header
         .encoded_len()
-        .checked_add(body.encoded_len(version))
+        .checked_add(body.body_len(version))
         .ok_or(EncodeError::LengthOverflow)?;
+    let total = size.checked_add(4).ok_or(EncodeError::LengthOverflow)?;
+    let available = buffers.scratch.limit();
+    let scratch = buffers
+        .scratch_for(total)
+        .ok_or(EncodeError::BufferTooSmall {
+            needed: total,
+            available,
+        })?;
     let mut w = Writer::new(scratch);
     write_frame_size(&mut w, size)?;
     header.encode(&mut w)?;
-    body.encode(version, &mut w)?;
-    Ok(w.position())
+    body.encode_body(version, &mut w)?;
+    let len = w.position();
+    buffers.pieces.clear();
+    buffers
+        .pieces
+        .push(Piece::Scratch {
+            start: 0,
+            end: u32::try_from(len).map_err(|_| EncodeError::LengthOverflow)?,
+        })
+        .map_err(|_| EncodeError::LengthOverflow)?;
+    Ok(len)
 }
 
 /// The size prefix of a frame of `size` bytes, for requests written in pieces.
@@ -315,7 +403,7 @@ mod tests {
         let stream = [0, 0, 0, 3, 1, 2, 3, 0, 0, 0, 0, 0, 0, 0, 1, 9];
         for chunk in 1..=stream.len() {
             let mut c = Connection::new();
-            let mut recv = [0u8; 8];
+            let mut recv = heapless::Vec::<u8, 8>::new();
             let mut frames = heapless::Vec::<heapless::Vec<u8, 8>, 4>::new();
             for mut input in stream.chunks(chunk) {
                 while !input.is_empty() {
@@ -341,7 +429,7 @@ mod tests {
     #[test]
     fn oversized_and_negative_frames_are_refused() {
         let mut c = Connection::new();
-        let mut recv = [0u8; 4];
+        let mut recv = heapless::Vec::<u8, 4>::new();
         assert_eq!(c.feed(&mut recv, &[0, 0, 0, 5]), Fed::TooLarge);
         let mut c = Connection::new();
         assert_eq!(c.feed(&mut recv, &[0xff, 0, 0, 0]), Fed::TooLarge);

@@ -79,8 +79,8 @@
 //! };
 //!
 //! // `buffer.memory` = 4 slots of `batch.size` = 1 KiB, over caller storage.
-//! let pool = BufferPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
-//! let mut acc = RecordAccumulator::<_, 4, 2, 4>::new(pool, AccumulatorConfig::DEFAULT);
+//! let pool = FixedPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
+//! let mut acc = FixedAccumulator::<_, 4, 2, 4>::new(pool, AccumulatorConfig::DEFAULT);
 //! let tp = TopicPartition::new(TopicId(0), 0);
 //! let leader_of = |_: TopicPartition| Some(NodeId(1));
 //!
@@ -124,27 +124,32 @@ mod producer;
 pub mod protocol;
 pub mod record;
 mod sender;
+mod table;
 mod topic;
 
 pub use accumulator::{
-    AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchId, BatchState,
-    ProducerBatch, ReadyCheck, RecordAccumulator, ReleasedBatch, Ticket, TicketRange,
+    AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchEntry, BatchId,
+    BatchState, FixedAccumulator, PartitionQueue, ProducerBatch, ReadyCheck, RecordAccumulator,
+    ReleasedBatch, Ticket, TicketRange,
 };
 pub use config::{
     Acks, BrokerAddress, ConfigError, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
     MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
-pub use connection::{ConnId, MAX_CONNECTIONS, MAX_REQUEST_BATCHES, REQUEST_SCRATCH_SIZE};
+pub use connection::{Broker as BrokerRef, ConnBuffers, ConnId, Connection, Piece};
 pub use metadata::{
-    Broker, MAX_BROKERS, MAX_TOPIC_NAME_LEN, MAX_TOPICS, Metadata, RegisterError, TopicStatus,
+    Broker, MAX_TOPIC_NAME_LEN, Metadata, PartitionEntry, RegisterError, TopicEntry, TopicStatus,
     is_valid_topic_name,
 };
 pub use partitioner::{
-    BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, murmur2, partition_for_key,
-    select_partition, to_positive,
+    BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, StickyState, murmur2,
+    partition_for_key, select_partition, to_positive,
 };
-pub use pool::{BufferPool, PoolError, SlotId};
-pub use producer::{Producer, ProducerRecord, SendError};
+pub use pool::{BufferPool, FixedPool, PoolError, Slot, SlotId};
+pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
-pub use sender::{Event, ProduceError, ProducerMetrics, Transmit};
+pub use sender::{BatchExtra, Event, MetadataOf, ProduceError, ProducerMetrics, SeqEntry, Transmit};
+pub use table::{FixedStorage, Limits, Storage, Table, TableFull, TableKind};
+#[cfg(feature = "alloc")]
+pub use table::{HeapStorage, VecTable};
 pub use topic::{NodeId, TopicId, TopicPartition};

@@ -5,23 +5,18 @@
 //! refresh: on request (a new topic, a leader error, a partition without leader), and at
 //! least every `metadata.max.age.ms`.
 //!
-//! Capacities are fixed: [`MAX_TOPICS`] topics, [`MAX_BROKERS`] brokers, and `PARTITIONS`
-//! partitions over all topics together (the producer's const generic). A topic that does not
-//! fit is reported ([`TopicStatus::TooManyPartitions`]); brokers past the capacity are
-//! ignored. Topics are never forgotten (Java expires them after `metadata.max.idle.ms`).
+//! Capacities are the limits of its tables (see [`crate::Limits`]): topics, brokers, and
+//! partitions over all topics together. A topic that does not fit is reported
+//! ([`TopicStatus::TooManyPartitions`]); brokers that do not fit are counted
+//! ([`Metadata::brokers_dropped`]).
 
-use heapless::{String as HString, Vec as HVec};
+use heapless::String as HString;
 
 use crate::config::MAX_HOST_LEN;
-use crate::partitioner::PartitionSet;
+use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
+use crate::table::Table;
 use crate::topic::{NodeId, TopicId, TopicPartition};
-
-/// Most topics a producer can use.
-pub const MAX_TOPICS: usize = 16;
-
-/// Most brokers kept from a metadata response.
-pub const MAX_BROKERS: usize = 16;
 
 /// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
@@ -59,32 +54,37 @@ pub enum TopicStatus {
     /// The cluster answered an error that will not go away by waiting (invalid topic,
     /// authorization).
     Failed(ErrorCode),
-    /// The topic has more partitions than the producer's `PARTITIONS` capacity has left.
+    /// The topic has more partitions than the partition table has room left for.
     TooManyPartitions,
 }
 
+/// One entry of the partition table (opaque; 8 bytes): a partition's leader and epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct PartitionInfo {
+pub struct PartitionEntry {
     leader: i32,
     leader_epoch: i32,
 }
 
-const NO_PARTITION: PartitionInfo = PartitionInfo {
+const NO_PARTITION: PartitionEntry = PartitionEntry {
     leader: -1,
     leader_epoch: -1,
 };
 
+/// One entry of the topic table (opaque; about 300 bytes): a topic's name, id, status,
+/// partitions and sticky partition.
 #[derive(Debug, Clone)]
-struct TopicEntry {
+pub struct TopicEntry {
     name: HString<MAX_TOPIC_NAME_LEN>,
     topic_id: [u8; 16],
     status: TopicStatus,
     /// Its partitions are `partitions[first..first + count]`; `cap` entries are reserved.
-    first: u16,
-    cap: u16,
-    count: u16,
+    first: u32,
+    cap: u32,
+    count: u32,
     /// `available[first..first + available]` lists the partitions with a leader.
-    available: u16,
+    available: u32,
+    /// The built-in partitioner's state for keyless records.
+    pub(crate) sticky: StickyState,
 }
 
 /// Why a topic could not be registered.
@@ -92,18 +92,23 @@ struct TopicEntry {
 pub enum RegisterError {
     /// Not a legal topic name.
     InvalidTopic,
-    /// [`MAX_TOPICS`] topics are registered already.
-    TooManyTopics,
+    /// The topic table is full (its limit: `limit`).
+    TooManyTopics {
+        /// The table's limit.
+        limit: usize,
+    },
 }
 
-/// The cluster view: brokers, the topics the producer uses (at most [`MAX_TOPICS`], with
-/// `PARTITIONS` partitions over all of them), their leaders, and when to refresh.
+/// The cluster view: brokers (table `B`), the topics the producer uses (table `T`, with
+/// their partitions in tables `P` and `A`), their leaders, and when to refresh.
 #[derive(Debug, Clone)]
-pub struct Metadata<const PARTITIONS: usize> {
-    brokers: HVec<Broker, MAX_BROKERS>,
-    topics: HVec<TopicEntry, MAX_TOPICS>,
-    partitions: [PartitionInfo; PARTITIONS],
-    available: [i32; PARTITIONS],
+pub struct Metadata<T, P, A, B> {
+    brokers: B,
+    topics: T,
+    partitions: P,
+    available: A,
+    /// Brokers of the last response that did not fit in the table (or had a bad address).
+    brokers_dropped: usize,
     /// Partition entries reserved by topics (sum of `cap`).
     used: usize,
     need_update: bool,
@@ -115,21 +120,23 @@ pub struct Metadata<const PARTITIONS: usize> {
     updates: u64,
 }
 
-impl<const PARTITIONS: usize> Default for Metadata<PARTITIONS> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
-    /// Knows nothing, and wants an update.
-    pub const fn new() -> Self {
-        const { assert!(PARTITIONS > 0 && PARTITIONS < u16::MAX as usize) };
+impl<T, P, A, B> Metadata<T, P, A, B>
+where
+    T: Table<TopicEntry>,
+    P: Table<PartitionEntry>,
+    A: Table<i32>,
+    B: Table<Broker>,
+{
+    /// Knows nothing, and wants an update; holds at most `topics` topics, `partitions`
+    /// partitions over all of them, and `brokers` brokers (each also capped by its table).
+    pub fn new(topics: usize, partitions: usize, brokers: usize) -> Self {
+        let partitions = partitions.min(u32::MAX as usize);
         Self {
-            brokers: HVec::new(),
-            topics: HVec::new(),
-            partitions: [NO_PARTITION; PARTITIONS],
-            available: [0; PARTITIONS],
+            brokers: B::with_limit(brokers),
+            topics: T::with_limit(topics.min(u16::MAX as usize)),
+            partitions: P::with_limit(partitions),
+            available: A::with_limit(partitions),
+            brokers_dropped: 0,
             used: 0,
             need_update: true,
             last_refresh_ms: None,
@@ -173,7 +180,9 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         }
         let mut n = HString::new();
         n.push_str(name).map_err(|_| RegisterError::InvalidTopic)?;
-        let id = u16::try_from(self.topics.len()).map_err(|_| RegisterError::TooManyTopics)?;
+        let limit = self.topics.limit();
+        let id = u16::try_from(self.topics.len())
+            .map_err(|_| RegisterError::TooManyTopics { limit })?;
         self.topics
             .push(TopicEntry {
                 name: n,
@@ -183,8 +192,9 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
                 cap: 0,
                 count: 0,
                 available: 0,
+                sticky: StickyState::default(),
             })
-            .map_err(|_| RegisterError::TooManyTopics)?;
+            .map_err(|_| RegisterError::TooManyTopics { limit })?;
         self.need_update = true;
         Ok(TopicId(id))
     }
@@ -195,7 +205,7 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
     }
 
     /// Names of the registered topics, in handle order (the topics of a Metadata request).
-    pub fn topic_names(&self) -> impl Iterator<Item = &str> + '_ {
+    pub fn topic_names(&self) -> impl Iterator<Item = &str> + Clone + '_ {
         self.topics.iter().map(|t| t.name.as_str())
     }
 
@@ -222,7 +232,7 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         self.topics
             .get(id.index())
             .filter(|t| t.status == TopicStatus::Known)
-            .map(|t| u32::from(t.count))
+            .map(|t| t.count)
     }
 
     /// The partitions of `id` for the partitioner: their count and those with a leader.
@@ -233,21 +243,45 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
             .filter(|t| t.status == TopicStatus::Known)
         {
             Some(t) => {
-                let start = usize::from(t.first);
+                let start = t.first as usize;
                 let avail = self
                     .available
-                    .get(start..start + usize::from(t.available))
+                    .get(start..start + t.available as usize)
                     .unwrap_or_default();
-                PartitionSet::new(u32::from(t.count), avail)
+                PartitionSet::new(t.count, avail)
             }
             None => PartitionSet::new(0, &[]),
         }
     }
 
-    fn partition(&self, tp: TopicPartition) -> Option<&PartitionInfo> {
+    fn partition(&self, tp: TopicPartition) -> Option<&PartitionEntry> {
         let t = self.topics.get(tp.topic.index())?;
-        let p = u16::try_from(tp.partition).ok().filter(|&p| p < t.count)?;
-        self.partitions.get(usize::from(t.first) + usize::from(p))
+        let p = u32::try_from(tp.partition).ok().filter(|&p| p < t.count)?;
+        self.partitions.get(t.first as usize + p as usize)
+    }
+
+    /// The sticky partitioner state and partitions of topic `id`, for the built-in
+    /// partitioner.
+    pub(crate) fn sticky_and_partitions(
+        &mut self,
+        id: TopicId,
+    ) -> Option<(&mut StickyState, PartitionSet<'_>)> {
+        let t = self
+            .topics
+            .get_mut(id.index())
+            .filter(|t| t.status == TopicStatus::Known)?;
+        let start = t.first as usize;
+        let avail = self
+            .available
+            .get(start..start + t.available as usize)
+            .unwrap_or_default();
+        Some((&mut t.sticky, PartitionSet::new(t.count, avail)))
+    }
+
+    /// Brokers of the last metadata response that did not fit in the broker table, or had a
+    /// host name longer than [`MAX_HOST_LEN`] or port 0 (0 normally).
+    pub const fn brokers_dropped(&self) -> usize {
+        self.brokers_dropped
     }
 
     /// The leader of `tp`, if known.
@@ -268,12 +302,10 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         let Some(t) = self.topics.get(tp.topic.index()) else {
             return;
         };
-        let Some(p) = u16::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
+        let Some(p) = u32::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
             return;
         };
-        if let Some(info) = self
-            .partitions
-            .get_mut(usize::from(t.first) + usize::from(p))
+        if let Some(info) = self.partitions.get_mut(t.first as usize + p as usize)
         {
             info.leader = -1;
         }
@@ -343,23 +375,29 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         self.need_update = true;
     }
 
-    /// Starts applying a response: replaces the broker list with `brokers` (those past
-    /// [`MAX_BROKERS`] or with a host longer than [`MAX_HOST_LEN`] are dropped).
+    /// Starts applying a response: replaces the broker list with `brokers` (those past the
+    /// table's limit or with a host longer than [`MAX_HOST_LEN`] are dropped and counted in
+    /// [`brokers_dropped`](Self::brokers_dropped)).
     pub fn update_brokers<'b>(&mut self, brokers: impl Iterator<Item = (i32, &'b str, u16)>) {
         self.brokers.clear();
+        self.brokers_dropped = 0;
         for (node, host, port) in brokers {
             let mut h = HString::new();
             if h.push_str(host).is_err() || port == 0 {
+                self.brokers_dropped += 1;
                 continue;
             }
             if self.brokers.iter().any(|b| b.node.0 == node) {
                 continue;
             }
-            let _ = self.brokers.push(Broker {
+            let broker = Broker {
                 node: NodeId(node),
                 host: h,
                 port,
-            });
+            };
+            if self.brokers.push(broker).is_err() {
+                self.brokers_dropped += 1;
+            }
         }
     }
 
@@ -414,10 +452,10 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         if topic_id != [0; 16] {
             t.topic_id = topic_id;
         }
-        let first = usize::from(t.first);
-        let old_count = usize::from(t.count);
-        // `reserve` guarantees `count <= cap < u16::MAX`.
-        t.count = u16::try_from(count).unwrap_or(t.cap);
+        let first = t.first as usize;
+        let old_count = t.count as usize;
+        // `reserve` guarantees `count <= cap <= u32::MAX`.
+        t.count = u32::try_from(count).unwrap_or(t.cap);
         t.status = TopicStatus::Known;
         let Some(slots) = self.partitions.get_mut(first..first + count) else {
             return Some(id);
@@ -441,12 +479,12 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
             slot.leader = if leader >= 0 { leader } else { -1 };
             slot.leader_epoch = leader_epoch;
         }
-        let mut available = 0u16;
+        let mut available = 0u32;
         for (i, slot) in slots.iter().enumerate() {
             let has_leader =
                 slot.leader >= 0 && self.brokers.iter().any(|b| b.node.0 == slot.leader);
             if has_leader {
-                if let Some(a) = self.available.get_mut(first + usize::from(available)) {
+                if let Some(a) = self.available.get_mut(first + available as usize) {
                     *a = i32::try_from(i).unwrap_or(0);
                 }
                 available += 1;
@@ -487,12 +525,15 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         let Some(t) = self.topics.get(ti) else {
             return false;
         };
-        let (first, cap) = (usize::from(t.first), usize::from(t.cap));
+        let (first, cap) = (t.first as usize, t.cap as usize);
         if count <= cap {
             return true;
         }
         let needed = self.used - cap + count;
-        if needed > PARTITIONS {
+        if needed > self.partitions.limit().min(self.available.limit())
+            || self.partitions.resize(needed.max(self.partitions.len()), NO_PARTITION).is_err()
+            || self.available.resize(needed.max(self.available.len()), 0).is_err()
+        {
             return false;
         }
         // Remove the topic's range, shifting later ranges down.
@@ -501,8 +542,8 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
             self.partitions.copy_within(first + cap..end, first);
             self.available.copy_within(first + cap..end, first);
             for other in self.topics.iter_mut() {
-                if usize::from(other.first) > first {
-                    other.first -= t_cap_u16(cap);
+                if other.first as usize > first {
+                    other.first -= t_cap_u32(cap);
                 }
             }
             self.used -= cap;
@@ -511,15 +552,15 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
         let Some(t) = self.topics.get_mut(ti) else {
             return false;
         };
-        let Ok(first16) = u16::try_from(new_first) else {
+        let Ok(first32) = u32::try_from(new_first) else {
             return false;
         };
-        let Ok(count16) = u16::try_from(count) else {
+        let Ok(count32) = u32::try_from(count) else {
             return false;
         };
         // Partition states start afresh at the new place (leader epochs are relearnt).
-        t.first = first16;
-        t.cap = count16;
+        t.first = first32;
+        t.cap = count32;
         t.count = 0;
         t.available = 0;
         for slot in self
@@ -535,8 +576,8 @@ impl<const PARTITIONS: usize> Metadata<PARTITIONS> {
     }
 }
 
-fn t_cap_u16(cap: usize) -> u16 {
-    u16::try_from(cap).unwrap_or(0)
+fn t_cap_u32(cap: usize) -> u32 {
+    u32::try_from(cap).unwrap_or(0)
 }
 
 /// `base * 2^(attempts - 1)` capped at `max` (Java's `ExponentialBackoff` without jitter);
@@ -552,6 +593,17 @@ pub(crate) fn exponential_backoff(attempts: u32, base: u64, max: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type M<const P: usize> = Metadata<
+        heapless::Vec<TopicEntry, 16>,
+        heapless::Vec<PartitionEntry, P>,
+        heapless::Vec<i32, P>,
+        heapless::Vec<Broker, 16>,
+    >;
+
+    fn meta<const P: usize>() -> M<P> {
+        M::<P>::new(usize::MAX, usize::MAX, usize::MAX)
+    }
 
     fn tp(t: u16, p: i32) -> TopicPartition {
         TopicPartition::new(TopicId(t), p)
@@ -572,7 +624,7 @@ mod tests {
 
     #[test]
     fn register_update_and_leaders() {
-        let mut m = Metadata::<8>::new();
+        let mut m = meta::<8>();
         let a = m.register("a").unwrap();
         let b = m.register("b").unwrap();
         assert_eq!(m.register("a"), Ok(a));
@@ -653,7 +705,7 @@ mod tests {
 
     #[test]
     fn stale_leader_epochs_are_ignored_and_invalidation_refreshes() {
-        let mut m = Metadata::<4>::new();
+        let mut m = meta::<4>();
         let a = m.register("a").unwrap();
         m.update_brokers([(1, "h1", 1), (2, "h2", 2)].into_iter());
         m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 2, 7)].into_iter());
@@ -673,13 +725,16 @@ mod tests {
 
     #[test]
     fn too_many_topics() {
-        let mut m = Metadata::<4>::new();
-        for i in 0..MAX_TOPICS {
+        let mut m = meta::<4>();
+        for i in 0..16 {
             let mut name: HString<8> = HString::new();
             let _ = core::fmt::write(&mut name, format_args!("t{i}"));
             m.register(&name).unwrap();
         }
-        assert_eq!(m.register("one-more"), Err(RegisterError::TooManyTopics));
+        assert_eq!(
+            m.register("one-more"),
+            Err(RegisterError::TooManyTopics { limit: 16 })
+        );
     }
 
     #[test]

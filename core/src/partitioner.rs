@@ -3,7 +3,6 @@
 use core::fmt;
 use core::num::NonZeroU32;
 
-use crate::topic::TopicId;
 
 /// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with seed `0x9747b28c`, as the Java client
 /// computes it to place keyed records.
@@ -65,13 +64,6 @@ pub enum PartitionError {
         /// The topic's partition count.
         num_partitions: u32,
     },
-    /// The topic handle is beyond the partitioner's topic capacity.
-    TopicOutOfRange {
-        /// The handle.
-        topic: TopicId,
-        /// The capacity.
-        capacity: usize,
-    },
 }
 
 impl fmt::Display for PartitionError {
@@ -84,11 +76,6 @@ impl fmt::Display for PartitionError {
             } => write!(
                 f,
                 "invalid partition {partition}: not in the range [0...{num_partitions})"
-            ),
-            Self::TopicOutOfRange { topic, capacity } => write!(
-                f,
-                "topic handle {} beyond the partitioner's capacity of {capacity} topics",
-                topic.0
             ),
         }
     }
@@ -129,59 +116,49 @@ impl<'a> PartitionSet<'a> {
     }
 }
 
-/// A partitioner (Java's `Partitioner` plugin interface).
+/// A custom partitioner (Java's `Partitioner` plugin interface, `partitioner.class`).
 ///
-/// The producer consults it only for records without an explicit partition (see
-/// [`select_partition`]) and reports every append back through
-/// [`on_append`](Self::on_append), which the built-in sticky logic needs and custom
-/// partitioners may ignore.
+/// The producer calls it for records without an explicit partition when it is given to
+/// [`Producer::send_with`](crate::Producer::send_with), with the topic's name and its
+/// partitions; its answer is checked to be in range. Every append is reported back through
+/// [`on_append`](Self::on_append), which custom partitioners may ignore.
 pub trait Partitioner {
     /// The partition for a record of `topic` with `key` and `value`.
     fn partition(
         &mut self,
-        topic: TopicId,
+        topic: &str,
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         partitions: &PartitionSet<'_>,
     ) -> Result<i32, PartitionError>;
 
-    /// Called after a record of `appended_bytes` was appended to `partition`.
+    /// Called after a record of `appended_bytes` was appended to `partition` of `topic`.
     /// `all_batches_full` is whether the partition's last batch is now full (Java's
-    /// `allBatchesFull`), which allows the sticky partition to switch.
+    /// `allBatchesFull`).
     fn on_append(
         &mut self,
-        topic: TopicId,
+        topic: &str,
         partition: i32,
         appended_bytes: usize,
         all_batches_full: bool,
-        partitions: &PartitionSet<'_>,
     ) {
-        let _ = (
-            topic,
-            partition,
-            appended_bytes,
-            all_batches_full,
-            partitions,
-        );
+        let _ = (topic, partition, appended_bytes, all_batches_full);
     }
 }
 
-/// The partition of a record: `explicit` if given (checked to be in range), else the
-/// partitioner's choice (also checked), as `KafkaProducer.partition` does.
-pub fn select_partition<P: Partitioner + ?Sized>(
-    partitioner: &mut P,
-    topic: TopicId,
+/// The partition of a record: `explicit` if given, else what `choose` says; either is
+/// checked to be in range, as `KafkaProducer.partition` does.
+pub fn select_partition(
     explicit: Option<i32>,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
     partitions: &PartitionSet<'_>,
+    choose: impl FnOnce() -> Result<i32, PartitionError>,
 ) -> Result<i32, PartitionError> {
     if partitions.num_partitions == 0 {
         return Err(PartitionError::NoPartitions);
     }
     let partition = match explicit {
         Some(p) => p,
-        None => partitioner.partition(topic, key, value, partitions)?,
+        None => choose()?,
     };
     if partitions.contains(partition) {
         Ok(partition)
@@ -225,9 +202,23 @@ struct Sticky {
     produced_bytes: usize,
 }
 
+/// A topic's sticky partition for keyless records (kept with the topic's metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StickyState(Option<Sticky>);
+
+impl StickyState {
+    /// The current sticky partition, if one was picked.
+    pub const fn partition(&self) -> Option<i32> {
+        match self.0 {
+            Some(s) => Some(s.partition),
+            None => None,
+        }
+    }
+}
+
 /// The built-in partitioner (Java's `BuiltInPartitioner` with `DefaultPartitioner`
-/// semantics): keyed records by murmur2, keyless records uniform sticky, for up to `TOPICS`
-/// topics (handles `0..TOPICS`).
+/// semantics): keyed records by murmur2, keyless records uniform sticky; each topic's
+/// sticky state is a [`StickyState`] kept by the caller (with the topic's metadata).
 ///
 /// - An explicit partition on the record wins ([`select_partition`]).
 /// - A keyed record goes to `to_positive(murmur2(key)) % num_partitions`, over **all**
@@ -246,42 +237,22 @@ struct Sticky {
 /// adaptive, queue-size-weighted choice (`partitioner.adaptive.partitioning.enable`) is not
 /// implemented, so the choice is uniform.
 #[derive(Debug, Clone)]
-pub struct BuiltInPartitioner<const TOPICS: usize> {
-    sticky: [Option<Sticky>; TOPICS],
+pub struct BuiltInPartitioner {
     rng: XorShift64Star,
     sticky_batch_size: usize,
     ignore_keys: bool,
 }
 
-impl<const TOPICS: usize> BuiltInPartitioner<TOPICS> {
+impl BuiltInPartitioner {
     /// A partitioner that switches sticky partitions after `batch_size` bytes
     /// (`batch.size`), places keyed records by key unless `ignore_keys`
     /// (`partitioner.ignore.keys`), and draws random partitions from `seed`.
     pub const fn new(batch_size: usize, ignore_keys: bool, seed: u64) -> Self {
         Self {
-            sticky: [None; TOPICS],
             rng: XorShift64Star::new(seed),
             sticky_batch_size: batch_size,
             ignore_keys,
         }
-    }
-
-    /// The current sticky partition of `topic`, if one was picked.
-    pub fn sticky_partition(&self, topic: TopicId) -> Option<i32> {
-        self.sticky
-            .get(topic.index())
-            .copied()
-            .flatten()
-            .map(|s| s.partition)
-    }
-
-    fn slot(&mut self, topic: TopicId) -> Result<&mut Option<Sticky>, PartitionError> {
-        self.sticky
-            .get_mut(topic.index())
-            .ok_or(PartitionError::TopicOutOfRange {
-                topic,
-                capacity: TOPICS,
-            })
     }
 
     /// A random partition among the available ones (or all, if none is available), other
@@ -317,12 +288,12 @@ impl<const TOPICS: usize> BuiltInPartitioner<TOPICS> {
     }
 }
 
-impl<const TOPICS: usize> Partitioner for BuiltInPartitioner<TOPICS> {
-    fn partition(
+impl BuiltInPartitioner {
+    /// The partition for a record with `key` of a topic whose sticky state is `sticky`.
+    pub fn partition(
         &mut self,
-        topic: TopicId,
+        sticky: &mut StickyState,
         key: Option<&[u8]>,
-        _value: Option<&[u8]>,
         partitions: &PartitionSet<'_>,
     ) -> Result<i32, PartitionError> {
         let num_partitions =
@@ -330,12 +301,11 @@ impl<const TOPICS: usize> Partitioner for BuiltInPartitioner<TOPICS> {
         if let (Some(key), false) = (key, self.ignore_keys) {
             return Ok(partition_for_key(key, num_partitions));
         }
-        let current = *self.slot(topic)?;
-        match current {
+        match sticky.0 {
             Some(s) if partitions.contains(s.partition) => Ok(s.partition),
             _ => {
                 let partition = self.next_partition(None, partitions);
-                *self.slot(topic)? = Some(Sticky {
+                sticky.0 = Some(Sticky {
                     partition,
                     produced_bytes: 0,
                 });
@@ -347,32 +317,31 @@ impl<const TOPICS: usize> Partitioner for BuiltInPartitioner<TOPICS> {
     /// Java's `updatePartitionInfo`: counts bytes produced to the sticky partition and
     /// switches after `batch.size` bytes if the last batch is full, or after twice that in
     /// any case.
-    fn on_append(
+    pub fn on_append(
         &mut self,
-        topic: TopicId,
+        sticky: &mut StickyState,
         partition: i32,
         appended_bytes: usize,
         all_batches_full: bool,
         partitions: &PartitionSet<'_>,
     ) {
         let batch_size = self.sticky_batch_size;
-        let Ok(slot) = self.slot(topic) else { return };
-        let Some(sticky) = slot.as_mut() else { return };
-        if sticky.partition != partition {
+        let Some(current) = sticky.0.as_mut() else {
+            return;
+        };
+        if current.partition != partition {
             // A keyed or explicit record: not the sticky partition's business.
             return;
         }
-        sticky.produced_bytes = sticky.produced_bytes.saturating_add(appended_bytes);
-        let produced = sticky.produced_bytes;
+        current.produced_bytes = current.produced_bytes.saturating_add(appended_bytes);
+        let produced = current.produced_bytes;
         if (produced >= batch_size && all_batches_full) || produced >= batch_size.saturating_mul(2)
         {
             let next = self.next_partition(Some(partition), partitions);
-            if let Ok(slot) = self.slot(topic) {
-                *slot = Some(Sticky {
-                    partition: next,
-                    produced_bytes: 0,
-                });
-            }
+            sticky.0 = Some(Sticky {
+                partition: next,
+                produced_bytes: 0,
+            });
         }
     }
 }
@@ -446,61 +415,67 @@ mod tests {
 
     #[test]
     fn explicit_partition_wins_and_is_checked() {
-        let mut p = BuiltInPartitioner::<2>::new(100, false, 1);
+        let mut p = BuiltInPartitioner::new(100, false, 1);
+        let mut st = StickyState::default();
+        let mut st = StickyState::default();
         let set = PartitionSet::new(3, &[0, 1, 2]);
-        let t = TopicId(0);
         assert_eq!(
-            select_partition(&mut p, t, Some(2), Some(b"foobar"), None, &set),
+            select_partition(Some(2), &set, || p.partition(&mut st, Some(b"foobar"), &set)),
             Ok(2)
         );
         assert_eq!(
-            select_partition(&mut p, t, Some(3), None, None, &set),
+            select_partition(Some(3), &set, || p.partition(&mut st, None, &set)),
             Err(PartitionError::InvalidPartition {
                 partition: 3,
                 num_partitions: 3
             })
         );
+        let empty = PartitionSet::new(0, &[]);
         assert_eq!(
-            select_partition(&mut p, t, None, None, None, &PartitionSet::new(0, &[])),
+            select_partition(None, &empty, || p.partition(&mut st, None, &empty)),
             Err(PartitionError::NoPartitions)
         );
-        assert!(matches!(
-            select_partition(&mut p, TopicId(2), None, None, None, &set),
-            Err(PartitionError::TopicOutOfRange { .. })
-        ));
+        // A custom choice out of range is refused too.
+        assert_eq!(
+            select_partition(None, &set, || Ok(7)),
+            Err(PartitionError::InvalidPartition {
+                partition: 7,
+                num_partitions: 3
+            })
+        );
     }
 
     #[test]
     fn keyed_records_use_all_partitions_unless_ignored() {
         // Partition 0 has no leader: keyed records still go there, as in Java.
         let set = PartitionSet::new(6, &[1, 2, 3, 4, 5]);
-        let mut p = BuiltInPartitioner::<1>::new(100, false, 1);
-        assert_eq!(p.partition(TopicId(0), Some(b"foobar"), None, &set), Ok(0));
-        let mut p = BuiltInPartitioner::<1>::new(100, true, 1);
-        let chosen = p
-            .partition(TopicId(0), Some(b"foobar"), None, &set)
-            .unwrap();
+        let mut p = BuiltInPartitioner::new(100, false, 1);
+        let mut st = StickyState::default();
+        assert_eq!(p.partition(&mut st, Some(b"foobar"), &set), Ok(0));
+        let mut p = BuiltInPartitioner::new(100, true, 1);
+        let mut st = StickyState::default();
+        let chosen = p.partition(&mut st, Some(b"foobar"), &set).unwrap();
         assert!(set.available().contains(&chosen));
     }
 
     #[test]
     fn sticky_switches_after_batch_size_to_another_available_partition() {
         let set = PartitionSet::new(4, &[0, 2, 3]);
-        let t = TopicId(0);
-        let mut p = BuiltInPartitioner::<1>::new(100, false, 42);
+        let mut p = BuiltInPartitioner::new(100, false, 42);
+        let mut st = StickyState::default();
         let mut visits = Vec::new();
         for _ in 0..200 {
-            let first = p.partition(t, None, None, &set).unwrap();
+            let first = p.partition(&mut st, None, &set).unwrap();
             assert!(set.available().contains(&first));
             // 40 bytes at a time with full batches: switch on the third append.
             for i in 0..3 {
-                assert_eq!(p.partition(t, None, None, &set), Ok(first));
-                p.on_append(t, first, 40, true, &set);
+                assert_eq!(p.partition(&mut st, None, &set), Ok(first));
+                p.on_append(&mut st, first, 40, true, &set);
                 if i < 2 {
-                    assert_eq!(p.sticky_partition(t), Some(first));
+                    assert_eq!(st.partition(), Some(first));
                 }
             }
-            let next = p.sticky_partition(t).unwrap();
+            let next = st.partition().unwrap();
             assert_ne!(next, first, "never the same partition twice in a row");
             visits.push(next);
         }
@@ -513,37 +488,38 @@ mod tests {
     #[test]
     fn sticky_waits_for_full_batch_up_to_twice_batch_size() {
         let set = PartitionSet::new(2, &[0, 1]);
-        let t = TopicId(0);
-        let mut p = BuiltInPartitioner::<1>::new(100, false, 7);
-        let first = p.partition(t, None, None, &set).unwrap();
-        p.on_append(t, first, 150, false, &set);
-        assert_eq!(p.sticky_partition(t), Some(first));
-        p.on_append(t, first, 50, false, &set);
-        assert_eq!(p.sticky_partition(t), Some(1 - first));
+        let mut p = BuiltInPartitioner::new(100, false, 7);
+        let mut st = StickyState::default();
+        let first = p.partition(&mut st, None, &set).unwrap();
+        p.on_append(&mut st, first, 150, false, &set);
+        assert_eq!(st.partition(), Some(first));
+        p.on_append(&mut st, first, 50, false, &set);
+        assert_eq!(st.partition(), Some(1 - first));
         // Appends to other partitions (keyed) do not count.
-        p.on_append(t, first, 1000, true, &set);
-        assert_eq!(p.sticky_partition(t), Some(1 - first));
+        p.on_append(&mut st, first, 1000, true, &set);
+        assert_eq!(st.partition(), Some(1 - first));
     }
 
     #[test]
     fn no_available_partition_falls_back_to_all() {
         let set = PartitionSet::new(3, &[]);
-        let mut p = BuiltInPartitioner::<1>::new(10, false, 3);
-        let t = TopicId(0);
-        let mut prev = p.partition(t, None, None, &set).unwrap();
+        let mut p = BuiltInPartitioner::new(10, false, 3);
+        let mut st = StickyState::default();
+        let mut prev = p.partition(&mut st, None, &set).unwrap();
         for _ in 0..50 {
-            p.on_append(t, prev, 10, true, &set);
-            let next = p.partition(t, None, None, &set).unwrap();
+            p.on_append(&mut st, prev, 10, true, &set);
+            let next = p.partition(&mut st, None, &set).unwrap();
             assert!((0..3).contains(&next));
             assert_ne!(next, prev);
             prev = next;
         }
         // A single partition: always it.
         let one = PartitionSet::new(1, &[0]);
-        let mut p = BuiltInPartitioner::<1>::new(10, false, 3);
+        let mut p = BuiltInPartitioner::new(10, false, 3);
+        let mut st = StickyState::default();
         for _ in 0..5 {
-            assert_eq!(p.partition(t, None, None, &one), Ok(0));
-            p.on_append(t, 0, 10, true, &one);
+            assert_eq!(p.partition(&mut st, None, &one), Ok(0));
+            p.on_append(&mut st, 0, 10, true, &one);
         }
     }
 
@@ -551,11 +527,12 @@ mod tests {
     fn same_seed_same_choices() {
         let set = PartitionSet::new(16, &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]);
         let run = |seed| {
-            let mut p = BuiltInPartitioner::<1>::new(1, false, seed);
+            let mut p = BuiltInPartitioner::new(1, false, seed);
+            let mut st = StickyState::default();
             (0..20)
                 .map(|_| {
-                    let q = p.partition(TopicId(0), None, None, &set).unwrap();
-                    p.on_append(TopicId(0), q, 1, true, &set);
+                    let q = p.partition(&mut st, None, &set).unwrap();
+                    p.on_append(&mut st, q, 1, true, &set);
                     q
                 })
                 .collect::<Vec<_>>()

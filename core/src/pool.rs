@@ -2,11 +2,13 @@
 
 use core::fmt;
 
+use crate::table::Table;
+
 /// A handle to an allocation of one or more contiguous slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SlotId {
-    index: u16,
-    count: u16,
+    index: u32,
+    count: u32,
     generation: u32,
 }
 
@@ -82,19 +84,20 @@ enum SlotState {
     Free,
     /// First slot of an allocation of `count` slots.
     Head {
-        count: u16,
+        count: u32,
     },
     /// A later slot of an allocation.
     Continuation,
 }
 
+/// One slot's state in the pool's table (8 bytes; opaque).
 #[derive(Debug, Clone, Copy)]
-struct Slot {
+pub struct Slot {
     generation: u32,
     state: SlotState,
 }
 
-/// A pool of `SLOTS` fixed-size slots over caller storage `S`.
+/// A pool of fixed-size slots over caller storage `S`, with their states in table `T`.
 ///
 /// Like Java's `BufferPool`, the pool bounds the memory held by records waiting to be
 /// sent (`buffer.memory` = slots × `slot_size`). Unlike it, the pool never blocks and never
@@ -107,11 +110,11 @@ struct Slot {
 ///
 /// Firmware passes a `&'static mut [u8]` or an array; a std transport passes a `Vec<u8>`
 /// that the pool then owns. The pool uses the first `slot_count() * slot_size` bytes, where
-/// `slot_count() = min(SLOTS, storage / slot_size)`.
+/// `slot_count() = storage / slot_size`, at most the slot table's limit.
 ///
 /// ```
-/// use kafka_edge_core::BufferPool;
-/// let mut pool = BufferPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
+/// use kafka_edge_core::FixedPool;
+/// let mut pool = FixedPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
 /// let one = pool.allocate(100)?;            // one slot
 /// let three = pool.allocate(2500)?;         // three contiguous slots
 /// assert_eq!(pool.buffer(three)?.len(), 3 * 1024);
@@ -121,52 +124,60 @@ struct Slot {
 /// # Ok::<(), kafka_edge_core::PoolError>(())
 /// ```
 #[derive(Debug)]
-pub struct BufferPool<S, const SLOTS: usize> {
+pub struct BufferPool<S, T> {
     storage: S,
     slot_size: usize,
-    slots: [Slot; SLOTS],
-    /// Slots in use by this pool: `min(SLOTS, storage / slot_size)`.
+    slots: T,
+    /// Slots in use by this pool: `min(T's limit, storage / slot_size)`.
     slot_count: usize,
     free_slots: usize,
     /// Where the next search starts (next fit), so that FIFO use stays O(1).
     next_fit: usize,
 }
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
+/// A pool with its slot states inline, at most `N` slots (no heap).
+pub type FixedPool<S, const N: usize> = BufferPool<S, heapless::Vec<Slot, N>>;
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
     /// A pool of `slot_size`-byte slots (`batch.size`) over `storage`: as many as the
-    /// storage holds (`buffer.memory / batch.size`), at most `SLOTS`. `SLOTS` is a
-    /// capacity, not a size: a std transport may pick a large one and hand in only the
-    /// storage `buffer.memory` asks for.
+    /// storage holds (`buffer.memory / batch.size`), at most what table `T` can hold (a
+    /// `heapless::Vec<Slot, N>` caps it at `N`; a growable table at `u32::MAX`).
     pub fn new(storage: S, slot_size: usize) -> Result<Self, PoolError> {
-        const {
-            assert!(SLOTS > 0, "a pool needs at least one slot");
-            assert!(SLOTS <= u16::MAX as usize, "at most 65535 slots");
-        }
         if slot_size == 0 {
             return Err(PoolError::ZeroSlotSize);
         }
+        let mut slots = T::with_limit(u32::MAX as usize);
         let available = storage.as_ref().len();
-        let slot_count = (available / slot_size).min(SLOTS);
+        let slot_count = (available / slot_size)
+            .min(slots.limit())
+            .min(u32::MAX as usize);
         if slot_count == 0 {
             return Err(PoolError::StorageTooSmall {
                 needed: slot_size,
                 available,
             });
         }
+        let free = Slot {
+            generation: 0,
+            state: SlotState::Free,
+        };
+        slots
+            .resize(slot_count, free)
+            .map_err(|_| PoolError::StorageTooSmall {
+                needed: slot_size,
+                available,
+            })?;
         Ok(Self {
             storage,
             slot_size,
-            slots: [Slot {
-                generation: 0,
-                state: SlotState::Free,
-            }; SLOTS],
+            slots,
             slot_count,
             free_slots: slot_count,
             next_fit: 0,
         })
     }
 
-    /// Slots this pool manages: `min(SLOTS, storage / slot_size)`.
+    /// Slots this pool manages: `storage / slot_size`, at most the table's limit.
     pub const fn slot_count(&self) -> usize {
         self.slot_count
     }
@@ -223,10 +234,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, const SLOTS: usize> BufferPool<S, SLOTS> {
             .get_mut(start..start + count)
             .ok_or(PoolError::Exhausted)?;
         let (head, rest) = run.split_first_mut().ok_or(PoolError::Exhausted)?;
-        // `count <= slot_count <= SLOTS <= u16::MAX` and `start < slot_count`.
+        // `count <= slot_count <= u32::MAX` and `start < slot_count`.
         let id = SlotId {
-            index: start as u16,
-            count: count as u16,
+            index: start as u32,
+            count: count as u32,
             generation: head.generation,
         };
         head.state = SlotState::Head { count: id.count };
@@ -355,7 +366,7 @@ mod tests {
 
     #[test]
     fn slot_count_follows_the_storage_up_to_slots() {
-        let mut pool = BufferPool::<_, 8>::new(std::vec![0u8; 3 * 100 + 50], 100).unwrap();
+        let mut pool = FixedPool::<_, 8>::new(std::vec![0u8; 3 * 100 + 50], 100).unwrap();
         assert_eq!(pool.slot_count(), 3);
         assert_eq!(pool.capacity_bytes(), 300);
         assert!(matches!(
@@ -367,17 +378,17 @@ mod tests {
         assert!(matches!(pool.allocate(1), Err(PoolError::Exhausted)));
         pool.deallocate(a).unwrap();
         assert_eq!(pool.free_slots(), 2);
-        // More storage than SLOTS slots: only SLOTS are used.
-        let big = BufferPool::<_, 2>::new(std::vec![0u8; 10 * 100], 100).unwrap();
+        // More storage than the table holds: only its limit is used.
+        let big = FixedPool::<_, 2>::new(std::vec![0u8; 10 * 100], 100).unwrap();
         assert_eq!(big.slot_count(), 2);
-        assert!(BufferPool::<_, 2>::new(std::vec![0u8; 99], 100).is_err());
+        assert!(FixedPool::<_, 2>::new(std::vec![0u8; 99], 100).is_err());
     }
     use proptest::prelude::*;
     use std::vec::Vec;
 
     #[test]
     fn allocates_contiguous_runs_and_detects_stale_handles() {
-        let mut pool = BufferPool::<_, 4>::new([0u8; 64], 16).unwrap();
+        let mut pool = FixedPool::<_, 4>::new([0u8; 64], 16).unwrap();
         let a = pool.allocate(1).unwrap();
         let b = pool.allocate(16).unwrap();
         let c = pool.allocate(17).unwrap(); // two slots
@@ -410,7 +421,7 @@ mod tests {
 
     #[test]
     fn buffer_pair_borrows_two_allocations() {
-        let mut pool = BufferPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
         let a = pool.allocate(10).unwrap();
         let b = pool.allocate(20).unwrap();
         pool.buffer_mut(a).unwrap().fill(3);
@@ -427,7 +438,7 @@ mod tests {
 
     #[test]
     fn fragmentation_reports_exhausted() {
-        let mut pool = BufferPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
         let ids: Vec<_> = (0..4).map(|_| pool.allocate(10).unwrap()).collect();
         pool.deallocate(ids[0]).unwrap();
         pool.deallocate(ids[2]).unwrap();
@@ -441,18 +452,18 @@ mod tests {
     #[test]
     fn construction_checks() {
         assert_eq!(
-            BufferPool::<_, 4>::new([0u8; 2], 3).err(),
+            FixedPool::<_, 4>::new([0u8; 2], 3).err(),
             Some(PoolError::StorageTooSmall {
                 needed: 3,
                 available: 2
             })
         );
         assert_eq!(
-            BufferPool::<_, 4>::new([0u8; 10], 0).err(),
+            FixedPool::<_, 4>::new([0u8; 10], 0).err(),
             Some(PoolError::ZeroSlotSize)
         );
         let storage: &mut [u8] = &mut [0u8; 100];
-        let pool = BufferPool::<_, 3>::new(storage, 30).unwrap();
+        let pool = FixedPool::<_, 3>::new(storage, 30).unwrap();
         assert_eq!(pool.capacity_bytes(), 90);
     }
 
@@ -461,7 +472,7 @@ mod tests {
         fn prop_never_exceeds_bound_or_leaks(ops in proptest::collection::vec((any::<bool>(), 0usize..50, any::<prop::sample::Index>()), 0..200)) {
             const SLOTS: usize = 8;
             const SIZE: usize = 10;
-            let mut pool = BufferPool::<_, SLOTS>::new(std::vec![0u8; SLOTS * SIZE], SIZE).unwrap();
+            let mut pool = FixedPool::<_, SLOTS>::new(std::vec![0u8; SLOTS * SIZE], SIZE).unwrap();
             let mut live: Vec<SlotId> = Vec::new();
             for (alloc, len, pick) in ops {
                 if alloc || live.is_empty() {

@@ -34,15 +34,16 @@
 
 use core::fmt;
 
-use crate::accumulator::{AccumulatorConfig, AppendError, RecordAccumulator, Ticket};
+use crate::accumulator::{AccumulatorConfig, AppendError, RecordAccumulator, Ticket, TicketRange};
 use crate::config::{ConfigError, ProducerConfig};
-use crate::connection::ConnId;
-use crate::metadata::{MAX_TOPICS, Metadata, RegisterError, TopicStatus, is_valid_topic_name};
+use crate::connection::{Broker, ConnId};
+use crate::metadata::{RegisterError, TopicStatus, is_valid_topic_name};
 use crate::partitioner::{BuiltInPartitioner, PartitionError, Partitioner, select_partition};
 use crate::pool::{BufferPool, PoolError};
 use crate::protocol::ErrorCode;
 use crate::record::{Header, Record};
-use crate::sender::{Event, ProducerMetrics, Sender, Transmit, io_slot_size};
+use crate::sender::{Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit};
+use crate::table::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
 
 /// A record to send, borrowing its bytes from the caller (copied once, into the pool).
@@ -88,10 +89,10 @@ pub enum SendError {
     /// The topic's partitions are not known yet and are being fetched; retry (Java waits up
     /// to `max.block.ms`, then fails with "Topic X not present in metadata after N ms").
     MetadataNotReady,
-    /// [`MAX_TOPICS`] topics are in use.
-    TooManyTopics,
-    /// The topic's partitions do not fit in the producer's `PARTITIONS` capacity.
-    TooManyPartitions,
+    /// A table is full: the topic table (a new topic), the partition table (a topic's
+    /// partitions), or another; the limit and the [`Limits`] field that raises it are named.
+    /// Idle topics leave the topic table after `metadata.max.idle.ms`.
+    TableFull(TableFull),
     /// The timestamp is negative and not -1.
     InvalidTimestamp {
         /// The rejected timestamp.
@@ -133,8 +134,7 @@ impl fmt::Display for SendError {
             ),
             Self::BufferFull => f.write_str("buffer memory exhausted"),
             Self::MetadataNotReady => f.write_str("topic not present in metadata yet"),
-            Self::TooManyTopics => write!(f, "more than {MAX_TOPICS} topics"),
-            Self::TooManyPartitions => f.write_str("too many partitions for this producer"),
+            Self::TableFull(full) => write!(f, "{full}"),
             Self::InvalidTimestamp { timestamp } => {
                 write!(
                     f,
@@ -187,26 +187,21 @@ impl core::error::Error for SendError {}
 ///
 /// # Storage and capacities
 ///
-/// - `S`: the pool storage (`buffer.memory`): `buffer.memory / batch.size` slots are used,
-///   at most `SLOTS` (so give at least one `batch.size`).
-/// - `R`: the I/O storage: one slot of `max.response.size + REQUEST_SCRATCH_SIZE` bytes per
-///   connection (see [`Producer::io_storage_size`]); at most
-///   [`MAX_CONNECTIONS`](crate::MAX_CONNECTIONS) slots are used, and at least one must fit.
-///   Give it one slot per broker the producer sends to, plus one.
-/// - `SLOTS`: pool slots; `PARTITIONS`: partitions over all topics (metadata and queues);
-///   `BATCHES`: batches alive at once (queued, in flight, or with an outcome not yet polled;
-///   a batch split after `MESSAGE_TOO_LARGE` keeps one entry besides its parts until every
-///   one of its records has an outcome).
-pub struct Producer<S, R, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
-    io: R,
-    sender: Sender<S, SLOTS, PARTITIONS, BATCHES>,
-    partitioner: BuiltInPartitioner<MAX_TOPICS>,
+/// - `S`: the pool storage (`buffer.memory`): `buffer.memory / batch.size` slots are used
+///   (so give at least one `batch.size`);
+/// - `St`: the [`Storage`] of every other table (topics, partitions, brokers, connections,
+///   batches, connection buffers): [`FixedStorage`](crate::FixedStorage) for small inline
+///   tables without heap (firmware), `HeapStorage` (feature `alloc`) for tables that grow
+///   with use up to [`Limits`] far beyond any real cluster. A full table is a typed error
+///   ([`TableFull`]), never a silent drop.
+pub struct Producer<S, St: Storage> {
+    io: Io<St>,
+    sender: Sender<S, St>,
+    partitioner: BuiltInPartitioner,
     closed: bool,
 }
 
-impl<S, R, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
-    for Producer<S, R, SLOTS, PARTITIONS, BATCHES>
-{
+impl<S, St: Storage> fmt::Debug for Producer<S, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("sender", &self.sender)
@@ -215,41 +210,55 @@ impl<S, R, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fm
     }
 }
 
-impl<
-    S: AsRef<[u8]> + AsMut<[u8]>,
-    R: AsRef<[u8]> + AsMut<[u8]>,
-    const SLOTS: usize,
-    const PARTITIONS: usize,
-    const BATCHES: usize,
-> Producer<S, R, SLOTS, PARTITIONS, BATCHES>
-{
-    /// Bytes of I/O storage for `connections` connections with `config`.
-    pub const fn io_storage_size(config: &ProducerConfig, connections: usize) -> usize {
-        io_slot_size(config.max_response_size).saturating_mul(connections)
-    }
+/// What a transport does for the producer's outputs: the one drain step that every
+/// transport and test harness runs after each input ([`Producer::drain`]).
+pub trait Transport {
+    /// Open a connection for `conn` to `host:port` (`broker` names it by node id or by its
+    /// place in `bootstrap.servers`); report `handle_connected` or `handle_closed` later.
+    fn connect(&mut self, conn: ConnId, broker: Broker, host: &str, port: u16);
+    /// Close `conn` (the core gave up on it); do not report `handle_closed` for it.
+    fn disconnect(&mut self, conn: ConnId);
+    /// The records of `tickets` are at `base_offset + i` of `topic`/`partition` (-1 when
+    /// unknown: `acks=0`, or a duplicate without offset).
+    fn delivered(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        tickets: TicketRange,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    );
+    /// The records of `tickets` failed with `error`.
+    fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: ProduceError);
+    /// Write what the connection takes of `tx` now, without blocking; return the bytes
+    /// written (fewer than `tx.len()` when its buffer is full: report writability later
+    /// with `handle_writable`).
+    fn transmit(&mut self, tx: &Transmit<'_>) -> usize;
+}
 
-    /// A producer with `config` (validated), batches in `pool_storage`, connection buffers
-    /// in `io_storage`, and the sticky partitioner seeded with `seed`.
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
+    /// A producer with `config` (validated), batches in `pool_storage` (`buffer.memory`),
+    /// tables of at most `limits` (each also capped by `St`'s own capacity), and the
+    /// sticky partitioner seeded with `seed`.
     pub fn new(
         mut config: ProducerConfig,
         pool_storage: S,
-        io_storage: R,
+        limits: Limits,
         seed: u64,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let available = pool_storage.as_ref().len();
-        let pool =
-            BufferPool::<S, SLOTS>::new(pool_storage, config.batch_size).map_err(|e| match e {
+        let pool = BufferPool::<S, St::Slots>::new(pool_storage, config.batch_size).map_err(
+            |e| match e {
                 PoolError::StorageTooSmall { needed, available } => ConfigError::StorageTooSmall {
                     what: "buffer.memory",
                     needed,
                     available,
                 },
                 _ => ConfigError::InvalidValue { key: "batch.size" },
-            })?;
-        let _ = available;
+            },
+        )?;
         config.buffer_memory = pool.capacity_bytes();
-        let mut acc = RecordAccumulator::new(
+        let mut acc = RecordAccumulator::with_limits(
             pool,
             AccumulatorConfig {
                 linger_ms: config.linger_ms,
@@ -257,13 +266,15 @@ impl<
                 retry_backoff_ms: config.retry_backoff_ms,
                 max_request_size: config.max_request_size,
             },
+            limits.batches,
+            limits.partitions,
         );
         acc.set_retry_backoff_max_ms(config.retry_backoff_max_ms);
         let partitioner =
             BuiltInPartitioner::new(config.batch_size, config.partitioner_ignore_keys, seed);
-        let sender = Sender::new(config, acc, io_storage.as_ref().len())?;
+        let sender = Sender::new(config, acc, limits)?;
         Ok(Self {
-            io: io_storage,
+            io: St::Buffers::with_limit(limits.connections),
             sender,
             partitioner,
             closed: false,
@@ -278,7 +289,7 @@ impl<
     }
 
     /// What the producer knows of the cluster.
-    pub const fn metadata(&self) -> &Metadata<PARTITIONS> {
+    pub const fn metadata(&self) -> &MetadataOf<St> {
         &self.sender.metadata
     }
 
@@ -328,9 +339,28 @@ impl<
         self.sender.fatal()
     }
 
-    /// Connections the I/O storage holds.
+    /// Connections in the connection table (open, or closed and kept for reuse).
     pub fn connection_slots(&self) -> usize {
         self.sender.connection_slots()
+    }
+
+    /// The limits of the producer's tables.
+    pub const fn limits(&self) -> &Limits {
+        self.sender.limits()
+    }
+
+    /// The last table that filled up, if any did (for logs: a full connection, request or
+    /// response table is retried, not reported to a record).
+    pub const fn table_full(&self) -> Option<TableFull> {
+        self.sender.table_full()
+    }
+
+    /// Whether an output waits: [`poll_event`](Self::poll_event) or
+    /// [`poll_transmit`](Self::poll_transmit) has something now. After a command, a
+    /// transport whose I/O runs elsewhere wakes it when this is true or when
+    /// [`poll_timeout`](Self::poll_timeout) moved earlier than the wake-up it sleeps until.
+    pub fn has_output(&self) -> bool {
+        self.sender.has_output()
     }
 
     /// Counters.
@@ -342,8 +372,30 @@ impl<
 
     /// Accepts `record` into its partition's batch (`now_ms`: the monotonic clock), or says
     /// why not. The outcome comes later as `Event::Delivered` or `Event::Failed` naming the
-    /// returned ticket.
+    /// returned ticket. Records without an explicit partition are placed by the built-in
+    /// partitioner (murmur2 for keys, uniform sticky without).
     pub fn send(&mut self, now_ms: u64, record: &ProducerRecord<'_>) -> Result<Ticket, SendError> {
+        self.send_inner(now_ms, record, None)
+    }
+
+    /// [`send`](Self::send) with a custom partitioner (Java's `partitioner.class`) for a
+    /// record without an explicit partition: it is called with the topic's name and
+    /// partitions, and its answer is checked to be in range.
+    pub fn send_with(
+        &mut self,
+        now_ms: u64,
+        record: &ProducerRecord<'_>,
+        partitioner: &mut dyn Partitioner,
+    ) -> Result<Ticket, SendError> {
+        self.send_inner(now_ms, record, Some(partitioner))
+    }
+
+    fn send_inner(
+        &mut self,
+        now_ms: u64,
+        record: &ProducerRecord<'_>,
+        mut custom: Option<&mut dyn Partitioner>,
+    ) -> Result<Ticket, SendError> {
         if let Some(code) = self.sender.fatal() {
             return Err(SendError::Fatal(code));
         }
@@ -356,17 +408,18 @@ impl<
         let topic = match self.sender.metadata.topic_id(record.topic) {
             Some(id) => id,
             None => {
-                let id = self
-                    .sender
+                self.sender
                     .metadata
                     .register(record.topic)
                     .map_err(|e| match e {
                         RegisterError::InvalidTopic => SendError::InvalidTopic,
-                        RegisterError::TooManyTopics => SendError::TooManyTopics,
+                        RegisterError::TooManyTopics { limit } => SendError::TableFull(TableFull {
+                            table: TableKind::Topics,
+                            limit,
+                        }),
                     })?;
-                let _ = id;
                 // Fetch its metadata now (Java's waitOnMetadata wakes the sender).
-                self.sender.drive(now_ms, self.io.as_mut());
+                self.sender.drive(now_ms, &mut self.io);
                 return Err(SendError::MetadataNotReady);
             }
         };
@@ -376,19 +429,23 @@ impl<
                 return Err(SendError::InvalidTopic);
             }
             Some(TopicStatus::Failed(code)) => return Err(SendError::Topic { code }),
-            Some(TopicStatus::TooManyPartitions) => return Err(SendError::TooManyPartitions),
+            Some(TopicStatus::TooManyPartitions) => {
+                return Err(SendError::TableFull(TableFull {
+                    table: TableKind::Partitions,
+                    limit: self.sender.limits().partitions,
+                }));
+            }
             Some(TopicStatus::Pending) | None => return Err(SendError::MetadataNotReady),
         }
         let sender = &mut self.sender;
-        let set = sender.metadata.partition_set(topic);
-        let partition = select_partition(
-            &mut self.partitioner,
-            topic,
-            record.partition,
-            record.key,
-            record.value,
-            &set,
-        )
+        let builtin = &mut self.partitioner;
+        let Some((sticky, set)) = sender.metadata.sticky_and_partitions(topic) else {
+            return Err(SendError::MetadataNotReady);
+        };
+        let partition = select_partition(record.partition, &set, || match custom.as_mut() {
+            Some(p) => p.partition(record.topic, record.key, record.value, &set),
+            None => builtin.partition(sticky, record.key, &set),
+        })
         .map_err(|e| match e {
             PartitionError::InvalidPartition {
                 partition,
@@ -397,7 +454,6 @@ impl<
                 partition,
                 num_partitions,
             },
-            PartitionError::TopicOutOfRange { .. } => SendError::TooManyTopics,
             _ => SendError::MetadataNotReady,
         })?;
         let rec = Record {
@@ -409,17 +465,26 @@ impl<
         let tp = TopicPartition::new(topic, partition);
         match sender.acc.append(now_ms, tp, &rec) {
             Ok(r) => {
-                self.partitioner.on_append(
-                    topic,
-                    partition,
-                    r.appended_bytes,
-                    r.all_batches_full,
-                    &set,
-                );
+                match custom {
+                    Some(p) => {
+                        p.on_append(record.topic, partition, r.appended_bytes, r.all_batches_full)
+                    }
+                    None => {
+                        if let Some((sticky, set)) = sender.metadata.sticky_and_partitions(topic) {
+                            builtin.on_append(
+                                sticky,
+                                partition,
+                                r.appended_bytes,
+                                r.all_batches_full,
+                                &set,
+                            );
+                        }
+                    }
+                }
                 let linger = sender.config.linger_ms;
                 if r.batch_is_full || (r.new_batch_created && linger == 0) {
                     // Java wakes the sender for a full batch (or at once without linger).
-                    sender.drive(now_ms, self.io.as_mut());
+                    sender.drive(now_ms, &mut self.io);
                 } else if r.new_batch_created {
                     sender.wake_at(now_ms.saturating_add(linger));
                 }
@@ -429,13 +494,16 @@ impl<
                 AppendError::RecordTooLarge { size, max } => {
                     SendError::RecordTooLarge { size, max }
                 }
-                AppendError::TooManyPartitions => SendError::TooManyPartitions,
+                AppendError::TooManyPartitions => SendError::TableFull(TableFull {
+                    table: TableKind::Partitions,
+                    limit: sender.limits().partitions,
+                }),
                 AppendError::InvalidTimestamp { timestamp } => {
                     SendError::InvalidTimestamp { timestamp }
                 }
                 _ => {
-                    // Memory is short: send what is queued now.
-                    sender.drive(now_ms, self.io.as_mut());
+                    // Memory (or a batch entry) is short: send what is queued now.
+                    sender.drive(now_ms, &mut self.io);
                     SendError::BufferFull
                 }
             }),
@@ -448,7 +516,7 @@ impl<
         if self.sender.acc.batch_count() > 0 {
             self.sender.begin_flush();
         }
-        self.sender.drive(now_ms, self.io.as_mut());
+        self.sender.drive(now_ms, &mut self.io);
     }
 
     /// Refuses new records ([`SendError::Closed`]) and delivers what it can until
@@ -459,37 +527,44 @@ impl<
     pub fn close(&mut self, now_ms: u64, timeout_ms: u64) {
         self.closed = true;
         self.sender.close(now_ms, timeout_ms);
-        self.sender.drive(now_ms, self.io.as_mut());
+        self.sender.drive(now_ms, &mut self.io);
     }
 
     // ---- inputs --------------------------------------------------------------------------
 
     /// The transport connected `conn` (after `Event::Connect`).
     pub fn handle_connected(&mut self, now_ms: u64, conn: ConnId) {
-        self.sender.handle_connected(now_ms, conn, self.io.as_mut());
+        self.sender.handle_connected(now_ms, conn, &mut self.io);
     }
 
     /// Bytes received on `conn`, in any chunking. Returns how many were taken: always all of
     /// them (bytes for a closed connection are dropped).
     pub fn handle_received(&mut self, now_ms: u64, conn: ConnId, bytes: &[u8]) -> usize {
         self.sender
-            .handle_received(now_ms, conn, bytes, self.io.as_mut())
+            .handle_received(now_ms, conn, bytes, &mut self.io)
     }
 
-    /// The transport wrote `bytes` bytes of the transmit of `conn` handed out last.
+    /// The transport wrote `bytes` bytes of the transmit of `conn` handed out last: all of
+    /// it, or fewer when the connection's buffer filled up (then the rest is handed out
+    /// again after [`handle_writable`](Self::handle_writable)).
     pub fn handle_transmitted(&mut self, now_ms: u64, conn: ConnId, bytes: usize) {
         self.sender
-            .handle_transmitted(now_ms, conn, bytes, self.io.as_mut());
+            .handle_transmitted(now_ms, conn, bytes, &mut self.io);
+    }
+
+    /// `conn` can take bytes again after a partial write.
+    pub fn handle_writable(&mut self, now_ms: u64, conn: ConnId) {
+        self.sender.handle_writable(now_ms, conn, &mut self.io);
     }
 
     /// `conn` failed to connect or was lost. Its requests are retried elsewhere or later.
     pub fn handle_closed(&mut self, now_ms: u64, conn: ConnId) {
-        self.sender.handle_closed(now_ms, conn, self.io.as_mut());
+        self.sender.handle_closed(now_ms, conn, &mut self.io);
     }
 
     /// Time passed (call at [`poll_timeout`](Self::poll_timeout), or any time).
     pub fn handle_timeout(&mut self, now_ms: u64) {
-        self.sender.handle_timeout(now_ms, self.io.as_mut());
+        self.sender.handle_timeout(now_ms, &mut self.io);
     }
 
     // ---- outputs -------------------------------------------------------------------------
@@ -503,12 +578,68 @@ impl<
     /// The next bytes to write, on some connection: each pending request is handed out once
     /// until [`handle_transmitted`](Self::handle_transmitted) reports progress on it.
     pub fn poll_transmit(&mut self, now_ms: u64) -> Option<Transmit<'_>> {
-        self.sender.poll_transmit(now_ms, self.io.as_mut())
+        self.sender.poll_transmit(now_ms, &mut self.io)
     }
 
     /// The next instant (`now_ms` scale) at which [`handle_timeout`](Self::handle_timeout)
     /// is wanted, if any.
     pub const fn poll_timeout(&self) -> Option<u64> {
         self.sender.poll_timeout()
+    }
+
+    /// The drain step, run after every command and input: hands every event to
+    /// `transport`, then every transmit (reporting what it wrote), again until neither is
+    /// left; returns [`poll_timeout`](Self::poll_timeout). Each transport wraps only its own
+    /// way of waiting (a thread on `mio`, the JavaScript event loop, an async executor)
+    /// around this.
+    pub fn drain(&mut self, now_ms: u64, transport: &mut impl Transport) -> Option<u64> {
+        loop {
+            while let Some(ev) = self.sender.poll_event() {
+                match ev {
+                    Event::Connect {
+                        conn,
+                        broker,
+                        host,
+                        port,
+                    } => transport.connect(conn, broker, host, port),
+                    Event::Disconnect { conn } => transport.disconnect(conn),
+                    Event::Delivered {
+                        topic,
+                        partition,
+                        tickets,
+                        base_offset,
+                        log_append_time_ms,
+                    } => {
+                        let name = self.sender.metadata.topic_name(topic).unwrap_or("");
+                        transport.delivered(
+                            name,
+                            partition,
+                            tickets,
+                            base_offset,
+                            log_append_time_ms,
+                        );
+                    }
+                    Event::Failed {
+                        topic,
+                        partition,
+                        tickets,
+                        error,
+                    } => {
+                        let name = self.sender.metadata.topic_name(topic).unwrap_or("");
+                        transport.failed(name, partition, tickets, error);
+                    }
+                }
+            }
+            while let Some(tx) = self.sender.poll_transmit(now_ms, &mut self.io) {
+                let n = transport.transmit(&tx);
+                let conn = tx.conn();
+                self.sender
+                    .handle_transmitted(now_ms, conn, n, &mut self.io);
+            }
+            // Writing may have produced events (acks=0 outcomes) or new requests.
+            if !self.sender.has_output() {
+                return self.poll_timeout();
+            }
+        }
     }
 }

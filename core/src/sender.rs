@@ -8,28 +8,28 @@
 //! batches. Outputs are derived from its state: connection events, batch outcomes, and the
 //! bytes of the requests being written.
 //!
-//! The I/O storage (a receive buffer and a request scratch per connection) is not a field:
-//! the producer hands it to every method that needs it, so that frames can be read from it
-//! while the rest of the state is updated.
+//! The connection buffers (a receive buffer, a request scratch and request pieces per
+//! connection) are not a field: the producer hands them to every method that needs them,
+//! so that frames can be read from them while the rest of the state is updated.
 
 use core::fmt;
 
-use heapless::{Deque, Vec as HVec};
+use heapless::Vec as HVec;
 
 use crate::accumulator::{AccumulatorError, BatchId, BatchState, RecordAccumulator, TicketRange};
-use crate::config::{Acks, ConfigError, MAX_BOOTSTRAP_SERVERS, ProducerConfig};
+use crate::config::{Acks, ConfigError, ProducerConfig};
 use crate::connection::{
-    ConnId, ConnState, Connection, Fed, InFlight, MAX_CONNECTIONS, MAX_PIECES, MAX_REQUEST_BATCHES,
-    Piece, REQUEST_SCRATCH_SIZE, RequestKind, Target, Versions, size_prefix, write_request,
+    ConnBuffers, ConnId, ConnState, Connection, Fed, InFlight, Piece, RequestKind, Target,
+    Versions, size_prefix, write_request,
 };
-use crate::metadata::{MAX_BROKERS, Metadata, exponential_backoff};
+use crate::metadata::{Metadata, exponential_backoff};
 use crate::protocol::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, Array, ErrorClass, ErrorCode,
-    InitProducerIdRequest, InitProducerIdResponse, Message, MetadataRequest, MetadataRequestTopic,
-    MetadataResponse, ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorClass, ErrorCode, Message,
+    InitProducerIdRequest, InitProducerIdResponse, MetadataRequestNames, MetadataResponse, ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader,
     ResponseHeader, Uuid, Writer,
 };
 use crate::record::{BatchMeta, RecordBatchHeader};
+use crate::table::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicId, TopicPartition};
 
 /// Why a batch failed. Every accepted record gets either `Delivered` or one of these.
@@ -80,6 +80,9 @@ pub enum Event<'a> {
     Connect {
         /// The connection's handle.
         conn: ConnId,
+        /// The broker: its node id, or its place in `bootstrap.servers` (a gateway may be
+        /// asked for a broker by either instead of by address).
+        broker: crate::connection::Broker,
         /// Host to connect to.
         host: &'a str,
         /// Port to connect to.
@@ -123,17 +126,34 @@ pub enum Event<'a> {
 /// [`Producer::poll_transmit`](crate::Producer::poll_transmit): framing slices from the
 /// connection's scratch interleaved with batch bytes borrowed from the pool (for vectored
 /// writes; a transport without them copies the chunks in order). Report how many bytes
-/// were written with `handle_transmitted`; the rest comes again on the next poll.
+/// were written with `handle_transmitted`: all of them, or fewer when the connection's
+/// buffer is full; the rest is handed out again after `handle_writable`.
 ///
 /// A `Transmit` has no drop glue, so the borrow of the producer ends with its last use:
 /// `while let Some(tx) = p.poll_transmit(now) { let n = write(tx.chunks()); let c =
 /// tx.conn(); p.handle_transmitted(now, c, n); }` compiles.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Transmit<'a> {
     conn: ConnId,
-    chunks: [&'a [u8]; MAX_PIECES],
-    count: usize,
+    pieces: &'a [Piece],
+    scratch: &'a [u8],
+    batches: &'a dyn BatchBytes,
+    skip: usize,
     len: usize,
+}
+
+/// Where a transmit finds the bytes of a batch (the accumulator).
+pub(crate) trait BatchBytes {
+    fn bytes(&self, id: BatchId) -> &[u8];
+}
+
+impl fmt::Debug for Transmit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transmit")
+            .field("conn", &self.conn)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> Transmit<'a> {
@@ -152,10 +172,43 @@ impl<'a> Transmit<'a> {
         self.len == 0
     }
 
-    /// The bytes, in order.
+    /// The bytes, in order (one chunk per framing slice or batch; a request of `n`
+    /// batches has at most `2n + 1` chunks).
     pub fn chunks(&self) -> impl Iterator<Item = &'a [u8]> + use<'a> {
-        let chunks = self.chunks;
-        chunks.into_iter().take(self.count)
+        let (scratch, batches) = (self.scratch, self.batches);
+        let mut skip = self.skip;
+        self.pieces.iter().filter_map(move |piece| {
+            let bytes = match *piece {
+                Piece::Scratch { start, end } => scratch
+                    .get(start as usize..end as usize)
+                    .unwrap_or_default(),
+                Piece::Batch(id) => batches.bytes(id),
+            };
+            if skip >= bytes.len() {
+                skip -= bytes.len();
+                return None;
+            }
+            let rest = bytes.get(skip..).unwrap_or_default();
+            skip = 0;
+            Some(rest)
+        })
+    }
+
+    /// Copies the bytes into `out` from the start; returns how many were copied (for
+    /// transports without vectored writes).
+    pub fn copy_to(&self, out: &mut [u8]) -> usize {
+        let mut at = 0;
+        for chunk in self.chunks() {
+            let n = chunk.len().min(out.len().saturating_sub(at));
+            if let (Some(dst), Some(src)) = (out.get_mut(at..at + n), chunk.get(..n)) {
+                dst.copy_from_slice(src);
+            }
+            at += n;
+            if n < chunk.len() {
+                break;
+            }
+        }
+        at
     }
 }
 
@@ -191,14 +244,9 @@ pub struct ProducerMetrics {
     pub bytes_sent: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConnEvent {
-    Connect(u16),
-    Disconnect(u16),
-}
-
-const CONN_EVENTS: usize = 4 * MAX_CONNECTIONS;
-const MAX_TARGETS: usize = MAX_BOOTSTRAP_SERVERS + MAX_BROKERS;
+/// Reconnect backoffs remembered at once; past this the oldest is forgotten (that target
+/// is then tried again without waiting, which costs a connection attempt, never a record).
+const MAX_RECONNECTS: usize = 32;
 
 #[derive(Debug, Clone, Copy)]
 struct Reconnect {
@@ -219,8 +267,9 @@ enum PidState {
     BumpNeeded,
 }
 
+/// One entry of the sequence table (opaque; 12 bytes): a partition's next sequence.
 #[derive(Debug, Clone, Copy)]
-struct SeqEntry {
+pub struct SeqEntry {
     tp: TopicPartition,
     next: i32,
 }
@@ -241,27 +290,45 @@ enum ExtraState {
     OutcomePending,
 }
 
-/// What the sender knows of a batch beyond the accumulator, indexed by batch index.
+/// One entry of the sender's batch table (opaque; about 48 bytes), indexed like the batch
+/// table: what the sender knows of a batch beyond the accumulator.
 #[derive(Debug, Clone, Copy)]
-struct BatchExtra {
+pub struct BatchExtra {
     id: BatchId,
     state: ExtraState,
     /// Sent at least once without a definite answer: the broker may have written it.
     maybe_written: bool,
+    /// The outcome to report (`OutcomePending`), and the next batch in the outcome queue.
+    outcome: Result<(i64, i64), ProduceError>,
+    next_outcome: Option<u32>,
 }
 
-fn no_extra() -> BatchExtra {
+const fn no_extra() -> BatchExtra {
     BatchExtra {
-        id: BatchId::default(),
+        id: BatchId::PLACEHOLDER,
         state: ExtraState::Idle,
         maybe_written: false,
+        outcome: Ok((-1, -1)),
+        next_outcome: None,
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Outcome {
+/// See `Sender::is_unresolved`: batch `id` (`batch`, closed as `bytes`) waits for a retry,
+/// may have been written, and carries producer id `pid` and epoch `epoch`.
+fn unresolved(
+    extras: &[BatchExtra],
     id: BatchId,
-    result: Result<(i64, i64), ProduceError>,
+    batch: &crate::accumulator::ProducerBatch,
+    bytes: &[u8],
+    pid: i64,
+    epoch: i16,
+) -> bool {
+    batch.state() == BatchState::Retry
+        && extras
+            .get(id.index())
+            .is_some_and(|e| e.id == id && e.maybe_written)
+        && RecordBatchHeader::new_checked(bytes)
+            .is_ok_and(|h| h.producer_id() == pid && h.producer_epoch() == epoch)
 }
 
 /// Why a request of a batch did not succeed.
@@ -280,15 +347,31 @@ impl Cause {
     }
 }
 
-pub(crate) struct Sender<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> {
+/// The accumulator of a storage `St` with pool storage `S`.
+pub(crate) type Accumulator<S, St> = RecordAccumulator<
+    S,
+    <St as Storage>::Slots,
+    <St as Storage>::Batches,
+    <St as Storage>::Queues,
+>;
+
+/// The metadata of a storage `St`.
+pub type MetadataOf<St> = Metadata<
+    <St as Storage>::Topics,
+    <St as Storage>::Partitions,
+    <St as Storage>::Available,
+    <St as Storage>::Brokers,
+>;
+
+pub(crate) struct Sender<S, St: Storage> {
     pub(crate) config: ProducerConfig,
-    pub(crate) acc: RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>,
-    pub(crate) metadata: Metadata<PARTITIONS>,
-    conns: [Connection; MAX_CONNECTIONS],
-    slot_count: usize,
-    recv_size: usize,
-    conn_events: Deque<ConnEvent, CONN_EVENTS>,
-    reconnects: HVec<Reconnect, MAX_TARGETS>,
+    pub(crate) acc: Accumulator<S, St>,
+    pub(crate) metadata: MetadataOf<St>,
+    conns: St::Connections,
+    limits: Limits,
+    /// Ready brokers, reused by every ready check.
+    nodes: St::Nodes,
+    reconnects: HVec<Reconnect, MAX_RECONNECTS>,
     next_correlation_id: i32,
     idempotent: bool,
     keeps_order: bool,
@@ -299,9 +382,11 @@ pub(crate) struct Sender<S, const SLOTS: usize, const PARTITIONS: usize, const B
     pid_last_attempt_ms: u64,
     /// The InitProducerId in flight bumps the epoch (a failure goes back to `BumpNeeded`).
     pid_bumping: bool,
-    sequences: HVec<SeqEntry, PARTITIONS>,
-    extras: [BatchExtra; BATCHES],
-    outcomes: Deque<Outcome, BATCHES>,
+    sequences: St::Sequences,
+    extras: St::Extras,
+    /// Batches with an outcome to report, linked through `BatchExtra::next_outcome`.
+    outcomes_head: Option<u32>,
+    outcomes_tail: Option<u32>,
     fatal: Option<ErrorCode>,
     /// Set when everything left must fail with this error (fatal, close deadline).
     failing: Option<ProduceError>,
@@ -311,15 +396,15 @@ pub(crate) struct Sender<S, const SLOTS: usize, const PARTITIONS: usize, const B
     next_timeout: Option<u64>,
     transmit_cursor: usize,
     target_cursor: usize,
+    /// A table filled up (the last time one did), for the transport's logs.
+    table_full: Option<TableFull>,
     pub(crate) metrics: ProducerMetrics,
 }
 
-impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::Debug
-    for Sender<S, SLOTS, PARTITIONS, BATCHES>
-{
+impl<S, St: Storage> fmt::Debug for Sender<S, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("slot_count", &self.slot_count)
+            .field("connections", &self.conns.len())
             .field("producer_id", &self.producer_id)
             .field("producer_epoch", &self.producer_epoch)
             .field("fatal", &self.fatal)
@@ -328,42 +413,44 @@ impl<S, const SLOTS: usize, const PARTITIONS: usize, const BATCHES: usize> fmt::
     }
 }
 
-/// Bytes of I/O storage per connection for `config`.
-pub(crate) const fn io_slot_size(max_response_size: usize) -> usize {
-    max_response_size.saturating_add(REQUEST_SCRATCH_SIZE)
+impl<S: AsRef<[u8]> + AsMut<[u8]>, P, B, Q> BatchBytes for RecordAccumulator<S, P, B, Q>
+where
+    P: Table<crate::pool::Slot>,
+    B: Table<crate::accumulator::BatchEntry>,
+    Q: Table<crate::accumulator::PartitionQueue>,
+{
+    fn bytes(&self, id: BatchId) -> &[u8] {
+        self.batch_bytes(id).unwrap_or_default()
+    }
 }
 
-impl<
-    S: AsRef<[u8]> + AsMut<[u8]>,
-    const SLOTS: usize,
-    const PARTITIONS: usize,
-    const BATCHES: usize,
-> Sender<S, SLOTS, PARTITIONS, BATCHES>
-{
+/// The connection buffers of a storage `St`.
+pub(crate) type Io<St> = <St as Storage>::Buffers;
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     pub(crate) fn new(
         config: ProducerConfig,
-        acc: RecordAccumulator<S, SLOTS, PARTITIONS, BATCHES>,
-        io_len: usize,
+        acc: Accumulator<S, St>,
+        limits: Limits,
     ) -> Result<Self, ConfigError> {
-        let per = io_slot_size(config.max_response_size);
-        let slot_count = (io_len / per).min(MAX_CONNECTIONS);
-        if slot_count == 0 {
+        if limits.connections == 0 {
             return Err(ConfigError::StorageTooSmall {
-                what: "io",
-                needed: per,
-                available: io_len,
+                what: "connections",
+                needed: 1,
+                available: 0,
             });
         }
         let idempotent = config.idempotence_enabled();
         let keeps_order = config.keeps_order();
+        let mut limits = limits;
+        limits.response_bytes = limits.response_bytes.min(config.max_response_size);
         Ok(Self {
-            recv_size: config.max_response_size,
             config,
             acc,
-            metadata: Metadata::new(),
-            conns: [const { Connection::new() }; MAX_CONNECTIONS],
-            slot_count,
-            conn_events: Deque::new(),
+            metadata: Metadata::new(limits.topics, limits.partitions, limits.brokers),
+            conns: St::Connections::with_limit(limits.connections),
+            nodes: St::Nodes::with_limit(limits.brokers),
+            limits,
             reconnects: HVec::new(),
             next_correlation_id: 0,
             idempotent,
@@ -374,9 +461,10 @@ impl<
             pid_attempts: 0,
             pid_last_attempt_ms: 0,
             pid_bumping: false,
-            sequences: HVec::new(),
-            extras: [no_extra(); BATCHES],
-            outcomes: Deque::new(),
+            sequences: St::Sequences::with_limit(limits.partitions),
+            extras: St::Extras::with_limit(limits.batches),
+            outcomes_head: None,
+            outcomes_tail: None,
             fatal: None,
             failing: None,
             close_deadline: None,
@@ -386,6 +474,7 @@ impl<
             next_timeout: Some(0),
             transmit_cursor: 0,
             target_cursor: 0,
+            table_full: None,
             metrics: ProducerMetrics::default(),
         })
     }
@@ -412,8 +501,29 @@ impl<
             .count()
     }
 
+    /// Connections in the table (open or free for reuse).
     pub(crate) fn connection_slots(&self) -> usize {
-        self.slot_count
+        self.conns.len()
+    }
+
+    /// The limits in force.
+    pub(crate) const fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The last table that filled up, if any did.
+    pub(crate) const fn table_full(&self) -> Option<TableFull> {
+        self.table_full
+    }
+
+    /// Whether an output is waiting: an event to poll, or a transmit to hand out.
+    pub(crate) fn has_output(&self) -> bool {
+        self.outcomes_head.is_some()
+            || self.conns.iter().any(|c| {
+                c.connect_pending
+                    || c.disconnect_pending
+                    || (c.has_transmit() && !c.tx_handed_out && !c.tx_blocked)
+            })
     }
 
     pub(crate) const fn poll_timeout(&self) -> Option<u64> {
@@ -423,16 +533,6 @@ impl<
     /// Lowers the next wake-up to `at` (after a command that started a linger timer).
     pub(crate) fn wake_at(&mut self, at: u64) {
         self.next_timeout = Some(self.next_timeout.map_or(at, |t| t.min(at)));
-    }
-
-    fn recv_range(&self, k: usize) -> core::ops::Range<usize> {
-        let start = k * io_slot_size(self.recv_size);
-        start..start + self.recv_size
-    }
-
-    fn scratch_range(&self, k: usize) -> core::ops::Range<usize> {
-        let start = k * io_slot_size(self.recv_size) + self.recv_size;
-        start..start + REQUEST_SCRATCH_SIZE
     }
 
     fn next_correlation_id(&mut self) -> i32 {
@@ -445,7 +545,19 @@ impl<
         self.extras.get(id.index()).filter(|e| e.id == id)
     }
 
+    /// The sender's entry for batch `id`, fresh if the entry held an older batch (the table
+    /// grows to the batch's index).
     fn extra_mut(&mut self, id: BatchId) -> Option<&mut BatchExtra> {
+        if self.extras.len() <= id.index() {
+            let len = id.index() + 1;
+            if self.extras.resize(len, no_extra()).is_err() {
+                self.table_full = Some(TableFull {
+                    table: TableKind::Batches,
+                    limit: self.extras.limit(),
+                });
+                return None;
+            }
+        }
         let e = self.extras.get_mut(id.index())?;
         if e.id != id {
             *e = BatchExtra { id, ..no_extra() };
@@ -470,13 +582,10 @@ impl<
 
     // ---- inputs --------------------------------------------------------------------------
 
-    pub(crate) fn handle_connected(&mut self, now_ms: u64, conn: ConnId, io: &mut [u8]) {
-        let k = conn.index();
-        if k >= self.slot_count {
-            return;
-        }
-        if let Some(c) = self.conns.get_mut(k)
+    pub(crate) fn handle_connected(&mut self, now_ms: u64, conn: ConnId, io: &mut Io<St>) {
+        if let Some(c) = self.conns.get_mut(conn.index())
             && matches!(c.state, ConnState::Connecting { .. })
+            && !c.connect_pending
         {
             c.state = ConnState::Negotiating;
             c.api_versions_version = *ApiKey::ApiVersions.supported_versions().end();
@@ -484,7 +593,7 @@ impl<
         self.drive(now_ms, io);
     }
 
-    pub(crate) fn handle_closed(&mut self, now_ms: u64, conn: ConnId, io: &mut [u8]) {
+    pub(crate) fn handle_closed(&mut self, now_ms: u64, conn: ConnId, io: &mut Io<St>) {
         let k = conn.index();
         if self.conns.get(k).is_some_and(|c| !c.is_free()) {
             self.close_connection(now_ms, k, false);
@@ -497,7 +606,7 @@ impl<
         now_ms: u64,
         conn: ConnId,
         bytes: usize,
-        io: &mut [u8],
+        io: &mut Io<St>,
     ) {
         let k = conn.index();
         self.metrics.bytes_sent = self.metrics.bytes_sent.saturating_add(bytes as u64);
@@ -514,32 +623,44 @@ impl<
         self.drive(now_ms, io);
     }
 
+    pub(crate) fn handle_writable(&mut self, now_ms: u64, conn: ConnId, io: &mut Io<St>) {
+        if let Some(c) = self.conns.get_mut(conn.index()) {
+            c.tx_blocked = false;
+        }
+        self.drive(now_ms, io);
+    }
+
     pub(crate) fn handle_received(
         &mut self,
         now_ms: u64,
         conn: ConnId,
         bytes: &[u8],
-        io: &mut [u8],
+        io: &mut Io<St>,
     ) -> usize {
         let k = conn.index();
         let mut input = bytes;
         while !input.is_empty() {
-            let range = self.recv_range(k);
             let Some(c) = self.conns.get_mut(k).filter(|c| !c.is_free()) else {
                 break;
             };
-            let Some(recv) = io.get_mut(range) else {
+            let Some(buffers) = io.get_mut(k) else {
                 break;
             };
-            match c.feed(recv, input) {
+            match c.feed(&mut buffers.recv, input) {
                 Fed::Partial(n) => input = input.get(n..).unwrap_or_default(),
                 Fed::Frame(n, len) => {
                     input = input.get(n..).unwrap_or_default();
-                    let range = self.recv_range(k);
-                    let frame = io.get(range).and_then(|r| r.get(..len)).unwrap_or_default();
+                    let frame = io
+                        .get(k)
+                        .and_then(|b| b.recv.get(..len))
+                        .unwrap_or_default();
                     self.handle_frame(now_ms, k, frame);
                 }
                 Fed::TooLarge => {
+                    self.table_full = Some(TableFull {
+                        table: TableKind::ResponseBytes,
+                        limit: self.limits.response_bytes,
+                    });
                     self.close_connection(now_ms, k, true);
                     break;
                 }
@@ -550,42 +671,58 @@ impl<
         bytes.len()
     }
 
-    pub(crate) fn handle_timeout(&mut self, now_ms: u64, io: &mut [u8]) {
+    pub(crate) fn handle_timeout(&mut self, now_ms: u64, io: &mut Io<St>) {
         self.drive(now_ms, io);
     }
 
     // ---- outputs -------------------------------------------------------------------------
 
     pub(crate) fn poll_event(&mut self) -> Option<Event<'_>> {
-        while let Some(ev) = self.conn_events.pop_front() {
-            match ev {
-                ConnEvent::Disconnect(k) => return Some(Event::Disconnect { conn: ConnId(k) }),
-                ConnEvent::Connect(k) => {
-                    // A slot closed before its Connect was polled is skipped.
-                    if let Some(c) = self.conns.get(usize::from(k))
-                        && matches!(c.state, ConnState::Connecting { .. })
-                    {
-                        return Some(Event::Connect {
-                            conn: ConnId(k),
-                            host: c.host.as_str(),
-                            port: c.port,
-                        });
-                    }
-                }
+        // Connection events first: a slot's Disconnect before its next Connect.
+        let mut connect = None;
+        for (k, c) in self.conns.iter_mut().enumerate() {
+            if c.disconnect_pending {
+                c.disconnect_pending = false;
+                return Some(Event::Disconnect {
+                    conn: ConnId(u16::try_from(k).unwrap_or(u16::MAX)),
+                });
+            }
+            if connect.is_none() && c.connect_pending {
+                connect = Some(k);
             }
         }
-        while let Some(outcome) = self.outcomes.pop_front() {
-            let Ok(batch) = self.acc.batch(outcome.id) else {
+        if let Some(k) = connect
+            && let Some(c) = self.conns.get_mut(k)
+        {
+            c.connect_pending = false;
+            let c = &*c;
+            return Some(Event::Connect {
+                conn: ConnId(u16::try_from(k).unwrap_or(u16::MAX)),
+                broker: c.target,
+                host: c.host.as_str(),
+                port: c.port,
+            });
+        }
+        while let Some(index) = self.outcomes_head {
+            let Some(e) = self.extras.get_mut(index as usize) else {
+                self.outcomes_head = None;
+                self.outcomes_tail = None;
+                break;
+            };
+            self.outcomes_head = e.next_outcome;
+            if self.outcomes_head.is_none() {
+                self.outcomes_tail = None;
+            }
+            let (id, result) = (e.id, e.outcome);
+            *e = no_extra();
+            let Ok(batch) = self.acc.batch(id) else {
                 continue;
             };
             let tp = batch.topic_partition();
-            let Ok(released) = self.acc.complete(outcome.id) else {
+            let Ok(released) = self.acc.complete(id) else {
                 continue;
             };
-            if let Some(e) = self.extras.get_mut(outcome.id.index()) {
-                *e = no_extra();
-            }
-            return Some(match outcome.result {
+            return Some(match result {
                 Ok((base_offset, log_append_time_ms)) => {
                     self.metrics.batches_delivered += 1;
                     Event::Delivered {
@@ -613,57 +750,34 @@ impl<
     pub(crate) fn poll_transmit<'a>(
         &'a mut self,
         now_ms: u64,
-        io: &'a mut [u8],
+        io: &'a mut Io<St>,
     ) -> Option<Transmit<'a>> {
         self.drive(now_ms, io);
-        let n = self.slot_count;
+        let n = self.conns.len();
         let start = self.transmit_cursor;
         let k = (0..n).map(|i| (start + i) % n).find(|&k| {
             self.conns
                 .get(k)
-                .is_some_and(|c| c.has_transmit() && !c.tx_handed_out)
+                .is_some_and(|c| c.has_transmit() && !c.tx_handed_out && !c.tx_blocked)
         })?;
         self.transmit_cursor = (k + 1) % n;
-        let scratch_range = self.scratch_range(k);
         let c = self.conns.get_mut(k)?;
         c.tx_handed_out = true;
         let c = &*c;
-        let io = &*io;
-        let scratch = io.get(scratch_range).unwrap_or_default();
-        let mut skip = c.tx_written;
-        let mut chunks: [&[u8]; MAX_PIECES] = [&[]; MAX_PIECES];
-        let mut count = 0;
-        let mut len = 0;
-        for piece in &c.pieces {
-            let bytes = match *piece {
-                Piece::Scratch { start, end } => scratch
-                    .get(start as usize..end as usize)
-                    .unwrap_or_default(),
-                Piece::Batch(id) => self.acc.batch_bytes(id).unwrap_or_default(),
-            };
-            if skip >= bytes.len() {
-                skip -= bytes.len();
-                continue;
-            }
-            let rest = bytes.get(skip..).unwrap_or_default();
-            skip = 0;
-            if let Some(slot) = chunks.get_mut(count) {
-                *slot = rest;
-                count += 1;
-                len += rest.len();
-            }
-        }
+        let buffers = io.get(k)?;
         Some(Transmit {
-            conn: ConnId(u16::try_from(k).unwrap_or(0)),
-            chunks,
-            count,
-            len,
+            conn: ConnId(u16::try_from(k).unwrap_or(u16::MAX)),
+            pieces: &buffers.pieces,
+            scratch: &buffers.scratch,
+            batches: &self.acc,
+            skip: c.tx_written,
+            len: c.tx_len - c.tx_written,
         })
     }
 
     // ---- the decision loop ---------------------------------------------------------------
 
-    pub(crate) fn drive(&mut self, now_ms: u64, io: &mut [u8]) {
+    pub(crate) fn drive(&mut self, now_ms: u64, io: &mut Io<St>) {
         if let Some(code) = self.fatal
             && self.failing.is_none()
         {
@@ -685,7 +799,7 @@ impl<
             return;
         }
         self.check_timeouts(now_ms);
-        for k in 0..self.slot_count {
+        for k in 0..self.conns.len() {
             // ApiVersions first on every new connection (again after UNSUPPORTED_VERSION).
             if self.conns.get(k).is_some_and(|c| {
                 c.state == ConnState::Negotiating && c.in_flight.is_empty() && !c.has_transmit()
@@ -702,7 +816,7 @@ impl<
         }
         if self.close_deadline.is_some() && self.acc.batch_count() == 0 {
             // Closed gracefully: everything has its outcome.
-            for k in 0..self.slot_count {
+            for k in 0..self.conns.len() {
                 if self.conns.get(k).is_some_and(|c| !c.is_free()) {
                     self.close_connection(now_ms, k, true);
                 }
@@ -737,7 +851,7 @@ impl<
         if let Some(d) = self.close_deadline {
             at(d);
         }
-        for c in self.conns.iter().take(self.slot_count) {
+        for c in self.conns.iter() {
             if let ConnState::Connecting { since_ms } = c.state {
                 at(since_ms.saturating_add(self.config.socket_connection_setup_timeout_ms));
             }
@@ -798,11 +912,24 @@ impl<
                 r.last_ms = now_ms;
             }
             None => {
-                let _ = self.reconnects.push(Reconnect {
+                let entry = Reconnect {
                     target,
                     failures: 1,
                     last_ms: now_ms,
-                });
+                };
+                if self.reconnects.is_full() {
+                    // Forget the oldest failure (see MAX_RECONNECTS).
+                    let oldest = self
+                        .reconnects
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, r)| r.last_ms)
+                        .map(|(i, _)| i);
+                    if let Some(i) = oldest {
+                        self.reconnects.swap_remove(i);
+                    }
+                }
+                let _ = self.reconnects.push(entry);
             }
         }
     }
@@ -816,7 +943,6 @@ impl<
     fn find_conn(&self, target: Target) -> Option<usize> {
         self.conns
             .iter()
-            .take(self.slot_count)
             .position(|c| !c.is_free() && c.target == target)
     }
 
@@ -825,18 +951,15 @@ impl<
         let max = self.config.max_in_flight_requests_per_connection;
         self.conns
             .iter()
-            .take(self.slot_count)
             .enumerate()
             .filter(|(_, c)| c.can_send(max))
             .min_by_key(|(_, c)| c.in_flight.len())
             .map(|(k, _)| k)
     }
 
-    /// Opens a connection to `target` in a free slot (closing an idle one if needed).
+    /// Opens a connection to `target` in a free slot, a new one while the table has room,
+    /// or one of an idle connection (closed for it).
     fn open_connection(&mut self, now_ms: u64, target: Target) -> Option<usize> {
-        if self.conn_events.len() + 2 > self.conn_events.capacity() {
-            return None;
-        }
         let (host, port) = match target {
             Target::Bootstrap(i) => {
                 let a = self.config.bootstrap_servers.get(usize::from(i))?;
@@ -847,21 +970,30 @@ impl<
                 (b.host.clone(), b.port)
             }
         };
-        let k = match self
+        let free = self
             .conns
             .iter()
-            .take(self.slot_count)
-            .position(Connection::is_free)
-        {
+            .position(|c| c.is_free() && !c.disconnect_pending);
+        let k = match free {
             Some(k) => k,
+            None if self.conns.len() < self.conns.limit().min(u16::MAX as usize) => {
+                self.conns.push(Connection::new()).ok()?;
+                self.conns.len() - 1
+            }
             None => {
                 // Close an idle connection, bootstrap ones first.
                 let idle = |bootstrap: bool| {
-                    self.conns.iter().take(self.slot_count).position(|c| {
+                    self.conns.iter().position(|c| {
                         c.is_idle() && matches!(c.target, Target::Bootstrap(_)) == bootstrap
                     })
                 };
-                let k = idle(true).or_else(|| idle(false))?;
+                let Some(k) = idle(true).or_else(|| idle(false)) else {
+                    self.table_full = Some(TableFull {
+                        table: TableKind::Connections,
+                        limit: self.conns.limit(),
+                    });
+                    return None;
+                };
                 self.close_connection(now_ms, k, true);
                 k
             }
@@ -872,9 +1004,7 @@ impl<
         c.target = target;
         c.host = host;
         c.port = port;
-        let _ = self
-            .conn_events
-            .push_back(ConnEvent::Connect(u16::try_from(k).unwrap_or(0)));
+        c.connect_pending = true;
         self.metrics.connections_opened += 1;
         Some(k)
     }
@@ -885,7 +1015,6 @@ impl<
         if self
             .conns
             .iter()
-            .take(self.slot_count)
             .any(|c| !c.is_free())
         {
             // Wait for the connections there are (a request slot frees up, or one comes up).
@@ -902,7 +1031,7 @@ impl<
                     None => continue,
                 }
             } else {
-                Target::Bootstrap(u8::try_from(j - brokers).unwrap_or(0))
+                Target::Bootstrap(u16::try_from(j - brokers).unwrap_or(0))
             };
             if self.backing_off(target, now_ms) {
                 continue;
@@ -929,13 +1058,12 @@ impl<
         while let Some(r) = c.in_flight.pop_front() {
             let _ = requests.push(r);
         }
+        // A slot whose Connect was never polled needs no Disconnect either.
+        let announce = announce && !c.connect_pending;
         c.reset();
+        c.connect_pending = false;
+        c.disconnect_pending = announce;
         self.metrics.disconnects += 1;
-        if announce {
-            let _ = self
-                .conn_events
-                .push_back(ConnEvent::Disconnect(u16::try_from(k).unwrap_or(0)));
-        }
         self.record_failure(target, now_ms, ever_ready);
         if matches!(target, Target::Node(_)) {
             self.metadata.request_update();
@@ -953,7 +1081,7 @@ impl<
     }
 
     fn check_timeouts(&mut self, now_ms: u64) {
-        for k in 0..self.slot_count {
+        for k in 0..self.conns.len() {
             let Some(c) = self.conns.get(k) else { continue };
             let expired = match c.state {
                 ConnState::Free => false,
@@ -973,35 +1101,54 @@ impl<
 
     // ---- requests ------------------------------------------------------------------------
 
+    /// Connection `k`'s buffers, added to the table when the connection is new.
+    fn buffers<'i>(&self, io: &'i mut Io<St>, k: usize) -> Option<&'i mut ConnBuffers<St>> {
+        while io.len() <= k {
+            let fresh = ConnBuffers::new(self.limits.response_bytes, self.limits.request_bytes);
+            if io.push(fresh).is_err() {
+                return None;
+            }
+        }
+        io.get_mut(k)
+    }
+
     /// Writes a whole request into connection `k`'s scratch and starts its transmit.
-    fn send_request<'m, M: Message<'m>>(
+    fn send_request(
         &mut self,
         now_ms: u64,
         k: usize,
         kind: RequestKind,
         version: i16,
-        body: &M,
-        io: &mut [u8],
+        body: &impl crate::connection::Body,
+        io: &mut Io<St>,
     ) -> bool {
         let correlation_id = self.next_correlation_id();
-        let range = self.scratch_range(k);
-        let Some(scratch) = io.get_mut(range) else {
-            return false;
-        };
-        let Ok(len) = write_request(
-            scratch,
-            kind.api(),
-            version,
-            correlation_id,
-            self.config.client_id.as_str(),
-            body,
-        ) else {
-            return false;
-        };
-        self.start_written_request(now_ms, k, kind, version, correlation_id, len)
+        let written = self.buffers(io, k).map(|buffers| {
+            write_request(
+                buffers,
+                kind.api(),
+                version,
+                correlation_id,
+                self.config.client_id.as_str(),
+                body,
+            )
+        });
+        match written {
+            Some(Ok(len)) => {
+                self.start_written_request(now_ms, k, kind, version, correlation_id, len)
+            }
+            Some(Err(crate::protocol::EncodeError::BufferTooSmall { .. })) => {
+                self.table_full = Some(TableFull {
+                    table: TableKind::RequestBytes,
+                    limit: self.limits.request_bytes,
+                });
+                false
+            }
+            _ => false,
+        }
     }
 
-    fn send_api_versions(&mut self, now_ms: u64, k: usize, io: &mut [u8]) {
+    fn send_api_versions(&mut self, now_ms: u64, k: usize, io: &mut Io<St>) {
         let Some(version) = self.conns.get(k).map(|c| c.api_versions_version) else {
             return;
         };
@@ -1014,7 +1161,7 @@ impl<
         }
     }
 
-    fn maybe_send_metadata(&mut self, now_ms: u64, io: &mut [u8]) {
+    fn maybe_send_metadata(&mut self, now_ms: u64, io: &mut Io<St>) {
         let in_flight = self
             .conns
             .iter()
@@ -1043,24 +1190,24 @@ impl<
             return;
         };
         let correlation_id = self.next_correlation_id();
-        let range = self.scratch_range(k);
         let written = {
-            let mut topics: HVec<MetadataRequestTopic<'_>, { crate::metadata::MAX_TOPICS }> =
-                HVec::new();
-            for name in self.metadata.topic_names() {
-                let _ = topics.push(MetadataRequestTopic {
-                    topic_id: Uuid::ZERO,
-                    name: Some(name),
-                });
+            let request = MetadataRequestNames {
+                names: self.metadata.topic_names(),
+            };
+            let client_id = self.config.client_id.as_str();
+            let limits = self.limits;
+            let mut grown = io.len() > k;
+            while !grown {
+                let fresh = ConnBuffers::new(limits.response_bytes, limits.request_bytes);
+                grown = io.push(fresh).is_err() || io.len() > k;
             }
-            let request = MetadataRequest::new(Some(Array::from_slice(&topics)));
-            io.get_mut(range).and_then(|scratch| {
+            io.get_mut(k).and_then(|buffers| {
                 write_request(
-                    scratch,
+                    buffers,
                     ApiKey::Metadata,
                     version,
                     correlation_id,
-                    self.config.client_id.as_str(),
+                    client_id,
                     &request,
                 )
                 .ok()
@@ -1079,10 +1226,17 @@ impl<
                     self.metadata.attempt_started(now_ms);
                 }
             }
-            None => self.metadata.attempt_failed(now_ms),
+            None => {
+                self.table_full = Some(TableFull {
+                    table: TableKind::RequestBytes,
+                    limit: self.limits.request_bytes,
+                });
+                self.metadata.attempt_failed(now_ms);
+            }
         }
     }
 
+    /// Starts the transmit of the request whose pieces are in connection `k`'s buffers.
     fn start_written_request(
         &mut self,
         now_ms: u64,
@@ -1095,11 +1249,6 @@ impl<
         let Some(c) = self.conns.get_mut(k) else {
             return false;
         };
-        c.pieces.clear();
-        let _ = c.pieces.push(Piece::Scratch {
-            start: 0,
-            end: u32::try_from(len).unwrap_or(0),
-        });
         let request = InFlight {
             correlation_id,
             kind,
@@ -1108,14 +1257,13 @@ impl<
             expects_response: true,
         };
         if !c.start_transmit(request, len) {
-            c.pieces.clear();
             return false;
         }
         self.metrics.requests_sent += 1;
         true
     }
 
-    fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut [u8]) {
+    fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut Io<St>) {
         if !matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
             return;
         }
@@ -1187,12 +1335,7 @@ impl<
 
 // ---- producing and responses -----------------------------------------------------------
 
-impl<
-    S: AsRef<[u8]> + AsMut<[u8]>,
-    const SLOTS: usize,
-    const PARTITIONS: usize,
-    const BATCHES: usize,
-> Sender<S, SLOTS, PARTITIONS, BATCHES>
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
 {
     fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
         match self.sequences.iter().find(|s| s.tp == tp) {
@@ -1221,16 +1364,15 @@ impl<
         let Ok(b) = self.acc.batch(id) else {
             return false;
         };
-        b.state() == BatchState::Retry
-            && self.extra(id).is_some_and(|e| e.maybe_written)
-            && self
-                .acc
-                .batch_bytes(id)
-                .ok()
-                .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
-                .is_some_and(|h| {
-                    h.producer_id() == self.producer_id && h.producer_epoch() == self.producer_epoch
-                })
+        let bytes = self.acc.batch_bytes(id).unwrap_or_default();
+        unresolved(
+            &self.extras,
+            id,
+            b,
+            bytes,
+            self.producer_id,
+            self.producer_epoch,
+        )
     }
 
     fn has_unresolved(&self) -> bool {
@@ -1238,33 +1380,32 @@ impl<
     }
 
     /// While an epoch bump waits: sends only the batches that must be resolved first.
-    fn send_unresolved(&mut self, now_ms: u64, io: &mut [u8]) -> crate::accumulator::ReadyCheck {
-        let heads: HVec<BatchId, PARTITIONS> = self.acc.heads().collect();
-        let mut muted: HVec<TopicPartition, PARTITIONS> = HVec::new();
-        for id in heads {
-            let Ok(tp) = self.acc.batch(id).map(|b| b.topic_partition()) else {
-                continue;
-            };
-            if !self.acc.is_muted(tp) && !self.is_unresolved(id) && self.acc.mute(tp).is_ok() {
-                let _ = muted.push(tp);
-            }
-        }
+    fn send_unresolved(&mut self, now_ms: u64, io: &mut Io<St>) -> crate::accumulator::ReadyCheck {
+        let Self {
+            acc,
+            extras,
+            producer_id,
+            producer_epoch,
+            ..
+        } = self;
+        acc.hold_where(|id, batch, bytes| {
+            !unresolved(extras, id, batch, bytes, *producer_id, *producer_epoch)
+        });
         let check = self.send_produce(now_ms, io);
-        for tp in muted {
-            self.acc.unmute(tp);
-        }
+        self.acc.release_holds();
         check
     }
 
     /// Drains the ready batches of every ready broker into Produce requests.
-    fn send_produce(&mut self, now_ms: u64, io: &mut [u8]) -> crate::accumulator::ReadyCheck {
-        let mut nodes: HVec<NodeId, MAX_BROKERS> = HVec::new();
+    fn send_produce(&mut self, now_ms: u64, io: &mut Io<St>) -> crate::accumulator::ReadyCheck {
+        let mut nodes = core::mem::replace(&mut self.nodes, St::Nodes::with_limit(0));
+        nodes.clear();
         let metadata = &self.metadata;
         let check = self.acc.ready(now_ms, |tp| metadata.leader(tp), &mut nodes);
         if check.unknown_leader {
             self.metadata.request_update();
         }
-        for node in nodes {
+        for &node in nodes.iter() {
             let target = Target::Node(node);
             match self.find_conn(target) {
                 Some(k) => {
@@ -1282,10 +1423,11 @@ impl<
                 }
             }
         }
+        self.nodes = nodes;
         check
     }
 
-    fn build_produce(&mut self, now_ms: u64, k: usize, node: NodeId, io: &mut [u8]) {
+    fn build_produce(&mut self, now_ms: u64, k: usize, node: NodeId, io: &mut Io<St>) {
         let Some(mut version) = self
             .conns
             .get(k)
@@ -1294,13 +1436,17 @@ impl<
         else {
             return;
         };
-        // Framing of one batch at most: its topic (name or id) and partition fields.
-        let longest_name = self.metadata.topic_names().map(str::len).max().unwrap_or(0);
-        let per_batch = longest_name + 32;
-        let fixed = 128 + self.config.client_id.len();
-        let max_batches =
-            (REQUEST_SCRATCH_SIZE.saturating_sub(fixed) / per_batch).clamp(1, MAX_REQUEST_BATCHES);
-        let mut ids = [BatchId::default(); MAX_REQUEST_BATCHES];
+        if self.buffers(io, k).is_none() {
+            return;
+        }
+        let Some(buffers) = io.get_mut(k) else { return };
+        let pieces = &mut buffers.pieces;
+        pieces.clear();
+        // The request's pieces interleave framing and batches: `2n + 1` for `n` batches.
+        let max_batches = pieces.limit().saturating_sub(1) / 2;
+        if max_batches == 0 {
+            return;
+        }
         let (pid, epoch, idempotent) = (self.producer_id, self.producer_epoch, self.idempotent);
         let n = {
             let Self {
@@ -1309,8 +1455,7 @@ impl<
                 sequences,
                 ..
             } = self;
-            let out = ids.get_mut(..max_batches).unwrap_or_default();
-            acc.drain(
+            acc.drain_into(
                 now_ms,
                 node,
                 self.config.max_request_size,
@@ -1329,16 +1474,18 @@ impl<
                         BatchMeta::NON_IDEMPOTENT
                     }
                 },
-                out,
+                |id| pieces.push(Piece::Batch(id)).is_ok() && pieces.len() < max_batches,
             )
         };
         if n == 0 {
             return;
         }
-        let ids = ids.get(..n).unwrap_or_default();
         let correlation_id = self.next_correlation_id();
         let k16 = u16::try_from(k).unwrap_or(0);
-        for &id in ids {
+        for i in 0..n {
+            let Some(Piece::Batch(id)) = io.get(k).and_then(|b| b.pieces.get(i)).copied() else {
+                continue;
+            };
             let Ok(b) = self.acc.batch(id) else { continue };
             let (tp, count, fresh) = (
                 b.topic_partition(),
@@ -1376,23 +1523,27 @@ impl<
             }
         }
         // v13 names topics by id: fall back to v12 when an id is unknown.
+        let ids = io.get(k).map(|b| &b.pieces[..]).unwrap_or_default();
         if version >= 13
-            && ids.iter().any(|&id| {
-                self.acc.batch(id).map_or(true, |b| {
+            && ids.iter().any(|piece| match *piece {
+                Piece::Batch(id) => self.acc.batch(id).map_or(true, |b| {
                     self.metadata
                         .topic_uuid(b.topic_partition().topic)
                         .is_none()
-                })
+                }),
+                Piece::Scratch { .. } => false,
             })
         {
             version = 12;
         }
-        if self.write_produce(now_ms, k, version, correlation_id, ids, io) {
+        if self.write_produce(now_ms, k, version, correlation_id, n, io) {
             self.metrics.produce_requests += 1;
             self.metrics.batches_sent += n as u64;
         } else {
-            // Cannot happen with the sizes checked above; put the batches back untouched.
-            for &id in ids {
+            // The framing did not fit the scratch's limit: put the batches back untouched.
+            let mut i = 0;
+            while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+                i = j + 1;
                 if let Ok(b) = self.acc.batch(id) {
                     let tp = b.topic_partition();
                     self.acc.unmute(tp);
@@ -1402,68 +1553,106 @@ impl<
                     e.state = ExtraState::Idle;
                 }
             }
+            if let Some(b) = io.get_mut(k) {
+                b.pieces.clear();
+            }
         }
     }
 
-    /// Writes the framing of a Produce request for `ids` into connection `k`'s scratch, as
-    /// pieces around the batch bytes, and starts its transmit.
+    /// Writes the framing of a Produce request for the `n` batches in connection `k`'s
+    /// pieces into its scratch, interleaves the pieces (framing, batch, framing, ..., batch,
+    /// framing), and starts its transmit.
     fn write_produce(
         &mut self,
         now_ms: u64,
         k: usize,
         version: i16,
         correlation_id: i32,
-        ids: &[BatchId],
-        io: &mut [u8],
+        n: usize,
+        io: &mut Io<St>,
     ) -> bool {
         let Ok(enc) = ProduceRequestEncoder::new(version) else {
             return false;
         };
+        let Some(buffers) = io.get_mut(k) else {
+            return false;
+        };
+        let acc = &self.acc;
+        let key = |piece: &Piece| match *piece {
+            Piece::Batch(id) => acc
+                .batch(id)
+                .map(|b| b.topic_partition())
+                .unwrap_or_default(),
+            Piece::Scratch { .. } => TopicPartition::default(),
+        };
         // Batches grouped by topic, in partition order within a topic.
-        let mut order: HVec<(TopicPartition, BatchId, usize), MAX_REQUEST_BATCHES> = HVec::new();
-        for &id in ids {
-            let Ok(b) = self.acc.batch(id) else {
-                return false;
-            };
-            let Ok(bytes) = self.acc.batch_bytes(id) else {
-                return false;
-            };
-            if order.push((b.topic_partition(), id, bytes.len())).is_err() {
-                return false;
+        let Some(batches) = buffers.pieces.get_mut(..n) else {
+            return false;
+        };
+        batches.sort_unstable_by_key(key);
+        let batch = |i: usize| -> Option<(TopicPartition, usize)> {
+            match buffers.pieces.get(i).copied()? {
+                Piece::Batch(id) => Some((key(&Piece::Batch(id)), acc.batch_bytes(id).ok()?.len())),
+                Piece::Scratch { .. } => None,
             }
-        }
-        order.sort_unstable_by_key(|(tp, _, _)| *tp);
+        };
         let client_id = self.config.client_id.as_str();
         let header = RequestHeader::new(ApiKey::Produce, version, correlation_id, Some(client_id));
         let mut topic_count = 0usize;
         let mut size = header.encoded_len() + enc.end_len();
+        let mut batch_bytes = 0usize;
         let mut i = 0;
-        while let Some(&(tp, _, _)) = order.get(i) {
+        while let Some((tp, _)) = batch(i) {
             let name = self.metadata.topic_name(tp.topic).unwrap_or("");
-            let in_topic = order
-                .iter()
-                .skip(i)
-                .take_while(|(t, _, _)| t.topic == tp.topic)
-                .count();
+            let in_topic = (i..n).take_while(|&j| batch(j).is_some_and(|(t, _)| t.topic == tp.topic)).count();
             size = size
                 .saturating_add(enc.topic_len(name, in_topic))
                 .saturating_add(enc.end_topic_len());
-            for (_, _, len) in order.iter().skip(i).take(in_topic) {
-                size = size.saturating_add(enc.partition_len(*len));
+            for j in i..i + in_topic {
+                let len = batch(j).map_or(0, |(_, len)| len);
+                size = size.saturating_add(enc.partition_len(len));
+                batch_bytes = batch_bytes.saturating_add(len);
             }
             topic_count += 1;
             i += in_topic;
+        }
+        if i != n {
+            return false;
         }
         size = size.saturating_add(enc.begin_len(None, topic_count));
         if size > i32::MAX as usize {
             return false;
         }
-        let range = self.scratch_range(k);
-        let Some(scratch) = io.get_mut(range) else {
+        let total = size + 4;
+        // Spread the batches to the odd places: framing goes between them.
+        let Ok(()) = buffers.pieces.resize(2 * n + 1, Piece::Scratch { start: 0, end: 0 }) else {
             return false;
         };
-        let mut pieces: HVec<Piece, MAX_PIECES> = HVec::new();
-        let mut w = Writer::new(scratch);
+        for j in (0..n).rev() {
+            buffers.pieces.swap(j, 2 * j + 1);
+        }
+        let framing = total.saturating_sub(batch_bytes);
+        let ConnBuffers {
+            scratch, pieces, ..
+        } = buffers;
+        if scratch.len() < framing && scratch.resize(framing, 0).is_err() {
+            self.table_full = Some(TableFull {
+                table: TableKind::RequestBytes,
+                limit: self.limits.request_bytes,
+            });
+            pieces.clear();
+            return false;
+        }
+        let batch_at = |pieces: &St::Pieces, j: usize| -> Option<(TopicPartition, BatchId, usize)> {
+            match *pieces.get(2 * j + 1)? {
+                Piece::Batch(id) => {
+                    let b = acc.batch(id).ok()?;
+                    Some((b.topic_partition(), id, acc.batch_bytes(id).ok()?.len()))
+                }
+                Piece::Scratch { .. } => None,
+            }
+        };
+        let mut w = Writer::new(&mut scratch[..]);
         let mut piece_start = 0usize;
         let timeout = i32::try_from(self.config.request_timeout_ms).unwrap_or(i32::MAX);
         let acks = self.config.acks.wire();
@@ -1471,30 +1660,29 @@ impl<
             && header.encode(&mut w).is_ok()
             && enc.begin(&mut w, None, acks, timeout, topic_count).is_ok();
         let mut i = 0;
-        while ok && let Some(&(tp, _, _)) = order.get(i) {
+        while ok && let Some((tp, _, _)) = batch_at(pieces, i) {
             let name = self.metadata.topic_name(tp.topic).unwrap_or("");
             let uuid = Uuid(self.metadata.topic_uuid(tp.topic).unwrap_or([0; 16]));
-            let in_topic = order
-                .iter()
-                .skip(i)
-                .take_while(|(t, _, _)| t.topic == tp.topic)
+            let in_topic = (i..n)
+                .take_while(|&j| batch_at(pieces, j).is_some_and(|(t, _, _)| t.topic == tp.topic))
                 .count();
             ok &= enc.topic(&mut w, name, uuid, in_topic).is_ok();
-            for (j, (tp, id, len)) in order.iter().skip(i).take(in_topic).enumerate() {
-                if j > 0 {
+            for j in i..i + in_topic {
+                let Some((tp, _, len)) = batch_at(pieces, j) else {
+                    ok = false;
+                    break;
+                };
+                if j > i {
                     ok &= enc.end_partition(&mut w).is_ok();
                 }
-                ok &= enc
-                    .partition_records_prefix(&mut w, tp.partition, *len)
-                    .is_ok();
+                ok &= enc.partition_records_prefix(&mut w, tp.partition, len).is_ok();
                 let end = w.position();
-                ok &= pieces
-                    .push(Piece::Scratch {
+                if let Some(p) = pieces.get_mut(2 * j) {
+                    *p = Piece::Scratch {
                         start: u32::try_from(piece_start).unwrap_or(0),
                         end: u32::try_from(end).unwrap_or(0),
-                    })
-                    .is_ok();
-                ok &= pieces.push(Piece::Batch(*id)).is_ok();
+                    };
+                }
                 piece_start = end;
             }
             ok &= enc.end_partition(&mut w).is_ok() && enc.end_topic(&mut w).is_ok();
@@ -1502,20 +1690,19 @@ impl<
         }
         ok &= enc.end(&mut w).is_ok();
         let end = w.position();
-        ok &= pieces
-            .push(Piece::Scratch {
+        if let Some(p) = pieces.get_mut(2 * n) {
+            *p = Piece::Scratch {
                 start: u32::try_from(piece_start).unwrap_or(0),
                 end: u32::try_from(end).unwrap_or(0),
-            })
-            .is_ok();
+            };
+        }
         if !ok {
+            pieces.clear();
             return false;
         }
-        let total = size + 4;
         let Some(c) = self.conns.get_mut(k) else {
             return false;
         };
-        c.pieces = pieces;
         let request = InFlight {
             correlation_id,
             kind: RequestKind::Produce,
@@ -1524,43 +1711,56 @@ impl<
             expects_response: self.config.acks != Acks::None,
         };
         if !c.start_transmit(request, total) {
-            c.pieces.clear();
+            pieces.clear();
             return false;
         }
         self.metrics.requests_sent += 1;
         true
     }
 
-    /// The batches of Produce request `correlation_id` on connection `k`.
-    fn request_batches(&self, k: usize, correlation_id: i32) -> HVec<BatchId, MAX_REQUEST_BATCHES> {
-        let mut out = HVec::new();
+    /// The first batch of Produce request `correlation_id` on connection `k` at or after
+    /// index `from` of the sender's batch table, with its index.
+    fn next_request_batch(
+        &self,
+        from: usize,
+        k: usize,
+        correlation_id: i32,
+    ) -> Option<(usize, BatchId)> {
         let k16 = u16::try_from(k).unwrap_or(u16::MAX);
-        for e in &self.extras {
-            if e.state
-                == (ExtraState::InRequest {
-                    conn: k16,
-                    correlation_id,
-                })
-            {
-                let _ = out.push(e.id);
-            }
-        }
-        out
+        let wanted = ExtraState::InRequest {
+            conn: k16,
+            correlation_id,
+        };
+        self.extras
+            .get(from..)?
+            .iter()
+            .position(|e| e.state == wanted)
+            .and_then(|i| Some((from + i, self.extras.get(from + i)?.id)))
     }
 
     /// acks=0: the request's batches are delivered (offset unknown) once written.
     fn complete_unacknowledged(&mut self, k: usize, correlation_id: i32) {
-        for id in self.request_batches(k, correlation_id) {
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
             self.succeed(id, -1, -1);
         }
     }
 
     fn produce_request_failed(&mut self, now_ms: u64, k: usize, correlation_id: i32, cause: Cause) {
-        for id in self.request_batches(k, correlation_id) {
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
             if let Some(e) = self.extra_mut(id) {
                 e.maybe_written = true;
             }
             self.retry_or_fail(now_ms, id, cause, false);
+            // A batch the retry left in this request (it was not in flight) must not loop.
+            if let Some(e) = self.extra_mut(id)
+                && matches!(e.state, ExtraState::InRequest { .. })
+            {
+                e.state = ExtraState::Idle;
+            }
         }
     }
 
@@ -1578,8 +1778,21 @@ impl<
             return;
         }
         e.state = ExtraState::OutcomePending;
-        // At most one outcome per live batch: the queue holds BATCHES.
-        let _ = self.outcomes.push_back(Outcome { id, result });
+        e.outcome = result;
+        e.next_outcome = None;
+        // At most one outcome per live batch: queued through the sender's batch table.
+        let Ok(index) = u32::try_from(id.index()) else {
+            return;
+        };
+        match self.outcomes_tail {
+            Some(tail) => {
+                if let Some(t) = self.extras.get_mut(tail as usize) {
+                    t.next_outcome = Some(index);
+                }
+            }
+            None => self.outcomes_head = Some(index),
+        }
+        self.outcomes_tail = Some(index);
     }
 
     /// Retries batch `id` after `cause` unless its delivery timeout passed or retries ran
@@ -1696,7 +1909,9 @@ impl<
         match self.acc.split(now_ms, id) {
             Ok(_) => {
                 self.metrics.batches_split += 1;
-                if let Some(e) = self.extras.get_mut(id.index()) {
+                if let Some(e) = self.extras.get_mut(id.index())
+                    && e.id == id
+                {
                     *e = no_extra();
                 }
                 if self.idempotent
@@ -1723,7 +1938,7 @@ impl<
     /// close timeout passed).
     fn fail_everything(&mut self, error: ProduceError) {
         self.failing = Some(error);
-        for k in 0..self.slot_count {
+        for k in 0..self.conns.len() {
             if self.conns.get(k).is_some_and(|c| !c.is_free()) {
                 // `failing` makes the in-flight batches fail instead of being retried.
                 self.close_connection(0, k, true);
@@ -1879,7 +2094,7 @@ impl<
             };
             let Some(name) = name else { continue };
             // The name borrows from `body` or from `self.metadata`: copy it out.
-            let mut owned: heapless::String<{ crate::metadata::MAX_TOPIC_NAME_LEN }> =
+            let mut owned: heapless::String<{ crate::MAX_TOPIC_NAME_LEN }> =
                 heapless::String::new();
             if owned.push_str(name).is_err() {
                 continue;
@@ -1940,8 +2155,6 @@ impl<
         let Ok(resp) = ProduceResponse::decode(version, &mut Reader::new(body)) else {
             return false;
         };
-        let batches = self.request_batches(k, correlation_id);
-        let mut answered: HVec<BatchId, MAX_REQUEST_BATCHES> = HVec::new();
         for t in resp.responses.iter() {
             let topic = if version >= 13 {
                 self.metadata.topic_by_uuid(&t.topic_id.0)
@@ -1951,16 +2164,18 @@ impl<
             let Some(topic) = topic else { continue };
             for p in t.partition_responses.iter() {
                 let tp = TopicPartition::new(topic, p.index);
-                let Some(&id) = batches
-                    .iter()
-                    .find(|&&id| self.acc.batch(id).is_ok_and(|b| b.topic_partition() == tp))
-                else {
-                    continue;
-                };
-                if answered.contains(&id) {
-                    continue;
+                // A batch answered leaves the request's state, so a repeated partition in
+                // the response finds nothing the second time.
+                let mut i = 0;
+                let mut found = None;
+                while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+                    i = j + 1;
+                    if self.acc.batch(id).is_ok_and(|b| b.topic_partition() == tp) {
+                        found = Some(id);
+                        break;
+                    }
                 }
-                let _ = answered.push(id);
+                let Some(id) = found else { continue };
                 self.complete_batch(
                     now_ms,
                     id,
@@ -1969,17 +2184,27 @@ impl<
                     p.base_offset,
                     p.log_append_time_ms,
                 );
+                if let Some(e) = self.extra_mut(id)
+                    && matches!(e.state, ExtraState::InRequest { .. })
+                {
+                    e.state = ExtraState::Idle;
+                }
             }
         }
         // Batches the response does not mention: retry as after a network error.
-        for id in batches {
-            if !answered.contains(&id) {
-                self.retry_or_fail(
-                    now_ms,
-                    id,
-                    Cause::Broker(ErrorCode::NETWORK_EXCEPTION),
-                    false,
-                );
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
+            self.retry_or_fail(
+                now_ms,
+                id,
+                Cause::Broker(ErrorCode::NETWORK_EXCEPTION),
+                false,
+            );
+            if let Some(e) = self.extra_mut(id)
+                && matches!(e.state, ExtraState::InRequest { .. })
+            {
+                e.state = ExtraState::Idle;
             }
         }
         true

@@ -191,6 +191,67 @@ impl<'a> Message<'a> for MetadataRequest<'a> {
     }
 }
 
+/// A Metadata request for the topics named by an iterator, written without an array of
+/// its entries in memory (a producer may ask for thousands of topics). Encodes exactly as
+/// [`MetadataRequest`] with those topics and Kafka's defaults.
+#[derive(Debug, Clone)]
+pub struct MetadataRequestNames<I> {
+    /// The topic names, in request order.
+    pub names: I,
+}
+
+impl<'n, I: Iterator<Item = &'n str> + Clone> MetadataRequestNames<I> {
+    fn topic(name: &str) -> MetadataRequestTopic<'_> {
+        MetadataRequestTopic {
+            topic_id: Uuid::ZERO,
+            name: Some(name),
+        }
+    }
+
+    /// Bytes of the encoded body at `version`.
+    pub fn encoded_len(&self, version: i16) -> usize {
+        let flexible = flexible(version);
+        let count = self.names.clone().count();
+        super::codec::len_prefix_len(flexible, Some(count))
+            + self
+                .names
+                .clone()
+                .map(|n| Self::topic(n).encoded_len(version))
+                .sum::<usize>()
+            + MetadataRequest::new(Some(Array::EMPTY)).encoded_len(version)
+            - super::codec::len_prefix_len(flexible, Some(0))
+    }
+
+    /// Writes the body at `version`.
+    pub fn encode(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        let flexible = check_encode(API, version)?;
+        w.write_array_len_in(flexible, Some(self.names.clone().count()))?;
+        for name in self.names.clone() {
+            Self::topic(name).encode(version, w)?;
+        }
+        let req = MetadataRequest::new(None);
+        for (f, v) in [
+            (
+                field::ALLOW_AUTO_TOPIC_CREATION,
+                req.allow_auto_topic_creation,
+            ),
+            (
+                field::INCLUDE_CLUSTER_AUTHORIZED_OPERATIONS,
+                req.include_cluster_authorized_operations,
+            ),
+            (
+                field::INCLUDE_TOPIC_AUTHORIZED_OPERATIONS,
+                req.include_topic_authorized_operations,
+            ),
+        ] {
+            if f.has(version) {
+                w.write_bool(v)?;
+            }
+        }
+        w.write_empty_tagged_fields_in(flexible)
+    }
+}
+
 /// A broker of the cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetadataResponseBroker<'a> {

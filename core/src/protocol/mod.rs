@@ -47,6 +47,7 @@ pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_s
 pub use header::{ApiKey, RequestHeader, ResponseHeader};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{
+    MetadataRequestNames,
     AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
