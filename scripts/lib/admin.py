@@ -6,6 +6,9 @@ Sub-commands:
          tail of the log of a watched process that died.
   topic  --bootstrap B --name T --partitions P --replication R [--config k=v ...]
          creates the topic and waits until every partition has a leader.
+  topics --bootstrap B --prefix P --count N --partitions P --replication R [--config k=v ...]
+         creates the N topics P0000..P<N-1> (see numbered_topics) in one CreateTopics request
+         and waits until every partition of each has a leader.
   delete --bootstrap B --name T
 """
 
@@ -81,6 +84,39 @@ def cmd_wait(a):
     sys.exit(msg)
 
 
+def numbered_topics(prefix, count):
+    """The names `scripts/kafka topics` creates and `scripts/judge --topics-prefix` reads:
+    prefix + index, zero-padded to at least 4 digits so that the names sort in index order."""
+    width = max(4, len(str(count - 1)))
+    return [f"{prefix}{i:0{width}d}" for i in range(count)]
+
+
+def wait_for_leaders(client, names, partitions, timeout, progress=None):
+    """Waits until each topic in `names` has `partitions` partitions, each with a leader.
+
+    Asks for the metadata of all topics at once (one request per round, however many topics)
+    rather than topic by topic. Returns the names still missing a leader at the deadline.
+    """
+    deadline = time.monotonic() + timeout
+    pending = set(names)
+    while True:
+        try:
+            md = client.list_topics(timeout=10)
+            for name in list(pending):
+                t = md.topics.get(name)
+                if t is not None and t.error is None and len(t.partitions) == partitions and all(
+                        p.leader >= 0 and p.error is None for p in t.partitions.values()):
+                    pending.discard(name)
+        except Exception as e:  # noqa: BLE001 - any failure here means "not yet"
+            if progress:
+                progress(f"metadata: {e}")
+        if not pending or time.monotonic() > deadline:
+            return pending
+        if progress:
+            progress(f"{len(names) - len(pending)}/{len(names)} topics have leaders")
+        time.sleep(0.2)
+
+
 def cmd_topic(a):
     client = admin(a.bootstrap)
     config = dict(kv.split("=", 1) for kv in (a.config or []))
@@ -97,6 +133,49 @@ def cmd_topic(a):
                 return
         time.sleep(0.2)
     sys.exit(f"topic {a.name}: partitions without a leader after {a.timeout}s")
+
+
+def cmd_topics(a):
+    """Many topics for one test: one CreateTopics request for all of them (the broker's
+    controller creates them in one go; one request per topic would take minutes for
+    hundreds), then one Metadata request per round until all have leaders."""
+    if a.count < 1:
+        sys.exit("topics: --count must be at least 1")
+    names = numbered_topics(a.prefix, a.count)
+    client = admin(a.bootstrap)
+    config = dict(kv.split("=", 1) for kv in (a.config or []))
+    t0 = time.monotonic()
+    print(f"creating {a.count} topics {names[0]} .. {names[-1]} ({a.partitions} partitions, "
+          f"replication {a.replication}) in one request", file=sys.stderr)
+    futures = client.create_topics(
+        [NewTopic(n, num_partitions=a.partitions, replication_factor=a.replication, config=config)
+         for n in names],
+        operation_timeout=a.timeout, request_timeout=a.timeout)
+    failed = []
+    for name, fut in futures.items():
+        try:
+            fut.result()
+        except Exception as e:  # noqa: BLE001 - collected and reported together below
+            failed.append(f"{name}: {e}")
+    if failed:
+        sys.exit(f"topics: {len(failed)} of {a.count} not created; first: " + "; ".join(failed[:5]))
+    t1 = time.monotonic()
+    print(f"created in {t1 - t0:.2f} s; waiting for leaders", file=sys.stderr)
+    last = [0.0]
+
+    def progress(msg):
+        # At most one line a second: a slow controller should be visible, not flood the log.
+        if time.monotonic() - last[0] >= 1:
+            last[0] = time.monotonic()
+            print(f"  {msg}", file=sys.stderr)
+
+    pending = wait_for_leaders(client, names, a.partitions, a.timeout, progress)
+    if pending:
+        sys.exit(f"topics: {len(pending)} of {a.count} topics without leaders after {a.timeout}s, "
+                 f"e.g. {sorted(pending)[:5]}")
+    print(f"{a.count} topics {names[0]} .. {names[-1]}: {a.partitions} partitions each, "
+          f"replication {a.replication}, all with leaders in {time.monotonic() - t0:.2f} s",
+          file=sys.stderr)
 
 
 def cmd_insync(a):
@@ -142,6 +221,14 @@ def main():
     t.add_argument("--replication", type=int, default=1)
     t.add_argument("--config", action="append")
     t.add_argument("--timeout", type=float, default=60)
+    m = sub.add_parser("topics")
+    m.add_argument("--bootstrap", required=True)
+    m.add_argument("--prefix", required=True)
+    m.add_argument("--count", type=int, required=True)
+    m.add_argument("--partitions", type=int, default=1)
+    m.add_argument("--replication", type=int, default=1)
+    m.add_argument("--config", action="append")
+    m.add_argument("--timeout", type=float, default=120)
     i = sub.add_parser("insync")
     i.add_argument("--bootstrap", required=True)
     i.add_argument("--name", required=True)
@@ -150,7 +237,8 @@ def main():
     d.add_argument("--bootstrap", required=True)
     d.add_argument("--name", required=True)
     a = p.parse_args()
-    {"wait": cmd_wait, "topic": cmd_topic, "insync": cmd_insync, "delete": cmd_delete}[a.cmd](a)
+    {"wait": cmd_wait, "topic": cmd_topic, "topics": cmd_topics, "insync": cmd_insync,
+     "delete": cmd_delete}[a.cmd](a)
 
 
 if __name__ == "__main__":

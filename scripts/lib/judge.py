@@ -12,6 +12,14 @@ offset order, each record hashed as key length (4-byte big-endian signed, -1 for
 value length, value (headers and timestamps are not part of it): a million records checked
 without shipping them as JSON (kafka-edge-examples' RecordDigest computes the same).
 
+Many topics in one run (one consumer, all partitions assigned at once): --topic may be given
+several times, --topics-prefix P --topic-count N names the topics of `scripts/kafka topics`
+(P0000 .. P<N-1>), --topics-file F one topic a line. With more than one topic, or any of those
+options, every record line starts with "topic": "name", and --count-only / --digest map each
+topic to its partitions' objects: {"topic": {"partition": ...}, ...}. --partitions and
+--expect then apply to every topic and to the total of all topics. One topic named by a single
+--topic keeps the output above.
+
 Exits non-zero on any consumer error (a CRC mismatch included) or when it cannot reach a
 partition's high watermark within --timeout seconds.
 """
@@ -27,16 +35,42 @@ import uuid
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME
 
+# admin.py (beside this file) names the topics of `scripts/kafka topics`; importing it must not
+# leave a __pycache__ in the source tree.
+sys.dont_write_bytecode = True
+from admin import numbered_topics  # noqa: E402
+
 
 def hexor(b):
     return None if b is None else b.hex()
 
 
+def topics_of(a):
+    """The topics to read, in output order, and whether the output names them."""
+    topics = list(a.topic or [])
+    if a.topics_prefix is not None or a.topic_count is not None:
+        if a.topics_prefix is None or a.topic_count is None or a.topic_count < 1:
+            sys.exit("judge: --topics-prefix and --topic-count (>= 1) go together")
+        topics += numbered_topics(a.topics_prefix, a.topic_count)
+    if a.topics_file:
+        with open(a.topics_file) as f:
+            topics += [line.strip() for line in f if line.strip()]
+    if not topics:
+        sys.exit("judge: no topic (--topic, --topics-prefix/--topic-count or --topics-file)")
+    if len(set(topics)) != len(topics):
+        sys.exit("judge: a topic is named twice")
+    single = len(topics) == 1 and a.topics_prefix is None and not a.topics_file
+    return topics, not single
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--bootstrap", required=True)
-    p.add_argument("--topic", required=True)
-    p.add_argument("--partitions", help="comma-separated; default: all")
+    p.add_argument("--topic", action="append", help="a topic to read; may be repeated")
+    p.add_argument("--topics-prefix", help="with --topic-count: read the topics P0000 .. P<N-1>")
+    p.add_argument("--topic-count", type=int)
+    p.add_argument("--topics-file", help="read the topics named in this file, one a line")
+    p.add_argument("--partitions", help="comma-separated, of every topic; default: all")
     p.add_argument("--timeout", type=float, default=60)
     p.add_argument("--count-only", action="store_true", help="print only the number of records per partition")
     p.add_argument("--digest", action="store_true",
@@ -45,6 +79,7 @@ def main():
                    help="wait (up to --timeout) until the partitions hold at least this many records: "
                         "after a leader change the new leader's high watermark can lag for a moment")
     a = p.parse_args()
+    topics, named = topics_of(a)
 
     def consumer():
         return Consumer({
@@ -59,21 +94,33 @@ def main():
             "log_level": 3,
         })
 
+    def tp(key, offset=None):
+        return TopicPartition(key[0], key[1]) if offset is None else TopicPartition(key[0], key[1], offset)
+
     c = consumer()
-    md = c.list_topics(a.topic, timeout=30)
-    t = md.topics.get(a.topic)
-    if t is None or t.error is not None:
-        sys.exit(f"judge: topic {a.topic}: {t.error if t else 'not found'}")
-    parts = sorted(t.partitions) if not a.partitions else [int(x) for x in a.partitions.split(",")]
+    # One Metadata request: for one topic that topic alone, for several all topics at once.
+    md = c.list_topics(topics[0] if len(topics) == 1 else None, timeout=30)
+    missing = [(t, md.topics.get(t)) for t in topics
+               if md.topics.get(t) is None or md.topics[t].error is not None]
+    if missing:
+        t, m = missing[0]
+        sys.exit(f"judge: topic {t}: {m.error if m else 'not found'}"
+                 + (f" (and {len(missing) - 1} more topics)" if len(missing) > 1 else ""))
+    # Each partition is a key (topic, partition), in output order.
+    keys = []
+    for t in topics:
+        parts = sorted(md.topics[t].partitions) if not a.partitions else [int(x) for x in a.partitions.split(",")]
+        keys += [(t, part) for part in parts]
+    t_start = time.monotonic()
     ends = {}
     starts = {}
     deadline = time.monotonic() + a.timeout
     while True:
         try:
-            for part in parts:
-                lo, hi = c.get_watermark_offsets(TopicPartition(a.topic, part), timeout=5)
-                starts[part], ends[part] = lo, hi
-            if sum(ends[p] - starts[p] for p in parts) >= a.expect:
+            for key in keys:
+                lo, hi = c.get_watermark_offsets(tp(key), timeout=5)
+                starts[key], ends[key] = lo, hi
+            if sum(ends[k] - starts[k] for k in keys) >= a.expect:
                 break
         except KafkaException as e:
             # A leader that moved (a broker restarted): ask again with fresh metadata.
@@ -81,47 +128,62 @@ def main():
             c.close()
             c = consumer()
         if time.monotonic() > deadline:
-            sys.exit(f"judge: the topic holds {sum(ends.get(p, 0) - starts.get(p, 0) for p in parts)} "
+            sys.exit(f"judge: the partitions hold {sum(ends.get(k, 0) - starts.get(k, 0) for k in keys)} "
                      f"records after {a.timeout}s, expected at least {a.expect}")
         time.sleep(0.2)
+    total = sum(ends[k] - starts[k] for k in keys)
     # Reading gets its own time budget.
     deadline = time.monotonic() + a.timeout
-    todo = {part for part in parts if ends[part] > starts[part]}
-    c.assign([TopicPartition(a.topic, part, starts[part]) for part in parts])
-    records = {part: [] for part in parts}
+    todo = {key for key in keys if ends[key] > starts[key]}
+    c.assign([tp(key, starts[key]) for key in keys])
+    records = {key: [] for key in keys}
     # --count-only and --digest keep no records in memory.
-    counts = {part: 0 for part in parts}
-    digests = {part: hashlib.sha256() for part in parts}
+    counts = {key: 0 for key in keys}
+    digests = {key: hashlib.sha256() for key in keys}
     keep = not (a.count_only or a.digest)
     next_offset = dict(starts)
-    progress_at = {part: time.monotonic() for part in parts}
+    progress_at = {key: time.monotonic() for key in keys}
+    read = 0
+    report_at = time.monotonic() + 5
     while todo:
         now = time.monotonic()
         if now > deadline:
-            sys.exit(f"judge: timed out; reached {next_offset} of {ends}")
-        stalled = [p for p in todo if now - progress_at[p] > 10]
+            late = sorted(todo)[:10]
+            sys.exit(f"judge: timed out; {len(todo)} partitions unfinished, e.g. "
+                     + ", ".join(f"{t}/{part} at {next_offset[(t, part)]} of {ends[(t, part)]}" for t, part in late))
+        if now > report_at:
+            # Long reads (a million records, or a broker that fails over) say how far they got.
+            report_at = now + 5
+            print(f"judge: {read} of {total} records read, {len(keys) - len(todo)} of {len(keys)} "
+                  f"partitions complete, {now - t_start:.1f} s", file=sys.stderr)
+        stalled = [k for k in todo if now - progress_at[k] > 10]
         if stalled:
             # Right after a broker restart a consumer can stay stuck on a stale leader: start a
             # fresh one where this one stopped (offsets are still checked to be dense).
-            print(f"judge: partitions {sorted(stalled)} made no progress for 10 s at "
-                  f"{next_offset}; reconnecting", file=sys.stderr)
-            for p_ in todo:
-                progress_at[p_] = now
+            at = ", ".join(f"{t}/{part} at {next_offset[(t, part)]}" for t, part in sorted(stalled)[:10])
+            print(f"judge: {len(stalled)} partitions made no progress for 10 s ({at}); reconnecting",
+                  file=sys.stderr)
+            for k in todo:
+                progress_at[k] = now
             c.close()
             c = consumer()
-            c.assign([TopicPartition(a.topic, part, next_offset[part]) for part in parts])
+            c.assign([tp(key, next_offset[key]) for key in keys])
         for m in c.consume(num_messages=10000, timeout=0.5):
             if m.error() is not None:
                 sys.exit(f"judge: consumer error: {m.error()}")
-            part = m.partition()
-            if m.offset() != next_offset[part]:
+            key = (m.topic(), m.partition())
+            if key not in next_offset:
+                sys.exit(f"judge: a record of {key[0]}/{key[1]}, which was not assigned")
+            if m.offset() != next_offset[key]:
                 # Kafka offsets of a topic without compaction or transactions are dense.
-                sys.exit(f"judge: partition {part}: offset {m.offset()} after {next_offset[part] - 1}")
-            next_offset[part] = m.offset() + 1
-            progress_at[part] = time.monotonic()
-            counts[part] += 1
+                where = f"topic {key[0]} partition {key[1]}" if named else f"partition {key[1]}"
+                sys.exit(f"judge: {where}: offset {m.offset()} after {next_offset[key] - 1}")
+            next_offset[key] = m.offset() + 1
+            progress_at[key] = time.monotonic()
+            counts[key] += 1
+            read += 1
             if a.digest:
-                h = digests[part]
+                h = digests[key]
                 for b in (m.key(), m.value()):
                     if b is None:
                         h.update(b"\xff\xff\xff\xff")
@@ -129,12 +191,13 @@ def main():
                         h.update(struct.pack(">i", len(b)))
                         h.update(b)
             if not keep:
-                if next_offset[part] >= ends[part]:
-                    todo.discard(part)
+                if next_offset[key] >= ends[key]:
+                    todo.discard(key)
                 continue
             ts_type, ts = m.timestamp()
-            records[part].append({
-                "partition": part,
+            r = {"topic": key[0]} if named else {}
+            r.update({
+                "partition": key[1],
                 "offset": m.offset(),
                 "key": hexor(m.key()),
                 "value": hexor(m.value()),
@@ -142,20 +205,34 @@ def main():
                 "timestamp": ts,
                 "timestamp_type": {TIMESTAMP_CREATE_TIME: "create", TIMESTAMP_LOG_APPEND_TIME: "log_append"}.get(ts_type, "none"),
             })
-            if next_offset[part] >= ends[part]:
-                todo.discard(part)
+            records[key].append(r)
+            if next_offset[key] >= ends[key]:
+                todo.discard(key)
     c.close()
+    if time.monotonic() - t_start > 5:
+        print(f"judge: read {read} records of {len(keys)} partitions in {time.monotonic() - t_start:.1f} s",
+              file=sys.stderr)
     out = sys.stdout
+
+    def per_topic(value):
+        """{"partition": value} for one topic, {"topic": {"partition": value}} for several."""
+        if not named:
+            return {str(key[1]): value(key) for key in keys}
+        grouped = {}
+        for key in keys:
+            grouped.setdefault(key[0], {})[str(key[1])] = value(key)
+        return grouped
+
     if a.digest:
-        json.dump({str(part): {"count": counts[part], "sha256": digests[part].hexdigest()} for part in parts}, out)
+        json.dump(per_topic(lambda k: {"count": counts[k], "sha256": digests[k].hexdigest()}), out)
         out.write("\n")
         return
     if a.count_only:
-        json.dump({str(part): counts[part] for part in parts}, out)
+        json.dump(per_topic(lambda k: counts[k]), out)
         out.write("\n")
         return
-    for part in parts:
-        for r in records[part]:
+    for key in keys:
+        for r in records[key]:
             out.write(json.dumps(r, separators=(",", ":")))
             out.write("\n")
 

@@ -22,18 +22,8 @@ pub enum BuildError {
         /// What is wrong with it.
         source: CoreConfigError,
     },
-    /// `buffer.memory / batch.size` needs more pool slots than this transport has
-    /// ([`MAX_SLOTS`](crate::MAX_SLOTS)): raise `batch.size` or lower `buffer.memory`.
-    TooManySlots {
-        /// Slots the configuration asks for.
-        needed: usize,
-        /// Slots available.
-        max: usize,
-    },
     /// The poller, its waker or the I/O thread could not be created.
     Io(io::Error),
-    /// Building the core state machine panicked (a bug in the core).
-    CorePanicked,
 }
 
 impl fmt::Display for BuildError {
@@ -46,13 +36,7 @@ impl fmt::Display for BuildError {
             Self::Config { key: None, source } => {
                 write!(f, "invalid producer configuration: {source}")
             }
-            Self::TooManySlots { needed, max } => write!(
-                f,
-                "buffer.memory / batch.size asks for {needed} pool slots, more than the {max} \
-                 this producer has: raise batch.size or lower buffer.memory"
-            ),
             Self::Io(e) => write!(f, "cannot start the producer's I/O: {e}"),
-            Self::CorePanicked => f.write_str("building the core producer panicked"),
         }
     }
 }
@@ -61,7 +45,6 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Config { source, .. } => Some(source),
-            Self::TooManySlots { .. } | Self::CorePanicked => None,
             Self::Io(e) => Some(e),
         }
     }

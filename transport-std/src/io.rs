@@ -8,10 +8,10 @@
 //! outcomes), then transmits, written with vectored writes straight from buffer memory;
 //! finally, outside the lock, run callbacks and complete futures.
 //!
-//! A partial write leaves the socket's buffer full: the connection is marked write-blocked
-//! and its transmit (handed out by the core once until `handle_transmitted` reports
-//! progress) is left alone until `mio` says the socket is writable again; then
-//! `handle_transmitted(conn, 0)` makes the core hand out the rest.
+//! The drain step is the core's own ([`kafka_edge_core::Producer::drain`]); this module
+//! only implements its [`Transport`] over `mio` sockets. A partial write leaves the
+//! socket's buffer full: the core holds the rest of that transmit back until `mio` says
+//! the socket is writable again and the thread reports `handle_writable`.
 
 use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,7 +19,11 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kafka_edge_core::{ConnId, Event, MAX_CONNECTIONS, MAX_REQUEST_BATCHES};
+use std::collections::HashMap;
+
+use kafka_edge_core::{
+    BrokerRef, ConnId, ProduceError as CoreError, TicketRange, Transmit, Transport,
+};
 use log::{debug, error, info, trace, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
@@ -32,8 +36,8 @@ use crate::record::RecordMetadata;
 /// The token of the waker that `send`, `flush` and `close` use.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
 
-/// Pieces of one transmit: framing slices between the batches of a request.
-const MAX_IOV: usize = 2 * MAX_REQUEST_BATCHES + 2;
+/// Slices per `writev` call (Linux's `IOV_MAX`); a longer transmit takes several calls.
+const MAX_IOV: usize = 1024;
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -48,7 +52,7 @@ struct Conn {
     connecting: bool,
     just_connected: bool,
     write_blocked: bool,
-    /// Writable again after a block: tell the core (`handle_transmitted(conn, 0)`).
+    /// Writable again after a block: tell the core (`handle_writable`).
     rearm: bool,
     /// The connection failed or was closed by the peer: tell the core.
     failed: bool,
@@ -65,19 +69,20 @@ pub(crate) struct IoLoop {
     outbox: Vec<(Pending, DeliveryResult)>,
     /// Batches whose outcomes are in `outbox`: `(index, generation)`.
     finished: Vec<(usize, u32)>,
+    /// Topic names, shared by every `RecordMetadata` of the topic.
+    topics: HashMap<Box<str>, Arc<str>>,
 }
 
 impl IoLoop {
     pub(crate) fn new(shared: Arc<Shared>, poll: Poll) -> Self {
-        let mut conns = Vec::with_capacity(MAX_CONNECTIONS);
-        conns.resize_with(MAX_CONNECTIONS, || None);
         Self {
             shared,
             poll,
             events: Events::with_capacity(64),
-            conns,
+            conns: Vec::new(),
             outbox: Vec::new(),
             finished: Vec::new(),
+            topics: HashMap::new(),
         }
     }
 
@@ -255,241 +260,316 @@ impl IoLoop {
             }
             if c.rearm {
                 c.rearm = false;
-                st.core.handle_transmitted(now, id, 0);
+                st.core.handle_writable(now, id);
             }
         }
         news
     }
 
-    /// Drains the core's outputs until it has nothing more. Returns whether outcomes freed
-    /// memory (news for waiters).
+    /// Drains the core's outputs until it has nothing more (the core's drain step over this
+    /// thread's sockets). Returns whether outcomes freed memory (news for waiters).
     fn drain(&mut self, st: &mut State, now: u64) -> bool {
-        let mut news = false;
+        let State { core, batches, .. } = st;
+        let mut t = SocketTransport {
+            shared: &self.shared,
+            poll: &self.poll,
+            conns: &mut self.conns,
+            outbox: &mut self.outbox,
+            finished: &mut self.finished,
+            topics: &mut self.topics,
+            batches,
+            failed: Vec::new(),
+            news: false,
+        };
         loop {
-            let mut progressed = false;
-            while let Some(event) = st.core.poll_event() {
-                progressed = true;
-                match event {
-                    Event::Connect { conn, host, port } => {
-                        let host = host.to_string();
-                        if !self.connect(conn, &host, port) {
-                            st.core.handle_closed(now, conn);
-                        }
-                    }
-                    Event::Disconnect { conn } => {
-                        if let Some(slot) = self.conns.get_mut(conn.index())
-                            && let Some(mut c) = slot.take()
-                        {
-                            debug!(
-                                "[Producer clientId={}] disconnecting from {} (conn {})",
-                                self.shared.client_id,
-                                c.addr,
-                                conn.index()
-                            );
-                            let _ = self.poll.registry().deregister(&mut c.stream);
-                        }
-                    }
-                    Event::Delivered {
-                        topic,
-                        partition,
-                        tickets,
-                        base_offset,
-                        log_append_time_ms,
-                    } => {
-                        news = true;
-                        let name = st.topic_name(topic);
-                        let batch = tickets.batch();
-                        let Some(entry) = st
-                            .batches
-                            .get_mut(batch.index())
-                            .filter(|e| e.live && e.generation == batch.generation())
-                        else {
-                            warn!("outcome of an unknown batch {batch:?}");
-                            continue;
-                        };
-                        for (i, t) in tickets.iter().enumerate() {
-                            let Some(p) = entry
-                                .records
-                                .get_mut(t.index() as usize)
-                                .and_then(Option::take)
-                            else {
-                                continue;
-                            };
-                            entry.remaining = entry.remaining.saturating_sub(1);
-                            let metadata = RecordMetadata {
-                                topic: name.clone(),
-                                partition,
-                                offset: if base_offset >= 0 {
-                                    base_offset + i as i64
-                                } else {
-                                    -1
-                                },
-                                timestamp: if log_append_time_ms >= 0 {
-                                    log_append_time_ms
-                                } else {
-                                    p.timestamp
-                                },
-                            };
-                            self.outbox.push((p, Ok(metadata)));
-                        }
-                        self.finished.push((batch.index(), batch.generation()));
-                    }
-                    Event::Failed {
-                        topic,
-                        partition,
-                        tickets,
-                        error,
-                    } => {
-                        news = true;
-                        let batch = tickets.batch();
-                        debug!(
-                            "[Producer clientId={}] {} records to {}-{partition} failed: {error}",
-                            self.shared.client_id,
-                            tickets.count(),
-                            st.topic_name(topic)
-                        );
-                        let Some(entry) = st
-                            .batches
-                            .get_mut(batch.index())
-                            .filter(|e| e.live && e.generation == batch.generation())
-                        else {
-                            warn!("outcome of an unknown batch {batch:?}");
-                            continue;
-                        };
-                        for t in tickets.iter() {
-                            if let Some(p) = entry
-                                .records
-                                .get_mut(t.index() as usize)
-                                .and_then(Option::take)
-                            {
-                                entry.remaining = entry.remaining.saturating_sub(1);
-                                self.outbox.push((p, Err(ProduceError::Kafka(error))));
-                            }
-                        }
-                        self.finished.push((batch.index(), batch.generation()));
-                    }
-                    _ => {}
-                }
+            core.drain(now, &mut t);
+            if t.failed.is_empty() {
+                return t.news;
             }
-            while let Some(tx) = st.core.poll_transmit(now) {
-                let id = tx.conn();
-                let Some(c) = self.conns.get_mut(id.index()).and_then(Option::as_mut) else {
-                    // The core writes to a connection the transport does not have.
-                    st.core.handle_closed(now, id);
-                    progressed = true;
-                    continue;
-                };
-                if c.connecting || c.write_blocked {
-                    // Handed out and left: `rearm` asks for it again once writable.
-                    continue;
-                }
-                let mut slices = [IoSlice::new(&[]); MAX_IOV];
-                let mut n = 0;
-                for (slot, chunk) in slices.iter_mut().zip(tx.chunks()) {
-                    *slot = IoSlice::new(chunk);
-                    n += 1;
-                }
-                let len = tx.len();
-                match c.stream.write_vectored(&slices[..n]) {
-                    Ok(0) => {
-                        c.failed = true;
-                    }
-                    Ok(w) => {
-                        if w < len {
-                            trace!(
-                                "[Producer clientId={}] write to {} blocked after {w} of {len} \
-                                 bytes",
-                                self.shared.client_id, c.addr
-                            );
-                            c.write_blocked = true;
-                        }
-                        st.core.handle_transmitted(now, id, w);
-                        progressed = true;
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => c.write_blocked = true,
-                    Err(e) if e.kind() == ErrorKind::Interrupted => {
-                        st.core.handle_transmitted(now, id, 0);
-                    }
-                    Err(e) => {
-                        info!(
-                            "[Producer clientId={}] write to {} failed: {e}",
-                            self.shared.client_id, c.addr
-                        );
-                        c.failed = true;
-                    }
-                }
-                if c.failed {
-                    let _ = self.poll.registry().deregister(&mut c.stream);
-                    if let Some(slot) = self.conns.get_mut(id.index()) {
-                        *slot = None;
-                    }
-                    st.core.handle_closed(now, id);
-                    progressed = true;
-                }
+            for id in std::mem::take(&mut t.failed) {
+                core.handle_closed(now, id);
             }
-            if !progressed {
-                return news;
-            }
+            t.news = true;
         }
     }
+}
 
-    /// Opens a non-blocking connection for `conn`; false if it failed at once.
-    fn connect(&mut self, conn: ConnId, host: &str, port: u16) -> bool {
-        let client_id = &self.shared.client_id;
-        let resolved = match &self.shared.resolver {
-            Some(resolve) => resolve(host, port),
-            None => (host, port).to_socket_addrs().map(Iterator::collect),
-        };
-        let addr = match resolved {
-            Ok(addrs) => addrs.into_iter().next(),
-            Err(e) => {
-                warn!("[Producer clientId={client_id}] cannot resolve {host}:{port}: {e}");
-                None
-            }
-        };
-        let Some(addr) = addr else {
-            return false;
-        };
-        let mut stream = match TcpStream::connect(addr) {
-            Ok(s) => s,
-            Err(e) => {
-                info!("[Producer clientId={client_id}] cannot connect to {addr}: {e}");
-                return false;
-            }
-        };
-        if let Err(e) = self.poll.registry().register(
-            &mut stream,
-            Token(conn.index()),
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
-            warn!("[Producer clientId={client_id}] cannot register a socket: {e}");
-            return false;
+/// The core's [`Transport`] over this thread's sockets, for one drain step.
+struct SocketTransport<'a> {
+    shared: &'a Arc<Shared>,
+    poll: &'a Poll,
+    conns: &'a mut Vec<Option<Conn>>,
+    outbox: &'a mut Vec<(Pending, DeliveryResult)>,
+    finished: &'a mut Vec<(usize, u32)>,
+    topics: &'a mut HashMap<Box<str>, Arc<str>>,
+    batches: &'a mut Vec<crate::producer::BatchSlots>,
+    /// Connections that failed during the step: reported to the core after it.
+    failed: Vec<ConnId>,
+    news: bool,
+}
+
+impl SocketTransport<'_> {
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.topics.get(name) {
+            return t.clone();
         }
+        let t: Arc<str> = Arc::from(name);
+        self.topics.insert(Box::from(name), t.clone());
+        t
+    }
+
+    /// The completions of the batch of `tickets`, marked finished.
+    fn take_batch(&mut self, tickets: TicketRange) -> Option<&mut crate::producer::BatchSlots> {
+        let batch = tickets.batch();
+        self.news = true;
+        self.finished.push((batch.index(), batch.generation()));
+        let entry = self
+            .batches
+            .get_mut(batch.index())
+            .filter(|e| e.live && e.generation == batch.generation());
+        if entry.is_none() {
+            warn!("outcome of an unknown batch {batch:?}");
+        }
+        entry
+    }
+
+    fn fail(&mut self, conn: ConnId) {
+        if let Some(slot) = self.conns.get_mut(conn.index())
+            && let Some(mut c) = slot.take()
+        {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+        self.failed.push(conn);
+    }
+}
+
+impl Transport for SocketTransport<'_> {
+    fn connect(&mut self, conn: ConnId, broker: BrokerRef, host: &str, port: u16) {
         debug!(
-            "[Producer clientId={client_id}] connecting to {host}:{port} ({addr}, conn {})",
+            "[Producer clientId={}] opening conn {} to {broker:?} at {host}:{port}",
+            self.shared.client_id,
             conn.index()
         );
-        if self.conns.len() <= conn.index() {
-            self.conns.resize_with(conn.index() + 1, || None);
+        if !open(self.shared, self.poll, self.conns, conn, host, port) {
+            self.failed.push(conn);
         }
-        if let Some(slot) = self.conns.get_mut(conn.index()) {
-            if let Some(mut old) = slot.take() {
-                let _ = self.poll.registry().deregister(&mut old.stream);
-            }
-            *slot = Some(Conn {
-                stream,
-                addr,
-                connecting: true,
-                just_connected: false,
-                write_blocked: false,
-                rearm: false,
-                failed: false,
-                rx: Vec::new(),
-            });
-        }
-        true
     }
 
+    fn disconnect(&mut self, conn: ConnId) {
+        if let Some(slot) = self.conns.get_mut(conn.index())
+            && let Some(mut c) = slot.take()
+        {
+            debug!(
+                "[Producer clientId={}] disconnecting from {} (conn {})",
+                self.shared.client_id,
+                c.addr,
+                conn.index()
+            );
+            let _ = self.poll.registry().deregister(&mut c.stream);
+        }
+    }
+
+    fn delivered(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        tickets: TicketRange,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    ) {
+        let name = self.topic(topic);
+        let mut done = Vec::new();
+        let Some(entry) = self.take_batch(tickets) else {
+            return;
+        };
+        for (i, t) in tickets.iter().enumerate() {
+            let Some(p) = entry
+                .records
+                .get_mut(t.index() as usize)
+                .and_then(Option::take)
+            else {
+                continue;
+            };
+            entry.remaining = entry.remaining.saturating_sub(1);
+            let metadata = RecordMetadata {
+                topic: name.clone(),
+                partition,
+                offset: if base_offset >= 0 {
+                    base_offset + i as i64
+                } else {
+                    -1
+                },
+                timestamp: if log_append_time_ms >= 0 {
+                    log_append_time_ms
+                } else {
+                    p.timestamp
+                },
+            };
+            done.push((p, Ok(metadata)));
+        }
+        self.outbox.append(&mut done);
+    }
+
+    fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: CoreError) {
+        debug!(
+            "[Producer clientId={}] {} records to {topic}-{partition} failed: {error}",
+            self.shared.client_id,
+            tickets.count(),
+        );
+        let mut done = Vec::new();
+        let Some(entry) = self.take_batch(tickets) else {
+            return;
+        };
+        for t in tickets.iter() {
+            if let Some(p) = entry
+                .records
+                .get_mut(t.index() as usize)
+                .and_then(Option::take)
+            {
+                entry.remaining = entry.remaining.saturating_sub(1);
+                done.push((p, Err(ProduceError::Kafka(error))));
+            }
+        }
+        self.outbox.append(&mut done);
+    }
+
+    fn transmit(&mut self, tx: &Transmit<'_>) -> usize {
+        let id = tx.conn();
+        let Some(c) = self.conns.get_mut(id.index()).and_then(Option::as_mut) else {
+            // The core writes to a connection the transport does not have.
+            self.failed.push(id);
+            return 0;
+        };
+        if c.connecting {
+            // Not writable yet: the core waits for `handle_writable`.
+            c.write_blocked = true;
+            return 0;
+        }
+        let len = tx.len();
+        let mut written = 0usize;
+        let mut slices: Vec<IoSlice<'_>> = Vec::new();
+        // Up to MAX_IOV slices per call, starting where the last call stopped.
+        'calls: loop {
+            slices.clear();
+            let mut skip = written;
+            for chunk in tx.chunks() {
+                if skip >= chunk.len() {
+                    skip -= chunk.len();
+                    continue;
+                }
+                slices.push(IoSlice::new(chunk.get(skip..).unwrap_or_default()));
+                skip = 0;
+                if slices.len() == MAX_IOV {
+                    break;
+                }
+            }
+            if slices.is_empty() {
+                break;
+            }
+            let call_len: usize = slices.iter().map(|s| s.len()).sum();
+            match c.stream.write_vectored(&slices) {
+                Ok(0) => {
+                    c.failed = true;
+                    break 'calls;
+                }
+                Ok(w) => {
+                    written += w;
+                    if w < call_len {
+                        trace!(
+                            "[Producer clientId={}] write to {} blocked after {written} of {len} bytes",
+                            self.shared.client_id, c.addr
+                        );
+                        c.write_blocked = true;
+                        break 'calls;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    c.write_blocked = true;
+                    break 'calls;
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => {
+                    info!(
+                        "[Producer clientId={}] write to {} failed: {e}",
+                        self.shared.client_id, c.addr
+                    );
+                    c.failed = true;
+                    break 'calls;
+                }
+            }
+        }
+        if c.failed {
+            self.fail(id);
+        }
+        written
+    }
+}
+
+/// Opens a non-blocking connection for `conn` in `conns`; false if it failed at once.
+fn open(
+    shared: &Shared,
+    poll: &Poll,
+    conns: &mut Vec<Option<Conn>>,
+    conn: ConnId,
+    host: &str,
+    port: u16,
+) -> bool {
+    let client_id = &shared.client_id;
+    let resolved = match &shared.resolver {
+        Some(resolve) => resolve(host, port),
+        None => (host, port).to_socket_addrs().map(Iterator::collect),
+    };
+    let addr = match resolved {
+        Ok(addrs) => addrs.into_iter().next(),
+        Err(e) => {
+            warn!("[Producer clientId={client_id}] cannot resolve {host}:{port}: {e}");
+            None
+        }
+    };
+    let Some(addr) = addr else {
+        return false;
+    };
+    let mut stream = match TcpStream::connect(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            info!("[Producer clientId={client_id}] cannot connect to {addr}: {e}");
+            return false;
+        }
+    };
+    if let Err(e) = poll.registry().register(
+        &mut stream,
+        Token(conn.index()),
+        Interest::READABLE | Interest::WRITABLE,
+    ) {
+        warn!("[Producer clientId={client_id}] cannot register a socket: {e}");
+        return false;
+    }
+    debug!(
+        "[Producer clientId={client_id}] connecting to {host}:{port} ({addr}, conn {})",
+        conn.index()
+    );
+    if conns.len() <= conn.index() {
+        conns.resize_with(conn.index() + 1, || None);
+    }
+    if let Some(slot) = conns.get_mut(conn.index()) {
+        if let Some(mut old) = slot.take() {
+            let _ = poll.registry().deregister(&mut old.stream);
+        }
+        *slot = Some(Conn {
+            stream,
+            addr,
+            connecting: true,
+            just_connected: false,
+            write_blocked: false,
+            rearm: false,
+            failed: false,
+            rx: Vec::new(),
+        });
+    }
+    true
+}
+
+impl IoLoop {
     /// Runs interceptors and completes futures and callbacks, outside the lock; then marks
     /// their batches finished (for `flush`).
     fn complete(&mut self) {

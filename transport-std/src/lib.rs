@@ -44,9 +44,15 @@
 //!   a vector of completions indexed by ticket; record `i` of a delivered range gets offset
 //!   `base_offset + i`. Futures and callbacks complete outside the lock, exactly once
 //!   (a record dropped without an outcome completes with [`ProduceError::Abandoned`]).
-//! - **Capacities**: see [`MAX_SLOTS`], [`MAX_PARTITIONS`], [`MAX_BATCHES`]; the core limits
-//!   topics to [`kafka_edge_core::MAX_TOPICS`] and connections to
-//!   [`kafka_edge_core::MAX_CONNECTIONS`].
+//! - **Capacities**: no table is sized up front. Every table of the core (topics,
+//!   partitions, brokers, connections, batches, request and response buffers) grows with
+//!   use up to [`LIMITS`] ([`kafka_edge_core::Limits::UNBOUNDED`]): 65,535 topics, 1,048,576
+//!   partitions, 65,535 brokers and connections, 1,048,576 batches alive, responses of up to
+//!   `max.response.size` (100 MiB by default, Kafka's `socket.request.max.bytes`). What an
+//!   entry costs: a topic about 300 bytes, a partition 20 (leader, queue, sequence), a
+//!   broker about 264, a connection about 200 plus its buffers (which grow to its largest
+//!   response and request framing), a batch about 200 beside its `batch.size` of pool.
+//!   The pool itself is exactly `buffer.memory` (any `buffer.memory / batch.size`).
 //! - **Logs** go through the `log` crate, each line prefixed `[Producer clientId=..]` as
 //!   Java's.
 
@@ -63,10 +69,7 @@ pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{BuildError, ProduceError, PropertiesError, SendError, SerializationError};
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::{Partitioner, ProducerConfig};
-pub use producer::{
-    DEFAULT_DROP_CLOSE_TIMEOUT, MAX_BATCHES, MAX_PARTITIONS, MAX_SLOTS, Producer, ProducerBuilder,
-    Resolver,
-};
+pub use producer::{DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver};
 pub use properties::Properties;
 pub use record::{Header, ProducerRecord, RecordMetadata};
 #[cfg(feature = "json")]

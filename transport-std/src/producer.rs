@@ -8,8 +8,8 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_edge_core::{
-    PartitionError, Partitioner, ProducerConfig, ProducerRecord as CoreRecord,
-    SendError as CoreSendError, Ticket, TopicId, TopicStatus,
+    HeapStorage, Limits, Partitioner, ProducerConfig, ProducerRecord as CoreRecord,
+    SendError as CoreSendError, Ticket,
 };
 use log::{debug, error, info, warn};
 
@@ -20,29 +20,18 @@ use crate::io::{IoLoop, WAKER_TOKEN};
 use crate::properties::Properties;
 use crate::record::ProducerRecord;
 
-/// Pool slots of the core producer: at most `buffer.memory / batch.size` slots are used
-/// (32 MiB / 16 KiB = 2048 with Java's defaults); a configuration asking for more is
-/// refused with [`BuildError::TooManySlots`].
-pub const MAX_SLOTS: usize = 4096;
+/// The limits of this transport's tables: far beyond any real cluster, and paid for only
+/// as they are used (every table grows with use; see the crate docs for the bytes each
+/// entry costs).
+pub const LIMITS: Limits = Limits::UNBOUNDED;
 
-/// Partitions over all topics that one producer can send to.
-pub const MAX_PARTITIONS: usize = 4096;
-
-/// Batches alive at once (queued, in flight, or with an outcome being reported): two per
-/// slot, since a slot holds a batch and small records leave room in the last one.
-pub const MAX_BATCHES: usize = 8192;
-
-/// The core producer as this transport instantiates it: pool and I/O storage in `Vec`s
-/// owned next to it (no self-borrowing), capacities above.
-pub(crate) type CoreProducer =
-    kafka_edge_core::Producer<Vec<u8>, Vec<u8>, MAX_SLOTS, MAX_PARTITIONS, MAX_BATCHES>;
+/// The core producer as this transport instantiates it: the pool in a `Vec` of
+/// `buffer.memory` bytes and every other table on the heap, growing with use.
+pub(crate) type CoreProducer = kafka_edge_core::Producer<Vec<u8>, HeapStorage>;
 
 /// How long [`Drop`] lets [`Producer::close`] deliver what is pending (Java's `close()`
 /// waits forever; a bounded wait keeps a stuck broker from hanging a process at exit).
 pub const DEFAULT_DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Java's default `buffer.memory` (32 MiB).
-const DEFAULT_BUFFER_MEMORY: usize = 33_554_432;
 
 /// What the builder adds to the core configuration.
 struct Options {
@@ -66,11 +55,9 @@ pub(crate) struct BatchSlots {
 
 /// What the caller threads and the I/O thread share, under one mutex.
 pub(crate) struct State {
-    pub(crate) core: Box<CoreProducer>,
+    pub(crate) core: CoreProducer,
     /// By batch index (`BatchId::index`).
     pub(crate) batches: Vec<BatchSlots>,
-    /// Topic names by `TopicId`, shared by every `RecordMetadata` of the topic.
-    pub(crate) topics: Vec<Option<Arc<str>>>,
     partitioner: Option<Box<dyn Partitioner + Send>>,
     /// The I/O thread is (about to be) blocked in `poll` until `io_sleep_until`.
     pub(crate) io_sleeping: bool,
@@ -88,34 +75,25 @@ pub(crate) struct State {
     pub(crate) orphans: Vec<Pending>,
 }
 
-/// What wakes the I/O thread after a command on the core.
+/// What the I/O thread sleeps until, before a command on the core.
 #[derive(Clone, Copy)]
-struct Progress {
-    requests: u64,
-    connections: u64,
-    timeout: Option<u64>,
-}
+struct Progress;
 
 impl State {
     fn progress(&self) -> Progress {
-        let m = self.core.metrics();
-        Progress {
-            requests: m.requests_sent,
-            connections: m.connections_opened,
-            timeout: self.core.poll_timeout(),
-        }
+        Progress
     }
 
-    /// Wakes the I/O thread if the command since `before` gave it work: a request to
-    /// write, a connection to open, or an earlier timer than the one it sleeps until.
-    fn wake_if_needed(&mut self, before: Progress, waker: &mio::Waker) {
-        let after = self.progress();
-        let earlier = match (after.timeout, self.io_sleep_until) {
+    /// Wakes the I/O thread if the command gave it work: the core has an output now (a
+    /// connection to open, a request to write, an outcome), or wants an earlier wake-up
+    /// than the one the thread sleeps until (Java's `sender.wakeup()`).
+    fn wake_if_needed(&mut self, _before: Progress, waker: &mio::Waker) {
+        let earlier = match (self.core.poll_timeout(), self.io_sleep_until) {
             (Some(t), Some(until)) => t < until,
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if after.requests != before.requests || after.connections != before.connections || earlier {
+        if self.core.has_output() || earlier {
             self.wake(waker);
         }
     }
@@ -129,52 +107,20 @@ impl State {
         }
     }
 
-    pub(crate) fn topic_name(&mut self, id: TopicId) -> Arc<str> {
-        let i = usize::from(id.0);
-        if self.topics.len() <= i {
-            self.topics.resize(i + 1, None);
-        }
-        if let Some(Some(name)) = self.topics.get(i) {
-            return name.clone();
-        }
-        let name: Arc<str> = Arc::from(self.core.topic_name(id).unwrap_or_default());
-        if let Some(slot) = self.topics.get_mut(i) {
-            *slot = Some(name.clone());
-        }
-        name
-    }
-
     fn try_send(&mut self, now_ms: u64, record: &CoreRecord<'_>) -> Result<Ticket, CoreSendError> {
-        let known = self
-            .core
-            .topic_id(record.topic)
-            .filter(|&id| self.core.metadata().topic_status(id) == Some(TopicStatus::Known));
-        let mut record = *record;
-        if record.partition.is_none()
-            && let (Some(p), Some(id)) = (self.partitioner.as_mut(), known)
-        {
-            let set = self.core.metadata().partition_set(id);
-            let partition =
-                p.partition(id, record.key, record.value, &set)
-                    .map_err(|e| match e {
-                        PartitionError::InvalidPartition {
-                            partition,
-                            num_partitions,
-                        } => CoreSendError::InvalidPartition {
-                            partition,
-                            num_partitions,
-                        },
-                        _ => CoreSendError::MetadataNotReady,
-                    })?;
-            record.partition = Some(partition);
+        match self.partitioner.as_mut() {
+            Some(p) => self.core.send_with(now_ms, record, p.as_mut()),
+            None => self.core.send(now_ms, record),
         }
-        self.core.send(now_ms, &record)
     }
 
     fn register(&mut self, ticket: Ticket, pending: Pending) {
         let batch = ticket.batch();
+        if self.batches.len() <= batch.index() {
+            self.batches
+                .resize_with(batch.index() + 1, BatchSlots::default);
+        }
         let Some(entry) = self.batches.get_mut(batch.index()) else {
-            // Not possible with the core's BATCHES = MAX_BATCHES; fail it rather than lose it.
             self.orphans.push(pending);
             return;
         };
@@ -406,7 +352,7 @@ impl Producer {
         )
     }
 
-    fn start(mut config: ProducerConfig, options: Options) -> Result<Self, BuildError> {
+    fn start(config: ProducerConfig, options: Options) -> Result<Self, BuildError> {
         let Options {
             interceptors,
             partitioner,
@@ -414,18 +360,7 @@ impl Producer {
             drop_close_timeout,
         } = options;
         let batch_size = config.batch_size;
-        let mut slots = config.buffer_memory / batch_size.max(1);
-        if slots > MAX_SLOTS && config.buffer_memory == DEFAULT_BUFFER_MEMORY {
-            // `buffer.memory` left at its default with a small `batch.size`: use what fits
-            // rather than refuse a configuration the user did not choose.
-            slots = MAX_SLOTS;
-            config.buffer_memory = MAX_SLOTS * batch_size;
-            info!(
-                "[Producer clientId={}] buffer.memory lowered to {} ({MAX_SLOTS} slots of \
-                 batch.size={batch_size})",
-                config.client_id, config.buffer_memory
-            );
-        }
+        let slots = config.buffer_memory / batch_size.max(1);
         if slots == 0 {
             return Err(BuildError::Config {
                 key: Some("buffer.memory".into()),
@@ -436,12 +371,6 @@ impl Producer {
                 },
             });
         }
-        if slots > MAX_SLOTS {
-            return Err(BuildError::TooManySlots {
-                needed: slots,
-                max: MAX_SLOTS,
-            });
-        }
         let client_id = config.client_id.as_str().to_string();
         let max_block_ms = config.max_block_ms;
         let max_request_size = config.max_request_size;
@@ -450,13 +379,11 @@ impl Producer {
 
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
-        let mut batches = Vec::with_capacity(MAX_BATCHES);
-        batches.resize_with(MAX_BATCHES, BatchSlots::default);
+        let batches = Vec::new();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 core,
                 batches,
-                topics: Vec::new(),
                 partitioner,
                 io_sleeping: false,
                 io_sleep_until: None,
@@ -732,31 +659,14 @@ impl Drop for Producer {
     }
 }
 
-/// Builds the core on a short-lived thread with a large stack: the core producer is about
-/// 1.5 MB (its tables are const-generic arrays) and is built by value before it is boxed.
-fn build_core(config: ProducerConfig) -> Result<Box<CoreProducer>, BuildError> {
-    // The core's pool uses as many slots as this storage holds (at most MAX_SLOTS):
-    // `buffer.memory` bounds the memory for records, as in Java.
-    let slots = (config.buffer_memory / config.batch_size.max(1)).min(MAX_SLOTS);
-    let pool_len = slots
-        .checked_mul(config.batch_size)
-        .ok_or(BuildError::TooManySlots {
-            needed: usize::MAX,
-            max: MAX_SLOTS,
-        })?;
-    let io_len = CoreProducer::io_storage_size(&config, kafka_edge_core::MAX_CONNECTIONS);
+/// Builds the core: the pool is `buffer.memory` zeroed bytes (from `calloc`: pages are
+/// committed as slots are first used), every other table starts empty and grows with use.
+fn build_core(config: ProducerConfig) -> Result<CoreProducer, BuildError> {
+    let slots = config.buffer_memory / config.batch_size.max(1);
+    let pool_len = slots.saturating_mul(config.batch_size);
     let seed = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    let builder = std::thread::Builder::new()
-        .name("kafka-producer-init".into())
-        .stack_size(64 << 20);
-    let handle = builder.spawn(move || {
-        // Zeroed `Vec`s come from `calloc`: pages are committed as slots are first used.
-        CoreProducer::new(config, vec![0u8; pool_len], vec![0u8; io_len], seed).map(Box::new)
-    })?;
-    handle
-        .join()
-        .map_err(|_| BuildError::CorePanicked)?
+    CoreProducer::new(config, vec![0u8; pool_len], LIMITS, seed)
         .map_err(|source| BuildError::Config { key: None, source })
 }

@@ -674,11 +674,13 @@ struct ByLength;
 impl kafka_edge_std::Partitioner for ByLength {
     fn partition(
         &mut self,
-        _topic: kafka_edge_core::TopicId,
+        topic: &str,
         _key: Option<&[u8]>,
         value: Option<&[u8]>,
         partitions: &kafka_edge_core::PartitionSet<'_>,
     ) -> Result<i32, kafka_edge_core::PartitionError> {
+        // The core names the topic, as Java's `partition(topic, ...)` does.
+        assert!(topic.starts_with("std-custom-part"), "{topic}");
         Ok((value.map_or(0, <[u8]>::len) as u32 % partitions.num_partitions()) as i32)
     }
 }
