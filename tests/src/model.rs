@@ -5,6 +5,10 @@
 //! checks the CRC). Partitions keep a log and Kafka's idempotent producer state (the last
 //! five batches per producer for duplicate detection, epochs, sequence checks), so that a
 //! record written twice, lost or reordered shows in the log.
+//!
+//! The cluster's shape (brokers, topics and their partition counts, replicas and where
+//! leaders sit) is a [`ClusterShape`]; its `Default` is the small cluster the seeded sweeps
+//! have always used, so their seeds replay unchanged.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -50,8 +54,10 @@ struct ProducerState {
 /// One partition of the model.
 #[derive(Debug, Clone)]
 pub struct PartitionModel {
-    /// Current leader.
+    /// Current leader, one of `replicas`.
     pub leader: i32,
+    /// Broker ids holding a replica, ascending; leadership moves only among them.
+    pub replicas: Vec<i32>,
     /// Current leader epoch.
     pub leader_epoch: i32,
     /// The log.
@@ -66,6 +72,85 @@ pub struct TopicModel {
     pub id: uuid::Uuid,
     /// Partitions.
     pub partitions: Vec<PartitionModel>,
+}
+
+/// Where partition leaders start out (they move later with [`Faults::move_leader`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeaderPlacement {
+    /// Partition `p` of every topic is led by the `p mod n`-th broker: with fewer partitions
+    /// per topic than brokers, the last brokers lead nothing. The historical placement.
+    #[default]
+    PerTopic,
+    /// Partitions are numbered across all topics in creation order and the `k`-th is led by
+    /// the `k mod n`-th broker, so every broker leads an equal share (Kafka's assignment
+    /// spreads leaders likewise, with a rotating start broker per topic).
+    Spread,
+}
+
+/// One topic of a [`ClusterShape`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicShape {
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions (at least 1).
+    pub partitions: usize,
+}
+
+/// The shape of a [`ModelCluster`]: brokers, topics, replication and leader placement.
+///
+/// ```
+/// use kafka_edge_tests::model::{ClusterShape, LeaderPlacement};
+/// // 40 brokers, 200 topics of 10 partitions, 3 replicas, leaders spread over all brokers.
+/// let big = ClusterShape::uniform(40, 200, 10);
+/// assert_eq!(big.total_partitions(), 2_000);
+/// assert_eq!(big.placement, LeaderPlacement::Spread);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterShape {
+    /// Number of brokers; their ids are `1..=brokers`.
+    pub brokers: i32,
+    /// Topics in creation order (their topic ids follow this order).
+    pub topics: Vec<TopicShape>,
+    /// Replicas per partition, clamped to `1..=brokers`: the starting leader and the brokers
+    /// after it in id order (wrapping). With 1 a leader never moves.
+    pub replication_factor: usize,
+    /// Where leaders start.
+    pub placement: LeaderPlacement,
+}
+
+impl ClusterShape {
+    /// `brokers` brokers and `topics` topics named `topic-0`, `topic-1`, ... of `partitions`
+    /// partitions each, three replicas (fewer if there are fewer brokers), leaders
+    /// [`Spread`](LeaderPlacement::Spread).
+    pub fn uniform(brokers: i32, topics: usize, partitions: usize) -> Self {
+        ClusterShape {
+            brokers,
+            topics: (0..topics)
+                .map(|t| TopicShape {
+                    name: format!("topic-{t}"),
+                    partitions,
+                })
+                .collect(),
+            replication_factor: 3.min(brokers.max(1) as usize),
+            placement: LeaderPlacement::Spread,
+        }
+    }
+
+    /// Partitions over all topics.
+    pub fn total_partitions(&self) -> usize {
+        self.topics.iter().map(|t| t.partitions).sum()
+    }
+}
+
+impl Default for ClusterShape {
+    /// The sweeps' historical cluster: 3 brokers, `topic-0` and `topic-1` of 4 partitions,
+    /// every broker a replica of every partition, leaders [`PerTopic`](LeaderPlacement::PerTopic).
+    fn default() -> Self {
+        ClusterShape {
+            placement: LeaderPlacement::PerTopic,
+            ..Self::uniform(3, 2, 4)
+        }
+    }
 }
 
 /// Faults the model injects, each a probability in 1/1000 per request.
@@ -109,9 +194,17 @@ pub struct ModelCluster {
     pub produce_max_version: i16,
     /// Fault probabilities.
     pub faults: Faults,
+    /// Replicas per new partition (see [`ClusterShape::replication_factor`]).
+    pub replication_factor: usize,
+    /// Where new partitions' leaders start.
+    pub placement: LeaderPlacement,
+    /// Partitions created so far over all topics (the [`LeaderPlacement::Spread`] counter).
+    partitions_created: usize,
     next_producer_id: i64,
     /// Counters of what happened, for reports.
     pub stats: BTreeMap<&'static str, u64>,
+    /// Produce requests handled, by broker id (to show that leaders were spread).
+    pub produce_requests: BTreeMap<i32, u64>,
 }
 
 fn s(x: &str) -> StrBytes {
@@ -119,30 +212,51 @@ fn s(x: &str) -> StrBytes {
 }
 
 impl ModelCluster {
-    /// A cluster of `brokers` brokers (ids 1..=n).
-    pub fn new(brokers: i32, produce_max_version: i16, faults: Faults) -> Self {
-        ModelCluster {
-            brokers: (1..=brokers).collect(),
+    /// A cluster of `shape`, its topics created.
+    pub fn new(shape: &ClusterShape, produce_max_version: i16, faults: Faults) -> Self {
+        assert!(shape.brokers >= 1, "a cluster needs a broker: {shape:?}");
+        let mut cluster = ModelCluster {
+            brokers: (1..=shape.brokers).collect(),
             topics: BTreeMap::new(),
             produce_max_version,
             faults,
+            replication_factor: shape.replication_factor.clamp(1, shape.brokers as usize),
+            placement: shape.placement,
+            partitions_created: 0,
             next_producer_id: 1000,
             stats: BTreeMap::new(),
+            produce_requests: BTreeMap::new(),
+        };
+        for t in &shape.topics {
+            cluster.create_topic(&t.name, t.partitions);
         }
+        cluster
     }
 
-    /// Creates a topic with leaders spread over the brokers.
+    /// Creates a topic, placing leaders and replicas as [`Self::placement`] and
+    /// [`Self::replication_factor`] say.
     pub fn create_topic(&mut self, name: &str, partitions: usize) {
         let n = self.brokers.len();
+        let rf = self.replication_factor.clamp(1, n);
         let id = uuid::Uuid::from_u128(
             0x1234_0000_0000_0000_0000_0000_0000_0000 + self.topics.len() as u128 + 1,
         );
-        let parts = (0..partitions)
-            .map(|p| PartitionModel {
-                leader: self.brokers[p % n],
-                leader_epoch: 0,
-                log: Vec::new(),
-                producers: HashMap::new(),
+        let first = match self.placement {
+            LeaderPlacement::PerTopic => 0,
+            LeaderPlacement::Spread => self.partitions_created,
+        };
+        self.partitions_created += partitions;
+        let parts = (first..first + partitions)
+            .map(|k| {
+                let mut replicas: Vec<i32> = (0..rf).map(|r| self.brokers[(k + r) % n]).collect();
+                replicas.sort_unstable();
+                PartitionModel {
+                    leader: self.brokers[k % n],
+                    replicas,
+                    leader_epoch: 0,
+                    log: Vec::new(),
+                    producers: HashMap::new(),
+                }
             })
             .collect();
         self.topics.insert(
@@ -163,22 +277,25 @@ impl ModelCluster {
         *self.stats.entry(what).or_default() += 1;
     }
 
-    /// Moves the leadership of a random partition to another broker.
+    /// Moves the leadership of a random partition to another of its replicas.
     pub fn move_random_leader(&mut self, rng: &mut TestRng) {
         let n = self.brokers.len();
         if n < 2 || self.topics.is_empty() {
             return;
         }
         let t = rng.below(self.topics.len() as u64) as usize;
-        let brokers = self.brokers.clone();
         if let Some(topic) = self.topics.values_mut().nth(t) {
             let p = rng.below(topic.partitions.len() as u64) as usize;
             let part = &mut topic.partitions[p];
-            let others: Vec<i32> = brokers
+            let others: Vec<i32> = part
+                .replicas
                 .iter()
                 .copied()
                 .filter(|b| *b != part.leader)
                 .collect();
+            if others.is_empty() {
+                return;
+            }
             part.leader = others[rng.below(others.len() as u64) as usize];
             part.leader_epoch += 1;
         }
@@ -263,6 +380,7 @@ impl ModelCluster {
                 let Ok(req) = ProduceRequest::decode(&mut buf, version) else {
                     return Reply::Drop;
                 };
+                *self.produce_requests.entry(node).or_default() += 1;
                 let (resp, appended) = self.produce(node, &req, version, rng);
                 if req.acks == 0 {
                     return Reply::Silent;
@@ -328,11 +446,9 @@ impl ModelCluster {
                                 .with_leader_id(BrokerId(p.leader))
                                 .with_leader_epoch(p.leader_epoch)
                                 .with_replica_nodes(
-                                    self.brokers.iter().map(|b| BrokerId(*b)).collect(),
+                                    p.replicas.iter().map(|b| BrokerId(*b)).collect(),
                                 )
-                                .with_isr_nodes(
-                                    self.brokers.iter().map(|b| BrokerId(*b)).collect(),
-                                ),
+                                .with_isr_nodes(p.replicas.iter().map(|b| BrokerId(*b)).collect()),
                         );
                     }
                 }

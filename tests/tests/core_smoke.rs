@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use kafka_edge_core::record::Header;
 use kafka_edge_core::{
-    Producer, ProducerConfig, ProducerRecord, SendError, Ticket, partition_for_key,
+    HeapStorage, Limits, Producer, ProducerConfig, ProducerRecord, SendError, Ticket,
+    partition_for_key,
 };
 use kafka_edge_tests::drive::{BlockingLoop, Outcome};
 use kafka_edge_tests::{
@@ -16,7 +17,12 @@ use kafka_edge_tests::{
     unhex,
 };
 
-type SmokeProducer = Producer<Vec<u8>, Vec<u8>, 256, 64, 512>;
+type SmokeProducer = Producer<Vec<u8>, HeapStorage>;
+
+/// A producer with `config`: 256 batches of 16 KiB of `buffer.memory`, tables unbounded.
+fn smoke_producer(config: ProducerConfig, seed: u64) -> SmokeProducer {
+    Producer::new(config, vec![0; 256 * 16384], Limits::UNBOUNDED, seed).expect("producer")
+}
 
 struct Run {
     records: Vec<TestRecord>,
@@ -34,8 +40,7 @@ fn produce(
     for (k, v) in props {
         config.set(k, v).unwrap_or_else(|e| panic!("{k}={v}: {e}"));
     }
-    let mut p: SmokeProducer =
-        Producer::new(config, vec![0; 256 * 16384], vec![0; 1 << 20], 7).expect("producer");
+    let mut p = smoke_producer(config, 7);
     let mut lp = BlockingLoop::new();
     let mut tickets = Vec::with_capacity(records.len());
     for r in &records {
@@ -237,8 +242,7 @@ fn tansu_round_trip() {
 fn unknown_topic_is_never_accepted_and_invalid_topic_fails_at_once() {
     let cluster = Cluster::get(Ground::Kafka1);
     let config = ProducerConfig::new(&cluster.bootstrap).expect("config");
-    let mut p: SmokeProducer =
-        Producer::new(config, vec![0; 256 * 16384], vec![0; 1 << 20], 1).expect("producer");
+    let mut p = smoke_producer(config, 1);
     let mut lp = BlockingLoop::new();
     let rec = |topic| ProducerRecord {
         topic,

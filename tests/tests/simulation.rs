@@ -3,36 +3,46 @@
 //! records; with idempotence no record is written twice or lost and partitions keep send
 //! order, whatever the faults. A failing seed replays exactly:
 //! `SIM_SEED=<seed> cargo test -p kafka-edge-tests --test simulation -- --nocapture`.
+//!
+//! `SIM_SEEDS=<n>` sets the seed count of the small-cluster sweeps; `SIM_LARGE_SEEDS=<n>`
+//! that of the large-cluster scenario (its own knob: one of its seeds costs as much as
+//! hundreds of small ones).
 
-use kafka_edge_tests::model::Faults;
-use kafka_edge_tests::sim::{SimConfig, SimReport, run};
+use std::collections::{BTreeMap, BTreeSet};
 
-fn seeds(default_count: u64, salt: u64) -> Vec<u64> {
+use kafka_edge_tests::model::{ClusterShape, Faults};
+use kafka_edge_tests::sim::{SimConfig, SimReport, TopicChoice, run};
+
+/// `SIM_SEED` if set, else `count_var` (or `default_count`) seeds derived from `salt`.
+fn seeds(count_var: &str, default_count: u64, salt: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("SIM_SEED") {
         return vec![s.parse().unwrap_or_else(|e| panic!("SIM_SEED: {e}"))];
     }
-    let count = std::env::var("SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default_count);
+    let count = match std::env::var(count_var) {
+        Ok(s) => s.parse().unwrap_or_else(|e| panic!("{count_var}={s}: {e}")),
+        Err(_) => default_count,
+    };
     (0..count).map(|i| i * 1_000_003 + salt).collect()
 }
 
 fn sweep(name: &str, count: u64, salt: u64, cfg: &SimConfig) -> Vec<SimReport> {
-    let reports: Vec<SimReport> = seeds(count, salt)
-        .into_iter()
-        .map(|seed| run(seed, cfg))
-        .collect();
+    sweep_seeds(name, seeds("SIM_SEEDS", count, salt), cfg)
+}
+
+fn sweep_seeds(name: &str, seeds: Vec<u64>, cfg: &SimConfig) -> Vec<SimReport> {
+    let reports: Vec<SimReport> = seeds.into_iter().map(|seed| run(seed, cfg)).collect();
     let delivered: usize = reports.iter().map(|r| r.delivered).sum();
     let accepted: usize = reports.iter().map(|r| r.accepted).sum();
-    let mut stats = std::collections::BTreeMap::new();
+    let mut stats = BTreeMap::new();
     for r in &reports {
         for (k, v) in &r.stats {
             *stats.entry(*k).or_insert(0) += v;
         }
     }
+    let partial_writes: u64 = reports.iter().map(|r| r.partial_writes).sum();
     eprintln!(
-        "{name}: {} seeds, {accepted} records accepted, {delivered} delivered; faults: {stats:?}",
+        "{name}: {} seeds, {accepted} records accepted, {delivered} delivered, \
+         {partial_writes} partial writes; faults: {stats:?}",
         reports.len()
     );
     reports
@@ -41,9 +51,8 @@ fn sweep(name: &str, count: u64, salt: u64, cfg: &SimConfig) -> Vec<SimReport> {
 fn base(props: &[(&'static str, &str)]) -> SimConfig {
     SimConfig {
         records: 300,
-        topics: 2,
-        partitions: 4,
-        brokers: 3,
+        shape: ClusterShape::default(),
+        topic_choice: TopicChoice::Stride,
         props: props.iter().map(|(k, v)| (*k, v.to_string())).collect(),
         faults: Faults::default(),
         cut_per_mille: 0,
@@ -54,9 +63,15 @@ fn base(props: &[(&'static str, &str)]) -> SimConfig {
 #[test]
 fn clean_cluster_delivers_everything_in_order() {
     let cfg = base(&[("linger.ms", "2")]);
-    for r in sweep("clean", 200, 1, &cfg) {
+    let reports = sweep("clean", 200, 1, &cfg);
+    for r in &reports {
         assert_eq!(r.delivered, r.accepted, "{r:?}");
     }
+    // Small send buffers took some requests in part: the rest waited for `handle_writable`.
+    assert!(
+        reports.iter().any(|r| r.partial_writes > 0),
+        "no partial write in the sweep"
+    );
 }
 
 #[test]
@@ -66,16 +81,7 @@ fn idempotent_producer_survives_lost_responses_cuts_and_leader_moves() {
         ("request.timeout.ms", "500"),
         ("delivery.timeout.ms", "3600000"),
     ]);
-    cfg.faults = Faults {
-        retriable_error: 20,
-        drop_after_append: 20,
-        drop_before: 10,
-        black_hole: 5,
-        move_leader: 20,
-        duplicate_error: 100,
-    };
-    cfg.cut_per_mille = 2;
-    cfg.jump_per_mille = 5;
+    heavy_faults(&mut cfg);
     let reports = sweep("faults+idempotence", 1500, 2, &cfg);
     let mut injected = 0;
     for r in &reports {
@@ -138,4 +144,64 @@ fn without_idempotence_acks_1_and_acks_0_give_every_record_one_outcome() {
             );
         }
     }
+}
+
+/// The faults of the idempotent sweep: lost requests and responses, retriable errors,
+/// black holes, leader moves, duplicates answered with an error, cut connections and
+/// clock jumps.
+fn heavy_faults(cfg: &mut SimConfig) {
+    cfg.faults = Faults {
+        retriable_error: 20,
+        drop_after_append: 20,
+        drop_before: 10,
+        black_hole: 5,
+        move_leader: 20,
+        duplicate_error: 100,
+    };
+    cfg.cut_per_mille = 2;
+    cfg.jump_per_mille = 5;
+}
+
+#[test]
+fn large_cluster_every_record_once() {
+    // 40 brokers, 200 topics of 10 partitions (2,000), three replicas, leaders spread over
+    // every broker; each record picks one of the 200 topics (keyed, keyless or with an
+    // explicit partition), so the producer keeps 200 topics, 2,000 partitions and a
+    // connection to each of the 40 brokers. Default limits throughout: the tables are
+    // unbounded and `max.response.size` (100 MiB) takes the ~90 KB Metadata responses.
+    // `bootstrap.servers` names only the first three brokers (the simulation's choice, well
+    // under the 32 it may name): the other 37 are found through Metadata.
+    const BROKERS: i32 = 40;
+    const TOPICS: usize = 200;
+    let mut cfg = SimConfig {
+        records: 3_000,
+        shape: ClusterShape::uniform(BROKERS, TOPICS, 10),
+        topic_choice: TopicChoice::Uniform,
+        ..base(&[
+            ("linger.ms", "3"),
+            ("request.timeout.ms", "500"),
+            ("delivery.timeout.ms", "3600000"),
+        ])
+    };
+    heavy_faults(&mut cfg);
+    let reports = sweep_seeds("large cluster", seeds("SIM_LARGE_SEEDS", 16, 5), &cfg);
+    let mut topics = BTreeSet::new();
+    let mut brokers = BTreeSet::new();
+    let mut leader_moves = 0;
+    for r in &reports {
+        // The delivery timeout is an hour of virtual time: nothing may fail.
+        assert_eq!(r.delivered, r.accepted, "{r:?}");
+        topics.extend(r.accepted_by_topic.keys().cloned());
+        brokers.extend(r.produce_requests.keys().copied());
+        leader_moves += r.stats.get("leader_moves").copied().unwrap_or(0);
+    }
+    // The scenario did what it is for (even one seed does): every topic written, every
+    // broker a leader that was sent to, leaders moved.
+    assert_eq!(topics.len(), TOPICS, "topics written: {topics:?}");
+    assert_eq!(
+        brokers.len(),
+        BROKERS as usize,
+        "brokers produced to: {brokers:?}"
+    );
+    assert!(leader_moves > 0, "no leader moved in the sweep");
 }
