@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafka_edge_core::record::{BatchBuilder, BatchMeta, Record};
 use kafka_edge_core::{
-    AccumulatorConfig, BatchId, BufferPool, NodeId, RecordAccumulator, TopicId, TopicPartition,
+    AccumulatorConfig, BatchId, FixedAccumulator, FixedPool, NodeId, TopicId, TopicPartition,
     murmur2,
 };
 

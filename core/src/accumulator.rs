@@ -416,9 +416,7 @@ fn batch_at(entries: &[BatchEntry], i: u32) -> Option<&ProducerBatch> {
 }
 
 fn batch_at_mut(entries: &mut [BatchEntry], i: u32) -> Option<&mut ProducerBatch> {
-    entries
-        .get_mut(ix(i))
-        .and_then(|e| e.batch.as_mut())
+    entries.get_mut(ix(i)).and_then(|e| e.batch.as_mut())
 }
 
 fn set_next(entries: &mut [BatchEntry], i: u32, next: Option<u32>) {
@@ -624,8 +622,7 @@ pub type FixedAccumulator<S, const SLOTS: usize, const PARTITIONS: usize, const 
         heapless::Vec<PartitionQueue, PARTITIONS>,
     >;
 
-impl<S, P, B, Q: Table<PartitionQueue>> fmt::Debug for RecordAccumulator<S, P, B, Q>
-{
+impl<S, P, B, Q: Table<PartitionQueue>> fmt::Debug for RecordAccumulator<S, P, B, Q> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordAccumulator")
             .field("config", &self.config)
@@ -636,12 +633,8 @@ impl<S, P, B, Q: Table<PartitionQueue>> fmt::Debug for RecordAccumulator<S, P, B
     }
 }
 
-impl<
-    S: AsRef<[u8]> + AsMut<[u8]>,
-    P: Table<Slot>,
-    B: Table<BatchEntry>,
-    Q: Table<PartitionQueue>,
-> RecordAccumulator<S, P, B, Q>
+impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Table<PartitionQueue>>
+    RecordAccumulator<S, P, B, Q>
 {
     /// An empty accumulator whose batches live in `pool` (slot size = `batch.size`), with
     /// as many batches and partition queues as its tables hold.
@@ -694,6 +687,11 @@ impl<
     /// Most batches alive at once.
     pub fn batch_limit(&self) -> usize {
         self.entries.limit()
+    }
+
+    /// Most partitions appended to at once (the partition queue table's limit).
+    pub(crate) fn partition_limit(&self) -> usize {
+        self.queues.limit()
     }
 
     // ---- getters -----------------------------------------------------------------------
@@ -1343,10 +1341,7 @@ impl<
                     let mut cur = chain.map(|(first, _)| first);
                     while let Some(i) = cur {
                         cur = next_of(&self.entries, i);
-                        let taken = self
-                            .entries
-                            .get_mut(ix(i))
-                            .and_then(|e| e.batch.take());
+                        let taken = self.entries.get_mut(ix(i)).and_then(|e| e.batch.take());
                         if let Some(b) = taken {
                             let _ = self.pool.deallocate(b.slot);
                         }
@@ -1621,7 +1616,6 @@ impl<
 mod tests {
     extern crate std;
     use super::*;
-    use crate::pool::FixedPool;
     use crate::record::RecordBatchReader;
     use crate::topic::TopicId;
     use proptest::prelude::*;

@@ -579,7 +579,12 @@ mod tests {
         for bad in ["", "a", "a:", "a:x", ":9092", "a:0", "a:70000", ","] {
             assert!(ProducerConfig::new(bad).is_err(), "{bad:?}");
         }
-        let list = |n: usize| (1..=n).map(|i| std::format!("a:{i}")).collect::<std::vec::Vec<_>>().join(",");
+        let list = |n: usize| {
+            (1..=n)
+                .map(|i| std::format!("a:{i}"))
+                .collect::<std::vec::Vec<_>>()
+                .join(",")
+        };
         assert!(ProducerConfig::new(&list(MAX_BOOTSTRAP_SERVERS)).is_ok());
         assert_eq!(
             ProducerConfig::new(&list(MAX_BOOTSTRAP_SERVERS + 1)),

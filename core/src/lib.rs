@@ -35,39 +35,62 @@
 //! command or input it drains the outputs in a fixed order (events, transmits, timeout).
 //!
 //! ```no_run
-//! use kafka_edge_core::{ConnId, Event, Producer, ProducerConfig, ProducerRecord};
+//! use kafka_edge_core::{
+//!     BrokerRef, ConnId, ProduceError, Producer, ProducerConfig, ProducerRecord, TicketRange,
+//!     Transmit, Transport,
+//! };
 //! # fn clock() -> u64 { 0 }
 //! # fn open(_: ConnId, _: &str, _: u16) {} fn close(_: ConnId) {}
-//! # fn write(_: ConnId, _: &[&[u8]]) -> usize { 0 } fn wait(_: Option<u64>) -> Vec<(ConnId, Vec<u8>)> { vec![] }
-//! type P = Producer<Vec<u8>, Vec<u8>, 64, 64, 256>; // pool slots, partitions, batches
+//! # fn write(_: ConnId, _: &[&[u8]]) -> usize { 0 }
+//! # fn wait(_: Option<u64>) -> (Vec<(ConnId, Vec<u8>)>, Vec<ConnId>) { (vec![], vec![]) }
+//! /// What this transport does for the producer's outputs.
+//! struct Sockets;
+//!
+//! impl Transport for Sockets {
+//!     fn connect(&mut self, conn: ConnId, _broker: BrokerRef, host: &str, port: u16) {
+//!         open(conn, host, port); // then handle_connected (or handle_closed)
+//!     }
+//!     fn disconnect(&mut self, conn: ConnId) {
+//!         close(conn);
+//!     }
+//!     fn delivered(&mut self, topic: &str, partition: i32, tickets: TicketRange, offset: i64, _: i64) {
+//!         println!("{tickets:?} at {topic}-{partition}@{offset}");
+//!     }
+//!     fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: ProduceError) {
+//!         println!("{tickets:?} to {topic}-{partition}: {error}");
+//!     }
+//!     fn transmit(&mut self, tx: &Transmit<'_>) -> usize {
+//!         write(tx.conn(), &tx.chunks().collect::<Vec<_>>()) // writev; may write less
+//!     }
+//! }
+//!
+//! # #[cfg(feature = "alloc")]
+//! # fn main() -> Result<(), Box<dyn core::error::Error>> {
+//! use kafka_edge_core::{HeapStorage, Limits};
+//! // buffer.memory: 64 batches of 16 KiB; every other table grows with use (feature `alloc`).
+//! type P = Producer<Vec<u8>, HeapStorage>;
 //! let config = ProducerConfig::new("localhost:9092")?;
-//! let io = vec![0; P::io_storage_size(&config, 4)]; // 4 connections
-//! let mut p = P::new(config, vec![0; 64 * 16384], io, 7)?;
+//! let mut p = P::new(config, vec![0; 64 * 16384], Limits::UNBOUNDED, 7)?;
+//! let mut sockets = Sockets;
 //! let record = ProducerRecord { topic: "events", partition: None, key: None,
 //!     value: Some(b"hello"), headers: &[], timestamp: 1_700_000_000_000 };
 //! let mut sent = false;
 //! while !(sent && p.is_flushed()) {
 //!     sent = sent || p.send(clock(), &record).is_ok(); // MetadataNotReady at first: retry
-//!     while let Some(ev) = p.poll_event() {
-//!         match ev {
-//!             Event::Connect { conn, host, port } => open(conn, host, port), // then handle_connected
-//!             Event::Disconnect { conn } => close(conn),
-//!             Event::Delivered { tickets, base_offset, .. } => println!("{tickets:?} at {base_offset}"),
-//!             Event::Failed { tickets, error, .. } => println!("{tickets:?}: {error}"),
-//!             _ => {}
-//!         }
-//!     }
-//!     while let Some(tx) = p.poll_transmit(clock()) {
-//!         let (conn, chunks) = (tx.conn(), tx.chunks().collect::<Vec<_>>()); // writev
-//!         let n = write(conn, &chunks);
-//!         p.handle_transmitted(clock(), conn, n);
-//!     }
-//!     for (conn, bytes) in wait(p.poll_timeout()) { // sockets readable, or the timer
+//!     let timeout = p.drain(clock(), &mut sockets); // events, then transmits, until none
+//!     let (readable, writable) = wait(timeout); // socket readiness, or the timer
+//!     for (conn, bytes) in readable {
 //!         p.handle_received(clock(), conn, &bytes);
+//!     }
+//!     for conn in writable { // after a partial write
+//!         p.handle_writable(clock(), conn);
 //!     }
 //!     p.handle_timeout(clock());
 //! }
-//! # Ok::<(), Box<dyn core::error::Error>>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(feature = "alloc"))]
+//! # fn main() {}
 //! ```
 //!
 //! # The accumulator in a few lines: append -> ready -> drain
@@ -75,7 +98,7 @@
 //! ```
 //! use kafka_edge_core::record::{BatchMeta, Record, RecordBatchReader};
 //! use kafka_edge_core::{
-//!     AccumulatorConfig, BatchId, BufferPool, NodeId, RecordAccumulator, TopicId, TopicPartition,
+//!     AccumulatorConfig, BatchId, FixedAccumulator, FixedPool, NodeId, TopicId, TopicPartition,
 //! };
 //!
 //! // `buffer.memory` = 4 slots of `batch.size` = 1 KiB, over caller storage.
@@ -148,7 +171,9 @@ pub use partitioner::{
 pub use pool::{BufferPool, FixedPool, PoolError, Slot, SlotId};
 pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
-pub use sender::{BatchExtra, Event, MetadataOf, ProduceError, ProducerMetrics, SeqEntry, Transmit};
+pub use sender::{
+    BatchExtra, Event, MetadataOf, ProduceError, ProducerMetrics, SeqEntry, Transmit,
+};
 pub use table::{FixedStorage, Limits, Storage, Table, TableFull, TableKind};
 #[cfg(feature = "alloc")]
 pub use table::{HeapStorage, VecTable};

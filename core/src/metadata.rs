@@ -181,8 +181,8 @@ where
         let mut n = HString::new();
         n.push_str(name).map_err(|_| RegisterError::InvalidTopic)?;
         let limit = self.topics.limit();
-        let id = u16::try_from(self.topics.len())
-            .map_err(|_| RegisterError::TooManyTopics { limit })?;
+        let id =
+            u16::try_from(self.topics.len()).map_err(|_| RegisterError::TooManyTopics { limit })?;
         self.topics
             .push(TopicEntry {
                 name: n,
@@ -278,6 +278,11 @@ where
         Some((&mut t.sticky, PartitionSet::new(t.count, avail)))
     }
 
+    /// Most partitions over all topics (the partition tables' limit).
+    pub(crate) fn partition_limit(&self) -> usize {
+        self.partitions.limit().min(self.available.limit())
+    }
+
     /// Brokers of the last metadata response that did not fit in the broker table, or had a
     /// host name longer than [`MAX_HOST_LEN`] or port 0 (0 normally).
     pub const fn brokers_dropped(&self) -> usize {
@@ -305,8 +310,7 @@ where
         let Some(p) = u32::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
             return;
         };
-        if let Some(info) = self.partitions.get_mut(t.first as usize + p as usize)
-        {
+        if let Some(info) = self.partitions.get_mut(t.first as usize + p as usize) {
             info.leader = -1;
         }
         self.need_update = true;
@@ -531,8 +535,14 @@ where
         }
         let needed = self.used - cap + count;
         if needed > self.partitions.limit().min(self.available.limit())
-            || self.partitions.resize(needed.max(self.partitions.len()), NO_PARTITION).is_err()
-            || self.available.resize(needed.max(self.available.len()), 0).is_err()
+            || self
+                .partitions
+                .resize(needed.max(self.partitions.len()), NO_PARTITION)
+                .is_err()
+            || self
+                .available
+                .resize(needed.max(self.available.len()), 0)
+                .is_err()
         {
             return false;
         }

@@ -3,7 +3,6 @@
 use core::fmt;
 use core::num::NonZeroU32;
 
-
 /// Kafka's `Utils.murmur2`: 32-bit MurmurHash2 with seed `0x9747b28c`, as the Java client
 /// computes it to place keyed records.
 ///
@@ -417,10 +416,13 @@ mod tests {
     fn explicit_partition_wins_and_is_checked() {
         let mut p = BuiltInPartitioner::new(100, false, 1);
         let mut st = StickyState::default();
-        let mut st = StickyState::default();
         let set = PartitionSet::new(3, &[0, 1, 2]);
         assert_eq!(
-            select_partition(Some(2), &set, || p.partition(&mut st, Some(b"foobar"), &set)),
+            select_partition(Some(2), &set, || p.partition(
+                &mut st,
+                Some(b"foobar"),
+                &set
+            )),
             Ok(2)
         );
         assert_eq!(

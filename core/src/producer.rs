@@ -432,7 +432,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
             Some(TopicStatus::TooManyPartitions) => {
                 return Err(SendError::TableFull(TableFull {
                     table: TableKind::Partitions,
-                    limit: self.sender.limits().partitions,
+                    limit: self.sender.metadata.partition_limit(),
                 }));
             }
             Some(TopicStatus::Pending) | None => return Err(SendError::MetadataNotReady),
@@ -466,9 +466,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         match sender.acc.append(now_ms, tp, &rec) {
             Ok(r) => {
                 match custom {
-                    Some(p) => {
-                        p.on_append(record.topic, partition, r.appended_bytes, r.all_batches_full)
-                    }
+                    Some(p) => p.on_append(
+                        record.topic,
+                        partition,
+                        r.appended_bytes,
+                        r.all_batches_full,
+                    ),
                     None => {
                         if let Some((sticky, set)) = sender.metadata.sticky_and_partitions(topic) {
                             builtin.on_append(
@@ -496,7 +499,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                 }
                 AppendError::TooManyPartitions => SendError::TableFull(TableFull {
                     table: TableKind::Partitions,
-                    limit: sender.limits().partitions,
+                    limit: sender.acc.partition_limit(),
                 }),
                 AppendError::InvalidTimestamp { timestamp } => {
                     SendError::InvalidTimestamp { timestamp }

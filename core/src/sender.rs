@@ -24,9 +24,9 @@ use crate::connection::{
 };
 use crate::metadata::{Metadata, exponential_backoff};
 use crate::protocol::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorClass, ErrorCode, Message,
-    InitProducerIdRequest, InitProducerIdResponse, MetadataRequestNames, MetadataResponse, ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader,
-    ResponseHeader, Uuid, Writer,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorClass, ErrorCode, InitProducerIdRequest,
+    InitProducerIdResponse, Message, MetadataRequestNames, MetadataResponse, ProduceRequestEncoder,
+    ProduceResponse, Reader, RequestHeader, ResponseHeader, Uuid, Writer,
 };
 use crate::record::{BatchMeta, RecordBatchHeader};
 use crate::table::{Limits, Storage, Table, TableFull, TableKind};
@@ -348,12 +348,8 @@ impl Cause {
 }
 
 /// The accumulator of a storage `St` with pool storage `S`.
-pub(crate) type Accumulator<S, St> = RecordAccumulator<
-    S,
-    <St as Storage>::Slots,
-    <St as Storage>::Batches,
-    <St as Storage>::Queues,
->;
+pub(crate) type Accumulator<S, St> =
+    RecordAccumulator<S, <St as Storage>::Slots, <St as Storage>::Batches, <St as Storage>::Queues>;
 
 /// The metadata of a storage `St`.
 pub type MetadataOf<St> = Metadata<
@@ -1012,11 +1008,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     /// Makes sure some connection is coming up, for a request any broker can answer
     /// (Java's `leastLoadedNode`): known brokers first, then the bootstrap servers.
     fn want_any_connection(&mut self, now_ms: u64) {
-        if self
-            .conns
-            .iter()
-            .any(|c| !c.is_free())
-        {
+        if self.conns.iter().any(|c| !c.is_free()) {
             // Wait for the connections there are (a request slot frees up, or one comes up).
             return;
         }
@@ -1335,8 +1327,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
 // ---- producing and responses -----------------------------------------------------------
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
-{
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
         match self.sequences.iter().find(|s| s.tp == tp) {
             Some(s) => s.next,
@@ -1604,7 +1595,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
         let mut i = 0;
         while let Some((tp, _)) = batch(i) {
             let name = self.metadata.topic_name(tp.topic).unwrap_or("");
-            let in_topic = (i..n).take_while(|&j| batch(j).is_some_and(|(t, _)| t.topic == tp.topic)).count();
+            let in_topic = (i..n)
+                .take_while(|&j| batch(j).is_some_and(|(t, _)| t.topic == tp.topic))
+                .count();
             size = size
                 .saturating_add(enc.topic_len(name, in_topic))
                 .saturating_add(enc.end_topic_len());
@@ -1625,7 +1618,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
         }
         let total = size + 4;
         // Spread the batches to the odd places: framing goes between them.
-        let Ok(()) = buffers.pieces.resize(2 * n + 1, Piece::Scratch { start: 0, end: 0 }) else {
+        let Ok(()) = buffers
+            .pieces
+            .resize(2 * n + 1, Piece::Scratch { start: 0, end: 0 })
+        else {
             return false;
         };
         for j in (0..n).rev() {
@@ -1643,15 +1639,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
             pieces.clear();
             return false;
         }
-        let batch_at = |pieces: &St::Pieces, j: usize| -> Option<(TopicPartition, BatchId, usize)> {
-            match *pieces.get(2 * j + 1)? {
-                Piece::Batch(id) => {
-                    let b = acc.batch(id).ok()?;
-                    Some((b.topic_partition(), id, acc.batch_bytes(id).ok()?.len()))
+        let batch_at =
+            |pieces: &St::Pieces, j: usize| -> Option<(TopicPartition, BatchId, usize)> {
+                match *pieces.get(2 * j + 1)? {
+                    Piece::Batch(id) => {
+                        let b = acc.batch(id).ok()?;
+                        Some((b.topic_partition(), id, acc.batch_bytes(id).ok()?.len()))
+                    }
+                    Piece::Scratch { .. } => None,
                 }
-                Piece::Scratch { .. } => None,
-            }
-        };
+            };
         let mut w = Writer::new(&mut scratch[..]);
         let mut piece_start = 0usize;
         let timeout = i32::try_from(self.config.request_timeout_ms).unwrap_or(i32::MAX);
@@ -1675,7 +1672,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St>
                 if j > i {
                     ok &= enc.end_partition(&mut w).is_ok();
                 }
-                ok &= enc.partition_records_prefix(&mut w, tp.partition, len).is_ok();
+                ok &= enc
+                    .partition_records_prefix(&mut w, tp.partition, len)
+                    .is_ok();
                 let end = w.position();
                 if let Some(p) = pieces.get_mut(2 * j) {
                     *p = Piece::Scratch {

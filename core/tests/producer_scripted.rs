@@ -1,18 +1,21 @@
 //! The producer against a scripted broker at byte level: requests are decoded and responses
 //! encoded with the `kafka-protocol` crate (an independent implementation), record batches
-//! read with its decoder (which checks the CRC). A virtual clock; no sockets.
+//! read with its decoder (which checks the CRC). A virtual clock; no sockets: the harness is
+//! a [`Transport`] driven by the core's own drain step ([`Producer::drain`]).
 
 use std::collections::{BTreeMap, HashMap};
 
 use kafka_edge_core::{
-    ConnId, Event, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError, Ticket,
-    TicketRange,
+    BrokerRef, ConnId, FixedStorage, HeapStorage, Limits, NodeId, PartitionError, PartitionSet,
+    Partitioner, ProduceError, Producer, ProducerConfig, ProducerRecord, SendError, Storage,
+    TableFull, TableKind, Ticket, TicketRange, Transmit, Transport,
 };
 use kafka_protocol::messages as kp;
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use kafka_protocol::records::RecordBatchDecoder;
 
-type P = Producer<Vec<u8>, Vec<u8>, 32, 16, 64>;
+/// The pool of every harness: 32 batches of the default `batch.size` (16 KiB).
+const POOL_BYTES: usize = 32 * 16384;
 
 fn s(v: &str) -> StrBytes {
     StrBytes::from_string(v.to_owned())
@@ -23,8 +26,8 @@ fn s(v: &str) -> StrBytes {
 enum Ev {
     Connect(u16, String, u16),
     Disconnect(u16),
-    Delivered(i32, TicketRange, i64),
-    Failed(i32, TicketRange, String, ProduceError),
+    Delivered(String, i32, TicketRange, i64),
+    Failed(String, i32, TicketRange, String, ProduceError),
 }
 
 /// A decoded request.
@@ -51,20 +54,125 @@ impl Req {
     }
 }
 
-#[derive(Default)]
+#[derive(Debug)]
 struct Conn {
     host: String,
     connected: bool,
     out: Vec<u8>,
 }
 
-struct Harness {
-    p: P,
-    now: u64,
+/// The scripted network: the harness's [`Transport`]. Connections are opened and written
+/// at once; a connection with a write budget takes at most that many bytes (then its
+/// "socket buffer" is full until the test reports `handle_writable`).
+#[derive(Debug, Default)]
+struct Net {
     conns: BTreeMap<u16, Conn>,
     events: Vec<Ev>,
+    /// Bytes a connection still takes before its buffer is full (absent: any number).
+    budget: BTreeMap<u16, usize>,
+    /// Transmits handed to `transmit`, per connection.
+    transmits: BTreeMap<u16, usize>,
+}
+
+impl Transport for Net {
+    fn connect(&mut self, conn: ConnId, broker: BrokerRef, host: &str, port: u16) {
+        assert_eq!(port, 9092);
+        // The scripted cluster: `boot` is bootstrap.servers[0], broker N is `broker-N`.
+        let want = match host.strip_prefix("broker-") {
+            Some(id) => BrokerRef::Node(NodeId(id.parse().unwrap())),
+            None => BrokerRef::Bootstrap(0),
+        };
+        assert_eq!(broker, want, "Connect names its broker ({host})");
+        let old = self.conns.insert(
+            conn.0,
+            Conn {
+                host: host.into(),
+                connected: false,
+                out: Vec::new(),
+            },
+        );
+        assert!(old.is_none(), "connect on a connection in use: {old:?}");
+        self.events.push(Ev::Connect(conn.0, host.into(), port));
+    }
+
+    fn disconnect(&mut self, conn: ConnId) {
+        self.conns.remove(&conn.0);
+        self.budget.remove(&conn.0);
+        self.events.push(Ev::Disconnect(conn.0));
+    }
+
+    fn delivered(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        tickets: TicketRange,
+        base_offset: i64,
+        _log_append_time_ms: i64,
+    ) {
+        self.events
+            .push(Ev::Delivered(topic.into(), partition, tickets, base_offset));
+    }
+
+    fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: ProduceError) {
+        self.events.push(Ev::Failed(
+            topic.into(),
+            partition,
+            tickets,
+            error.to_string(),
+            error,
+        ));
+    }
+
+    fn transmit(&mut self, tx: &Transmit<'_>) -> usize {
+        let conn = tx.conn();
+        let bytes: Vec<u8> = tx.chunks().flat_map(|c| c.iter().copied()).collect();
+        assert_eq!(bytes.len(), tx.len());
+        assert!(!tx.is_empty(), "an empty transmit");
+        let mut copied = vec![0u8; tx.len()];
+        assert_eq!(tx.copy_to(&mut copied), tx.len());
+        assert_eq!(copied, bytes, "copy_to gives the chunks' bytes");
+        *self.transmits.entry(conn.0).or_default() += 1;
+        let c = self
+            .conns
+            .get_mut(&conn.0)
+            .expect("transmit on an unknown connection");
+        assert!(c.connected, "transmit before connected");
+        let n = match self.budget.get_mut(&conn.0) {
+            Some(0) => panic!("transmit on {conn:?} while its buffer is full (no handle_writable)"),
+            Some(budget) => {
+                let n = (*budget).min(bytes.len());
+                *budget -= n;
+                n
+            }
+            None => bytes.len(),
+        };
+        c.out.extend_from_slice(&bytes[..n]);
+        n
+    }
+}
+
+struct Harness<St: Storage = HeapStorage> {
+    p: Producer<Vec<u8>, St>,
+    now: u64,
+    net: Net,
     /// Feed responses one byte at a time.
     byte_chunks: bool,
+}
+
+fn record<'a>(
+    topic: &'a str,
+    partition: Option<i32>,
+    key: Option<&'a [u8]>,
+    value: &'a [u8],
+) -> ProducerRecord<'a> {
+    ProducerRecord {
+        topic,
+        partition,
+        key,
+        value: Some(value),
+        headers: &[],
+        timestamp: 1_700_000_000_000,
+    }
 }
 
 fn config(props: &[(&str, &str)]) -> ProducerConfig {
@@ -76,15 +184,19 @@ fn config(props: &[(&str, &str)]) -> ProducerConfig {
 }
 
 impl Harness {
+    /// A producer on growable tables without practical limits.
     fn new(props: &[(&str, &str)]) -> Self {
-        let c = config(props);
-        let io = vec![0u8; P::io_storage_size(&c, 4)];
-        let p = P::new(c, vec![0u8; 32 * 16384], io, 42).unwrap();
+        Self::with_limits(props, Limits::UNBOUNDED)
+    }
+}
+
+impl<St: Storage> Harness<St> {
+    fn with_limits(props: &[(&str, &str)], limits: Limits) -> Self {
+        let p = Producer::new(config(props), vec![0u8; POOL_BYTES], limits, 42).unwrap();
         let mut h = Harness {
             p,
             now: 1_000,
-            conns: BTreeMap::new(),
-            events: Vec::new(),
+            net: Net::default(),
             byte_chunks: false,
         };
         h.p.handle_timeout(h.now);
@@ -92,62 +204,11 @@ impl Harness {
         h
     }
 
-    /// Drains events and transmits.
+    /// The drain step after an input: events and transmits, through the core's `drain`.
     fn pump(&mut self) {
-        loop {
-            let mut progress = false;
-            while let Some(ev) = self.p.poll_event() {
-                progress = true;
-                let ev = match ev {
-                    Event::Connect { conn, host, port } => {
-                        assert_eq!(port, 9092);
-                        self.conns.insert(
-                            conn.0,
-                            Conn {
-                                host: host.into(),
-                                ..Default::default()
-                            },
-                        );
-                        Ev::Connect(conn.0, host.into(), port)
-                    }
-                    Event::Disconnect { conn } => {
-                        self.conns.remove(&conn.0);
-                        Ev::Disconnect(conn.0)
-                    }
-                    Event::Delivered {
-                        partition,
-                        tickets,
-                        base_offset,
-                        ..
-                    } => Ev::Delivered(partition, tickets, base_offset),
-                    Event::Failed {
-                        partition,
-                        tickets,
-                        error,
-                        ..
-                    } => Ev::Failed(partition, tickets, error.to_string(), error),
-                    _ => continue,
-                };
-                self.events.push(ev);
-            }
-            while let Some(tx) = self.p.poll_transmit(self.now) {
-                progress = true;
-                let conn = tx.conn();
-                let bytes: Vec<u8> = tx.chunks().flat_map(|c| c.iter().copied()).collect();
-                assert_eq!(bytes.len(), tx.len());
-                let c = self
-                    .conns
-                    .get_mut(&conn.0)
-                    .expect("transmit on an unknown connection");
-                assert!(c.connected, "transmit before connected");
-                c.out.extend_from_slice(&bytes);
-                let n = bytes.len();
-                self.p.handle_transmitted(self.now, conn, n);
-            }
-            if !progress {
-                break;
-            }
-        }
+        let timeout = self.p.drain(self.now, &mut self.net);
+        assert_eq!(timeout, self.p.poll_timeout());
+        assert!(!self.p.has_output(), "drain leaves no output behind");
     }
 
     fn advance(&mut self, ms: u64) {
@@ -166,13 +227,14 @@ impl Harness {
 
     fn connect_pending(&mut self) -> Vec<u16> {
         let ids: Vec<u16> = self
+            .net
             .conns
             .iter()
             .filter(|(_, c)| !c.connected)
             .map(|(k, _)| *k)
             .collect();
         for &k in &ids {
-            self.conns.get_mut(&k).unwrap().connected = true;
+            self.net.conns.get_mut(&k).unwrap().connected = true;
             self.p.handle_connected(self.now, ConnId(k));
         }
         self.pump();
@@ -181,16 +243,17 @@ impl Harness {
 
     fn conn_to(&self, host: &str) -> u16 {
         *self
+            .net
             .conns
             .iter()
             .find(|(_, c)| c.host == host)
             .map(|(k, _)| k)
-            .unwrap_or_else(|| panic!("no connection to {host}: {:?}", self.conns.keys()))
+            .unwrap_or_else(|| panic!("no connection to {host}: {:?}", self.net.conns.keys()))
     }
 
     /// The next whole request written on `conn`.
     fn request(&mut self, conn: u16) -> Option<Req> {
-        let c = self.conns.get_mut(&conn)?;
+        let c = self.net.conns.get_mut(&conn)?;
         if c.out.len() < 4 {
             return None;
         }
@@ -217,7 +280,7 @@ impl Harness {
     /// Steps the clock until `conn` has a whole request to read (at most `n` wake-ups).
     fn wait_request(&mut self, conn: u16, n: usize) {
         for _ in 0..n {
-            if self.conns.get(&conn).is_some_and(|c| c.out.len() >= 4) {
+            if self.net.conns.get(&conn).is_some_and(|c| c.out.len() >= 4) {
                 return;
             }
             self.step();
@@ -320,24 +383,6 @@ impl Harness {
     }
 
     /// The batches of a Produce request: (topic, partition, records).
-    fn produce_batches(
-        req: &Req,
-    ) -> (
-        kp::ProduceRequest,
-        Vec<(String, i32, Vec<kafka_protocol::records::Record>)>,
-    ) {
-        let r: kp::ProduceRequest = req.decode();
-        let mut out = Vec::new();
-        for t in &r.topic_data {
-            for p in &t.partition_data {
-                let mut bytes = p.records.clone().unwrap();
-                let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
-                out.push((t.name.0.to_string(), p.index, set.records));
-            }
-        }
-        (r, out)
-    }
-
     fn produce_response(&mut self, conn: u16, req: &Req, parts: &[(&str, i32, i16, i64)]) {
         let mut resp = kp::ProduceResponse::default();
         for (topic, partition, error, offset) in parts {
@@ -367,15 +412,21 @@ impl Harness {
         partition: Option<i32>,
         value: &[u8],
     ) -> Result<Ticket, SendError> {
-        let r = ProducerRecord {
-            topic,
-            partition,
-            key: None,
-            value: Some(value),
-            headers: &[],
-            timestamp: 1_700_000_000_000,
-        };
-        let out = self.p.send(self.now, &r);
+        self.send_record(&record(topic, partition, None, value))
+    }
+
+    fn send_record(&mut self, r: &ProducerRecord<'_>) -> Result<Ticket, SendError> {
+        let out = self.p.send(self.now, r);
+        self.pump();
+        out
+    }
+
+    fn send_with(
+        &mut self,
+        r: &ProducerRecord<'_>,
+        partitioner: &mut dyn Partitioner,
+    ) -> Result<Ticket, SendError> {
+        let out = self.p.send_with(self.now, r, partitioner);
         self.pump();
         out
     }
@@ -384,9 +435,9 @@ impl Harness {
     /// InitProducerId; returns the bootstrap connection.
     fn bootstrap(&mut self, topic: &str, leaders: &[i32], idempotent: bool) -> u16 {
         assert!(
-            matches!(self.events.first(), Some(Ev::Connect(_, h, 9092)) if h == "boot"),
+            matches!(self.net.events.first(), Some(Ev::Connect(_, h, 9092)) if h == "boot"),
             "{:?}",
-            self.events
+            self.net.events
         );
         let boot = self.conn_to("boot");
         self.connect_pending();
@@ -412,11 +463,31 @@ impl Harness {
     }
 }
 
-fn delivered(h: &Harness) -> Vec<(i32, TicketRange, i64)> {
-    h.events
+/// The Produce request `req` and its batches: (topic, partition, records).
+fn produce_batches(
+    req: &Req,
+) -> (
+    kp::ProduceRequest,
+    Vec<(String, i32, Vec<kafka_protocol::records::Record>)>,
+) {
+    let r: kp::ProduceRequest = req.decode();
+    let mut out = Vec::new();
+    for t in &r.topic_data {
+        for p in &t.partition_data {
+            let mut bytes = p.records.clone().unwrap();
+            let set = RecordBatchDecoder::decode(&mut bytes).unwrap();
+            out.push((t.name.0.to_string(), p.index, set.records));
+        }
+    }
+    (r, out)
+}
+
+fn delivered<St: Storage>(h: &Harness<St>) -> Vec<(i32, TicketRange, i64)> {
+    h.net
+        .events
         .iter()
         .filter_map(|e| {
-            if let Ev::Delivered(p, t, o) = e {
+            if let Ev::Delivered(_, p, t, o) = e {
                 Some((*p, *t, *o))
             } else {
                 None
@@ -425,11 +496,12 @@ fn delivered(h: &Harness) -> Vec<(i32, TicketRange, i64)> {
         .collect()
 }
 
-fn failed(h: &Harness) -> Vec<(TicketRange, ProduceError)> {
-    h.events
+fn failed<St: Storage>(h: &Harness<St>) -> Vec<(TicketRange, ProduceError)> {
+    h.net
+        .events
         .iter()
         .filter_map(|e| {
-            if let Ev::Failed(_, t, _, err) = e {
+            if let Ev::Failed(_, _, t, _, err) = e {
                 Some((*t, *err))
             } else {
                 None
@@ -451,7 +523,7 @@ fn bootstrap_metadata_init_producer_id_produce_delivered() {
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
     assert_eq!(req.version, 11);
-    let (r, batches) = Harness::produce_batches(&req);
+    let (r, batches) = produce_batches(&req);
     assert_eq!(r.acks, -1);
     assert_eq!(batches.len(), 2, "one request carries both partitions");
     for (topic, partition, records) in &batches {
@@ -478,7 +550,7 @@ fn bootstrap_metadata_init_producer_id_produce_delivered() {
     h.send("orders", Some(0), b"again").unwrap();
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2[0].sequence, 1);
 }
 
@@ -511,19 +583,19 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     h.api_versions(b1, 11);
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     let seq = batches[0].2[0].sequence;
     h.produce_response(b1, &req, &[("t", 0, 6, -1)]); // NOT_LEADER_OR_FOLLOWER
     assert!(delivered(&h).is_empty());
     // A metadata refresh goes out; broker 2 now leads.
     let meta_conn = [boot, b1]
         .into_iter()
-        .find(|&c| h.conns[&c].out.len() >= 4)
+        .find(|&c| h.net.conns[&c].out.len() >= 4)
         .expect("metadata request");
     h.metadata(meta_conn, &[("t", &[2])]);
     // Retry after the backoff, to broker 2, same sequence.
     for _ in 0..5 {
-        if h.conns.values().any(|c| c.host == "broker-2") {
+        if h.net.conns.values().any(|c| c.host == "broker-2") {
             break;
         }
         h.step();
@@ -532,13 +604,13 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     h.connect_pending();
     h.api_versions(b2, 11);
     for _ in 0..5 {
-        if h.conns[&b2].out.len() >= 4 {
+        if h.net.conns[&b2].out.len() >= 4 {
             break;
         }
         h.step();
     }
     let req = h.expect(b2, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2[0].sequence, seq, "a retry keeps its sequence");
     h.produce_response(b2, &req, &[("t", 0, 0, 9)]);
     let d = delivered(&h);
@@ -562,15 +634,20 @@ fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_
     h.api_versions(b1, 11);
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     let seq = batches[0].2[0].sequence;
     // No answer: after request.timeout.ms the connection is closed.
     h.advance(1_000);
-    assert!(h.events.contains(&Ev::Disconnect(b1)), "{:?}", h.events);
+    assert!(
+        h.net.events.contains(&Ev::Disconnect(b1)),
+        "{:?}",
+        h.net.events
+    );
     // Reconnect (after the backoff) and retry.
     let mut b1 = None;
     for _ in 0..20 {
         if let Some((&k, _)) = h
+            .net
             .conns
             .iter()
             .find(|(_, c)| c.host == "broker-1" && !c.connected)
@@ -584,15 +661,16 @@ fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_
     h.connect_pending();
     h.api_versions(b1, 11);
     for _ in 0..20 {
-        if h.conns[&b1].out.len() >= 4 {
+        if h.net.conns[&b1].out.len() >= 4 {
             break;
         }
         // A metadata refresh may be asked for after the disconnect: answer it.
         let other: Vec<u16> = h
+            .net
             .conns
             .keys()
             .copied()
-            .filter(|&c| c != b1 && h.conns[&c].out.len() >= 4)
+            .filter(|&c| c != b1 && h.net.conns[&c].out.len() >= 4)
             .collect();
         for c in other {
             h.metadata(c, &[("t", &[1])]);
@@ -600,7 +678,7 @@ fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_
         h.step();
     }
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2[0].sequence, seq);
     assert_eq!(batches[0].2[0].producer_epoch, 0);
     // The broker had written it: DUPLICATE_SEQUENCE_NUMBER counts as success.
@@ -622,7 +700,7 @@ fn acks_zero_is_delivered_once_written() {
     h.api_versions(b1, 11);
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (r, batches) = Harness::produce_batches(&req);
+    let (r, batches) = produce_batches(&req);
     assert_eq!(r.acks, 0);
     assert_eq!(batches[0].2[0].producer_id, -1);
     let d = delivered(&h);
@@ -688,7 +766,7 @@ fn flush_then_close_with_a_deadline_gives_every_record_an_outcome() {
     h.api_versions(b1, 11);
     h.api_versions(b2, 11);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2.len(), 3);
     h.produce_response(b1, &req, &[("t", 0, 0, 0)]);
     assert!(!h.p.is_flushed());
@@ -714,7 +792,7 @@ fn flush_then_close_with_a_deadline_gives_every_record_an_outcome() {
     for t in &tickets {
         assert_eq!(count.get(t), Some(&1), "{t:?}");
     }
-    assert!(h.events.contains(&Ev::Disconnect(b2)));
+    assert!(h.net.events.contains(&Ev::Disconnect(b2)));
 }
 
 #[test]
@@ -729,19 +807,21 @@ fn delivery_timeout_fails_a_batch_whose_leader_is_unreachable() {
             break;
         }
         if let Some((&k, _)) = h
+            .net
             .conns
             .iter()
             .find(|(_, c)| c.host == "broker-1" && !c.connected)
         {
-            h.conns.remove(&k);
+            h.net.conns.remove(&k);
             h.p.handle_closed(h.now, ConnId(k));
             h.pump();
         }
         let pending: Vec<u16> = h
+            .net
             .conns
             .keys()
             .copied()
-            .filter(|&c| h.conns[&c].out.len() >= 4)
+            .filter(|&c| h.net.conns[&c].out.len() >= 4)
             .collect();
         for c in pending {
             h.metadata(c, &[("t", &[1])]);
@@ -794,7 +874,7 @@ fn out_of_order_sequence_bumps_the_epoch_and_retries() {
     let mut bumped = false;
     for _ in 0..10 {
         for c in [boot, b1] {
-            if h.conns.get(&c).is_some_and(|x| x.out.len() >= 4) {
+            if h.net.conns.get(&c).is_some_and(|x| x.out.len() >= 4) {
                 let r = h.init_producer_id(c, 4000, 1);
                 assert_eq!((r.producer_id.0, r.producer_epoch), (4000, 0));
                 bumped = true;
@@ -808,13 +888,13 @@ fn out_of_order_sequence_bumps_the_epoch_and_retries() {
     assert!(bumped);
     assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 1)));
     for _ in 0..10 {
-        if h.conns[&b1].out.len() >= 4 {
+        if h.net.conns[&b1].out.len() >= 4 {
             break;
         }
         h.step();
     }
     let req = h.expect(b1, kp::ApiKey::Produce);
-    let (_, batches) = Harness::produce_batches(&req);
+    let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2[0].producer_epoch, 1);
     assert_eq!(batches[0].2[0].sequence, 0);
     h.produce_response(b1, &req, &[("t", 0, 0, 3)]);
@@ -923,7 +1003,7 @@ fn run_too_large(
     }
     // The batch is ready after linger.ms: then the leader gets a connection.
     for _ in 0..10 {
-        if h.conns.values().any(|c| c.host == "broker-1") {
+        if h.net.conns.values().any(|c| c.host == "broker-1") {
             break;
         }
         h.step();
@@ -1067,4 +1147,389 @@ fn record_too_large_alone_fails_and_the_others_are_delivered_idempotent() {
 #[test]
 fn record_too_large_alone_fails_and_the_others_are_delivered_without_idempotence() {
     record_too_large_alone_fails_and_the_others_are_delivered(false);
+}
+
+/// The delivered events with their topic: (topic, partition, tickets, base offset).
+fn delivered_to<St: Storage>(h: &Harness<St>) -> Vec<(String, i32, TicketRange, i64)> {
+    h.net
+        .events
+        .iter()
+        .filter_map(|e| {
+            if let Ev::Delivered(t, p, r, o) = e {
+                Some((t.clone(), *p, *r, *o))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Connects the leader (broker 1) after a flush and returns its first Produce request.
+fn flush_to_broker_1<St: Storage>(h: &mut Harness<St>) -> (u16, Req) {
+    h.p.flush(h.now);
+    h.pump();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    (b1, req)
+}
+
+/// A producer whose topic table holds 2 topics: the third topic is refused with a typed
+/// error naming the table and its limit; the first two topics still deliver.
+fn topic_table_full<St: Storage>(mut h: Harness<St>) {
+    let boot = h.bootstrap("a", &[1], true);
+    let ta = h.send("a", Some(0), b"to-a").unwrap();
+    assert_eq!(h.send("b", None, b"x"), Err(SendError::MetadataNotReady));
+    h.wait_request(boot, 3);
+    let m = h.metadata(boot, &[("a", &[1]), ("b", &[1])]);
+    assert!(
+        m.topics
+            .unwrap()
+            .iter()
+            .any(|t| t.name.as_ref().unwrap().0.as_str() == "b")
+    );
+    let tb = h.send("b", Some(0), b"to-b").unwrap();
+
+    let full = SendError::TableFull(TableFull {
+        table: TableKind::Topics,
+        limit: 2,
+    });
+    assert_eq!(h.send("c", None, b"x"), Err(full));
+    assert!(!full.is_retriable());
+    let msg = full.to_string();
+    assert!(msg.contains("topics"), "{msg}");
+    assert!(msg.contains('2'), "{msg}");
+    assert_eq!(
+        h.p.topic_id("c"),
+        None,
+        "the refused topic is not registered"
+    );
+    // Asking again gives the same answer.
+    assert_eq!(h.send("c", Some(0), b"x"), Err(full));
+
+    let (b1, req) = flush_to_broker_1(&mut h);
+    let (_, batches) = produce_batches(&req);
+    let mut got: Vec<(String, i32, Vec<u8>)> = batches
+        .iter()
+        .map(|(t, p, r)| {
+            assert_eq!(r.len(), 1);
+            (t.clone(), *p, r[0].value.as_deref().unwrap().to_vec())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("a".to_owned(), 0, b"to-a".to_vec()),
+            ("b".to_owned(), 0, b"to-b".to_vec())
+        ]
+    );
+    h.produce_response(b1, &req, &[("a", 0, 0, 10), ("b", 0, 0, 20)]);
+    let d = delivered_to(&h);
+    assert_eq!(d.len(), 2, "{d:?}");
+    for (topic, t, offset) in [("a", ta, 10), ("b", tb, 20)] {
+        let of: Vec<_> = d.iter().filter(|(_, _, r, _)| r.contains(t)).collect();
+        assert_eq!(of.len(), 1, "{topic}: one outcome");
+        assert_eq!((of[0].0.as_str(), of[0].1, of[0].3), (topic, 0, offset));
+    }
+    assert!(failed(&h).is_empty());
+    assert!(h.p.is_flushed());
+}
+
+#[test]
+fn topic_table_full_is_a_typed_error_naming_the_limit() {
+    // Growable tables with a run-time limit of 2 topics.
+    topic_table_full(Harness::<HeapStorage>::with_limits(
+        &[("linger.ms", "10000")],
+        Limits {
+            topics: 2,
+            ..Limits::UNBOUNDED
+        },
+    ));
+    // Firmware-sized inline tables: 2 topics, whatever the limits say.
+    topic_table_full(
+        Harness::<FixedStorage<2, 16, 4, 4, 32, 4096, 4096>>::with_limits(
+            &[("linger.ms", "10000")],
+            Limits::UNBOUNDED,
+        ),
+    );
+}
+
+#[test]
+fn large_cluster_request_carries_every_ready_batch() {
+    const PARTITIONS: u32 = 128;
+    // 1 KiB batches: the 512 KiB pool holds a batch for every partition.
+    let mut h = Harness::new(&[("linger.ms", "10000"), ("batch.size", "1024")]);
+    let leaders = vec![1; PARTITIONS as usize];
+    h.bootstrap("big", &leaders, true);
+    // One key per partition, as the built-in partitioner (murmur2) places it.
+    let n = std::num::NonZeroU32::new(PARTITIONS).unwrap();
+    let mut keys: Vec<Option<Vec<u8>>> = vec![None; PARTITIONS as usize];
+    let mut i = 0;
+    while keys.iter().any(Option::is_none) {
+        let key = format!("key-{i}").into_bytes();
+        let p = kafka_edge_core::partition_for_key(&key, n) as usize;
+        keys[p].get_or_insert(key);
+        i += 1;
+    }
+    let mut sent = Vec::new();
+    for (p, key) in keys.iter().enumerate() {
+        let key = key.as_deref().unwrap();
+        let value = format!("value-{p}");
+        let t = h
+            .send_record(&record("big", None, Some(key), value.as_bytes()))
+            .unwrap();
+        sent.push((p as i32, t));
+    }
+    assert_eq!(h.p.pending_batches(), PARTITIONS as usize);
+
+    let (b1, req) = flush_to_broker_1(&mut h);
+    let (_, batches) = produce_batches(&req);
+    assert!(batches.len() > 32, "more batches than the old cap of 32");
+    assert_eq!(
+        batches.len(),
+        PARTITIONS as usize,
+        "one request carries every ready batch"
+    );
+    let mut partitions: Vec<i32> = batches.iter().map(|(_, p, _)| *p).collect();
+    partitions.sort_unstable();
+    assert_eq!(partitions, (0..PARTITIONS as i32).collect::<Vec<_>>());
+    for (topic, p, records) in &batches {
+        assert_eq!(topic, "big");
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            records[0].key.as_deref(),
+            keys[*p as usize].as_deref(),
+            "partition {p}"
+        );
+        assert_eq!(
+            records[0].value.as_deref(),
+            Some(format!("value-{p}").as_bytes())
+        );
+    }
+    assert_eq!(h.p.in_flight_batches(), PARTITIONS as usize);
+    assert!(h.request(b1).is_none(), "no second request");
+
+    let parts: Vec<(&str, i32, i16, i64)> = (0..PARTITIONS as i32)
+        .map(|p| ("big", p, 0, i64::from(p) * 1000))
+        .collect();
+    h.produce_response(b1, &req, &parts);
+    let d = delivered_to(&h);
+    assert_eq!(d.len(), PARTITIONS as usize);
+    for (p, t) in &sent {
+        let of: Vec<_> = d.iter().filter(|(_, _, r, _)| r.contains(*t)).collect();
+        assert_eq!(of.len(), 1, "{t:?} is delivered once");
+        assert_eq!(
+            (of[0].0.as_str(), of[0].1, of[0].3),
+            ("big", *p, i64::from(*p) * 1000)
+        );
+    }
+    assert!(failed(&h).is_empty());
+    assert!(h.p.is_flushed());
+}
+
+#[test]
+fn partial_write_waits_for_handle_writable() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"written in three parts").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    // From now on broker 1's socket takes 10 bytes, then its buffer is full.
+    h.net.budget.insert(b1, 10);
+    h.api_versions(b1, 11);
+    for _ in 0..3 {
+        if !h.net.conns[&b1].out.is_empty() {
+            break;
+        }
+        h.step();
+    }
+    assert_eq!(h.net.conns[&b1].out.len(), 10, "a partial write");
+    let offered = h.net.transmits[&b1];
+
+    // The socket would take everything now, but nobody said it is writable: the rest is
+    // not offered, through timers and the old re-arm trick alike.
+    h.net.budget.remove(&b1);
+    assert!(!h.p.has_output());
+    assert!(h.p.poll_transmit(h.now).is_none());
+    h.advance(100);
+    h.p.handle_transmitted(h.now, ConnId(b1), 0);
+    h.pump();
+    assert!(h.p.poll_transmit(h.now).is_none());
+    assert_eq!(h.net.conns[&b1].out.len(), 10);
+    assert_eq!(h.net.transmits[&b1], offered, "not offered again");
+    assert!(delivered(&h).is_empty());
+
+    // Writable: the rest is offered; the socket takes 25 more bytes and is full again.
+    h.net.budget.insert(b1, 25);
+    h.p.handle_writable(h.now, ConnId(b1));
+    h.pump();
+    assert_eq!(h.net.conns[&b1].out.len(), 35);
+    assert_eq!(h.net.transmits[&b1], offered + 1);
+    assert!(h.p.poll_transmit(h.now).is_none());
+    assert!(h.request(b1).is_none(), "the request is not whole yet");
+
+    // Writable again with room for everything: the request completes.
+    h.net.budget.remove(&b1);
+    h.p.handle_writable(h.now, ConnId(b1));
+    h.pump();
+    assert_eq!(h.net.transmits[&b1], offered + 2);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(batches.len(), 1);
+    assert_eq!(
+        batches[0].2[0].value.as_deref(),
+        Some(&b"written in three parts"[..])
+    );
+    assert!(h.request(b1).is_none());
+    h.produce_response(b1, &req, &[("t", 0, 0, 5)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!((d[0].0, d[0].2), (0, 5));
+    assert!(h.p.is_flushed());
+}
+
+/// A partitioner that records what it is told and picks the last partition (or `answer`).
+#[derive(Default)]
+struct LastPartition {
+    seen: Vec<(String, u32, Option<Vec<u8>>)>,
+    appended: Vec<(String, i32)>,
+    answer: Option<i32>,
+}
+
+impl Partitioner for LastPartition {
+    fn partition(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        _value: Option<&[u8]>,
+        partitions: &PartitionSet<'_>,
+    ) -> Result<i32, PartitionError> {
+        let n = partitions.num_partitions();
+        self.seen.push((topic.into(), n, key.map(<[u8]>::to_vec)));
+        Ok(self.answer.unwrap_or(n as i32 - 1))
+    }
+
+    fn on_append(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        appended_bytes: usize,
+        _all_batches_full: bool,
+    ) {
+        assert!(appended_bytes > 0);
+        self.appended.push((topic.into(), partition));
+    }
+}
+
+#[test]
+fn custom_partitioner_sees_topic_name_and_count() {
+    let mut h = Harness::new(&[("linger.ms", "10000")]);
+    h.bootstrap("orders", &[1, 1, 1, 1], true);
+    let mut part = LastPartition::default();
+    let t1 = h
+        .send_with(&record("orders", None, Some(b"k1"), b"v1"), &mut part)
+        .unwrap();
+    let t2 = h
+        .send_with(&record("orders", None, None, b"v2"), &mut part)
+        .unwrap();
+    let orders = |n: u32, key: Option<&[u8]>| ("orders".to_owned(), n, key.map(<[u8]>::to_vec));
+    assert_eq!(part.seen, [orders(4, Some(b"k1")), orders(4, None)]);
+    assert_eq!(part.appended, vec![("orders".to_owned(), 3); 2]);
+    // An explicit partition wins: the partitioner is not asked.
+    let t3 = h
+        .send_with(&record("orders", Some(0), Some(b"k3"), b"v3"), &mut part)
+        .unwrap();
+    assert_eq!(part.seen.len(), 2);
+    assert_eq!(part.appended.last(), Some(&("orders".to_owned(), 0)));
+    // An answer out of range is refused, and nothing is appended.
+    let pending = h.p.pending_batches();
+    for bad in [4, -1] {
+        part.answer = Some(bad);
+        assert_eq!(
+            h.send_with(&record("orders", None, None, b"bad"), &mut part),
+            Err(SendError::InvalidPartition {
+                partition: bad,
+                num_partitions: 4
+            })
+        );
+    }
+    assert_eq!(part.seen.len(), 4);
+    assert_eq!(part.appended.len(), 3);
+    assert_eq!(h.p.pending_batches(), pending);
+
+    let (b1, req) = flush_to_broker_1(&mut h);
+    let (_, batches) = produce_batches(&req);
+    let mut got: Vec<(i32, Vec<Vec<u8>>)> = batches
+        .iter()
+        .map(|(t, p, r)| {
+            assert_eq!(t, "orders");
+            let values = r.iter().map(|r| r.value.as_deref().unwrap().to_vec());
+            (*p, values.collect())
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (0, vec![b"v3".to_vec()]),
+            (3, vec![b"v1".to_vec(), b"v2".to_vec()])
+        ]
+    );
+    h.produce_response(b1, &req, &[("orders", 3, 0, 70), ("orders", 0, 0, 40)]);
+    let d = delivered_to(&h);
+    assert_eq!(d.len(), 2);
+    for (t, p, offset) in [(t1, 3, 70), (t2, 3, 71), (t3, 0, 40)] {
+        let of: Vec<_> = d.iter().filter(|(_, _, r, _)| r.contains(t)).collect();
+        assert_eq!(of.len(), 1, "{t:?}: one outcome");
+        let (topic, partition, r, base) = of[0];
+        assert_eq!((topic.as_str(), *partition), ("orders", p));
+        assert_eq!(base + i64::from(t.index() - r.first_index()), offset);
+    }
+    assert!(h.p.is_flushed());
+}
+
+/// Topics `a` and `b` of 10 partitions each in a partition table of 16: `b` is refused
+/// with the table's real limit (the storage's capacity when that is the smaller).
+fn partition_table_full<St: Storage>(mut h: Harness<St>) {
+    let boot = h.bootstrap("a", &[1; 10], true);
+    let ta = h.send("a", Some(9), b"to-a").unwrap();
+    assert_eq!(h.send("b", None, b"x"), Err(SendError::MetadataNotReady));
+    h.wait_request(boot, 3);
+    h.metadata(boot, &[("a", &[1; 10]), ("b", &[1; 10])]);
+    let full = SendError::TableFull(TableFull {
+        table: TableKind::Partitions,
+        limit: 16,
+    });
+    assert_eq!(h.send("b", Some(0), b"x"), Err(full));
+    let msg = full.to_string();
+    assert!(msg.contains("partitions") && msg.contains("16"), "{msg}");
+    let (b1, req) = flush_to_broker_1(&mut h);
+    h.produce_response(b1, &req, &[("a", 9, 0, 3)]);
+    let d = delivered_to(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].2.contains(ta));
+    assert_eq!((d[0].0.as_str(), d[0].1, d[0].3), ("a", 9, 3));
+    assert!(h.p.is_flushed());
+}
+
+#[test]
+fn partition_table_full_names_the_tables_real_limit() {
+    partition_table_full(Harness::<HeapStorage>::with_limits(
+        &[("linger.ms", "10000")],
+        Limits {
+            partitions: 16,
+            ..Limits::UNBOUNDED
+        },
+    ));
+    // FixedStorage's 16 partitions, though the limits say more.
+    partition_table_full(
+        Harness::<FixedStorage<4, 16, 4, 4, 32, 4096, 4096>>::with_limits(
+            &[("linger.ms", "10000")],
+            Limits::UNBOUNDED,
+        ),
+    );
 }

@@ -47,9 +47,8 @@ pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_s
 pub use header::{ApiKey, RequestHeader, ResponseHeader};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 pub use metadata::{
-    MetadataRequestNames,
-    AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestTopic, MetadataResponse,
-    MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    AUTHORIZED_OPERATIONS_OMITTED, MetadataRequest, MetadataRequestNames, MetadataRequestTopic,
+    MetadataResponse, MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 pub use produce::{
     BatchIndexAndErrorMessage, LeaderIdAndEpoch, NodeEndpoint, PartitionProduceData,
