@@ -174,7 +174,7 @@ pub use record::crc32c;
 pub use sender::{
     BatchExtra, Event, MetadataOf, ProduceError, ProducerMetrics, SeqEntry, Transmit,
 };
-pub use table::{FixedStorage, Limits, Storage, Table, TableFull, TableKind};
+pub use table::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
 #[cfg(feature = "alloc")]
 pub use table::{HeapStorage, VecTable};
 pub use topic::{NodeId, TopicId, TopicPartition};

@@ -17,8 +17,8 @@ use core::fmt;
 /// Implemented for `heapless::Vec<T, N>` (limit `N`) and, with feature `alloc`, for
 /// [`VecTable`] (limit chosen at run time, memory allocated as it grows).
 pub trait Table<T>: core::ops::Deref<Target = [T]> + core::ops::DerefMut {
-    /// An empty table that may hold up to `limit` entries (a fixed table holds at most its
-    /// own capacity, whichever is smaller).
+    /// An empty table that may hold up to `limit` entries ([`FixedTable`] and
+    /// [`VecTable`]; a bare `heapless::Vec<T, N>` has nowhere to keep it and holds `N`).
     fn with_limit(limit: usize) -> Self
     where
         Self: Sized;
@@ -94,6 +94,57 @@ impl<T, const N: usize> Table<T> for heapless::Vec<T, N> {
     }
     fn truncate(&mut self, len: usize) {
         heapless::Vec::truncate(self, len);
+    }
+}
+
+/// A fixed table inline (no heap): at most `N` entries, and at most the run-time limit it
+/// was made with, whichever is smaller.
+#[derive(Debug, Clone)]
+pub struct FixedTable<T, const N: usize> {
+    items: heapless::Vec<T, N>,
+    limit: usize,
+}
+
+impl<T, const N: usize> Default for FixedTable<T, N> {
+    fn default() -> Self {
+        Self {
+            items: heapless::Vec::new(),
+            limit: N,
+        }
+    }
+}
+
+impl<T, const N: usize> core::ops::Deref for FixedTable<T, N> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<T, const N: usize> core::ops::DerefMut for FixedTable<T, N> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.items
+    }
+}
+
+impl<T, const N: usize> Table<T> for FixedTable<T, N> {
+    fn with_limit(limit: usize) -> Self {
+        Self {
+            items: heapless::Vec::new(),
+            limit: limit.min(N),
+        }
+    }
+    fn limit(&self) -> usize {
+        self.limit
+    }
+    fn push(&mut self, value: T) -> Result<(), T> {
+        if self.items.len() >= self.limit {
+            return Err(value);
+        }
+        self.items.push(value)
+    }
+    fn truncate(&mut self, len: usize) {
+        self.items.truncate(len);
     }
 }
 
@@ -259,21 +310,21 @@ impl<
     const REQUEST: usize,
 > Storage for FixedStorage<TOPICS, PARTITIONS, BROKERS, CONNECTIONS, BATCHES, RESPONSE, REQUEST>
 {
-    type Slots = heapless::Vec<crate::pool::Slot, BATCHES>;
-    type Batches = heapless::Vec<crate::accumulator::BatchEntry, BATCHES>;
-    type Queues = heapless::Vec<crate::accumulator::PartitionQueue, PARTITIONS>;
-    type Topics = heapless::Vec<crate::metadata::TopicEntry, TOPICS>;
-    type Partitions = heapless::Vec<crate::metadata::PartitionEntry, PARTITIONS>;
-    type Available = heapless::Vec<i32, PARTITIONS>;
-    type Brokers = heapless::Vec<crate::metadata::Broker, BROKERS>;
-    type Nodes = heapless::Vec<crate::topic::NodeId, BROKERS>;
-    type Connections = heapless::Vec<crate::connection::Connection, CONNECTIONS>;
-    type Buffers = heapless::Vec<crate::connection::ConnBuffers<Self>, CONNECTIONS>;
-    type Pieces = heapless::Vec<crate::connection::Piece, BATCHES>;
-    type Recv = heapless::Vec<u8, RESPONSE>;
-    type Scratch = heapless::Vec<u8, REQUEST>;
-    type Extras = heapless::Vec<crate::sender::BatchExtra, BATCHES>;
-    type Sequences = heapless::Vec<crate::sender::SeqEntry, PARTITIONS>;
+    type Slots = FixedTable<crate::pool::Slot, BATCHES>;
+    type Batches = FixedTable<crate::accumulator::BatchEntry, BATCHES>;
+    type Queues = FixedTable<crate::accumulator::PartitionQueue, PARTITIONS>;
+    type Topics = FixedTable<crate::metadata::TopicEntry, TOPICS>;
+    type Partitions = FixedTable<crate::metadata::PartitionEntry, PARTITIONS>;
+    type Available = FixedTable<i32, PARTITIONS>;
+    type Brokers = FixedTable<crate::metadata::Broker, BROKERS>;
+    type Nodes = FixedTable<crate::topic::NodeId, BROKERS>;
+    type Connections = FixedTable<crate::connection::Connection, CONNECTIONS>;
+    type Buffers = FixedTable<crate::connection::ConnBuffers<Self>, CONNECTIONS>;
+    type Pieces = FixedTable<crate::connection::Piece, BATCHES>;
+    type Recv = FixedTable<u8, RESPONSE>;
+    type Scratch = FixedTable<u8, REQUEST>;
+    type Extras = FixedTable<crate::sender::BatchExtra, BATCHES>;
+    type Sequences = FixedTable<crate::sender::SeqEntry, PARTITIONS>;
 }
 
 #[cfg(feature = "alloc")]
@@ -370,3 +421,35 @@ mod heap {
 
 #[cfg(feature = "alloc")]
 pub use heap::{HeapStorage, VecTable};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_table_keeps_the_smaller_of_its_capacity_and_limit() {
+        let mut t = FixedTable::<u8, 4>::with_limit(2);
+        assert_eq!(t.limit(), 2);
+        assert_eq!(t.push(1), Ok(()));
+        assert_eq!(t.push(2), Ok(()));
+        assert_eq!(t.push(3), Err(3));
+        let mut t = FixedTable::<u8, 2>::with_limit(usize::MAX);
+        assert_eq!(t.limit(), 2);
+        assert!(t.resize(2, 0).is_ok());
+        assert!(t.resize(3, 0).is_err());
+        assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn remove_and_retain_keep_order() {
+        let mut t = FixedTable::<u8, 8>::with_limit(8);
+        for i in 0..6 {
+            t.push(i).unwrap();
+        }
+        assert_eq!(Table::remove(&mut t, 1), Some(1));
+        assert_eq!(&t[..], &[0, 2, 3, 4, 5]);
+        t.retain(|&x| x % 2 == 0);
+        assert_eq!(&t[..], &[0, 2, 4]);
+        assert_eq!(Table::remove(&mut t, 9), None);
+    }
+}
