@@ -96,7 +96,7 @@ fn accumulator_append(c: &mut Criterion) {
     let n = records_per_batch() as u64;
     let pool = FixedPool::<_, SLOTS>::new(vec![0u8; SLOTS * BATCH_SIZE], BATCH_SIZE).unwrap();
     let mut acc = FixedAccumulator::<_, SLOTS, 4, 64>::new(pool, AccumulatorConfig::DEFAULT);
-    let tp = TopicPartition::new(TopicId(0), 0);
+    let tp = TopicPartition::new(TopicId::new(0, 0), 0);
     let value = [7u8; VALUE_LEN];
     let mut group = c.benchmark_group("accumulator");
     group.throughput(Throughput::Elements(n));

@@ -1585,6 +1585,28 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         }
     }
 
+    /// Whether `topic` has a batch alive (queued, in flight or with an outcome not yet
+    /// released) or a muted partition.
+    pub fn topic_in_use(&self, topic: crate::topic::TopicId) -> bool {
+        self.queues
+            .iter()
+            .any(|q| q.tp.topic == topic && (q.len > 0 || q.muted))
+            || self.entries.iter().any(|e| {
+                e.batch
+                    .as_ref()
+                    .is_some_and(|b| b.topic_partition.topic == topic)
+            })
+    }
+
+    /// Removes the empty partition queues for which `gone` is true (partitions of topics
+    /// dropped from the metadata), so that their entries are reused.
+    pub fn remove_queues(&mut self, mut gone: impl FnMut(TopicPartition) -> bool) {
+        self.queues
+            .retain(|q| q.len != 0 || q.muted || q.held || !gone(q.tp));
+        self.last_queue = 0;
+        self.drain_index = 0;
+    }
+
     /// Stops draining `tp` (one request in flight at a time, for ordering).
     pub fn mute(&mut self, tp: TopicPartition) -> Result<(), AccumulatorError> {
         let q = self.queue_index(tp)?;
@@ -1631,7 +1653,7 @@ mod tests {
     }
 
     fn tp(p: i32) -> TopicPartition {
-        TopicPartition::new(TopicId(0), p)
+        TopicPartition::new(TopicId::new(0, 0), p)
     }
 
     fn rec(value: &[u8]) -> Record<'_> {

@@ -230,6 +230,10 @@ pub struct ProducerConfig {
     pub compression_type: CompressionType,
     /// `metadata.max.age.ms` (default 300000): metadata is refreshed at least this often.
     pub metadata_max_age_ms: u64,
+    /// `metadata.max.idle.ms` (default 300000, at least 5000 as in Java): a topic no record
+    /// was sent to for this long, with nothing queued or in flight, is dropped from the
+    /// metadata and its table entries are reused.
+    pub metadata_max_idle_ms: u64,
     /// `reconnect.backoff.ms` (default 50): wait before reconnecting to a broker.
     pub reconnect_backoff_ms: u64,
     /// `reconnect.backoff.max.ms` (default 1000): the reconnect backoff doubles up to this.
@@ -271,6 +275,7 @@ impl Default for ProducerConfig {
             idempotence_explicit: false,
             compression_type: CompressionType::None,
             metadata_max_age_ms: 300_000,
+            metadata_max_idle_ms: 300_000,
             reconnect_backoff_ms: 50,
             reconnect_backoff_max_ms: 1_000,
             socket_connection_setup_timeout_ms: 10_000,
@@ -328,6 +333,7 @@ impl ProducerConfig {
         "enable.idempotence",
         "compression.type",
         "metadata.max.age.ms",
+        "metadata.max.idle.ms",
         "reconnect.backoff.ms",
         "reconnect.backoff.max.ms",
         "socket.connection.setup.timeout.ms",
@@ -416,6 +422,9 @@ impl ProducerConfig {
                         key: "compression.type",
                     });
                 };
+            }
+            "metadata.max.idle.ms" => {
+                self.metadata_max_idle_ms = parse_u64("metadata.max.idle.ms", value)?;
             }
             "metadata.max.age.ms" => {
                 self.metadata_max_age_ms = parse_u64("metadata.max.age.ms", value)?;
@@ -526,6 +535,12 @@ impl ProducerConfig {
         if self.max_response_size < 64 || self.max_response_size > i32::MAX as usize {
             return Err(ConfigError::InvalidValue {
                 key: "max.response.size",
+            });
+        }
+        // Java's ConfigDef: atLeast(5000).
+        if self.metadata_max_idle_ms < 5_000 {
+            return Err(ConfigError::InvalidValue {
+                key: "metadata.max.idle.ms",
             });
         }
         if self.request_timeout_ms == 0 || self.request_timeout_ms > i32::MAX as u64 {

@@ -104,7 +104,7 @@
 //! // `buffer.memory` = 4 slots of `batch.size` = 1 KiB, over caller storage.
 //! let pool = FixedPool::<_, 4>::new([0u8; 4 * 1024], 1024)?;
 //! let mut acc = FixedAccumulator::<_, 4, 2, 4>::new(pool, AccumulatorConfig::DEFAULT);
-//! let tp = TopicPartition::new(TopicId(0), 0);
+//! let tp = TopicPartition::new(TopicId::new(0, 0), 0);
 //! let leader_of = |_: TopicPartition| Some(NodeId(1));
 //!
 //! let record = Record { timestamp: 1_700_000_000_000, key: Some(b"k"), value: Some(b"v"), headers: &[] };

@@ -85,6 +85,11 @@ pub struct TopicEntry {
     available: u32,
     /// The built-in partitioner's state for keyless records.
     pub(crate) sticky: StickyState,
+    /// In use (else free for another topic).
+    live: bool,
+    generation: u16,
+    /// When a record was last sent to the topic (`now_ms` scale).
+    last_used_ms: u64,
 }
 
 /// Why a topic could not be registered.
@@ -148,13 +153,31 @@ where
 
     // ---- topics --------------------------------------------------------------------------
 
+    /// The entry of `id`, if it still names a registered topic.
+    fn live(&self, id: TopicId) -> Option<&TopicEntry> {
+        self.topics
+            .get(id.index())
+            .filter(|t| t.live && t.generation == id.generation())
+    }
+
+    fn live_mut(&mut self, id: TopicId) -> Option<&mut TopicEntry> {
+        self.topics
+            .get_mut(id.index())
+            .filter(|t| t.live && t.generation == id.generation())
+    }
+
+    fn handle(i: usize, t: &TopicEntry) -> Option<TopicId> {
+        Some(TopicId::new(u16::try_from(i).ok()?, t.generation))
+    }
+
     /// The handle of topic `name`, if registered.
     pub fn topic_id(&self, name: &str) -> Option<TopicId> {
-        self.topics
+        let (i, t) = self
+            .topics
             .iter()
-            .position(|t| t.name.as_str() == name)
-            .and_then(|i| u16::try_from(i).ok())
-            .map(TopicId)
+            .enumerate()
+            .find(|(_, t)| t.live && t.name.as_str() == name)?;
+        Self::handle(i, t)
     }
 
     /// The handle of the topic with Kafka topic id `uuid`, if registered and known.
@@ -162,15 +185,16 @@ where
         if *uuid == [0; 16] {
             return None;
         }
-        self.topics
+        let (i, t) = self
+            .topics
             .iter()
-            .position(|t| t.topic_id == *uuid)
-            .and_then(|i| u16::try_from(i).ok())
-            .map(TopicId)
+            .enumerate()
+            .find(|(_, t)| t.live && t.topic_id == *uuid)?;
+        Self::handle(i, t)
     }
 
-    /// Registers topic `name` (if new) and asks for an update so that its partitions become
-    /// known.
+    /// Registers topic `name` (if new) in a free entry of the topic table, and asks for an
+    /// update so that its partitions become known.
     pub fn register(&mut self, name: &str) -> Result<TopicId, RegisterError> {
         if let Some(id) = self.topic_id(name) {
             return Ok(id);
@@ -181,67 +205,148 @@ where
         let mut n = HString::new();
         n.push_str(name).map_err(|_| RegisterError::InvalidTopic)?;
         let limit = self.topics.limit();
-        let id =
-            u16::try_from(self.topics.len()).map_err(|_| RegisterError::TooManyTopics { limit })?;
-        self.topics
-            .push(TopicEntry {
-                name: n,
-                topic_id: [0; 16],
-                status: TopicStatus::Pending,
-                first: 0,
-                cap: 0,
-                count: 0,
-                available: 0,
-                sticky: StickyState::default(),
-            })
-            .map_err(|_| RegisterError::TooManyTopics { limit })?;
+        let full = RegisterError::TooManyTopics { limit };
+        let fresh = |generation| TopicEntry {
+            name: n.clone(),
+            topic_id: [0; 16],
+            status: TopicStatus::Pending,
+            first: 0,
+            cap: 0,
+            count: 0,
+            available: 0,
+            sticky: StickyState::default(),
+            live: true,
+            generation,
+            last_used_ms: 0,
+        };
+        let i = match self.topics.iter().position(|t| !t.live) {
+            Some(i) => {
+                let t = self.topics.get_mut(i).ok_or(full)?;
+                *t = fresh(t.generation);
+                i
+            }
+            None => {
+                if self.topics.len() >= usize::from(u16::MAX) {
+                    return Err(full);
+                }
+                self.topics.push(fresh(0)).map_err(|_| full)?;
+                self.topics.len() - 1
+            }
+        };
         self.need_update = true;
-        Ok(TopicId(id))
+        let t = self.topics.get(i).ok_or(full)?;
+        Self::handle(i, t).ok_or(full)
+    }
+
+    /// Records that a record was sent to `id` at `now_ms` (for `metadata.max.idle.ms`).
+    pub fn touch(&mut self, id: TopicId, now_ms: u64) {
+        if let Some(t) = self.live_mut(id) {
+            t.last_used_ms = now_ms;
+        }
+    }
+
+    /// Drops every topic no record was sent to for `idle_ms` before `now_ms` and for which
+    /// `in_use` is false (nothing queued or in flight), as Java's `ProducerMetadata` drops
+    /// topics after `metadata.max.idle.ms`: its entries are reused for other topics, its
+    /// handle goes stale (`evicted` sees it first). Returns how many were dropped.
+    pub fn evict_idle(
+        &mut self,
+        now_ms: u64,
+        idle_ms: u64,
+        mut in_use: impl FnMut(TopicId) -> bool,
+        mut evicted: impl FnMut(TopicId),
+    ) -> usize {
+        let mut dropped = 0;
+        for i in 0..self.topics.len() {
+            let Some(t) = self.topics.get(i) else { break };
+            if !t.live || now_ms.saturating_sub(t.last_used_ms) < idle_ms {
+                continue;
+            }
+            let Some(id) = Self::handle(i, t) else {
+                continue;
+            };
+            if in_use(id) {
+                continue;
+            }
+            evicted(id);
+            self.release_partitions(i);
+            if let Some(t) = self.topics.get_mut(i) {
+                t.live = false;
+                t.generation = t.generation.wrapping_add(1);
+                t.status = TopicStatus::Pending;
+                t.topic_id = [0; 16];
+                t.sticky = StickyState::default();
+            }
+            dropped += 1;
+        }
+        dropped
+    }
+
+    /// Gives the partition entries of topic entry `ti` back (compacting the others).
+    fn release_partitions(&mut self, ti: usize) {
+        let Some(t) = self.topics.get(ti) else { return };
+        let (first, cap) = (t.first as usize, t.cap as usize);
+        if cap > 0 {
+            let end = self.used;
+            if let Some(range) = self.partitions.get_mut(first..end) {
+                range.copy_within(cap.., 0);
+            }
+            if let Some(range) = self.available.get_mut(first..end) {
+                range.copy_within(cap.., 0);
+            }
+            for other in self.topics.iter_mut() {
+                if other.first as usize > first {
+                    other.first -= t_cap_u32(cap);
+                }
+            }
+            self.used -= cap;
+        }
+        if let Some(t) = self.topics.get_mut(ti) {
+            t.first = 0;
+            t.cap = 0;
+            t.count = 0;
+            t.available = 0;
+        }
     }
 
     /// Registered topics.
     pub fn topic_count(&self) -> usize {
-        self.topics.len()
+        self.topics.iter().filter(|t| t.live).count()
     }
 
     /// Names of the registered topics, in handle order (the topics of a Metadata request).
     pub fn topic_names(&self) -> impl Iterator<Item = &str> + Clone + '_ {
-        self.topics.iter().map(|t| t.name.as_str())
+        self.topics
+            .iter()
+            .filter(|t| t.live)
+            .map(|t| t.name.as_str())
     }
 
-    /// The name of topic `id`.
+    /// The name of topic `id`; `None` for a stale handle.
     pub fn topic_name(&self, id: TopicId) -> Option<&str> {
-        self.topics.get(id.index()).map(|t| t.name.as_str())
+        self.live(id).map(|t| t.name.as_str())
     }
 
     /// The Kafka topic id (UUID) of `id`, if the cluster sent one (Metadata v10+).
     pub fn topic_uuid(&self, id: TopicId) -> Option<[u8; 16]> {
-        self.topics
-            .get(id.index())
-            .map(|t| t.topic_id)
-            .filter(|u| *u != [0; 16])
+        self.live(id).map(|t| t.topic_id).filter(|u| *u != [0; 16])
     }
 
     /// What is known of topic `id`.
     pub fn topic_status(&self, id: TopicId) -> Option<TopicStatus> {
-        self.topics.get(id.index()).map(|t| t.status)
+        self.live(id).map(|t| t.status)
     }
 
     /// The partition count of `id`, once known.
     pub fn partition_count(&self, id: TopicId) -> Option<u32> {
-        self.topics
-            .get(id.index())
+        self.live(id)
             .filter(|t| t.status == TopicStatus::Known)
             .map(|t| t.count)
     }
 
     /// The partitions of `id` for the partitioner: their count and those with a leader.
     pub fn partition_set(&self, id: TopicId) -> PartitionSet<'_> {
-        match self
-            .topics
-            .get(id.index())
-            .filter(|t| t.status == TopicStatus::Known)
-        {
+        match self.live(id).filter(|t| t.status == TopicStatus::Known) {
             Some(t) => {
                 let start = t.first as usize;
                 let avail = self
@@ -255,7 +360,7 @@ where
     }
 
     fn partition(&self, tp: TopicPartition) -> Option<&PartitionEntry> {
-        let t = self.topics.get(tp.topic.index())?;
+        let t = self.live(tp.topic)?;
         let p = u32::try_from(tp.partition).ok().filter(|&p| p < t.count)?;
         self.partitions.get(t.first as usize + p as usize)
     }
@@ -269,6 +374,7 @@ where
         let t = self
             .topics
             .get_mut(id.index())
+            .filter(|t| t.live && t.generation == id.generation())
             .filter(|t| t.status == TopicStatus::Known)?;
         let start = t.first as usize;
         let avail = self
@@ -304,13 +410,14 @@ where
     /// Forgets the leader of `tp` until the next update (after a leader error), so that
     /// nothing is sent to the old one meanwhile, and asks for an update.
     pub fn invalidate_leader(&mut self, tp: TopicPartition) {
-        let Some(t) = self.topics.get(tp.topic.index()) else {
+        let Some(t) = self.live(tp.topic) else {
             return;
         };
         let Some(p) = u32::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
             return;
         };
-        if let Some(info) = self.partitions.get_mut(t.first as usize + p as usize) {
+        let at = t.first as usize + p as usize;
+        if let Some(info) = self.partitions.get_mut(at) {
             info.leader = -1;
         }
         self.need_update = true;
@@ -509,11 +616,14 @@ where
         self.last_refresh_ms = Some(now_ms);
         self.last_attempt_ms = now_ms;
         self.updates = self.updates.wrapping_add(1);
-        let pending = self.topics.iter().any(|t| t.status == TopicStatus::Pending);
+        let pending = self
+            .topics
+            .iter()
+            .any(|t| t.live && t.status == TopicStatus::Pending);
         let leaderless = self
             .topics
             .iter()
-            .any(|t| t.status == TopicStatus::Known && t.available < t.count);
+            .any(|t| t.live && t.status == TopicStatus::Known && t.available < t.count);
         self.need_update = pending || leaderless;
         // Keep asking while something is missing, with the backoff (Java's retry.backoff.ms).
         self.attempts = if self.need_update {
@@ -611,12 +721,27 @@ mod tests {
         heapless::Vec<Broker, 16>,
     >;
 
+    struct Topic(TopicId);
+
+    impl From<TopicId> for Topic {
+        fn from(id: TopicId) -> Self {
+            Self(id)
+        }
+    }
+
+    /// Entry `i` at generation 0, as the first registrations get.
+    impl From<u16> for Topic {
+        fn from(i: u16) -> Self {
+            Self(TopicId::new(i, 0))
+        }
+    }
+
     fn meta<const P: usize>() -> M<P> {
         M::<P>::new(usize::MAX, usize::MAX, usize::MAX)
     }
 
-    fn tp(t: u16, p: i32) -> TopicPartition {
-        TopicPartition::new(TopicId(t), p)
+    fn tp(t: impl Into<Topic>, p: i32) -> TopicPartition {
+        TopicPartition::new(t.into().0, p)
     }
 
     #[test]
@@ -723,13 +848,13 @@ mod tests {
         assert!(!m.update_requested());
         assert_eq!(m.next_update_ms(1000, 100, 1000), 1010);
         m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 1, 6)].into_iter());
-        assert_eq!(m.leader(tp(a.0, 0)), Some(NodeId(2)));
-        m.invalidate_leader(tp(a.0, 0));
-        assert_eq!(m.leader(tp(a.0, 0)), None);
+        assert_eq!(m.leader(tp(a, 0)), Some(NodeId(2)));
+        m.invalidate_leader(tp(a, 0));
+        assert_eq!(m.leader(tp(a, 0)), None);
         assert!(m.update_requested());
         m.update_topic("a", ErrorCode::NONE, [0; 16], [(0, 1, 8)].into_iter());
         m.update_done(20);
-        assert_eq!(m.leader(tp(a.0, 0)), Some(NodeId(1)));
+        assert_eq!(m.leader(tp(a, 0)), Some(NodeId(1)));
         assert_eq!(m.broker(NodeId(2)).map(|b| b.port), Some(2));
     }
 

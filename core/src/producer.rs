@@ -408,21 +408,27 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         let topic = match self.sender.metadata.topic_id(record.topic) {
             Some(id) => id,
             None => {
-                self.sender
-                    .metadata
-                    .register(record.topic)
-                    .map_err(|e| match e {
-                        RegisterError::InvalidTopic => SendError::InvalidTopic,
-                        RegisterError::TooManyTopics { limit } => SendError::TableFull(TableFull {
-                            table: TableKind::Topics,
-                            limit,
-                        }),
-                    })?;
+                let mut registered = self.sender.metadata.register(record.topic);
+                if matches!(registered, Err(RegisterError::TooManyTopics { .. }))
+                    && self.sender.evict_idle(now_ms) > 0
+                {
+                    // Idle topics made room (Java's metadata.max.idle.ms).
+                    registered = self.sender.metadata.register(record.topic);
+                }
+                let id = registered.map_err(|e| match e {
+                    RegisterError::InvalidTopic => SendError::InvalidTopic,
+                    RegisterError::TooManyTopics { limit } => SendError::TableFull(TableFull {
+                        table: TableKind::Topics,
+                        limit,
+                    }),
+                })?;
+                self.sender.metadata.touch(id, now_ms);
                 // Fetch its metadata now (Java's waitOnMetadata wakes the sender).
                 self.sender.drive(now_ms, &mut self.io);
                 return Err(SendError::MetadataNotReady);
             }
         };
+        self.sender.metadata.touch(topic, now_ms);
         match self.sender.metadata.topic_status(topic) {
             Some(TopicStatus::Known) => {}
             Some(TopicStatus::Failed(ErrorCode::INVALID_TOPIC_EXCEPTION)) => {

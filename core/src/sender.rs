@@ -242,6 +242,8 @@ pub struct ProducerMetrics {
     pub producer_id_changes: u64,
     /// Bytes reported written by the transport.
     pub bytes_sent: u64,
+    /// Topics dropped after `metadata.max.idle.ms` without use.
+    pub topics_evicted: u64,
 }
 
 /// Reconnect backoffs remembered at once; past this the oldest is forgotten (that target
@@ -559,6 +561,41 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             *e = BatchExtra { id, ..no_extra() };
         }
         Some(e)
+    }
+
+    /// Drops the topics idle for `metadata.max.idle.ms` with nothing queued or in flight
+    /// (see [`Metadata::evict_idle`]), with their partition queues and sequences. With
+    /// idempotence, a dropped partition that had sequences under the current epoch makes
+    /// the producer bump its epoch before producing again: if the topic comes back, its
+    /// partitions start at sequence 0 under the new epoch, which the broker accepts.
+    pub(crate) fn evict_idle(&mut self, now_ms: u64) -> usize {
+        let idle_ms = self.config.metadata_max_idle_ms;
+        let Self {
+            metadata,
+            acc,
+            sequences,
+            ..
+        } = self;
+        let mut bump = false;
+        let dropped = metadata.evict_idle(
+            now_ms,
+            idle_ms,
+            |id| acc.topic_in_use(id),
+            |id| {
+                bump |= sequences.iter().any(|s| s.tp.topic == id && s.next != 0);
+                sequences.retain(|s| s.tp.topic != id);
+            },
+        );
+        if dropped > 0 {
+            let metadata = &self.metadata;
+            self.acc
+                .remove_queues(|tp| metadata.topic_name(tp.topic).is_none());
+            if bump && self.idempotent && self.pid_state == PidState::Ready {
+                self.pid_state = PidState::BumpNeeded;
+            }
+            self.metrics.topics_evicted += dropped as u64;
+        }
+        dropped
     }
 
     // ---- commands ------------------------------------------------------------------------
@@ -1181,6 +1218,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         else {
             return;
         };
+        // Java drops idle topics when it updates the metadata: ask only for the live ones.
+        self.evict_idle(now_ms);
         let correlation_id = self.next_correlation_id();
         let written = {
             let request = MetadataRequestNames {

@@ -2,16 +2,30 @@
 
 use core::fmt;
 
-/// A topic handle: a dense index (below the capacity of the structures that take it)
-/// assigned by whoever tracks topic metadata. The core never stores topic names on the
-/// hot path; it keys everything by this handle.
+/// A topic handle: an index into the topic table and the generation of that entry. An
+/// entry is reused for another topic after its topic was dropped (`metadata.max.idle.ms`),
+/// with a new generation, so a handle kept past that names no topic instead of another.
+/// The core never stores topic names on the hot path; it keys everything by this handle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct TopicId(pub u16);
+pub struct TopicId {
+    index: u16,
+    generation: u16,
+}
 
 impl TopicId {
+    /// The handle of entry `index` at `generation`.
+    pub const fn new(index: u16, generation: u16) -> Self {
+        Self { index, generation }
+    }
+
     /// The handle as an index.
     pub const fn index(self) -> usize {
-        self.0 as usize
+        self.index as usize
+    }
+
+    /// The generation of the entry it names.
+    pub const fn generation(self) -> u16 {
+        self.generation
     }
 }
 
@@ -33,7 +47,7 @@ impl TopicPartition {
 
 impl fmt::Display for TopicPartition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "topic#{}-{}", self.topic.0, self.partition)
+        write!(f, "topic#{}-{}", self.topic.index, self.partition)
     }
 }
 

@@ -1533,3 +1533,128 @@ fn partition_table_full_names_the_tables_real_limit() {
         ),
     );
 }
+
+/// The next request on any of `conns`, stepping the clock (at most `n` wake-ups).
+fn next_request_on<St: Storage>(h: &mut Harness<St>, conns: &[u16], n: usize) -> (u16, Req) {
+    for _ in 0..n {
+        for &c in conns {
+            if let Some(r) = h.request(c) {
+                return (c, r);
+            }
+        }
+        h.step();
+    }
+    panic!("no request on {conns:?}");
+}
+
+/// `metadata.max.idle.ms`: with a topic table of one entry, a second topic is refused while
+/// the first was used recently; once the first has been idle (and has nothing queued or in
+/// flight) for the idle time, it is dropped, its entry goes to the new topic, its old
+/// handle names nothing, and the producer bumps its epoch (the dropped partition had
+/// sequences), so that a partition at a reused entry starts at sequence 0 under the new
+/// epoch, which a broker holding the old sequences accepts.
+#[test]
+fn idle_topic_frees_its_slot_and_the_epoch_is_bumped() {
+    let mut h = Harness::<HeapStorage>::with_limits(
+        &[("linger.ms", "0"), ("metadata.max.idle.ms", "5000")],
+        Limits {
+            topics: 1,
+            ..Limits::UNBOUNDED
+        },
+    );
+    let boot = h.bootstrap("a", &[1], true);
+    let a_id = h.p.topic_id("a").unwrap();
+    let ta = h.send("a", Some(0), b"a-1").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(
+        (batches[0].2[0].sequence, batches[0].2[0].producer_epoch),
+        (0, 0)
+    );
+    h.produce_response(b1, &req, &[("a", 0, 0, 0)]);
+    assert!(delivered(&h)[0].1.contains(ta));
+
+    // "a" was used just now: no room for "b".
+    let full = SendError::TableFull(TableFull {
+        table: TableKind::Topics,
+        limit: 1,
+    });
+    assert_eq!(h.send("b", Some(0), b"b-1"), Err(full));
+    h.advance(4_000);
+    assert_eq!(h.send("b", Some(0), b"b-1"), Err(full), "idle 4 s < 5 s");
+    h.advance(1_500);
+
+    // Idle for 5.5 s with nothing pending: "a" is dropped and "b" takes its entry.
+    assert_eq!(
+        h.send("b", Some(0), b"b-1"),
+        Err(SendError::MetadataNotReady)
+    );
+    assert_eq!(h.p.metrics().topics_evicted, 1);
+    assert_eq!(h.p.topic_id("a"), None);
+    assert_eq!(h.p.topic_name(a_id), None, "the old handle is stale");
+    let b_id = h.p.topic_id("b").unwrap();
+    assert_eq!(b_id.index(), a_id.index(), "the entry is reused");
+    assert_ne!(b_id, a_id);
+
+    // The Metadata request asks for "b" only; the epoch is bumped (KIP-360).
+    let mut saw_metadata = false;
+    let mut saw_bump = false;
+    while !(saw_metadata && saw_bump) {
+        let (c, req) = next_request_on(&mut h, &[boot, b1], 10);
+        match req.api {
+            kp::ApiKey::Metadata => {
+                let m: kp::MetadataRequest = req.decode();
+                let names: Vec<_> = m
+                    .topics
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.name.as_ref().unwrap().0.to_string())
+                    .collect();
+                assert_eq!(names, ["b"]);
+                let mut resp = kp::MetadataResponse::default();
+                for id in [1, 2] {
+                    let mut br = kp::metadata_response::MetadataResponseBroker::default();
+                    br.node_id = kp::BrokerId(id);
+                    br.host = s(&format!("broker-{id}"));
+                    br.port = 9092;
+                    resp.brokers.push(br);
+                }
+                let mut t = kp::metadata_response::MetadataResponseTopic::default();
+                t.name = Some(kp::TopicName(s("b")));
+                let mut part = kp::metadata_response::MetadataResponsePartition::default();
+                part.leader_id = kp::BrokerId(1);
+                t.partitions.push(part);
+                resp.topics.push(t);
+                h.respond(c, &req, &resp);
+                saw_metadata = true;
+            }
+            kp::ApiKey::InitProducerId => {
+                let r: kp::InitProducerIdRequest = req.decode();
+                assert_eq!((r.producer_id.0, r.producer_epoch), (4000, 0));
+                let mut resp = kp::InitProducerIdResponse::default();
+                resp.producer_id = kp::ProducerId(4000);
+                resp.producer_epoch = 1;
+                h.respond(c, &req, &resp);
+                saw_bump = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 1)));
+    let tb = h.send("b", Some(0), b"b-1").unwrap();
+    let (_, req) = next_request_on(&mut h, &[b1], 10);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(batches[0].0, "b");
+    assert_eq!(
+        (batches[0].2[0].sequence, batches[0].2[0].producer_epoch),
+        (0, 1)
+    );
+    h.produce_response(b1, &req, &[("b", 0, 0, 0)]);
+    assert!(delivered(&h).iter().any(|(_, r, _)| r.contains(tb)));
+    assert!(failed(&h).is_empty());
+    assert!(h.p.is_flushed());
+}

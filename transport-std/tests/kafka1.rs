@@ -920,3 +920,67 @@ fn message_too_large_fails_only_the_record_that_is_too_large() {
         }
     }
 }
+
+/// `metadata.max.idle.ms` on the real broker: an idempotent producer sends to topic A, A
+/// stays idle past the idle time and is dropped when the next metadata request is made
+/// (for topic B), the producer bumps its epoch, and records sent to A afterwards are
+/// accepted by Kafka (sequence 0 under the new epoch) and land after the first ones, each
+/// exactly once.
+#[test]
+fn an_idle_topic_is_dropped_and_comes_back_under_idempotence() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let a = topic_name("std-idle-a");
+    let b = topic_name("std-idle-b");
+    c.create_topic(&a, 1, 1, &[]);
+    c.create_topic(&b, 1, 1, &[]);
+    let p = builder(
+        &c,
+        &[
+            ("metadata.max.idle.ms", "5000"),
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("linger.ms", "0"),
+        ],
+    )
+    .build()
+    .unwrap();
+    let send_a = |from: usize| -> Vec<i64> {
+        (from..from + 10)
+            .map(|i| {
+                p.send(&ProducerRecord::new(&a).value(format!("a-{i}").as_bytes()))
+                    .unwrap()
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|f| f.wait().unwrap().offset)
+            .collect()
+    };
+    assert_eq!(send_a(0), (0..10).collect::<Vec<i64>>());
+    let before = p.metrics();
+    assert_eq!(before.topics_evicted, 0);
+    std::thread::sleep(Duration::from_millis(5_500));
+    // A new topic makes a metadata request, which drops the idle one.
+    let mb = p
+        .send(&ProducerRecord::new(&b).value(b"b-0"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    assert_eq!(mb.offset, 0);
+    let after = p.metrics();
+    assert_eq!(after.topics_evicted, 1, "{after:?}");
+    assert_eq!(
+        after.producer_id_changes,
+        before.producer_id_changes + 1,
+        "the epoch is bumped before the dropped partition's sequences are reused"
+    );
+    assert_eq!(send_a(10), (10..20).collect::<Vec<i64>>());
+    drop(p);
+    let judged = judge(&c, &a);
+    let values: Vec<_> = judged.iter().map(|r| r.value.clone()).collect();
+    let want: Vec<_> = (0..20)
+        .map(|i| Some(kafka_edge_tests::hex(format!("a-{i}").as_bytes())))
+        .collect();
+    assert_eq!(values, want, "every record once, in order");
+    assert_eq!(judge(&c, &b).len(), 1);
+}
