@@ -133,6 +133,19 @@ pub struct BufferPool<S, T> {
     free_slots: usize,
     /// Where the next search starts (next fit), so that FIFO use stays O(1).
     next_fit: usize,
+    /// A run kept for a multi-slot allocation that found enough free slots but none
+    /// contiguous (see [`BufferPool::allocate`]).
+    reserved: Option<Reservation>,
+}
+
+/// Slots `start..start + count` kept for a large allocation while they drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Reservation {
+    start: usize,
+    count: usize,
+    /// Allocation attempts left, once the run is all free, before the reservation lapses
+    /// (the allocation that asked for it was given up).
+    grace: usize,
 }
 
 /// A pool with its slot states inline, at most `N` slots (no heap).
@@ -174,6 +187,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
             slot_count,
             free_slots: slot_count,
             next_fit: 0,
+            reserved: None,
         })
     }
 
@@ -214,6 +228,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
     }
 
     /// Allocates enough contiguous slots for `len` bytes. Never blocks.
+    ///
+    /// A record larger than a slot needs a run of free slots. When enough slots are free
+    /// but no run is (the pool is fragmented by batches in flight), the run with the fewest
+    /// slots in use is reserved for it: other allocations keep out of it while its batches
+    /// complete, and the same allocation asked again gets it once it is free (Java serves
+    /// such a record from memory outside its pool; a pool without heap waits for a run
+    /// instead of starving behind smaller allocations). A reservation nobody claims lapses
+    /// after as many allocation attempts as the pool has slots once its run is free.
     pub fn allocate(&mut self, len: usize) -> Result<SlotId, PoolError> {
         let count = self.slots_for(len);
         if count > self.slot_count {
@@ -222,13 +244,45 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
                 capacity: self.capacity_bytes(),
             });
         }
+        self.age_reservation();
         if count > self.free_slots {
             return Err(PoolError::Exhausted);
         }
-        let start = self
-            .find_run(self.next_fit, self.slot_count, count)
-            .or_else(|| self.find_run(0, (self.next_fit + count - 1).min(self.slot_count), count))
-            .ok_or(PoolError::Exhausted)?;
+        let claim = self
+            .reserved
+            .filter(|r| r.count == count && self.run_is_free(r.start, count))
+            .map(|r| r.start);
+        let start = match claim {
+            Some(start) => {
+                self.reserved = None;
+                Some(start)
+            }
+            None => {
+                // Smaller allocations keep out of the reserved run; as large or larger
+                // ones may take it (they need a run as much).
+                let avoid = self
+                    .reserved
+                    .filter(|r| count < r.count)
+                    .map(|r| (r.start, r.start + r.count));
+                self.find_run(self.next_fit, self.slot_count, count, avoid)
+                    .or_else(|| {
+                        let to = (self.next_fit + count - 1).min(self.slot_count);
+                        self.find_run(0, to, count, avoid)
+                    })
+            }
+        };
+        let Some(start) = start else {
+            if count > 1 && self.reserved.is_none() {
+                self.reserve(count);
+            }
+            return Err(PoolError::Exhausted);
+        };
+        if self
+            .reserved
+            .is_some_and(|r| start < r.start + r.count && r.start < start + count)
+        {
+            self.reserved = None;
+        }
         let run = self
             .slots
             .get_mut(start..start + count)
@@ -249,14 +303,77 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
         Ok(id)
     }
 
-    /// First index of `count` free slots within `from..to`.
-    fn find_run(&self, from: usize, to: usize, count: usize) -> Option<usize> {
+    /// Whether slots `start..start + count` are all free.
+    fn run_is_free(&self, start: usize, count: usize) -> bool {
+        self.slots
+            .get(start..start + count)
+            .is_some_and(|run| run.iter().all(|s| s.state == SlotState::Free))
+    }
+
+    /// Reserves the run of `count` slots with the fewest slots in use.
+    fn reserve(&mut self, count: usize) {
+        let used = |s: &Slot| usize::from(s.state != SlotState::Free);
+        let Some(first) = self.slots.get(..count) else {
+            return;
+        };
+        let mut in_use: usize = first.iter().map(used).sum();
+        let (mut best, mut best_used) = (0, in_use);
+        for start in 1..=self.slot_count.saturating_sub(count) {
+            let (Some(out), Some(inc)) =
+                (self.slots.get(start - 1), self.slots.get(start + count - 1))
+            else {
+                break;
+            };
+            in_use = in_use - used(out) + used(inc);
+            if in_use < best_used {
+                (best, best_used) = (start, in_use);
+            }
+        }
+        self.reserved = Some(Reservation {
+            start: best,
+            count,
+            grace: self.slot_count,
+        });
+    }
+
+    /// Counts an allocation attempt against a reservation whose run is free.
+    fn age_reservation(&mut self) {
+        if let Some(r) = self.reserved
+            && self.run_is_free(r.start, r.count)
+        {
+            self.reserved = r
+                .grace
+                .checked_sub(1)
+                .map(|grace| Reservation { grace, ..r });
+        }
+    }
+
+    /// Whether a run is reserved for a large allocation (see [`allocate`](Self::allocate)).
+    pub fn has_reservation(&self) -> bool {
+        self.reserved.is_some()
+    }
+
+    /// The reserved run, as `(first slot, slots)`, if any.
+    pub fn reserved_run(&self) -> Option<(usize, usize)> {
+        self.reserved.map(|r| (r.start, r.count))
+    }
+
+    /// First index of `count` free slots within `from..to`, outside `avoid`.
+    fn find_run(
+        &self,
+        from: usize,
+        to: usize,
+        count: usize,
+        avoid: Option<(usize, usize)>,
+    ) -> Option<usize> {
         let mut run_start = from;
         let mut run_len = 0;
         for (i, slot) in self.slots.get(from..to)?.iter().enumerate() {
-            if slot.state == SlotState::Free {
+            let at = from + i;
+            let kept = avoid.is_some_and(|(a, b)| at >= a && at < b);
+            if slot.state == SlotState::Free && !kept {
                 if run_len == 0 {
-                    run_start = from + i;
+                    run_start = at;
                 }
                 run_len += 1;
                 if run_len == count {
@@ -363,6 +480,54 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn a_large_allocation_in_a_fragmented_pool_reserves_a_run_and_gets_it() {
+        // 4 slots of 10 bytes: a b c d, then b and d freed: 20 bytes free, not contiguous.
+        let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let ids: std::vec::Vec<_> = (0..4).map(|_| pool.allocate(10).unwrap()).collect();
+        pool.deallocate(ids[1]).unwrap();
+        pool.deallocate(ids[3]).unwrap();
+        assert_eq!(pool.free_slots(), 2);
+        assert_eq!(pool.allocate(20), Err(PoolError::Exhausted));
+        assert!(pool.has_reservation());
+        // A small allocation keeps out of the reserved run (slots 0..2 or 2..4).
+        let small = pool.allocate(10).unwrap();
+        let reserved_start = if small.index() == 1 { 2 } else { 0 };
+        assert_eq!(
+            pool.allocate(10),
+            Err(PoolError::Exhausted),
+            "the last free slot is reserved"
+        );
+        // The batch in the reserved run completes: the large allocation gets the run.
+        let in_run = if reserved_start == 0 { ids[0] } else { ids[2] };
+        pool.deallocate(in_run).unwrap();
+        let large = pool.allocate(20).unwrap();
+        assert_eq!((large.index(), large.count()), (reserved_start, 2));
+        assert!(!pool.has_reservation());
+    }
+
+    #[test]
+    fn an_unclaimed_reservation_lapses() {
+        let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let ids: std::vec::Vec<_> = (0..4).map(|_| pool.allocate(10).unwrap()).collect();
+        pool.deallocate(ids[1]).unwrap();
+        pool.deallocate(ids[3]).unwrap();
+        assert_eq!(pool.allocate(20), Err(PoolError::Exhausted));
+        let small = pool.allocate(10).unwrap();
+        let in_run = if small.index() == 1 { ids[2] } else { ids[0] };
+        pool.deallocate(in_run).unwrap();
+        // Nobody asks for the 2-slot run again: after 4 attempts small ones may use it.
+        let mut got = None;
+        for _ in 0..6 {
+            if let Ok(id) = pool.allocate(10) {
+                got = Some(id);
+                break;
+            }
+        }
+        assert!(got.is_some());
+        assert!(!pool.has_reservation());
+    }
 
     #[test]
     fn slot_count_follows_the_storage_up_to_slots() {
@@ -488,10 +653,14 @@ mod tests {
                             live.push(id);
                         }
                         Err(PoolError::Exhausted) => {
-                            // Truly no run of that length.
+                            // Truly no run of that length (outside a run reserved for a
+                            // larger allocation).
                             let mut used = [false; SLOTS];
                             for id in &live { for u in &mut used[id.index()..id.index() + id.count()] { *u = true; } }
                             let need = len.div_ceil(SIZE).max(1);
+                            if let Some((start, count)) = pool.reserved_run() && need < count {
+                                for u in &mut used[start..start + count] { *u = true; }
+                            }
                             let fits = used.windows(need).any(|w| w.iter().all(|u| !u));
                             prop_assert!(!fits, "exhausted although a run of {need} was free");
                         }
