@@ -71,6 +71,9 @@ pub(crate) struct IoLoop {
     finished: Vec<(usize, u32)>,
     /// Topic names, shared by every `RecordMetadata` of the topic.
     topics: HashMap<Box<str>, Arc<str>>,
+    /// The last full table logged, and brokers dropped from the last metadata.
+    table_full_logged: Option<kafka_edge_core::TableFull>,
+    brokers_dropped_logged: usize,
 }
 
 impl IoLoop {
@@ -83,6 +86,8 @@ impl IoLoop {
             outbox: Vec::new(),
             finished: Vec::new(),
             topics: HashMap::new(),
+            table_full_logged: None,
+            brokers_dropped_logged: 0,
         }
     }
 
@@ -142,6 +147,7 @@ impl IoLoop {
                 st.core.handle_timeout(now);
             }
             notify |= self.drain(st, now);
+            self.log_limits(st);
             let exit = st.closing
                 && (st.core.is_closed()
                     || now > st.close_deadline_ms.saturating_add(CLOSE_GRACE_MS));
@@ -169,6 +175,30 @@ impl IoLoop {
                     .instant_of(t)
                     .saturating_duration_since(Instant::now())
             });
+        }
+    }
+
+    /// Logs a table that filled up (a connection, request or response limit: the core
+    /// retries those, and a record's own limits come back from `send`) and brokers the
+    /// metadata had that the broker table could not keep: nothing is dropped silently.
+    fn log_limits(&mut self, st: &State) {
+        let full = st.core.table_full();
+        if full.is_some() && full != self.table_full_logged {
+            if let Some(full) = full {
+                warn!("[Producer clientId={}] {full}", self.shared.client_id);
+            }
+            self.table_full_logged = full;
+        }
+        let dropped = st.core.metadata().brokers_dropped();
+        if dropped != self.brokers_dropped_logged {
+            if dropped > 0 {
+                warn!(
+                    "[Producer clientId={}] {dropped} brokers of the cluster's metadata were \
+                     not kept (broker table full, host name over 255 bytes, or port 0)",
+                    self.shared.client_id
+                );
+            }
+            self.brokers_dropped_logged = dropped;
         }
     }
 
