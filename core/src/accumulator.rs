@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use crate::backoff::exponential_backoff;
 use crate::pool::{BufferPool, PoolError, Slot, SlotId};
 use crate::record::{
     BatchBuilder, BatchMeta, DecodedRecord, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record,
@@ -338,20 +339,11 @@ impl ProducerBatch {
     }
 
     /// The backoff before retry number `attempts`: `base * 2^(attempts - 1)` up to `max`
-    /// (Java's `ExponentialBackoff` for `retry.backoff.ms` / `retry.backoff.max.ms`, without
-    /// jitter).
+    /// ([`exponential_backoff`] for `retry.backoff.ms` / `retry.backoff.max.ms`); `base` for
+    /// a batch not retried yet (never backing off: the value is not used).
     const fn retry_backoff(&self, base: u64, max: u64) -> u64 {
-        if self.attempts <= 1 {
-            return base;
-        }
-        let shift = if self.attempts - 1 > 62 {
-            62
-        } else {
-            self.attempts - 1
-        };
-        let b = base.saturating_mul(1u64 << shift);
-        let cap = if max > base { max } else { base };
-        if b < cap { b } else { cap }
+        let attempts = if self.attempts == 0 { 1 } else { self.attempts };
+        exponential_backoff(attempts, base, max)
     }
 }
 

@@ -138,6 +138,7 @@
 )]
 
 mod accumulator;
+mod backoff;
 mod config;
 mod connection;
 mod metadata;

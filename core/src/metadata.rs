@@ -12,6 +12,7 @@
 
 use heapless::String as HString;
 
+use crate::backoff::exponential_backoff;
 use crate::config::MAX_HOST_LEN;
 use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
@@ -700,16 +701,6 @@ fn t_cap_u32(cap: usize) -> u32 {
     u32::try_from(cap).unwrap_or(0)
 }
 
-/// `base * 2^(attempts - 1)` capped at `max` (Java's `ExponentialBackoff` without jitter);
-/// 0 for no attempt.
-pub(crate) fn exponential_backoff(attempts: u32, base: u64, max: u64) -> u64 {
-    if attempts == 0 {
-        return 0;
-    }
-    let shift = (attempts - 1).min(62);
-    base.saturating_mul(1u64 << shift).min(max.max(base))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -870,15 +861,5 @@ mod tests {
             m.register("one-more"),
             Err(RegisterError::TooManyTopics { limit: 16 })
         );
-    }
-
-    #[test]
-    fn backoff_doubles_to_max() {
-        assert_eq!(exponential_backoff(0, 100, 1000), 0);
-        assert_eq!(exponential_backoff(1, 100, 1000), 100);
-        assert_eq!(exponential_backoff(2, 100, 1000), 200);
-        assert_eq!(exponential_backoff(4, 100, 1000), 800);
-        assert_eq!(exponential_backoff(5, 100, 1000), 1000);
-        assert_eq!(exponential_backoff(u32::MAX, 100, 1000), 1000);
     }
 }

@@ -17,12 +17,13 @@ use core::fmt;
 use heapless::Vec as HVec;
 
 use crate::accumulator::{AccumulatorError, BatchId, BatchState, RecordAccumulator, TicketRange};
+use crate::backoff::exponential_backoff;
 use crate::config::{Acks, ConfigError, ProducerConfig};
 use crate::connection::{
     ConnBuffers, ConnId, ConnState, Connection, Fed, InFlight, Piece, RequestKind, Target,
     Versions, size_prefix, write_request,
 };
-use crate::metadata::{Metadata, exponential_backoff};
+use crate::metadata::Metadata;
 use crate::protocol::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorClass, ErrorCode, InitProducerIdRequest,
     InitProducerIdResponse, Message, MetadataRequestNames, MetadataResponse, ProduceRequestEncoder,
