@@ -3,9 +3,15 @@
 //! [`Reader`] is a cursor over `&'a [u8]` whose reads borrow from the input; [`Writer`] is a
 //! cursor over `&'a mut [u8]`. Multi-byte integers are big-endian. Variable-length integers
 //! follow Kafka's `ByteUtils`: `varint`/`varlong` are zig-zag encoded (signed), the
-//! "unsigned varint" of flexible versions is plain LEB128.
+//! "unsigned varint" of flexible versions is plain LEB128 (sizes and encodings in
+//! `varint.rs`, shared with the record batch builder).
 
 use core::fmt;
+
+use super::varint::{
+    put_uvarint_exact, unsigned_varint_len, unsigned_varlong_len, unzigzag32, unzigzag64,
+    varint_len, zigzag32, zigzag64,
+};
 
 /// Why some bytes could not be decoded.
 ///
@@ -165,64 +171,6 @@ pub const fn nullable_bytes_len(flexible: bool, len: Option<usize>) -> usize {
 /// Bytes taken by an empty tagged-field section: one when `flexible`, none otherwise.
 pub const fn empty_tagged_fields_len(flexible: bool) -> usize {
     flexible as usize
-}
-
-#[inline(always)]
-const fn zigzag32(v: i32) -> u32 {
-    ((v << 1) ^ (v >> 31)) as u32
-}
-
-#[inline(always)]
-const fn zigzag64(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-#[inline(always)]
-const fn unzigzag32(v: u32) -> i32 {
-    ((v >> 1) as i32) ^ -((v & 1) as i32)
-}
-
-#[inline(always)]
-const fn unzigzag64(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
-}
-
-/// Bytes taken by `v` as an unsigned varint (1..=5), as Kafka's
-/// `ByteUtils.sizeOfUnsignedVarint`.
-#[inline(always)]
-pub const fn unsigned_varint_len(v: u32) -> usize {
-    let bits = 32 - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-#[inline(always)]
-pub(crate) const fn unsigned_varlong_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-/// Bytes taken by `v` as a zig-zag varint (1..=5), as Kafka's `ByteUtils.sizeOfVarint`.
-#[inline(always)]
-pub const fn varint_len(v: i32) -> usize {
-    unsigned_varint_len(zigzag32(v))
-}
-
-/// Bytes taken by `v` as a zig-zag varlong (1..=10), as Kafka's `ByteUtils.sizeOfVarlong`.
-#[inline(always)]
-pub const fn varlong_len(v: i64) -> usize {
-    unsigned_varlong_len(zigzag64(v))
-}
-
-/// Writes `v` as LEB128 into `dst`, which must be exactly `unsigned_varlong_len(v)` long.
-#[inline(always)]
-pub(crate) fn put_uvarint_exact(dst: &mut [u8], mut v: u64) {
-    for b in dst.iter_mut() {
-        *b = (v as u8) | 0x80;
-        v >>= 7;
-    }
-    if let Some(last) = dst.last_mut() {
-        *last &= 0x7f;
-    }
 }
 
 /// A cursor that decodes Kafka primitives from a borrowed byte slice.
@@ -1257,6 +1205,7 @@ impl<'a, T: Message<'a> + Copy> ExactSizeIterator for ArrayIter<'a, T> {}
 #[cfg(test)]
 mod tests {
     extern crate std;
+    use super::super::varint::varlong_len;
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;

@@ -34,13 +34,12 @@ mod header;
 mod init_producer_id;
 mod metadata;
 mod produce;
+mod varint;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
-pub(crate) use codec::put_uvarint_exact;
 pub use codec::{
     Array, ArrayIter, DecodeError, EncodeError, Message, Reader, TaggedField, TaggedFields, Uuid,
     Writer, empty_tagged_fields_len, len_prefix_len, nullable_bytes_len, nullable_string_len,
-    unsigned_varint_len, varint_len, varlong_len,
 };
 pub use error::{ErrorClass, ErrorCode};
 pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_size};
@@ -55,6 +54,8 @@ pub use produce::{
     PartitionProduceResponse, ProduceRequest, ProduceRequestEncoder, ProduceResponse,
     TopicProduceData, TopicProduceResponse,
 };
+pub(crate) use varint::{put_uvarint_exact, unsigned_varlong_len, zigzag32, zigzag64};
+pub use varint::{unsigned_varint_len, varint_len, varlong_len};
 
 /// Helpers shared by the message tests.
 #[cfg(test)]

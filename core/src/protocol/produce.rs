@@ -12,10 +12,11 @@
 
 use super::codec::{
     Array, DecodeError, EncodeError, Message, Reader, TaggedFields, Uuid, Writer,
-    empty_tagged_fields_len, len_prefix_len, nullable_string_len, unsigned_varint_len,
+    empty_tagged_fields_len, len_prefix_len, nullable_string_len,
 };
 use super::error::ErrorCode;
 use super::header::{ApiKey, FieldVersions, check_decode, check_encode};
+use super::varint::unsigned_varint_len;
 
 const API: ApiKey = ApiKey::Produce;
 

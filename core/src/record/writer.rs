@@ -7,7 +7,10 @@
 
 use core::fmt;
 
-use crate::protocol::{DecodeError, put_uvarint_exact};
+use crate::protocol::{
+    DecodeError, put_uvarint_exact, unsigned_varlong_len, varint_len, varlong_len, zigzag32,
+    zigzag64,
+};
 
 use super::header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
@@ -43,34 +46,6 @@ pub struct Record<'a> {
 /// attributes (1), timestamp delta (10), offset delta (5); Kafka's
 /// `DefaultRecord.MAX_RECORD_OVERHEAD`.
 pub const MAX_RECORD_OVERHEAD: usize = 21;
-
-#[inline(always)]
-const fn zigzag32(v: i32) -> u64 {
-    ((v << 1) ^ (v >> 31)) as u32 as u64
-}
-
-#[inline(always)]
-const fn zigzag64(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-/// Bytes of `v` as LEB128: `ceil(bits / 7)`, computed as `(bits * 9 + 64) / 64`, which is
-/// exact for 1..=64 bits and avoids a division on the hot path.
-#[inline(always)]
-const fn uvarint_len(v: u64) -> usize {
-    let bits = 64 - (v | 1).leading_zeros();
-    ((bits * 9 + 64) >> 6) as usize
-}
-
-#[inline(always)]
-const fn varint_len(v: i32) -> usize {
-    uvarint_len(zigzag32(v))
-}
-
-#[inline(always)]
-const fn varlong_len(v: i64) -> usize {
-    uvarint_len(zigzag64(v))
-}
 
 /// Bytes of a nullable byte field with a varint length (`-1` = null).
 #[inline(always)]
@@ -482,13 +457,13 @@ impl BatchBuilder {
                 available,
             });
         };
-        let mut pos = put_uvarint(dst, 0, zigzag32(body));
+        let mut pos = put_uvarint(dst, 0, u64::from(zigzag32(body)));
         pos = put_bytes(dst, pos, &[0]);
         pos = put_uvarint(dst, pos, zigzag64(timestamp_delta));
-        pos = put_uvarint(dst, pos, zigzag32(offset_delta));
+        pos = put_uvarint(dst, pos, u64::from(zigzag32(offset_delta)));
         pos = put_nullable(dst, pos, record.key);
         pos = put_nullable(dst, pos, record.value);
-        pos = put_uvarint(dst, pos, zigzag32(header_count));
+        pos = put_uvarint(dst, pos, u64::from(zigzag32(header_count)));
         pos = put_bytes(dst, pos, headers);
         debug_assert_eq!(pos, size, "record size computed wrongly");
 
@@ -611,7 +586,7 @@ pub fn set_producer_state(
 /// the whole record, so the checked write never fails; it only keeps the code panic-free.
 #[inline(always)]
 fn put_uvarint(dst: &mut [u8], pos: usize, v: u64) -> usize {
-    let end = pos + uvarint_len(v);
+    let end = pos + unsigned_varlong_len(v);
     if let Some(d) = dst.get_mut(pos..end) {
         put_uvarint_exact(d, v);
     }
@@ -652,7 +627,7 @@ fn put_nullable(dst: &mut [u8], pos: usize, b: Option<&[u8]>) -> usize {
         None => put_uvarint(dst, pos, 1), // zig-zag(-1)
         // Lengths were checked to fit an i32 when sizing the record.
         Some(b) => {
-            let pos = put_uvarint(dst, pos, zigzag32(b.len() as i32));
+            let pos = put_uvarint(dst, pos, u64::from(zigzag32(b.len() as i32)));
             put_bytes(dst, pos, b)
         }
     }
@@ -693,20 +668,20 @@ fn encode_record(
     // wide load of the same bytes stall on store forwarding. Bytes past the framing are
     // overwritten by what follows.
     let mut pos = if let Some(head) = dst.first_chunk_mut::<32>() {
-        let mut n = put_uvarint_scratch(head, 0, zigzag32(body));
+        let mut n = put_uvarint_scratch(head, 0, u64::from(zigzag32(body)));
         // Attributes: unused by magic 2, zero.
         if let Some(b) = head.get_mut(n & 31) {
             *b = 0;
         }
         n += 1;
         n = put_uvarint_scratch(head, n, zigzag64(timestamp_delta));
-        n = put_uvarint_scratch(head, n, zigzag32(offset_delta));
+        n = put_uvarint_scratch(head, n, u64::from(zigzag32(offset_delta)));
         match r.key {
             None => {
                 n = put_uvarint_scratch(head, n, 1);
                 n = match r.value {
                     None => put_uvarint_scratch(head, n, 1),
-                    Some(v) => put_uvarint_scratch(head, n, zigzag32(v.len() as i32)),
+                    Some(v) => put_uvarint_scratch(head, n, u64::from(zigzag32(v.len() as i32))),
                 };
                 match r.value {
                     None => n,
@@ -714,20 +689,20 @@ fn encode_record(
                 }
             }
             Some(k) => {
-                n = put_uvarint_scratch(head, n, zigzag32(k.len() as i32));
+                n = put_uvarint_scratch(head, n, u64::from(zigzag32(k.len() as i32)));
                 let pos = put_bytes(dst, n, k);
                 put_nullable(dst, pos, r.value)
             }
         }
     } else {
-        let mut pos = put_uvarint(dst, 0, zigzag32(body));
+        let mut pos = put_uvarint(dst, 0, u64::from(zigzag32(body)));
         pos = put_bytes(dst, pos, &[0]);
         pos = put_uvarint(dst, pos, zigzag64(timestamp_delta));
-        pos = put_uvarint(dst, pos, zigzag32(offset_delta));
+        pos = put_uvarint(dst, pos, u64::from(zigzag32(offset_delta)));
         pos = put_nullable(dst, pos, r.key);
         put_nullable(dst, pos, r.value)
     };
-    pos = put_uvarint(dst, pos, zigzag32(r.headers.len() as i32));
+    pos = put_uvarint(dst, pos, u64::from(zigzag32(r.headers.len() as i32)));
     for h in r.headers {
         pos = put_nullable(dst, pos, Some(h.key.as_bytes()));
         pos = put_nullable(dst, pos, h.value);
@@ -912,27 +887,6 @@ mod tests {
             b.close(&mut buf, &BatchMeta::default()),
             Err(WriteError::Empty)
         );
-    }
-
-    #[test]
-    fn test_varint_lengths_match_protocol() {
-        for bits in 0..64 {
-            for v in [1u64 << bits, (1u64 << bits) - 1, (1u64 << bits) + 1] {
-                let mut n = 1;
-                let mut x = v;
-                while x >= 0x80 {
-                    x >>= 7;
-                    n += 1;
-                }
-                assert_eq!(uvarint_len(v), n, "{v}");
-                assert_eq!(
-                    varlong_len(v as i64),
-                    crate::protocol::varlong_len(v as i64)
-                );
-                assert_eq!(varint_len(v as i32), crate::protocol::varint_len(v as i32));
-            }
-        }
-        assert_eq!(uvarint_len(u64::MAX), 10);
     }
 
     #[test]
