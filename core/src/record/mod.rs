@@ -8,17 +8,17 @@
 //! - [`RecordBatchReader`] walks batches and their records, borrowed and lazily, verifying
 //!   magic and CRC; it never panics on any input.
 
+mod batch_header;
 mod crc;
-mod header;
 mod reader;
 mod writer;
 
-pub use crc::{crc32c, crc32c_append};
-pub use header::{
+pub use batch_header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, field,
 };
+pub use crc::{crc32c, crc32c_append};
 pub use reader::{DecodedRecord, Headers, RecordBatch, RecordBatchReader, Records};
 pub use writer::{
     BatchBuilder, BatchMeta, Codec, CodecError, Header, MAX_RECORD_OVERHEAD, Record, WriteError,

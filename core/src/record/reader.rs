@@ -9,7 +9,7 @@
 
 use crate::protocol::{DecodeError, Reader};
 
-use super::header::{
+use super::batch_header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, field,
 };

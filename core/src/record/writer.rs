@@ -12,7 +12,7 @@ use crate::protocol::{
     zigzag64,
 };
 
-use super::header::{
+use super::batch_header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, attributes,

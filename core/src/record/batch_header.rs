@@ -1,6 +1,8 @@
 //! The 61-byte header of a RecordBatch v2, as a checked view over bytes.
 //!
-//! See [`RecordBatchHeader`] for the layout.
+//! The batch's own fields (offsets, producer state, CRC): not a record's key-value
+//! [`Header`](super::Header)s, nor the request and response headers of
+//! [`protocol`](crate::protocol). See [`RecordBatchHeader`] for the layout.
 
 use core::fmt;
 
