@@ -1,5 +1,8 @@
 //! RecordBatch v2: the format in which a producer sends records.
 //!
+//! - [`Record`] (with its [`Header`]s) is a record to append, with the sizes Kafka's
+//!   `DefaultRecord` computes: exact at a position in a batch, and the upper bound
+//!   ([`Record::size_upper_bound`]) that sizes batches and checks `max.request.size`.
 //! - [`BatchBuilder`] writes records straight into a caller's buffer (a pool slot) and fills
 //!   in the header and CRC32C when the batch is closed, byte for byte as Kafka's
 //!   `MemoryRecordsBuilder`.
@@ -9,18 +12,17 @@
 //!   magic and CRC; it never panics on any input.
 
 mod batch_header;
+mod builder;
 mod crc;
 mod reader;
-mod writer;
+mod size;
 
 pub use batch_header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, NO_PARTITION_LEADER_EPOCH, NO_PRODUCER_EPOCH,
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, field,
 };
+pub use builder::{BatchBuilder, BatchMeta, Codec, CodecError, WriteError, set_producer_state};
 pub use crc::{crc32c, crc32c_append};
 pub use reader::{DecodedRecord, Headers, RecordBatch, RecordBatchReader, Records};
-pub use writer::{
-    BatchBuilder, BatchMeta, Codec, CodecError, Header, MAX_RECORD_OVERHEAD, Record, WriteError,
-    set_producer_state,
-};
+pub use size::{Header, MAX_RECORD_OVERHEAD, Record};

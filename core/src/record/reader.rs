@@ -13,7 +13,7 @@ use super::batch_header::{
     CompressionType, LOG_OVERHEAD, MAGIC_V2, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, field,
 };
-use super::writer::Header;
+use super::size::Header;
 
 /// An iterator over the record batches laid end to end in a buffer (a produce request's
 /// `records` field, a log segment).
@@ -302,7 +302,8 @@ impl<'a> Iterator for Headers<'a> {
 #[cfg(test)]
 mod tests {
     extern crate std;
-    use super::super::writer::{BatchBuilder, BatchMeta, Record};
+    use super::super::builder::{BatchBuilder, BatchMeta};
+    use super::super::size::Record;
     use super::*;
     use proptest::prelude::*;
     use std::vec::Vec;
