@@ -1,0 +1,113 @@
+//! A partition's queue of batches: a linked list threaded through the batch table
+//! (`BatchEntry::next`), oldest first, with its mute and hold flags.
+
+use crate::topic::TopicPartition;
+
+use super::batch::{BatchEntry, batch_at, ix};
+
+/// One entry of the partition queue table (opaque; 24 bytes): a partition's batches.
+#[derive(Debug, Clone, Copy)]
+pub struct PartitionQueue {
+    pub(super) tp: TopicPartition,
+    pub(super) head: Option<u32>,
+    pub(super) tail: Option<u32>,
+    pub(super) len: u32,
+    pub(super) muted: bool,
+    /// Held back until [`RecordAccumulator::release_holds`](super::RecordAccumulator::release_holds) (an epoch bump in progress).
+    pub(super) held: bool,
+}
+
+pub(super) fn set_next(entries: &mut [BatchEntry], i: u32, next: Option<u32>) {
+    if let Some(e) = entries.get_mut(ix(i)) {
+        e.next = next;
+    }
+}
+
+pub(super) fn next_of(entries: &[BatchEntry], i: u32) -> Option<u32> {
+    entries.get(ix(i)).and_then(|e| e.next)
+}
+
+impl PartitionQueue {
+    pub(super) fn new(tp: TopicPartition) -> Self {
+        Self {
+            tp,
+            head: None,
+            tail: None,
+            len: 0,
+            muted: false,
+            held: false,
+        }
+    }
+
+    pub(super) fn push_back(&mut self, entries: &mut [BatchEntry], i: u32) {
+        set_next(entries, i, None);
+        match self.tail {
+            Some(t) => set_next(entries, t, Some(i)),
+            None => self.head = Some(i),
+        }
+        self.tail = Some(i);
+        self.len += 1;
+    }
+
+    pub(super) fn pop_front(&mut self, entries: &mut [BatchEntry]) -> Option<u32> {
+        let head = self.head?;
+        self.head = next_of(entries, head);
+        if self.head.is_none() {
+            self.tail = None;
+        }
+        set_next(entries, head, None);
+        self.len -= 1;
+        Some(head)
+    }
+
+    /// Inserts `i` before the first queued batch that comes after it (`order`: creation
+    /// order, then record order for the batches of a split).
+    pub(super) fn insert_in_order(
+        &mut self,
+        entries: &mut [BatchEntry],
+        i: u32,
+        order: (u64, u32),
+    ) {
+        let mut prev: Option<u32> = None;
+        let mut cur = self.head;
+        while let Some(c) = cur {
+            if batch_at(entries, c).is_some_and(|b| b.order() > order) {
+                break;
+            }
+            prev = Some(c);
+            cur = next_of(entries, c);
+        }
+        set_next(entries, i, cur);
+        match prev {
+            Some(p) => set_next(entries, p, Some(i)),
+            None => self.head = Some(i),
+        }
+        if cur.is_none() {
+            self.tail = Some(i);
+        }
+        self.len += 1;
+    }
+
+    pub(super) fn remove(&mut self, entries: &mut [BatchEntry], i: u32) -> bool {
+        let mut prev: Option<u32> = None;
+        let mut cur = self.head;
+        while let Some(c) = cur {
+            if c == i {
+                let next = next_of(entries, c);
+                match prev {
+                    Some(p) => set_next(entries, p, next),
+                    None => self.head = next,
+                }
+                if self.tail == Some(c) {
+                    self.tail = prev;
+                }
+                set_next(entries, c, None);
+                self.len -= 1;
+                return true;
+            }
+            prev = Some(c);
+            cur = next_of(entries, c);
+        }
+        false
+    }
+}
