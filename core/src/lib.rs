@@ -140,7 +140,6 @@
 mod accumulator;
 mod backoff;
 mod config;
-mod connection;
 mod metadata;
 mod partitioner;
 mod pool;
@@ -160,7 +159,6 @@ pub use config::{
     Acks, BrokerAddress, ConfigError, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
     MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
-pub use connection::{Broker as BrokerRef, ConnBuffers, ConnId, Connection, Piece};
 pub use metadata::{
     Broker, MAX_TOPIC_NAME_LEN, Metadata, PartitionEntry, RegisterError, TopicEntry, TopicStatus,
     is_valid_topic_name,
@@ -173,7 +171,8 @@ pub use pool::{BufferPool, FixedPool, PoolError, Slot, SlotId};
 pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
 pub use sender::{
-    BatchExtra, Event, MetadataOf, ProduceError, ProducerMetrics, SeqEntry, Transmit,
+    BatchExtra, Broker as BrokerRef, ConnBuffers, ConnId, Connection, Event, MetadataOf, Piece,
+    ProduceError, ProducerMetrics, SeqEntry, Transmit,
 };
 pub use table::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
 #[cfg(feature = "alloc")]

@@ -36,13 +36,14 @@ use core::fmt;
 
 use crate::accumulator::{AccumulatorConfig, AppendError, RecordAccumulator, Ticket, TicketRange};
 use crate::config::{ConfigError, ProducerConfig};
-use crate::connection::{Broker, ConnId};
 use crate::metadata::{RegisterError, TopicStatus, is_valid_topic_name};
 use crate::partitioner::{BuiltInPartitioner, PartitionError, Partitioner, select_partition};
 use crate::pool::{BufferPool, PoolError};
 use crate::protocol::ErrorCode;
 use crate::record::{Header, Record};
-use crate::sender::{Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit};
+use crate::sender::{
+    Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit,
+};
 use crate::table::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
 

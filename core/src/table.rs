@@ -269,11 +269,11 @@ pub trait Storage {
     /// Brokers with batches ready to send (one per broker).
     type Nodes: Table<crate::topic::NodeId>;
     /// Connections.
-    type Connections: Table<crate::connection::Connection>;
+    type Connections: Table<crate::sender::Connection>;
     /// Connection buffers (one per connection).
-    type Buffers: Table<crate::connection::ConnBuffers<Self>>;
+    type Buffers: Table<crate::sender::ConnBuffers<Self>>;
     /// Pieces of one request (framing slices between its batches).
-    type Pieces: Table<crate::connection::Piece>;
+    type Pieces: Table<crate::sender::Piece>;
     /// A connection's receive buffer (grows to the largest response frame).
     type Recv: Table<u8>;
     /// A connection's request scratch (grows to the largest request framing).
@@ -318,9 +318,9 @@ impl<
     type Available = FixedTable<i32, PARTITIONS>;
     type Brokers = FixedTable<crate::metadata::Broker, BROKERS>;
     type Nodes = FixedTable<crate::topic::NodeId, BROKERS>;
-    type Connections = FixedTable<crate::connection::Connection, CONNECTIONS>;
-    type Buffers = FixedTable<crate::connection::ConnBuffers<Self>, CONNECTIONS>;
-    type Pieces = FixedTable<crate::connection::Piece, BATCHES>;
+    type Connections = FixedTable<crate::sender::Connection, CONNECTIONS>;
+    type Buffers = FixedTable<crate::sender::ConnBuffers<Self>, CONNECTIONS>;
+    type Pieces = FixedTable<crate::sender::Piece, BATCHES>;
     type Recv = FixedTable<u8, RESPONSE>;
     type Scratch = FixedTable<u8, REQUEST>;
     type Extras = FixedTable<crate::sender::BatchExtra, BATCHES>;
@@ -409,9 +409,9 @@ mod heap {
         type Available = VecTable<i32>;
         type Brokers = VecTable<crate::metadata::Broker>;
         type Nodes = VecTable<crate::topic::NodeId>;
-        type Connections = VecTable<crate::connection::Connection>;
-        type Buffers = VecTable<crate::connection::ConnBuffers<Self>>;
-        type Pieces = VecTable<crate::connection::Piece>;
+        type Connections = VecTable<crate::sender::Connection>;
+        type Buffers = VecTable<crate::sender::ConnBuffers<Self>>;
+        type Pieces = VecTable<crate::sender::Piece>;
         type Recv = VecTable<u8>;
         type Scratch = VecTable<u8>;
         type Extras = VecTable<crate::sender::BatchExtra>;

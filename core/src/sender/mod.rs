@@ -12,17 +12,18 @@
 //! connection) are not a field: the producer hands them to every method that needs them,
 //! so that frames can be read from them while the rest of the state is updated.
 
+mod connection;
+
 use core::fmt;
 
 use heapless::Vec as HVec;
 
+use self::connection::{
+    ConnState, Fed, InFlight, RequestKind, Target, Versions, size_prefix, write_request,
+};
 use crate::accumulator::{AccumulatorError, BatchId, BatchState, RecordAccumulator, TicketRange};
 use crate::backoff::exponential_backoff;
 use crate::config::{Acks, ConfigError, ProducerConfig};
-use crate::connection::{
-    ConnBuffers, ConnId, ConnState, Connection, Fed, InFlight, Piece, RequestKind, Target,
-    Versions, size_prefix, write_request,
-};
 use crate::metadata::Metadata;
 use crate::protocol::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorClass, ErrorCode, InitProducerIdRequest,
@@ -32,6 +33,8 @@ use crate::protocol::{
 use crate::record::{BatchMeta, RecordBatchHeader};
 use crate::table::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicId, TopicPartition};
+
+pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};
 
 /// Why a batch failed. Every accepted record gets either `Delivered` or one of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +86,7 @@ pub enum Event<'a> {
         conn: ConnId,
         /// The broker: its node id, or its place in `bootstrap.servers` (a gateway may be
         /// asked for a broker by either instead of by address).
-        broker: crate::connection::Broker,
+        broker: Broker,
         /// Host to connect to.
         host: &'a str,
         /// Port to connect to.
@@ -1149,7 +1152,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         k: usize,
         kind: RequestKind,
         version: i16,
-        body: &impl crate::connection::Body,
+        body: &impl connection::Body,
         io: &mut Io<St>,
     ) -> bool {
         let correlation_id = self.next_correlation_id();
