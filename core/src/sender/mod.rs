@@ -14,6 +14,7 @@
 
 mod client;
 mod connection;
+mod idempotence;
 mod output;
 
 use core::fmt;
@@ -22,48 +23,21 @@ use heapless::Vec as HVec;
 
 use self::client::{MAX_RECONNECTS, Reconnect};
 use self::connection::{ConnState, InFlight, RequestKind, Target, size_prefix};
+use self::idempotence::{PidState, forget_sequences, increment_sequence};
 use crate::accumulator::{AccumulatorError, BatchId, BatchState, RecordAccumulator};
-use crate::backoff::exponential_backoff;
 use crate::config::{Acks, ConfigError, ProducerConfig};
 use crate::metadata::Metadata;
 use crate::protocol::{
-    ApiKey, ErrorClass, ErrorCode, InitProducerIdRequest, InitProducerIdResponse, Message,
-    MetadataResponse, ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader, Uuid, Writer,
+    ApiKey, ErrorClass, ErrorCode, InitProducerIdResponse, Message, MetadataResponse,
+    ProduceRequestEncoder, ProduceResponse, Reader, RequestHeader, Uuid, Writer,
 };
 use crate::record::{BatchMeta, RecordBatchHeader};
 use crate::table::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicPartition};
 
 pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};
+pub use self::idempotence::SeqEntry;
 pub use self::output::{Event, ProduceError, ProducerMetrics, Transmit};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PidState {
-    /// No producer id yet.
-    None,
-    /// InitProducerId in flight.
-    Requesting,
-    /// A producer id and epoch to use.
-    Ready,
-    /// The epoch must be bumped (unresolved sequences) before producing again.
-    BumpNeeded,
-}
-
-/// One entry of the sequence table (opaque; 12 bytes): a partition's next sequence.
-#[derive(Debug, Clone, Copy)]
-pub struct SeqEntry {
-    tp: TopicPartition,
-    next: i32,
-}
-
-/// Java's `DefaultRecordBatch.incrementSequence`: sequences wrap to 0 after `i32::MAX`.
-pub(crate) const fn increment_sequence(sequence: i32, increment: i32) -> i32 {
-    if sequence > i32::MAX - increment {
-        increment - (i32::MAX - sequence) - 1
-    } else {
-        sequence + increment
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ExtraState {
@@ -93,24 +67,6 @@ const fn no_extra() -> BatchExtra {
         outcome: Ok((-1, -1)),
         next_outcome: None,
     }
-}
-
-/// See `Sender::is_unresolved`: batch `id` (`batch`, closed as `bytes`) waits for a retry,
-/// may have been written, and carries producer id `pid` and epoch `epoch`.
-fn unresolved(
-    extras: &[BatchExtra],
-    id: BatchId,
-    batch: &crate::accumulator::ProducerBatch,
-    bytes: &[u8],
-    pid: i64,
-    epoch: i16,
-) -> bool {
-    batch.state() == BatchState::Retry
-        && extras
-            .get(id.index())
-            .is_some_and(|e| e.id == id && e.maybe_written)
-        && RecordBatchHeader::new_checked(bytes)
-            .is_ok_and(|h| h.producer_id() == pid && h.producer_epoch() == epoch)
 }
 
 /// Why a request of a batch did not succeed.
@@ -344,17 +300,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             now_ms,
             idle_ms,
             |id| acc.topic_in_use(id),
-            |id| {
-                bump |= sequences.iter().any(|s| s.tp.topic == id && s.next != 0);
-                sequences.retain(|s| s.tp.topic != id);
-            },
+            |id| bump |= forget_sequences(sequences, id),
         );
         if dropped > 0 {
             let metadata = &self.metadata;
             self.acc
                 .remove_queues(|tp| metadata.topic_name(tp.topic).is_none());
-            if bump && self.idempotent && self.pid_state == PidState::Ready {
-                self.pid_state = PidState::BumpNeeded;
+            if bump && self.idempotent {
+                self.bump_epoch_when_ready();
             }
             self.metrics.topics_evicted += dropped as u64;
         }
@@ -535,11 +488,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             at(metadata_due);
         }
         if self.idempotent && matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
-            let due = self.pid_last_attempt_ms.saturating_add(exponential_backoff(
-                self.pid_attempts,
-                self.config.retry_backoff_ms,
-                self.config.retry_backoff_max_ms,
-            ));
+            let due = self.init_producer_id_due_ms();
             if due > now_ms {
                 at(due);
             }
@@ -548,139 +497,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     // ---- requests ------------------------------------------------------------------------
-
-    fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut Io<St>) {
-        if !matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
-            return;
-        }
-        let due = self.pid_last_attempt_ms.saturating_add(exponential_backoff(
-            self.pid_attempts,
-            self.config.retry_backoff_ms,
-            self.config.retry_backoff_max_ms,
-        ));
-        if now_ms < due {
-            return;
-        }
-        if self.pid_state == PidState::BumpNeeded {
-            // Bump only once no Produce request is in flight (their sequences are settled).
-            let producing = self
-                .conns
-                .iter()
-                .any(|c| c.in_flight.iter().any(|r| r.kind == RequestKind::Produce));
-            if producing || self.has_unresolved() {
-                return;
-            }
-        }
-        let Some(k) = self.pick_ready_conn() else {
-            self.want_any_connection(now_ms);
-            return;
-        };
-        let Some(version) = self
-            .conns
-            .get(k)
-            .and_then(|c| c.versions)
-            .and_then(|v| v.init_producer_id)
-        else {
-            self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
-            return;
-        };
-        let mut request = InitProducerIdRequest::IDEMPOTENT;
-        if self.pid_state == PidState::BumpNeeded && version >= 3 && self.producer_id >= 0 {
-            // KIP-360: bump the epoch of the current producer id.
-            request.producer_id = self.producer_id;
-            request.producer_epoch = self.producer_epoch;
-        }
-        let bumping = self.pid_state == PidState::BumpNeeded;
-        if self.send_request(
-            now_ms,
-            k,
-            RequestKind::InitProducerId,
-            version,
-            &request,
-            io,
-        ) {
-            self.pid_state = PidState::Requesting;
-            self.pid_last_attempt_ms = now_ms;
-            // Remember what a failure goes back to.
-            self.pid_bumping = bumping;
-        }
-    }
-
-    fn init_producer_id_failed(&mut self, now_ms: u64) {
-        if self.pid_state == PidState::Requesting {
-            self.pid_state = if self.pid_bumping {
-                PidState::BumpNeeded
-            } else {
-                PidState::None
-            };
-        }
-        self.pid_attempts = self.pid_attempts.saturating_add(1);
-        self.pid_last_attempt_ms = now_ms;
-    }
 }
 
 // ---- producing and responses -----------------------------------------------------------
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
-    fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
-        match self.sequences.iter().find(|s| s.tp == tp) {
-            Some(s) => s.next,
-            None => {
-                let _ = self.sequences.push(SeqEntry { tp, next: 0 });
-                0
-            }
-        }
-    }
-
-    fn set_next_sequence(&mut self, tp: TopicPartition, next: i32) {
-        match self.sequences.iter_mut().find(|s| s.tp == tp) {
-            Some(s) => s.next = next,
-            None => {
-                let _ = self.sequences.push(SeqEntry { tp, next });
-            }
-        }
-    }
-
-    /// Whether batch `id` was sent with the current producer id and epoch, may have been
-    /// written, and waits for a retry: it must be resolved (retried with the same epoch and
-    /// sequence, until the broker answers) before the epoch is bumped, or a bump would
-    /// re-stamp it and the broker would write it twice.
-    fn is_unresolved(&self, id: BatchId) -> bool {
-        let Ok(b) = self.acc.batch(id) else {
-            return false;
-        };
-        let bytes = self.acc.batch_bytes(id).unwrap_or_default();
-        unresolved(
-            &self.extras,
-            id,
-            b,
-            bytes,
-            self.producer_id,
-            self.producer_epoch,
-        )
-    }
-
-    fn has_unresolved(&self) -> bool {
-        self.acc.heads().any(|id| self.is_unresolved(id))
-    }
-
-    /// While an epoch bump waits: sends only the batches that must be resolved first.
-    fn send_unresolved(&mut self, now_ms: u64, io: &mut Io<St>) -> crate::accumulator::ReadyCheck {
-        let Self {
-            acc,
-            extras,
-            producer_id,
-            producer_epoch,
-            ..
-        } = self;
-        acc.hold_where(|id, batch, bytes| {
-            !unresolved(extras, id, batch, bytes, *producer_id, *producer_epoch)
-        });
-        let check = self.send_produce(now_ms, io);
-        self.acc.release_holds();
-        check
-    }
-
     /// Drains the ready batches of every ready broker into Produce requests.
     fn send_produce(&mut self, now_ms: u64, io: &mut Io<St>) -> crate::accumulator::ReadyCheck {
         let mut nodes = core::mem::replace(&mut self.nodes, St::Nodes::with_limit(0));
@@ -1140,46 +961,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         self.push_outcome(id, Err(error));
     }
 
-    /// The producer id, epoch, base sequence and record count batch `id` was sent with, if
-    /// it had a sequence (in flight or waiting for a retry, with bytes).
-    fn sequence_stamp(&self, id: BatchId) -> Option<(i64, i16, i32, i32)> {
-        let b = self.acc.batch(id).ok()?;
-        if !matches!(b.state(), BatchState::InFlight | BatchState::Retry) {
-            return None;
-        }
-        let bytes = self.acc.batch_bytes(id).ok()?;
-        let h = RecordBatchHeader::new_checked(bytes).ok()?;
-        Some((
-            h.producer_id(),
-            h.producer_epoch(),
-            h.base_sequence(),
-            h.record_count(),
-        ))
-    }
-
-    /// The sequence range `stamp` of a batch of `tp` that will not be delivered under it
-    /// leaves a gap: it is given back (the partition's next sequence rewound to its base)
-    /// when the broker surely did not write it and no later batch of its partition has a
-    /// sequence, else the epoch is bumped (Java's unresolved sequences). Only for the
-    /// current producer id and epoch: after a bump the sequences start over anyway.
-    fn give_back_sequence(
-        &mut self,
-        tp: TopicPartition,
-        (producer_id, epoch, base, count): (i64, i16, i32, i32),
-        maybe_written: bool,
-        definitely_not_written: bool,
-    ) {
-        if producer_id != self.producer_id || epoch != self.producer_epoch {
-            return;
-        }
-        let next = self.next_sequence(tp);
-        if definitely_not_written && !maybe_written && increment_sequence(base, count) == next {
-            self.set_next_sequence(tp, base);
-        } else if self.pid_state == PidState::Ready {
-            self.pid_state = PidState::BumpNeeded;
-        }
-    }
-
     /// `MESSAGE_TOO_LARGE` (or `RECORD_LIST_TOO_LARGE`): a batch of several records is split
     /// into smaller batches re-enqueued at the front of its partition, which carry its
     /// tickets (Java's `splitAndReenqueue`); a batch of one record fails with `code`.
@@ -1447,8 +1228,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
                         h.producer_id() == self.producer_id
                             && h.producer_epoch() == self.producer_epoch
                     });
-                if current && self.pid_state == PidState::Ready {
-                    self.pid_state = PidState::BumpNeeded;
+                if current {
+                    self.bump_epoch_when_ready();
                 }
                 // The broker has our state and says this is not the next sequence: it did
                 // not write the batch (a duplicate would have been recognised).
@@ -1467,20 +1248,5 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             // Fatal-for-batch, and sequence errors without idempotence.
             _ => self.fail_batch(id, ProduceError::Broker { code }, true),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    extern crate std;
-    use super::*;
-
-    #[test]
-    fn sequences_wrap_like_java() {
-        // Java's DefaultRecordBatch.incrementSequence.
-        assert_eq!(increment_sequence(0, 5), 5);
-        assert_eq!(increment_sequence(i32::MAX - 4, 5), 0);
-        assert_eq!(increment_sequence(i32::MAX, 1), 0);
-        assert_eq!(increment_sequence(i32::MAX - 1, 5), 3);
     }
 }

@@ -1,0 +1,273 @@
+//! Idempotence (the idempotent part of Java's `TransactionManager`): the producer id and
+//! epoch from InitProducerId, a sequence number per partition stamped into each batch when
+//! it is first drained, giving a sequence range back when a batch surely was not written,
+//! and the epoch bump (KIP-360) when a gap cannot be closed. A batch that may have been
+//! written under the current epoch is "unresolved": it is retried as it is, and the bump
+//! waits until every such batch has its answer, or the broker would write it twice.
+
+use crate::accumulator::{BatchId, BatchState, ProducerBatch, ReadyCheck};
+use crate::backoff::exponential_backoff;
+use crate::protocol::{ErrorCode, InitProducerIdRequest};
+use crate::record::RecordBatchHeader;
+use crate::table::{Storage, Table};
+use crate::topic::{TopicId, TopicPartition};
+
+use super::connection::RequestKind;
+use super::{BatchExtra, Io, Sender};
+
+/// Where the producer id stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PidState {
+    /// No producer id yet.
+    None,
+    /// InitProducerId in flight.
+    Requesting,
+    /// A producer id and epoch to use.
+    Ready,
+    /// The epoch must be bumped (unresolved sequences) before producing again.
+    BumpNeeded,
+}
+
+/// One entry of the sequence table (opaque; 12 bytes): a partition's next sequence.
+#[derive(Debug, Clone, Copy)]
+pub struct SeqEntry {
+    pub(super) tp: TopicPartition,
+    pub(super) next: i32,
+}
+
+/// Java's `DefaultRecordBatch.incrementSequence`: sequences wrap to 0 after `i32::MAX`.
+pub(super) const fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// See `Sender::is_unresolved`: batch `id` (`batch`, closed as `bytes`) waits for a retry,
+/// may have been written, and carries producer id `pid` and epoch `epoch`.
+fn unresolved(
+    extras: &[BatchExtra],
+    id: BatchId,
+    batch: &ProducerBatch,
+    bytes: &[u8],
+    pid: i64,
+    epoch: i16,
+) -> bool {
+    batch.state() == BatchState::Retry
+        && extras
+            .get(id.index())
+            .is_some_and(|e| e.id == id && e.maybe_written)
+        && RecordBatchHeader::new_checked(bytes)
+            .is_ok_and(|h| h.producer_id() == pid && h.producer_epoch() == epoch)
+}
+
+/// Drops the sequences of `topic` (dropped from the metadata); returns whether one of its
+/// partitions had used a sequence under the current epoch.
+pub(super) fn forget_sequences<T: Table<SeqEntry>>(sequences: &mut T, topic: TopicId) -> bool {
+    let used = sequences.iter().any(|s| s.tp.topic == topic && s.next != 0);
+    sequences.retain(|s| s.tp.topic != topic);
+    used
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+    // ---- producer id ---------------------------------------------------------------------
+
+    pub(super) fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut Io<St>) {
+        if !matches!(self.pid_state, PidState::None | PidState::BumpNeeded) {
+            return;
+        }
+        if now_ms < self.init_producer_id_due_ms() {
+            return;
+        }
+        if self.pid_state == PidState::BumpNeeded {
+            // Bump only once no Produce request is in flight (their sequences are settled).
+            let producing = self
+                .conns
+                .iter()
+                .any(|c| c.in_flight.iter().any(|r| r.kind == RequestKind::Produce));
+            if producing || self.has_unresolved() {
+                return;
+            }
+        }
+        let Some(k) = self.pick_ready_conn() else {
+            self.want_any_connection(now_ms);
+            return;
+        };
+        let Some(version) = self
+            .conns
+            .get(k)
+            .and_then(|c| c.versions)
+            .and_then(|v| v.init_producer_id)
+        else {
+            self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
+            return;
+        };
+        let mut request = InitProducerIdRequest::IDEMPOTENT;
+        if self.pid_state == PidState::BumpNeeded && version >= 3 && self.producer_id >= 0 {
+            // KIP-360: bump the epoch of the current producer id.
+            request.producer_id = self.producer_id;
+            request.producer_epoch = self.producer_epoch;
+        }
+        let bumping = self.pid_state == PidState::BumpNeeded;
+        if self.send_request(
+            now_ms,
+            k,
+            RequestKind::InitProducerId,
+            version,
+            &request,
+            io,
+        ) {
+            self.pid_state = PidState::Requesting;
+            self.pid_last_attempt_ms = now_ms;
+            // Remember what a failure goes back to.
+            self.pid_bumping = bumping;
+        }
+    }
+
+    pub(super) fn init_producer_id_failed(&mut self, now_ms: u64) {
+        if self.pid_state == PidState::Requesting {
+            self.pid_state = if self.pid_bumping {
+                PidState::BumpNeeded
+            } else {
+                PidState::None
+            };
+        }
+        self.pid_attempts = self.pid_attempts.saturating_add(1);
+        self.pid_last_attempt_ms = now_ms;
+    }
+
+    /// When the next InitProducerId may go: after the backoff of the attempts that failed.
+    pub(super) fn init_producer_id_due_ms(&self) -> u64 {
+        self.pid_last_attempt_ms.saturating_add(exponential_backoff(
+            self.pid_attempts,
+            self.config.retry_backoff_ms,
+            self.config.retry_backoff_max_ms,
+        ))
+    }
+
+    /// Asks for an epoch bump before producing again (Java's unresolved sequences), unless
+    /// none can be asked for now (no producer id yet, or one is being requested or bumped).
+    pub(super) fn bump_epoch_when_ready(&mut self) {
+        if self.pid_state == PidState::Ready {
+            self.pid_state = PidState::BumpNeeded;
+        }
+    }
+
+    // ---- sequences -----------------------------------------------------------------------
+
+    pub(super) fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
+        match self.sequences.iter().find(|s| s.tp == tp) {
+            Some(s) => s.next,
+            None => {
+                let _ = self.sequences.push(SeqEntry { tp, next: 0 });
+                0
+            }
+        }
+    }
+
+    pub(super) fn set_next_sequence(&mut self, tp: TopicPartition, next: i32) {
+        match self.sequences.iter_mut().find(|s| s.tp == tp) {
+            Some(s) => s.next = next,
+            None => {
+                let _ = self.sequences.push(SeqEntry { tp, next });
+            }
+        }
+    }
+
+    /// The producer id, epoch, base sequence and record count batch `id` was sent with, if
+    /// it had a sequence (in flight or waiting for a retry, with bytes).
+    pub(super) fn sequence_stamp(&self, id: BatchId) -> Option<(i64, i16, i32, i32)> {
+        let b = self.acc.batch(id).ok()?;
+        if !matches!(b.state(), BatchState::InFlight | BatchState::Retry) {
+            return None;
+        }
+        let bytes = self.acc.batch_bytes(id).ok()?;
+        let h = RecordBatchHeader::new_checked(bytes).ok()?;
+        Some((
+            h.producer_id(),
+            h.producer_epoch(),
+            h.base_sequence(),
+            h.record_count(),
+        ))
+    }
+
+    /// The sequence range `stamp` of a batch of `tp` that will not be delivered under it
+    /// leaves a gap: it is given back (the partition's next sequence rewound to its base)
+    /// when the broker surely did not write it and no later batch of its partition has a
+    /// sequence, else the epoch is bumped (Java's unresolved sequences). Only for the
+    /// current producer id and epoch: after a bump the sequences start over anyway.
+    pub(super) fn give_back_sequence(
+        &mut self,
+        tp: TopicPartition,
+        (producer_id, epoch, base, count): (i64, i16, i32, i32),
+        maybe_written: bool,
+        definitely_not_written: bool,
+    ) {
+        if producer_id != self.producer_id || epoch != self.producer_epoch {
+            return;
+        }
+        let next = self.next_sequence(tp);
+        if definitely_not_written && !maybe_written && increment_sequence(base, count) == next {
+            self.set_next_sequence(tp, base);
+        } else {
+            self.bump_epoch_when_ready();
+        }
+    }
+
+    // ---- unresolved batches --------------------------------------------------------------
+
+    /// Whether batch `id` was sent with the current producer id and epoch, may have been
+    /// written, and waits for a retry: it must be resolved (retried with the same epoch and
+    /// sequence, until the broker answers) before the epoch is bumped, or a bump would
+    /// re-stamp it and the broker would write it twice.
+    pub(super) fn is_unresolved(&self, id: BatchId) -> bool {
+        let Ok(b) = self.acc.batch(id) else {
+            return false;
+        };
+        let bytes = self.acc.batch_bytes(id).unwrap_or_default();
+        unresolved(
+            &self.extras,
+            id,
+            b,
+            bytes,
+            self.producer_id,
+            self.producer_epoch,
+        )
+    }
+
+    pub(super) fn has_unresolved(&self) -> bool {
+        self.acc.heads().any(|id| self.is_unresolved(id))
+    }
+
+    /// While an epoch bump waits: sends only the batches that must be resolved first.
+    pub(super) fn send_unresolved(&mut self, now_ms: u64, io: &mut Io<St>) -> ReadyCheck {
+        let Self {
+            acc,
+            extras,
+            producer_id,
+            producer_epoch,
+            ..
+        } = self;
+        acc.hold_where(|id, batch, bytes| {
+            !unresolved(extras, id, batch, bytes, *producer_id, *producer_epoch)
+        });
+        let check = self.send_produce(now_ms, io);
+        self.acc.release_holds();
+        check
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_wrap_like_java() {
+        // Java's DefaultRecordBatch.incrementSequence.
+        assert_eq!(increment_sequence(0, 5), 5);
+        assert_eq!(increment_sequence(i32::MAX - 4, 5), 0);
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 5), 3);
+    }
+}
