@@ -186,7 +186,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     // ---- reconnect backoff ---------------------------------------------------------------
 
-    pub(super) fn reconnect_backoff(&self, failures: u32) -> u64 {
+    fn reconnect_backoff(&self, failures: u32) -> u64 {
         exponential_backoff(
             failures,
             self.config.reconnect_backoff_ms,
@@ -208,7 +208,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         })
     }
 
-    pub(super) fn record_failure(&mut self, target: Target, now_ms: u64, ever_ready: bool) {
+    fn record_failure(&mut self, target: Target, now_ms: u64, ever_ready: bool) {
         match self.reconnects.iter_mut().find(|r| r.target == target) {
             Some(r) => {
                 r.failures = if ever_ready {
@@ -241,7 +241,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         }
     }
 
-    pub(super) fn record_success(&mut self, target: Target) {
+    fn record_success(&mut self, target: Target) {
         self.reconnects.retain(|r| r.target != target);
     }
 
@@ -462,7 +462,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     /// Starts the transmit of the request whose pieces are in connection `k`'s buffers.
-    pub(super) fn start_written_request(
+    fn start_written_request(
         &mut self,
         now_ms: u64,
         k: usize,
@@ -580,7 +580,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     // ---- responses -----------------------------------------------------------------------
 
-    pub(super) fn handle_frame(&mut self, now_ms: u64, k: usize, frame: &[u8]) {
+    fn handle_frame(&mut self, now_ms: u64, k: usize, frame: &[u8]) {
         let Ok(correlation_id) = ResponseHeader::peek_correlation_id(frame) else {
             self.close_connection(now_ms, k, true);
             return;
@@ -620,20 +620,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     /// An undecodable response: the request counts as failed with the connection.
-    pub(super) fn put_back_and_close(&mut self, now_ms: u64, k: usize, request: InFlight) {
+    fn put_back_and_close(&mut self, now_ms: u64, k: usize, request: InFlight) {
         if let Some(c) = self.conns.get_mut(k) {
             let _ = c.in_flight.push_front(request);
         }
         self.close_connection(now_ms, k, true);
     }
 
-    pub(super) fn handle_api_versions(
-        &mut self,
-        now_ms: u64,
-        k: usize,
-        version: i16,
-        body: &[u8],
-    ) -> bool {
+    fn handle_api_versions(&mut self, now_ms: u64, k: usize, version: i16, body: &[u8]) -> bool {
         let Ok((resp, _)) = ApiVersionsResponse::decode_with_fallback(version, body) else {
             return false;
         };

@@ -21,13 +21,13 @@ use crate::topic::NodeId;
 /// the largest request framing, up to [`Limits::request_bytes`](crate::Limits::request_bytes))
 /// and the pieces of the request being written.
 pub struct ConnBuffers<St: Storage + ?Sized> {
-    pub(crate) recv: St::Recv,
-    pub(crate) scratch: St::Scratch,
-    pub(crate) pieces: St::Pieces,
+    pub(super) recv: St::Recv,
+    pub(super) scratch: St::Scratch,
+    pub(super) pieces: St::Pieces,
 }
 
 impl<St: Storage + ?Sized> ConnBuffers<St> {
-    pub(crate) fn new(response_bytes: usize, request_bytes: usize) -> Self {
+    pub(super) fn new(response_bytes: usize, request_bytes: usize) -> Self {
         Self {
             recv: St::Recv::with_limit(response_bytes),
             scratch: St::Scratch::with_limit(request_bytes),
@@ -36,7 +36,7 @@ impl<St: Storage + ?Sized> ConnBuffers<St> {
     }
 
     /// The scratch, grown to at least `len` bytes if its limit allows.
-    pub(crate) fn scratch_for(&mut self, len: usize) -> Option<&mut [u8]> {
+    pub(super) fn scratch_for(&mut self, len: usize) -> Option<&mut [u8]> {
         if self.scratch.len() < len {
             self.scratch.resize(len, 0).ok()?;
         }
@@ -76,10 +76,10 @@ pub enum Broker {
     Node(NodeId),
 }
 
-pub(crate) type Target = Broker;
+pub(super) type Target = Broker;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnState {
+pub(super) enum ConnState {
     Free,
     /// `Event::Connect` issued; waiting for `handle_connected`.
     Connecting {
@@ -93,15 +93,15 @@ pub(crate) enum ConnState {
 
 /// API versions negotiated on a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Versions {
-    pub(crate) produce: i16,
-    pub(crate) metadata: i16,
+pub(super) struct Versions {
+    pub(super) produce: i16,
+    pub(super) metadata: i16,
     /// `None` when the broker has no common InitProducerId version.
-    pub(crate) init_producer_id: Option<i16>,
+    pub(super) init_producer_id: Option<i16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RequestKind {
+pub(super) enum RequestKind {
     ApiVersions,
     Metadata,
     InitProducerId,
@@ -109,7 +109,7 @@ pub(crate) enum RequestKind {
 }
 
 impl RequestKind {
-    pub(crate) const fn api(self) -> ApiKey {
+    pub(super) const fn api(self) -> ApiKey {
         match self {
             Self::ApiVersions => ApiKey::ApiVersions,
             Self::Metadata => ApiKey::Metadata,
@@ -121,13 +121,13 @@ impl RequestKind {
 
 /// A request sent (or being written) and not yet answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct InFlight {
-    pub(crate) correlation_id: i32,
-    pub(crate) kind: RequestKind,
-    pub(crate) version: i16,
-    pub(crate) sent_ms: u64,
+pub(super) struct InFlight {
+    pub(super) correlation_id: i32,
+    pub(super) kind: RequestKind,
+    pub(super) version: i16,
+    pub(super) sent_ms: u64,
     /// False for Produce with acks=0: done once written.
-    pub(crate) expects_response: bool,
+    pub(super) expects_response: bool,
 }
 
 /// A piece of the request being written (opaque; 12 bytes): framing bytes in the scratch,
@@ -152,7 +152,7 @@ struct FrameState {
 
 /// What feeding received bytes gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fed {
+pub(super) enum Fed {
     /// Bytes consumed; no whole frame yet.
     Partial(usize),
     /// Bytes consumed; a whole frame of this length is at the start of the receive buffer.
@@ -164,28 +164,28 @@ pub(crate) enum Fed {
 /// One entry of the connection table (opaque; about 400 bytes).
 #[derive(Debug, Clone)]
 pub struct Connection {
-    pub(crate) state: ConnState,
-    pub(crate) target: Target,
-    pub(crate) host: HString<MAX_HOST_LEN>,
-    pub(crate) port: u16,
-    pub(crate) versions: Option<Versions>,
+    pub(super) state: ConnState,
+    pub(super) target: Target,
+    pub(super) host: HString<MAX_HOST_LEN>,
+    pub(super) port: u16,
+    pub(super) versions: Option<Versions>,
     /// ApiVersions version to send (lowered after UNSUPPORTED_VERSION).
-    pub(crate) api_versions_version: i16,
-    pub(crate) in_flight: Deque<InFlight, MAX_IN_FLIGHT_CAPACITY>,
-    pub(crate) tx_len: usize,
-    pub(crate) tx_written: usize,
+    pub(super) api_versions_version: i16,
+    pub(super) in_flight: Deque<InFlight, MAX_IN_FLIGHT_CAPACITY>,
+    pub(super) tx_len: usize,
+    pub(super) tx_written: usize,
     /// The transmit was handed out and no progress was reported since.
-    pub(crate) tx_handed_out: bool,
+    pub(super) tx_handed_out: bool,
     /// The last write was partial: wait for `handle_writable`.
-    pub(crate) tx_blocked: bool,
+    pub(super) tx_blocked: bool,
     /// `Event::Connect` (then `Event::Disconnect`) to report for this slot.
-    pub(crate) connect_pending: bool,
-    pub(crate) disconnect_pending: bool,
+    pub(super) connect_pending: bool,
+    pub(super) disconnect_pending: bool,
     frame: FrameState,
 }
 
 impl Connection {
-    pub(crate) const fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self {
             state: ConnState::Free,
             target: Target::Bootstrap(0),
@@ -211,37 +211,37 @@ impl Connection {
 
     /// Resets to a free slot (the in-flight requests must have been dealt with); a
     /// `Disconnect` not yet reported stays pending.
-    pub(crate) fn reset(&mut self) {
+    pub(super) fn reset(&mut self) {
         let disconnect_pending = self.disconnect_pending;
         *self = Self::new();
         self.disconnect_pending = disconnect_pending;
     }
 
-    pub(crate) fn is_free(&self) -> bool {
+    pub(super) fn is_free(&self) -> bool {
         self.state == ConnState::Free
     }
 
-    pub(crate) fn is_ready(&self) -> bool {
+    pub(super) fn is_ready(&self) -> bool {
         self.state == ConnState::Ready
     }
 
     /// Whether a request is being written.
-    pub(crate) fn has_transmit(&self) -> bool {
+    pub(super) fn has_transmit(&self) -> bool {
         self.tx_len > 0
     }
 
     /// Whether a new request may be queued now, under `max_in_flight`.
-    pub(crate) fn can_send(&self, max_in_flight: usize) -> bool {
+    pub(super) fn can_send(&self, max_in_flight: usize) -> bool {
         self.is_ready() && !self.has_transmit() && self.in_flight.len() < max_in_flight
     }
 
     /// Whether nothing is going on (a candidate to be closed for another connection).
-    pub(crate) fn is_idle(&self) -> bool {
+    pub(super) fn is_idle(&self) -> bool {
         self.is_ready() && !self.has_transmit() && self.in_flight.is_empty()
     }
 
     /// Starts a transmit of `pieces` (`len` bytes in all) for `request`.
-    pub(crate) fn start_transmit(&mut self, request: InFlight, len: usize) -> bool {
+    pub(super) fn start_transmit(&mut self, request: InFlight, len: usize) -> bool {
         if self.in_flight.push_back(request).is_err() {
             return false;
         }
@@ -254,7 +254,7 @@ impl Connection {
     /// Records `n` more bytes written of the transmit handed out; returns the finished
     /// request if the transmit is complete. A write short of the transmit means the
     /// transport's buffer is full: the rest waits for `handle_writable`.
-    pub(crate) fn transmitted(&mut self, n: usize) -> Option<InFlight> {
+    pub(super) fn transmitted(&mut self, n: usize) -> Option<InFlight> {
         if self.tx_len == 0 {
             return None;
         }
@@ -279,7 +279,7 @@ impl Connection {
 
     /// Feeds received bytes into `recv` (this connection's receive buffer, grown to the
     /// frame's size up to its limit).
-    pub(crate) fn feed<T: Table<u8>>(&mut self, recv: &mut T, input: &[u8]) -> Fed {
+    pub(super) fn feed<T: Table<u8>>(&mut self, recv: &mut T, input: &[u8]) -> Fed {
         let f = &mut self.frame;
         let mut consumed = 0;
         let size = match f.size {
@@ -327,7 +327,7 @@ impl Connection {
 }
 
 /// The body of a request written whole into the scratch.
-pub(crate) trait Body {
+pub(super) trait Body {
     fn body_len(&self, version: i16) -> usize;
     fn encode_body(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError>;
 }
@@ -352,7 +352,7 @@ impl<'n, I: Iterator<Item = &'n str> + Clone> Body for crate::protocol::Metadata
 
 /// Writes a whole request (size, header, body) at the start of the connection's scratch
 /// (grown to fit, up to its limit) as its only piece; returns its length.
-pub(crate) fn write_request<St: Storage + ?Sized>(
+pub(super) fn write_request<St: Storage + ?Sized>(
     buffers: &mut ConnBuffers<St>,
     api: ApiKey,
     version: i16,
@@ -390,7 +390,7 @@ pub(crate) fn write_request<St: Storage + ?Sized>(
 }
 
 /// The size prefix of a frame of `size` bytes, for requests written in pieces.
-pub(crate) fn size_prefix(size: usize) -> Result<[u8; 4], EncodeError> {
+pub(super) fn size_prefix(size: usize) -> Result<[u8; 4], EncodeError> {
     frame_size_prefix(size)
 }
 

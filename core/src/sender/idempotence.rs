@@ -221,7 +221,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     /// written, and waits for a retry: it must be resolved (retried with the same epoch and
     /// sequence, until the broker answers) before the epoch is bumped, or a bump would
     /// re-stamp it and the broker would write it twice.
-    pub(super) fn is_unresolved(&self, id: BatchId) -> bool {
+    fn is_unresolved(&self, id: BatchId) -> bool {
         let Ok(b) = self.acc.batch(id) else {
             return false;
         };
@@ -236,7 +236,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         )
     }
 
-    pub(super) fn has_unresolved(&self) -> bool {
+    fn has_unresolved(&self) -> bool {
         self.acc.heads().any(|id| self.is_unresolved(id))
     }
 

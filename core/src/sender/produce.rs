@@ -46,7 +46,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         check
     }
 
-    pub(super) fn build_produce(&mut self, now_ms: u64, k: usize, node: NodeId, io: &mut Io<St>) {
+    fn build_produce(&mut self, now_ms: u64, k: usize, node: NodeId, io: &mut Io<St>) {
         let Some(mut version) = self
             .conns
             .get(k)
@@ -181,7 +181,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     /// Writes the framing of a Produce request for the `n` batches in connection `k`'s
     /// pieces into its scratch, interleaves the pieces (framing, batch, framing, ..., batch,
     /// framing), and starts its transmit.
-    pub(super) fn write_produce(
+    fn write_produce(
         &mut self,
         now_ms: u64,
         k: usize,

@@ -1,0 +1,497 @@
+//! Responses and outcomes: Metadata and InitProducerId responses applied, each partition
+//! of a Produce response completed by its error class (delivered, retried after a backoff,
+//! split when too large, or failed), and every batch's single outcome queued for
+//! `poll_event`, including the outcomes decided without a response (delivery timeout,
+//! close deadline, fatal error).
+
+use crate::accumulator::{AccumulatorError, BatchId, BatchState};
+use crate::protocol::{
+    ErrorClass, ErrorCode, InitProducerIdResponse, Message, MetadataResponse, ProduceResponse,
+    Reader,
+};
+use crate::record::RecordBatchHeader;
+use crate::table::{Storage, Table};
+use crate::topic::TopicPartition;
+
+use super::idempotence::PidState;
+use super::output::{Event, ProduceError};
+use super::{ExtraState, Sender, no_extra};
+
+/// Why a request of a batch did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cause {
+    Network,
+    Broker(ErrorCode),
+}
+
+impl Cause {
+    const fn error(self) -> ProduceError {
+        match self {
+            Self::Network => ProduceError::Network,
+            Self::Broker(code) => ProduceError::Broker { code },
+        }
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+    // ---- responses -----------------------------------------------------------------------
+
+    pub(super) fn handle_metadata(&mut self, now_ms: u64, version: i16, body: &[u8]) -> bool {
+        let Ok(resp) = MetadataResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        self.metadata.update_brokers(
+            resp.brokers
+                .iter()
+                .filter_map(|b| Some((b.node_id, b.host, u16::try_from(b.port).ok()?))),
+        );
+        for t in resp.topics.iter() {
+            let name = match t.name {
+                Some(name) => Some(name),
+                None => self
+                    .metadata
+                    .topic_by_uuid(&t.topic_id.0)
+                    .and_then(|id| self.metadata.topic_name(id)),
+            };
+            let Some(name) = name else { continue };
+            // The name borrows from `body` or from `self.metadata`: copy it out.
+            let mut owned: heapless::String<{ crate::MAX_TOPIC_NAME_LEN }> =
+                heapless::String::new();
+            if owned.push_str(name).is_err() {
+                continue;
+            }
+            self.metadata.update_topic(
+                &owned,
+                t.error_code,
+                t.topic_id.0,
+                t.partitions
+                    .iter()
+                    .map(|p| (p.partition_index, p.leader_id, p.leader_epoch)),
+            );
+        }
+        self.metadata.update_done(now_ms);
+        self.metrics.metadata_updates += 1;
+        true
+    }
+
+    pub(super) fn handle_init_producer_id(
+        &mut self,
+        now_ms: u64,
+        version: i16,
+        body: &[u8],
+    ) -> bool {
+        let Ok(resp) = InitProducerIdResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        if self.pid_state != PidState::Requesting {
+            return true;
+        }
+        match resp.error_code.class() {
+            ErrorClass::None if resp.producer_id >= 0 => {
+                self.producer_id = resp.producer_id;
+                self.producer_epoch = resp.producer_epoch;
+                self.pid_state = PidState::Ready;
+                self.pid_attempts = 0;
+                // A new epoch (or id) starts every partition's sequence at 0.
+                self.sequences.clear();
+                self.metrics.producer_id_changes += 1;
+            }
+            ErrorClass::Retriable | ErrorClass::RetriableWithMetadataRefresh => {
+                self.init_producer_id_failed(now_ms);
+            }
+            _ if self.pid_bumping => {
+                // The bump was refused (e.g. INVALID_PRODUCER_EPOCH): get a new producer id.
+                self.producer_id = -1;
+                self.producer_epoch = -1;
+                self.init_producer_id_failed(now_ms);
+            }
+            _ => self.enter_fatal(resp.error_code),
+        }
+        true
+    }
+
+    pub(super) fn handle_produce(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        correlation_id: i32,
+        version: i16,
+        body: &[u8],
+    ) -> bool {
+        let Ok(resp) = ProduceResponse::decode(version, &mut Reader::new(body)) else {
+            return false;
+        };
+        for t in resp.responses.iter() {
+            let topic = if version >= 13 {
+                self.metadata.topic_by_uuid(&t.topic_id.0)
+            } else {
+                self.metadata.topic_id(t.name)
+            };
+            let Some(topic) = topic else { continue };
+            for p in t.partition_responses.iter() {
+                let tp = TopicPartition::new(topic, p.index);
+                // A batch answered leaves the request's state, so a repeated partition in
+                // the response finds nothing the second time.
+                let mut i = 0;
+                let mut found = None;
+                while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+                    i = j + 1;
+                    if self.acc.batch(id).is_ok_and(|b| b.topic_partition() == tp) {
+                        found = Some(id);
+                        break;
+                    }
+                }
+                let Some(id) = found else { continue };
+                self.complete_batch(
+                    now_ms,
+                    id,
+                    tp,
+                    p.error_code,
+                    p.base_offset,
+                    p.log_append_time_ms,
+                );
+                if let Some(e) = self.extra_mut(id)
+                    && matches!(e.state, ExtraState::InRequest { .. })
+                {
+                    e.state = ExtraState::Idle;
+                }
+            }
+        }
+        // Batches the response does not mention: retry as after a network error.
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
+            self.retry_or_fail(
+                now_ms,
+                id,
+                Cause::Broker(ErrorCode::NETWORK_EXCEPTION),
+                false,
+            );
+            if let Some(e) = self.extra_mut(id)
+                && matches!(e.state, ExtraState::InRequest { .. })
+            {
+                e.state = ExtraState::Idle;
+            }
+        }
+        true
+    }
+
+    fn complete_batch(
+        &mut self,
+        now_ms: u64,
+        id: BatchId,
+        tp: TopicPartition,
+        code: ErrorCode,
+        base_offset: i64,
+        log_append_time_ms: i64,
+    ) {
+        match code.class() {
+            ErrorClass::None => self.succeed(id, base_offset, log_append_time_ms),
+            ErrorClass::DuplicateSequence => self.succeed(
+                id,
+                if base_offset >= 0 { base_offset } else { -1 },
+                log_append_time_ms,
+            ),
+            ErrorClass::RetriableWithMetadataRefresh => {
+                self.metadata.invalidate_leader(tp);
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            ErrorClass::Retriable => {
+                // The leader may have appended before timing out on replication.
+                let maybe = matches!(
+                    code,
+                    ErrorCode::REQUEST_TIMED_OUT | ErrorCode::NOT_ENOUGH_REPLICAS_AFTER_APPEND
+                );
+                if maybe && let Some(e) = self.extra_mut(id) {
+                    e.maybe_written = true;
+                }
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), !maybe);
+            }
+            ErrorClass::SequenceError if self.idempotent => {
+                // The broker lost our producer state (KIP-360): bump the epoch and retry
+                // with fresh sequences, unless the batch already carries an older epoch.
+                let current = self
+                    .acc
+                    .batch_bytes(id)
+                    .ok()
+                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
+                    .is_some_and(|h| {
+                        h.producer_id() == self.producer_id
+                            && h.producer_epoch() == self.producer_epoch
+                    });
+                if current {
+                    self.bump_epoch_when_ready();
+                }
+                // The broker has our state and says this is not the next sequence: it did
+                // not write the batch (a duplicate would have been recognised).
+                if let Some(e) = self.extra_mut(id) {
+                    e.maybe_written = false;
+                }
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            ErrorClass::FatalForProducer => {
+                self.enter_fatal(code);
+                self.fail_batch(id, ProduceError::Fatal(code), true);
+            }
+            ErrorClass::MessageTooLarge => self.split_or_fail(now_ms, id, code),
+            // The batch is larger than the broker's segments: smaller batches may fit.
+            _ if code == ErrorCode::RECORD_LIST_TOO_LARGE => self.split_or_fail(now_ms, id, code),
+            // Fatal-for-batch, and sequence errors without idempotence.
+            _ => self.fail_batch(id, ProduceError::Broker { code }, true),
+        }
+    }
+
+    // ---- retries and failures ------------------------------------------------------------
+
+    pub(super) fn produce_request_failed(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        correlation_id: i32,
+        cause: Cause,
+    ) {
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
+            if let Some(e) = self.extra_mut(id) {
+                e.maybe_written = true;
+            }
+            self.retry_or_fail(now_ms, id, cause, false);
+            // A batch the retry left in this request (it was not in flight) must not loop.
+            if let Some(e) = self.extra_mut(id)
+                && matches!(e.state, ExtraState::InRequest { .. })
+            {
+                e.state = ExtraState::Idle;
+            }
+        }
+    }
+
+    /// Retries batch `id` after `cause` unless its delivery timeout passed or retries ran
+    /// out; `definitely_not_written` when the broker rejected it.
+    fn retry_or_fail(
+        &mut self,
+        now_ms: u64,
+        id: BatchId,
+        cause: Cause,
+        definitely_not_written: bool,
+    ) {
+        let Ok(b) = self.acc.batch(id) else { return };
+        let (tp, created, attempts) = (b.topic_partition(), b.created_ms(), b.attempts());
+        if b.state() != BatchState::InFlight {
+            return;
+        }
+        self.acc.unmute(tp);
+        if let Some(error) = self.failing {
+            self.fail_batch(id, error, definitely_not_written);
+            return;
+        }
+        if now_ms >= created.saturating_add(self.config.delivery_timeout_ms) {
+            self.fail_batch(id, ProduceError::DeliveryTimeout, definitely_not_written);
+        } else if attempts >= self.config.retries {
+            self.fail_batch(id, cause.error(), definitely_not_written);
+        } else if self.acc.reenqueue(now_ms, id).is_ok() {
+            self.metrics.batches_retried += 1;
+            if let Some(e) = self.extra_mut(id) {
+                e.state = ExtraState::Idle;
+            }
+        } else {
+            self.fail_batch(id, cause.error(), definitely_not_written);
+        }
+    }
+
+    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap: the
+    /// sequence is rewound when the broker surely did not write it (and no later batch of
+    /// its partition has a sequence), else the epoch is bumped (Java's unresolved sequences).
+    fn fail_batch(&mut self, id: BatchId, error: ProduceError, definitely_not_written: bool) {
+        if self.idempotent
+            && self.failing.is_none()
+            && let Ok(tp) = self.acc.batch(id).map(|b| b.topic_partition())
+            && let Some(stamp) = self.sequence_stamp(id)
+        {
+            let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
+            self.give_back_sequence(tp, stamp, maybe_written, definitely_not_written);
+        }
+        if let Ok(b) = self.acc.batch(id) {
+            let tp = b.topic_partition();
+            self.acc.unmute(tp);
+        }
+        self.push_outcome(id, Err(error));
+    }
+
+    /// `MESSAGE_TOO_LARGE` (or `RECORD_LIST_TOO_LARGE`): a batch of several records is split
+    /// into smaller batches re-enqueued at the front of its partition, which carry its
+    /// tickets (Java's `splitAndReenqueue`); a batch of one record fails with `code`.
+    ///
+    /// The broker refused the batch, so it did not write it: its sequence range is given
+    /// back and the new batches get fresh sequences from the same point when drained (with
+    /// idempotence a partition has one batch in flight, so no later batch holds a sequence).
+    /// When the pool has no room for the new batches, the batch is retried as it is and
+    /// split when refused again, once memory was freed.
+    fn split_or_fail(&mut self, now_ms: u64, id: BatchId, code: ErrorCode) {
+        let Ok(b) = self.acc.batch(id) else { return };
+        let (tp, count) = (b.topic_partition(), b.record_count());
+        if count < 2 || self.failing.is_some() {
+            self.fail_batch(id, ProduceError::Broker { code }, true);
+            return;
+        }
+        // Read before the split releases the batch.
+        let stamp = self.sequence_stamp(id);
+        let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
+        match self.acc.split(now_ms, id) {
+            Ok(_) => {
+                self.metrics.batches_split += 1;
+                if let Some(e) = self.extras.get_mut(id.index())
+                    && e.id == id
+                {
+                    *e = no_extra();
+                }
+                if self.idempotent
+                    && let Some(stamp) = stamp
+                {
+                    self.give_back_sequence(tp, stamp, maybe_written, true);
+                }
+                self.acc.unmute(tp);
+            }
+            Err(AccumulatorError::Full | AccumulatorError::TooManyBatches) => {
+                self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
+            }
+            Err(_) => self.fail_batch(id, ProduceError::Broker { code }, true),
+        }
+    }
+
+    // ---- outcomes without a response -----------------------------------------------------
+
+    pub(super) fn enter_fatal(&mut self, code: ErrorCode) {
+        if self.fatal.is_none() {
+            self.fatal = Some(code);
+        }
+    }
+
+    /// Closes every connection and fails every batch with `error` (fatal error, or the
+    /// close timeout passed).
+    pub(super) fn fail_everything(&mut self, error: ProduceError) {
+        self.failing = Some(error);
+        for k in 0..self.conns.len() {
+            if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+                // `failing` makes the in-flight batches fail instead of being retried.
+                self.close_connection(0, k, true);
+            }
+        }
+        self.fail_queued();
+    }
+
+    pub(super) fn fail_queued(&mut self) {
+        let Some(error) = self.failing else { return };
+        while let Some(id) = self.acc.first_queued() {
+            if self.acc.detach(id).is_err() {
+                break;
+            }
+            self.push_outcome(id, Err(error));
+        }
+    }
+
+    pub(super) fn expire_batches(&mut self, now_ms: u64) {
+        while let Some(id) = self.acc.first_expired(now_ms) {
+            let was_retry = self
+                .acc
+                .batch(id)
+                .is_ok_and(|b| b.state() == BatchState::Retry);
+            if self.acc.detach(id).is_err() {
+                break;
+            }
+            if was_retry {
+                self.fail_batch(id, ProduceError::DeliveryTimeout, false);
+            } else {
+                self.push_outcome(id, Err(ProduceError::DeliveryTimeout));
+            }
+        }
+    }
+
+    // ---- the outcome queue ---------------------------------------------------------------
+
+    /// acks=0: the request's batches are delivered (offset unknown) once written.
+    pub(super) fn complete_unacknowledged(&mut self, k: usize, correlation_id: i32) {
+        let mut i = 0;
+        while let Some((j, id)) = self.next_request_batch(i, k, correlation_id) {
+            i = j + 1;
+            self.succeed(id, -1, -1);
+        }
+    }
+
+    fn succeed(&mut self, id: BatchId, base_offset: i64, log_append_time_ms: i64) {
+        if let Ok(b) = self.acc.batch(id) {
+            let tp = b.topic_partition();
+            self.acc.unmute(tp);
+        }
+        self.push_outcome(id, Ok((base_offset, log_append_time_ms)));
+    }
+
+    fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
+        let Some(e) = self.extra_mut(id) else { return };
+        if e.state == ExtraState::OutcomePending {
+            return;
+        }
+        e.state = ExtraState::OutcomePending;
+        e.outcome = result;
+        e.next_outcome = None;
+        // At most one outcome per live batch: queued through the sender's batch table.
+        let Ok(index) = u32::try_from(id.index()) else {
+            return;
+        };
+        match self.outcomes_tail {
+            Some(tail) => {
+                if let Some(t) = self.extras.get_mut(tail as usize) {
+                    t.next_outcome = Some(index);
+                }
+            }
+            None => self.outcomes_head = Some(index),
+        }
+        self.outcomes_tail = Some(index);
+    }
+
+    /// The next batch outcome: the batch is released and its tickets reported.
+    pub(super) fn poll_outcome(&mut self) -> Option<Event<'_>> {
+        while let Some(index) = self.outcomes_head {
+            let Some(e) = self.extras.get_mut(index as usize) else {
+                self.outcomes_head = None;
+                self.outcomes_tail = None;
+                break;
+            };
+            self.outcomes_head = e.next_outcome;
+            if self.outcomes_head.is_none() {
+                self.outcomes_tail = None;
+            }
+            let (id, result) = (e.id, e.outcome);
+            *e = no_extra();
+            let Ok(batch) = self.acc.batch(id) else {
+                continue;
+            };
+            let tp = batch.topic_partition();
+            let Ok(released) = self.acc.complete(id) else {
+                continue;
+            };
+            return Some(match result {
+                Ok((base_offset, log_append_time_ms)) => {
+                    self.metrics.batches_delivered += 1;
+                    Event::Delivered {
+                        topic: tp.topic,
+                        partition: tp.partition,
+                        tickets: released.tickets,
+                        base_offset,
+                        log_append_time_ms,
+                    }
+                }
+                Err(error) => {
+                    self.metrics.batches_failed += 1;
+                    Event::Failed {
+                        topic: tp.topic,
+                        partition: tp.partition,
+                        tickets: released.tickets,
+                        error,
+                    }
+                }
+            });
+        }
+        None
+    }
+}
