@@ -286,17 +286,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
 
     /// The configuration in use (`buffer.memory` set from the pool).
     pub const fn config(&self) -> &ProducerConfig {
-        &self.sender.config
+        self.sender.config()
     }
 
     /// What the producer knows of the cluster.
     pub const fn metadata(&self) -> &MetadataOf<St> {
-        &self.sender.metadata
+        self.sender.metadata()
     }
 
     /// Whether every record accepted so far has its outcome, polled.
     pub fn is_flushed(&self) -> bool {
-        self.sender.acc.batch_count() == 0
+        self.sender.batch_count() == 0
     }
 
     /// Whether the producer was closed and every record has its outcome, polled.
@@ -306,7 +306,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
 
     /// Batches not yet reported (queued, in flight, or with an outcome not yet polled).
     pub fn pending_batches(&self) -> usize {
-        self.sender.acc.batch_count()
+        self.sender.batch_count()
     }
 
     /// Batches in requests on the wire.
@@ -316,18 +316,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
 
     /// Bytes of the pool in use (`buffer.memory` minus what is available).
     pub fn buffer_used_bytes(&self) -> usize {
-        let pool = self.sender.acc.pool();
-        pool.capacity_bytes() - pool.free_bytes()
+        self.sender.buffer_used_bytes()
     }
 
     /// The name of topic `id`.
     pub fn topic_name(&self, id: TopicId) -> Option<&str> {
-        self.sender.metadata.topic_name(id)
+        self.sender.metadata().topic_name(id)
     }
 
     /// The handle of topic `name`, once a record was sent to it.
     pub fn topic_id(&self, name: &str) -> Option<TopicId> {
-        self.sender.metadata.topic_id(name)
+        self.sender.metadata().topic_id(name)
     }
 
     /// The idempotent producer's id and epoch, once known.
@@ -366,7 +365,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
 
     /// Counters.
     pub const fn metrics(&self) -> &ProducerMetrics {
-        &self.sender.metrics
+        self.sender.metrics()
     }
 
     // ---- commands ------------------------------------------------------------------------
@@ -406,31 +405,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         if !is_valid_topic_name(record.topic) {
             return Err(SendError::InvalidTopic);
         }
-        let topic = match self.sender.metadata.topic_id(record.topic) {
-            Some(id) => id,
-            None => {
-                let mut registered = self.sender.metadata.register(record.topic);
-                if matches!(registered, Err(RegisterError::TooManyTopics { .. }))
-                    && self.sender.evict_idle(now_ms) > 0
-                {
-                    // Idle topics made room (Java's metadata.max.idle.ms).
-                    registered = self.sender.metadata.register(record.topic);
-                }
-                let id = registered.map_err(|e| match e {
-                    RegisterError::InvalidTopic => SendError::InvalidTopic,
-                    RegisterError::TooManyTopics { limit } => SendError::TableFull(TableFull {
-                        table: TableKind::Topics,
-                        limit,
-                    }),
-                })?;
-                self.sender.metadata.touch(id, now_ms);
-                // Fetch its metadata now (Java's waitOnMetadata wakes the sender).
-                self.sender.drive(now_ms, &mut self.io);
-                return Err(SendError::MetadataNotReady);
-            }
+        let topic = self
+            .sender
+            .topic_for_send(now_ms, record.topic, &mut self.io)
+            .map_err(|e| match e {
+                RegisterError::InvalidTopic => SendError::InvalidTopic,
+                RegisterError::TooManyTopics { limit } => SendError::TableFull(TableFull {
+                    table: TableKind::Topics,
+                    limit,
+                }),
+            })?;
+        // A topic registered just now: its metadata is being fetched.
+        let Some(topic) = topic else {
+            return Err(SendError::MetadataNotReady);
         };
-        self.sender.metadata.touch(topic, now_ms);
-        match self.sender.metadata.topic_status(topic) {
+        match self.sender.metadata().topic_status(topic) {
             Some(TopicStatus::Known) => {}
             Some(TopicStatus::Failed(ErrorCode::INVALID_TOPIC_EXCEPTION)) => {
                 return Err(SendError::InvalidTopic);
@@ -439,14 +428,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
             Some(TopicStatus::TooManyPartitions) => {
                 return Err(SendError::TableFull(TableFull {
                     table: TableKind::Partitions,
-                    limit: self.sender.metadata.partition_limit(),
+                    limit: self.sender.metadata().partition_limit(),
                 }));
             }
             Some(TopicStatus::Pending) | None => return Err(SendError::MetadataNotReady),
         }
         let sender = &mut self.sender;
         let builtin = &mut self.partitioner;
-        let Some((sticky, set)) = sender.metadata.sticky_and_partitions(topic) else {
+        let Some((sticky, set)) = sender.sticky_and_partitions(topic) else {
             return Err(SendError::MetadataNotReady);
         };
         let partition = select_partition(record.partition, &set, || match custom.as_mut() {
@@ -470,7 +459,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
             headers: record.headers,
         };
         let tp = TopicPartition::new(topic, partition);
-        match sender.acc.append(now_ms, tp, &rec) {
+        match sender.append(now_ms, tp, &rec) {
             Ok(r) => {
                 match custom {
                     Some(p) => p.on_append(
@@ -480,7 +469,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                         r.all_batches_full,
                     ),
                     None => {
-                        if let Some((sticky, set)) = sender.metadata.sticky_and_partitions(topic) {
+                        if let Some((sticky, set)) = sender.sticky_and_partitions(topic) {
                             builtin.on_append(
                                 sticky,
                                 partition,
@@ -491,7 +480,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                         }
                     }
                 }
-                let linger = sender.config.linger_ms;
+                let linger = sender.config().linger_ms;
                 if r.batch_is_full || (r.new_batch_created && linger == 0) {
                     // Java wakes the sender for a full batch (or at once without linger).
                     sender.drive(now_ms, &mut self.io);
@@ -506,7 +495,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                 }
                 AppendError::TooManyPartitions => SendError::TableFull(TableFull {
                     table: TableKind::Partitions,
-                    limit: sender.acc.partition_limit(),
+                    limit: sender.partition_queue_limit(),
                 }),
                 AppendError::InvalidTimestamp { timestamp } => {
                     SendError::InvalidTimestamp { timestamp }
@@ -523,7 +512,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
     /// Makes every record accepted so far ready to send at once (ignoring `linger.ms`);
     /// drive the producer until [`is_flushed`](Self::is_flushed).
     pub fn flush(&mut self, now_ms: u64) {
-        if self.sender.acc.batch_count() > 0 {
+        if self.sender.batch_count() > 0 {
             self.sender.begin_flush();
         }
         self.sender.drive(now_ms, &mut self.io);
@@ -620,7 +609,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                         base_offset,
                         log_append_time_ms,
                     } => {
-                        let name = self.sender.metadata.topic_name(topic).unwrap_or("");
+                        let name = self.sender.metadata().topic_name(topic).unwrap_or("");
                         transport.delivered(
                             name,
                             partition,
@@ -635,7 +624,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                         tickets,
                         error,
                     } => {
-                        let name = self.sender.metadata.topic_name(topic).unwrap_or("");
+                        let name = self.sender.metadata().topic_name(topic).unwrap_or("");
                         transport.failed(name, partition, tickets, error);
                     }
                 }

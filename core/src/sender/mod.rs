@@ -41,11 +41,14 @@ use self::client::{MAX_RECONNECTS, Reconnect};
 use self::connection::ConnState;
 use self::idempotence::{PidState, forget_sequences};
 use self::response::Cause;
-use crate::accumulator::{BatchId, ReadyCheck, RecordAccumulator};
+use crate::accumulator::{AppendError, AppendResult, BatchId, ReadyCheck, RecordAccumulator};
 use crate::config::{ConfigError, ProducerConfig};
-use crate::metadata::Metadata;
+use crate::metadata::{Metadata, RegisterError};
+use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
+use crate::record::Record;
 use crate::table::{Limits, Storage, Table, TableFull, TableKind};
+use crate::topic::{TopicId, TopicPartition};
 
 pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};
 pub use self::idempotence::SeqEntry;
@@ -101,9 +104,9 @@ pub type MetadataOf<St> = Metadata<
 pub(crate) type Io<St> = <St as Storage>::Buffers;
 
 pub(crate) struct Sender<S, St: Storage> {
-    pub(crate) config: ProducerConfig,
-    pub(crate) acc: Accumulator<S, St>,
-    pub(crate) metadata: MetadataOf<St>,
+    config: ProducerConfig,
+    acc: Accumulator<S, St>,
+    metadata: MetadataOf<St>,
     conns: St::Connections,
     limits: Limits,
     /// Ready brokers, reused by every ready check.
@@ -135,7 +138,7 @@ pub(crate) struct Sender<S, St: Storage> {
     target_cursor: usize,
     /// A table filled up (the last time one did), for the transport's logs.
     table_full: Option<TableFull>,
-    pub(crate) metrics: ProducerMetrics,
+    metrics: ProducerMetrics,
 }
 
 impl<S, St: Storage> fmt::Debug for Sender<S, St> {
@@ -203,6 +206,37 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     // ---- getters -------------------------------------------------------------------------
+
+    /// The configuration in use.
+    pub(crate) const fn config(&self) -> &ProducerConfig {
+        &self.config
+    }
+
+    /// What is known of the cluster.
+    pub(crate) const fn metadata(&self) -> &MetadataOf<St> {
+        &self.metadata
+    }
+
+    /// Counters.
+    pub(crate) const fn metrics(&self) -> &ProducerMetrics {
+        &self.metrics
+    }
+
+    /// Batches alive: queued, in flight, or with an outcome not yet polled.
+    pub(crate) const fn batch_count(&self) -> usize {
+        self.acc.batch_count()
+    }
+
+    /// Bytes of the pool in use.
+    pub(crate) fn buffer_used_bytes(&self) -> usize {
+        let pool = self.acc.pool();
+        pool.capacity_bytes() - pool.free_bytes()
+    }
+
+    /// Most partitions appended to at once (the accumulator's partition queues).
+    pub(crate) fn partition_queue_limit(&self) -> usize {
+        self.acc.partition_limit()
+    }
 
     pub(crate) const fn fatal(&self) -> Option<ErrorCode> {
         self.fatal
@@ -315,6 +349,52 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     // ---- commands ------------------------------------------------------------------------
+
+    /// The topic `name` for a record sent at `now_ms`, marked as used now: `Ok(Some(id))`
+    /// for a topic already registered (whatever its status), `Ok(None)` for one registered
+    /// now, whose metadata is then fetched at once (Java's `waitOnMetadata` wakes the
+    /// sender). When the topic table is full, topics idle for `metadata.max.idle.ms` make
+    /// room first.
+    pub(crate) fn topic_for_send(
+        &mut self,
+        now_ms: u64,
+        name: &str,
+        io: &mut Io<St>,
+    ) -> Result<Option<TopicId>, RegisterError> {
+        if let Some(id) = self.metadata.topic_id(name) {
+            self.metadata.touch(id, now_ms);
+            return Ok(Some(id));
+        }
+        let mut registered = self.metadata.register(name);
+        if matches!(registered, Err(RegisterError::TooManyTopics { .. }))
+            && self.evict_idle(now_ms) > 0
+        {
+            // Idle topics made room (Java's metadata.max.idle.ms).
+            registered = self.metadata.register(name);
+        }
+        let id = registered?;
+        self.metadata.touch(id, now_ms);
+        self.drive(now_ms, io);
+        Ok(None)
+    }
+
+    /// The built-in partitioner's state and the partitions of topic `id`, once known.
+    pub(crate) fn sticky_and_partitions(
+        &mut self,
+        id: TopicId,
+    ) -> Option<(&mut StickyState, PartitionSet<'_>)> {
+        self.metadata.sticky_and_partitions(id)
+    }
+
+    /// Appends `record` to partition `tp` (see [`RecordAccumulator::append`]).
+    pub(crate) fn append(
+        &mut self,
+        now_ms: u64,
+        tp: TopicPartition,
+        record: &Record<'_>,
+    ) -> Result<AppendResult, AppendError> {
+        self.acc.append(now_ms, tp, record)
+    }
 
     pub(crate) fn begin_flush(&mut self) {
         self.acc.begin_flush();
