@@ -62,6 +62,18 @@ fn unresolved(
             .is_ok_and(|h| h.producer_id() == pid && h.producer_epoch() == epoch)
 }
 
+/// The next sequence of `tp`: 0 for a partition without one under this epoch, which is
+/// added to the table (if it has room).
+pub(super) fn next_sequence<T: Table<SeqEntry>>(sequences: &mut T, tp: TopicPartition) -> i32 {
+    match sequences.iter().find(|s| s.tp == tp) {
+        Some(s) => s.next,
+        None => {
+            let _ = sequences.push(SeqEntry { tp, next: 0 });
+            0
+        }
+    }
+}
+
 /// Drops the sequences of `topic` (dropped from the metadata); returns whether one of its
 /// partitions had used a sequence under the current epoch.
 pub(super) fn forget_sequences<T: Table<SeqEntry>>(sequences: &mut T, topic: TopicId) -> bool {
@@ -157,13 +169,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     // ---- sequences -----------------------------------------------------------------------
 
     pub(super) fn next_sequence(&mut self, tp: TopicPartition) -> i32 {
-        match self.sequences.iter().find(|s| s.tp == tp) {
-            Some(s) => s.next,
-            None => {
-                let _ = self.sequences.push(SeqEntry { tp, next: 0 });
-                0
-            }
-        }
+        next_sequence(&mut self.sequences, tp)
     }
 
     pub(super) fn set_next_sequence(&mut self, tp: TopicPartition, next: i32) {

@@ -11,7 +11,7 @@ use crate::table::{Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicPartition};
 
 use super::connection::{ConnBuffers, InFlight, Piece, RequestKind, Target, size_prefix};
-use super::idempotence::{SeqEntry, increment_sequence};
+use super::idempotence::{increment_sequence, next_sequence};
 use super::{ExtraState, Io, Sender};
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
@@ -81,14 +81,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
                 |tp| metadata.leader(tp),
                 |tp| {
                     if idempotent {
-                        let next = match sequences.iter().find(|s| s.tp == tp) {
-                            Some(s) => s.next,
-                            None => {
-                                let _ = sequences.push(SeqEntry { tp, next: 0 });
-                                0
-                            }
-                        };
-                        BatchMeta::idempotent(pid, epoch, next)
+                        BatchMeta::idempotent(pid, epoch, next_sequence(sequences, tp))
                     } else {
                         BatchMeta::NON_IDEMPOTENT
                     }
