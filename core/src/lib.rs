@@ -147,34 +147,32 @@ mod producer;
 pub mod protocol;
 pub mod record;
 mod sender;
-mod table;
+pub mod storage;
 mod topic;
 
 pub use accumulator::{
-    AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchEntry, BatchId,
-    BatchState, FixedAccumulator, PartitionQueue, ProducerBatch, ReadyCheck, RecordAccumulator,
-    ReleasedBatch, Ticket, TicketRange,
+    AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchId, BatchState,
+    FixedAccumulator, ProducerBatch, ReadyCheck, RecordAccumulator, ReleasedBatch, Ticket,
+    TicketRange,
 };
 pub use config::{
     Acks, BrokerAddress, ConfigError, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
     MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
 pub use metadata::{
-    Broker, MAX_TOPIC_NAME_LEN, Metadata, PartitionEntry, RegisterError, TopicEntry, TopicStatus,
-    is_valid_topic_name,
+    Broker, MAX_TOPIC_NAME_LEN, Metadata, RegisterError, TopicStatus, is_valid_topic_name,
 };
 pub use partitioner::{
     BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, StickyState, murmur2,
     partition_for_key, select_partition, to_positive,
 };
-pub use pool::{BufferPool, FixedPool, PoolError, Slot, SlotId};
+pub use pool::{BufferPool, FixedPool, PoolError, SlotId};
 pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
 pub use sender::{
-    BatchExtra, Broker as BrokerRef, ConnBuffers, ConnId, Connection, Event, MetadataOf, Piece,
-    ProduceError, ProducerMetrics, SeqEntry, Transmit,
+    Broker as BrokerRef, ConnId, Event, MetadataOf, ProduceError, ProducerMetrics, Transmit,
 };
-pub use table::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
+pub use storage::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
 #[cfg(feature = "alloc")]
-pub use table::{HeapStorage, VecTable};
+pub use storage::{HeapStorage, VecTable};
 pub use topic::{NodeId, TopicId, TopicPartition};

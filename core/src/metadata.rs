@@ -16,7 +16,7 @@ use crate::backoff::exponential_backoff;
 use crate::config::MAX_HOST_LEN;
 use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
-use crate::table::Table;
+use crate::storage::Table;
 use crate::topic::{NodeId, TopicId, TopicPartition};
 
 /// Longest legal topic name (Kafka's `Topic.MAX_NAME_LENGTH`).

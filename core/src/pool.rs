@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::table::Table;
+use crate::storage::Table;
 
 /// A handle to an allocation of one or more contiguous slots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

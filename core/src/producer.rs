@@ -44,7 +44,7 @@ use crate::record::{Header, Record};
 use crate::sender::{
     Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit,
 };
-use crate::table::{Limits, Storage, Table, TableFull, TableKind};
+use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
 
 /// A record to send, borrowing its bytes from the caller (copied once, into the pool).

@@ -13,7 +13,7 @@ use crate::record::{
     BatchBuilder, BatchMeta, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record, WriteError,
     set_producer_state,
 };
-use crate::table::Table;
+use crate::storage::Table;
 use crate::topic::{NodeId, TopicPartition};
 
 pub use batch::{

@@ -7,7 +7,7 @@ use crate::record::{
     BatchBuilder, DecodedRecord, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, RecordBatch,
     WriteError,
 };
-use crate::table::Table;
+use crate::storage::Table;
 
 use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at, ix};
 use super::queue::{PartitionQueue, next_of, set_next};

@@ -11,7 +11,7 @@ use crate::protocol::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, MetadataRequestNames, Reader,
     ResponseHeader,
 };
-use crate::table::{Storage, Table, TableFull, TableKind};
+use crate::storage::{Storage, Table, TableFull, TableKind};
 
 use super::connection::{
     Body, ConnBuffers, ConnId, ConnState, Connection, Fed, InFlight, RequestKind, Target, Versions,

@@ -13,7 +13,7 @@ use crate::config::{MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY};
 use crate::protocol::{
     ApiKey, EncodeError, Message, RequestHeader, Writer, frame_size_prefix, write_frame_size,
 };
-use crate::table::{Storage, Table};
+use crate::storage::{Storage, Table};
 use crate::topic::NodeId;
 
 /// A connection's buffers: its receive buffer (grown to the largest response, up to

@@ -9,7 +9,7 @@ use crate::accumulator::{BatchId, BatchState, ProducerBatch, ReadyCheck};
 use crate::backoff::exponential_backoff;
 use crate::protocol::{ErrorCode, InitProducerIdRequest};
 use crate::record::RecordBatchHeader;
-use crate::table::{Storage, Table};
+use crate::storage::{Storage, Table};
 use crate::topic::{TopicId, TopicPartition};
 
 use super::connection::RequestKind;

@@ -47,7 +47,7 @@ use crate::metadata::{Metadata, RegisterError};
 use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
 use crate::record::Record;
-use crate::table::{Limits, Storage, Table, TableFull, TableKind};
+use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
 
 pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};

@@ -7,7 +7,7 @@ use core::fmt;
 use crate::accumulator::{BatchEntry, BatchId, PartitionQueue, RecordAccumulator, TicketRange};
 use crate::pool::Slot;
 use crate::protocol::ErrorCode;
-use crate::table::Table;
+use crate::storage::Table;
 use crate::topic::TopicId;
 
 use super::connection::{Broker, ConnId, Piece};

@@ -7,7 +7,7 @@ use crate::accumulator::{BatchId, ReadyCheck};
 use crate::config::Acks;
 use crate::protocol::{ApiKey, ProduceRequestEncoder, RequestHeader, Uuid, Writer};
 use crate::record::{BatchMeta, RecordBatchHeader};
-use crate::table::{Storage, Table, TableFull, TableKind};
+use crate::storage::{Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicPartition};
 
 use super::connection::{ConnBuffers, InFlight, Piece, RequestKind, Target, size_prefix};

@@ -10,7 +10,7 @@ use crate::protocol::{
     Reader,
 };
 use crate::record::RecordBatchHeader;
-use crate::table::{Storage, Table};
+use crate::storage::{Storage, Table};
 use crate::topic::TopicPartition;
 
 use super::idempotence::PidState;

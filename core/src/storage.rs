@@ -1,24 +1,41 @@
-//! Tables: the storage of every run-time capacity of the core.
+//! Storage: the tables that hold every run-time capacity of the core, and the types of
+//! their entries.
 //!
 //! The core keeps its per-topic, per-partition, per-broker, per-connection and per-batch
 //! state in [`Table`]s that the application chooses through a [`Storage`]: a firmware build
 //! picks [`FixedStorage`] (small `heapless` arrays inside the producer, no heap), a std
-//! build picks a growable table (feature `alloc`: [`VecTable`] and [`HeapStorage`]) whose
+//! build picks a growable table (feature `alloc`: `VecTable` and `HeapStorage`) whose
 //! memory is allocated only as entries are used, up to limits far beyond any real cluster.
 //!
 //! A table never grows past its [`limit`](Table::limit): a full table is a typed error
 //! ([`TableFull`]) that names the table and the limit, never a panic and never a silent
 //! drop.
+//!
+//! # Entry types
+//!
+//! The entry types of the tables ([`Slot`], [`BatchEntry`], [`PartitionQueue`],
+//! [`TopicEntry`], [`PartitionEntry`], [`Broker`], [`Connection`], [`ConnBuffers`],
+//! [`Piece`], [`BatchExtra`], [`SeqEntry`]) are opaque: they are here for implementing
+//! [`Storage`], which names a table type per entry type, and their sizes are what a table
+//! costs per entry. The crate root re-exports the storage types themselves ([`Storage`],
+//! [`FixedStorage`], `HeapStorage`, [`Limits`], [`Table`], [`TableFull`], ...).
 
 use core::fmt;
+
+use crate::topic::NodeId;
+
+pub use crate::accumulator::{BatchEntry, PartitionQueue};
+pub use crate::metadata::{Broker, PartitionEntry, TopicEntry};
+pub use crate::pool::Slot;
+pub use crate::sender::{BatchExtra, ConnBuffers, Connection, Piece, SeqEntry};
 
 /// A vector of `T` with a hard limit: the one container the core stores its state in.
 ///
 /// Implemented for `heapless::Vec<T, N>` (limit `N`) and, with feature `alloc`, for
-/// [`VecTable`] (limit chosen at run time, memory allocated as it grows).
+/// `VecTable` (limit chosen at run time, memory allocated as it grows).
 pub trait Table<T>: core::ops::Deref<Target = [T]> + core::ops::DerefMut {
     /// An empty table that may hold up to `limit` entries ([`FixedTable`] and
-    /// [`VecTable`]; a bare `heapless::Vec<T, N>` has nowhere to keep it and holds `N`).
+    /// `VecTable`; a bare `heapless::Vec<T, N>` has nowhere to keep it and holds `N`).
     fn with_limit(limit: usize) -> Self
     where
         Self: Sized;
@@ -253,35 +270,35 @@ impl Limits {
 /// The entry types are opaque; their sizes are what a table costs per entry.
 pub trait Storage {
     /// Buffer pool slots (one per `batch.size` of `buffer.memory`).
-    type Slots: Table<crate::pool::Slot>;
+    type Slots: Table<Slot>;
     /// Batches alive at once.
-    type Batches: Table<crate::accumulator::BatchEntry>;
+    type Batches: Table<BatchEntry>;
     /// Partition queues of the accumulator (one per partition appended to).
-    type Queues: Table<crate::accumulator::PartitionQueue>;
+    type Queues: Table<PartitionQueue>;
     /// Topics in use.
-    type Topics: Table<crate::metadata::TopicEntry>;
+    type Topics: Table<TopicEntry>;
     /// Partitions of the topics in use.
-    type Partitions: Table<crate::metadata::PartitionEntry>;
+    type Partitions: Table<PartitionEntry>;
     /// The partitions with a leader, per topic (one `i32` per partition).
     type Available: Table<i32>;
     /// Brokers from metadata.
-    type Brokers: Table<crate::metadata::Broker>;
+    type Brokers: Table<Broker>;
     /// Brokers with batches ready to send (one per broker).
-    type Nodes: Table<crate::topic::NodeId>;
+    type Nodes: Table<NodeId>;
     /// Connections.
-    type Connections: Table<crate::sender::Connection>;
+    type Connections: Table<Connection>;
     /// Connection buffers (one per connection).
-    type Buffers: Table<crate::sender::ConnBuffers<Self>>;
+    type Buffers: Table<ConnBuffers<Self>>;
     /// Pieces of one request (framing slices between its batches).
-    type Pieces: Table<crate::sender::Piece>;
+    type Pieces: Table<Piece>;
     /// A connection's receive buffer (grows to the largest response frame).
     type Recv: Table<u8>;
     /// A connection's request scratch (grows to the largest request framing).
     type Scratch: Table<u8>;
     /// The sender's state per batch.
-    type Extras: Table<crate::sender::BatchExtra>;
+    type Extras: Table<BatchExtra>;
     /// Idempotent sequence numbers per partition.
-    type Sequences: Table<crate::sender::SeqEntry>;
+    type Sequences: Table<SeqEntry>;
 }
 
 /// Storage of fixed capacity inside the producer, without heap (firmware): at most
@@ -310,21 +327,21 @@ impl<
     const REQUEST: usize,
 > Storage for FixedStorage<TOPICS, PARTITIONS, BROKERS, CONNECTIONS, BATCHES, RESPONSE, REQUEST>
 {
-    type Slots = FixedTable<crate::pool::Slot, BATCHES>;
-    type Batches = FixedTable<crate::accumulator::BatchEntry, BATCHES>;
-    type Queues = FixedTable<crate::accumulator::PartitionQueue, PARTITIONS>;
-    type Topics = FixedTable<crate::metadata::TopicEntry, TOPICS>;
-    type Partitions = FixedTable<crate::metadata::PartitionEntry, PARTITIONS>;
+    type Slots = FixedTable<Slot, BATCHES>;
+    type Batches = FixedTable<BatchEntry, BATCHES>;
+    type Queues = FixedTable<PartitionQueue, PARTITIONS>;
+    type Topics = FixedTable<TopicEntry, TOPICS>;
+    type Partitions = FixedTable<PartitionEntry, PARTITIONS>;
     type Available = FixedTable<i32, PARTITIONS>;
-    type Brokers = FixedTable<crate::metadata::Broker, BROKERS>;
-    type Nodes = FixedTable<crate::topic::NodeId, BROKERS>;
-    type Connections = FixedTable<crate::sender::Connection, CONNECTIONS>;
-    type Buffers = FixedTable<crate::sender::ConnBuffers<Self>, CONNECTIONS>;
-    type Pieces = FixedTable<crate::sender::Piece, BATCHES>;
+    type Brokers = FixedTable<Broker, BROKERS>;
+    type Nodes = FixedTable<NodeId, BROKERS>;
+    type Connections = FixedTable<Connection, CONNECTIONS>;
+    type Buffers = FixedTable<ConnBuffers<Self>, CONNECTIONS>;
+    type Pieces = FixedTable<Piece, BATCHES>;
     type Recv = FixedTable<u8, RESPONSE>;
     type Scratch = FixedTable<u8, REQUEST>;
-    type Extras = FixedTable<crate::sender::BatchExtra, BATCHES>;
-    type Sequences = FixedTable<crate::sender::SeqEntry, PARTITIONS>;
+    type Extras = FixedTable<BatchExtra, BATCHES>;
+    type Sequences = FixedTable<SeqEntry, PARTITIONS>;
 }
 
 #[cfg(feature = "alloc")]
@@ -332,7 +349,10 @@ mod heap {
     extern crate alloc;
     use alloc::vec::Vec;
 
-    use super::{Storage, Table};
+    use super::{
+        BatchEntry, BatchExtra, Broker, ConnBuffers, Connection, NodeId, PartitionEntry,
+        PartitionQueue, Piece, SeqEntry, Slot, Storage, Table, TopicEntry,
+    };
 
     /// A growable table on the heap with a run-time limit: memory is allocated as entries
     /// are pushed (amortised doubling), never up front.
@@ -401,21 +421,21 @@ mod heap {
     pub struct HeapStorage;
 
     impl Storage for HeapStorage {
-        type Slots = VecTable<crate::pool::Slot>;
-        type Batches = VecTable<crate::accumulator::BatchEntry>;
-        type Queues = VecTable<crate::accumulator::PartitionQueue>;
-        type Topics = VecTable<crate::metadata::TopicEntry>;
-        type Partitions = VecTable<crate::metadata::PartitionEntry>;
+        type Slots = VecTable<Slot>;
+        type Batches = VecTable<BatchEntry>;
+        type Queues = VecTable<PartitionQueue>;
+        type Topics = VecTable<TopicEntry>;
+        type Partitions = VecTable<PartitionEntry>;
         type Available = VecTable<i32>;
-        type Brokers = VecTable<crate::metadata::Broker>;
-        type Nodes = VecTable<crate::topic::NodeId>;
-        type Connections = VecTable<crate::sender::Connection>;
-        type Buffers = VecTable<crate::sender::ConnBuffers<Self>>;
-        type Pieces = VecTable<crate::sender::Piece>;
+        type Brokers = VecTable<Broker>;
+        type Nodes = VecTable<NodeId>;
+        type Connections = VecTable<Connection>;
+        type Buffers = VecTable<ConnBuffers<Self>>;
+        type Pieces = VecTable<Piece>;
         type Recv = VecTable<u8>;
         type Scratch = VecTable<u8>;
-        type Extras = VecTable<crate::sender::BatchExtra>;
-        type Sequences = VecTable<crate::sender::SeqEntry>;
+        type Extras = VecTable<BatchExtra>;
+        type Sequences = VecTable<SeqEntry>;
     }
 }
 
