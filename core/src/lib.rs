@@ -8,26 +8,39 @@
 //! - **no clock**: every time-dependent call takes `now_ms`, a monotonic millisecond instant
 //!   from the caller; record timestamps are wall-clock values carried by the records, and
 //!   the two are never mixed;
-//! - **no heap**: `#![no_std]` without `alloc`; every capacity is a const generic or storage
-//!   handed in by the caller (a `static` array on firmware, a `Vec` owned next to the core on
-//!   std); anything that can fill up returns a typed error instead of growing or panicking.
+//! - **no heap**: `#![no_std]`, without `alloc` unless feature `alloc` is on. The pool
+//!   (`buffer.memory`) is storage handed in by the caller (a `static` array on firmware, a
+//!   `Vec` owned next to the core on std); every other table (topics, partitions, brokers,
+//!   connections, batches) is chosen through a [`Storage`]: [`FixedStorage`] inline,
+//!   without heap, or `HeapStorage` (feature `alloc`), growing with use up to [`Limits`].
+//!   Anything that can fill up returns a typed error instead of growing past its limit or
+//!   panicking.
 //!
 //! The same inputs give the same outputs, which makes simulation tests replay exactly.
 //! Decoders never panic on any input (see [`protocol`]).
 //!
 //! # Layers
 //!
-//! - [`protocol`]: primitive codec and the messages a producer speaks;
-//! - [`record`]: RecordBatch v2 writer (byte-for-byte as Java's `MemoryRecordsBuilder`),
-//!   header view and reader, CRC32C;
+//! Dependencies point one way, as in Java's client: producer -> sender -> accumulator ->
+//! pool and record; [`protocol`] is a leaf.
+//!
+//! - [`protocol`]: primitive codec (the varints are shared with [`record`]), request and
+//!   response headers, frames, and the messages a producer speaks;
+//! - [`record`]: RecordBatch v2: a [`Record`](record::Record) and its sizes, the batch
+//!   builder (byte-for-byte as Java's `MemoryRecordsBuilder`), the batch header view, the
+//!   reader, CRC32C;
 //! - [`BufferPool`]: `buffer.memory` as fixed slots of `batch.size` bytes;
+//! - [`RecordAccumulator`]: per-partition queues of [`ProducerBatch`]es: `append`, `ready`,
+//!   `drain`, expiry, retries, splits of batches too large;
 //! - [`murmur2`], [`BuiltInPartitioner`]: Java's partitioning (keyed and uniform sticky);
-//! - [`RecordAccumulator`]: per-partition batches, `ready`, `drain`, expiry, retries;
-//! - [`ProducerConfig`]: Java's property names and defaults, validated;
 //! - [`Metadata`]: brokers, topics, partition leaders, refresh policy;
-//! - the sender (private): connections, ApiVersions negotiation, requests in flight, retries,
+//! - the sender (private): the network client (connections, reconnect backoff, ApiVersions
+//!   negotiation, requests in flight), Produce requests, responses and retries, and
 //!   idempotence (producer id, epoch, sequences);
-//! - [`Producer`]: the state machine a transport drives.
+//! - [`Producer`]: the state machine a transport drives, with its [`ProducerConfig`] (Java's
+//!   property names and defaults, validated);
+//! - [`storage`]: the tables of every run-time capacity ([`Storage`], [`FixedStorage`],
+//!   [`Limits`]) and their opaque entry types.
 //!
 //! # The driver loop
 //!

@@ -1,36 +1,8 @@
-//! `Producer`: the one state machine transports drive (Java's `KafkaProducer`).
+//! `Producer`: the one state machine transports drive (Java's `KafkaProducer`), the
+//! [`Transport`] it drives, and what it accepts ([`ProducerRecord`], [`SendError`]).
 //!
-//! Methods come in four groups, as in quinn-proto's `Connection`:
-//!
-//! - **getters**: [`is_flushed`](Producer::is_flushed), [`is_closed`](Producer::is_closed),
-//!   [`pending_batches`](Producer::pending_batches), [`topic_name`](Producer::topic_name),
-//!   [`producer_id_and_epoch`](Producer::producer_id_and_epoch),
-//!   [`metrics`](Producer::metrics), ...
-//! - **commands**: [`send`](Producer::send), [`flush`](Producer::flush),
-//!   [`close`](Producer::close);
-//! - **inputs**, each with `now_ms` first: [`handle_connected`](Producer::handle_connected),
-//!   [`handle_received`](Producer::handle_received),
-//!   [`handle_transmitted`](Producer::handle_transmitted),
-//!   [`handle_closed`](Producer::handle_closed), [`handle_timeout`](Producer::handle_timeout);
-//! - **outputs**, drained after every command and input, in this order:
-//!   [`poll_event`](Producer::poll_event) until `None`,
-//!   [`poll_transmit`](Producer::poll_transmit) until `None`, then
-//!   [`poll_timeout`](Producer::poll_timeout).
-//!
-//! # Differences from Java's producer
-//!
-//! - Nothing blocks: `send` returns [`SendError::MetadataNotReady`] while a topic's
-//!   metadata is being fetched and [`SendError::BufferFull`] when memory is exhausted; the
-//!   transport waits (up to `max.block.ms`) and retries.
-//! - To keep per-partition order through retries, a partition has at most one batch in
-//!   flight when idempotence is on or `max.in.flight.requests.per.connection=1` (Java allows
-//!   five in-flight batches per partition under idempotence); other partitions still
-//!   pipeline up to `max.in.flight.requests.per.connection` requests per connection.
-//! - A batch rejected with `MESSAGE_TOO_LARGE` is split and resent, as in Java; the outcomes
-//!   of the split batches name the original batch's tickets (several outcomes per batch id,
-//!   each for a sub-range), and a record too large on its own fails with that code.
-//! - In-flight batches are not expired while their request is pending; the request timeout
-//!   bounds the overshoot of `delivery.timeout.ms`.
+//! See [`Producer`] for its method groups (getters, commands, inputs, outputs), its
+//! differences from Java's producer, and its storage.
 
 use core::fmt;
 
@@ -520,7 +492,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
 
     /// Refuses new records ([`SendError::Closed`]) and delivers what it can until
     /// `now_ms + timeout_ms`; then the rest fails with
-    /// [`ProduceError::Closed`](crate::ProduceError::Closed). Every ticket still gets
+    /// [`ProduceError::Closed`]. Every ticket still gets
     /// exactly one outcome; connections are closed at the end. Drive the producer until
     /// [`is_closed`](Self::is_closed).
     pub fn close(&mut self, now_ms: u64, timeout_ms: u64) {

@@ -1,6 +1,9 @@
 //! `RecordAccumulator`: per-partition queues of batches waiting to be sent.
 //!
-//! See [`RecordAccumulator`] for the life of a batch.
+//! See [`RecordAccumulator`] for the life of a batch. The batch itself and its handles
+//! ([`ProducerBatch`], [`BatchId`], [`Ticket`], [`TicketRange`]) are in `batch.rs`, a
+//! partition's queue in `queue.rs`, and [`split`](RecordAccumulator::split) (Java's
+//! `splitAndReenqueue`) in `split.rs`.
 
 mod batch;
 mod queue;
