@@ -129,6 +129,76 @@ fn accumulator_append(c: &mut Criterion) {
     group.finish();
 }
 
+/// Keyed records spread over 2,000 partitions (200 topics x 10): each append finds its
+/// partition's queue among 2,000 (a service on a large cluster), 1 KiB batches so that a
+/// run drains and completes everything.
+#[cfg(feature = "alloc")]
+fn accumulator_many_partitions(c: &mut Criterion) {
+    use kafka_edge_core::{
+        RecordAccumulator, VecTable, partition_for_key,
+        storage::{BatchEntry, PartitionQueue, Slot},
+    };
+    const TOPICS: u16 = 200;
+    const PARTITIONS: u32 = 10;
+    const SLOT: usize = 1024;
+    const RECORDS: usize = 4_000;
+    let pool = kafka_edge_core::BufferPool::<_, VecTable<Slot>>::new(vec![0u8; 8192 * SLOT], SLOT)
+        .unwrap();
+    let mut acc: RecordAccumulator<
+        _,
+        VecTable<Slot>,
+        VecTable<BatchEntry>,
+        VecTable<PartitionQueue>,
+    > = RecordAccumulator::new(pool, AccumulatorConfig::DEFAULT);
+    let keys: Vec<(TopicPartition, Vec<u8>)> = (0..RECORDS)
+        .map(|i| {
+            let key = format!("key-{i}").into_bytes();
+            let topic = TopicId::new((i % usize::from(TOPICS)) as u16, 0);
+            let n = std::num::NonZeroU32::new(PARTITIONS).unwrap();
+            (TopicPartition::new(topic, partition_for_key(&key, n)), key)
+        })
+        .collect();
+    let value = [7u8; VALUE_LEN];
+    let mut out = vec![BatchId::default(); 4096];
+    let mut group = c.benchmark_group("accumulator");
+    group.throughput(Throughput::Elements(RECORDS as u64));
+    group.bench_function("append_2000_partitions_keyed", |bch| {
+        bch.iter(|| {
+            for (tp, key) in &keys {
+                let r = Record {
+                    timestamp: 1_700_000_000_000,
+                    key: Some(key),
+                    value: Some(&value),
+                    headers: &[],
+                };
+                black_box(acc.append(0, *tp, black_box(&r)).unwrap());
+            }
+            acc.begin_flush();
+            loop {
+                let k = acc.drain(
+                    10,
+                    NodeId(0),
+                    usize::MAX,
+                    |_| Some(NodeId(0)),
+                    |_| BatchMeta::default(),
+                    &mut out,
+                );
+                if k == 0 {
+                    break;
+                }
+                for id in &out[..k] {
+                    black_box(acc.complete(*id).unwrap());
+                }
+            }
+            acc.flush_done();
+        })
+    });
+    group.finish();
+}
+
+#[cfg(not(feature = "alloc"))]
+fn accumulator_many_partitions(_: &mut Criterion) {}
+
 fn crc(c: &mut Criterion) {
     let data: Vec<u8> = (0..BATCH_SIZE).map(|i| (i * 31) as u8).collect();
     let mut group = c.benchmark_group("crc32c_16KiB");
@@ -171,5 +241,12 @@ fn murmur(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, append_encode, accumulator_append, crc, murmur);
+criterion_group!(
+    benches,
+    append_encode,
+    accumulator_append,
+    accumulator_many_partitions,
+    crc,
+    murmur
+);
 criterion_main!(benches);

@@ -115,6 +115,9 @@ pub struct Metadata<T, P, A, B> {
     available: A,
     /// Brokers of the last response that did not fit in the table (or had a bad address).
     brokers_dropped: usize,
+    /// The entry the last lookup by name found: a producer mostly sends to the topic it
+    /// sent to last, so that lookup skips the scan.
+    last_hit: core::cell::Cell<usize>,
     /// Partition entries reserved by topics (sum of `cap`).
     used: usize,
     need_update: bool,
@@ -143,6 +146,7 @@ where
             partitions: P::with_limit(partitions),
             available: A::with_limit(partitions),
             brokers_dropped: 0,
+            last_hit: core::cell::Cell::new(0),
             used: 0,
             need_update: true,
             last_refresh_ms: None,
@@ -173,11 +177,19 @@ where
 
     /// The handle of topic `name`, if registered.
     pub fn topic_id(&self, name: &str) -> Option<TopicId> {
+        let last = self.last_hit.get();
+        if let Some(t) = self.topics.get(last)
+            && t.live
+            && t.name.as_str() == name
+        {
+            return Self::handle(last, t);
+        }
         let (i, t) = self
             .topics
             .iter()
             .enumerate()
             .find(|(_, t)| t.live && t.name.as_str() == name)?;
+        self.last_hit.set(i);
         Self::handle(i, t)
     }
 

@@ -344,15 +344,18 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 
     /// Batches queued for `tp`.
     pub fn queued_batches(&self, tp: TopicPartition) -> usize {
-        self.queues
-            .iter()
-            .find(|q| q.tp == tp)
+        self.find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
             .map_or(0, |q| ix(q.len))
     }
 
     /// Whether `tp` is muted.
     pub fn is_muted(&self, tp: TopicPartition) -> bool {
-        self.queues.iter().any(|q| q.tp == tp && q.muted)
+        self.find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+            .is_some_and(|q| q.muted)
     }
 
     /// `retry.backoff.max.ms`: the retry backoff doubles per attempt from
@@ -428,17 +431,36 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 
     // ---- commands ----------------------------------------------------------------------
 
+    /// The queue of `tp`: `Ok(index)`, or `Err(index)` where it would be inserted. Queues
+    /// are kept sorted by partition, so that a record finds its queue in `O(log n)` among
+    /// thousands of partitions.
+    fn find_queue(&self, tp: TopicPartition) -> Result<usize, usize> {
+        self.queues.binary_search_by_key(&tp, |q| q.tp)
+    }
+
+    fn queue_mut(&mut self, tp: TopicPartition) -> Option<&mut PartitionQueue> {
+        let i = self.find_queue(tp).ok()?;
+        self.queues.get_mut(i)
+    }
+
     fn queue_index(&mut self, tp: TopicPartition) -> Result<usize, AccumulatorError> {
         if self.queues.get(self.last_queue).is_some_and(|q| q.tp == tp) {
             return Ok(self.last_queue);
         }
-        let index = match self.queues.iter().position(|q| q.tp == tp) {
-            Some(i) => i,
-            None => {
+        let index = match self.find_queue(tp) {
+            Ok(i) => i,
+            Err(at) => {
                 self.queues
                     .push(PartitionQueue::new(tp))
                     .map_err(|_| AccumulatorError::TooManyPartitions)?;
-                self.queues.len() - 1
+                if let Some(tail) = self.queues.get_mut(at..) {
+                    tail.rotate_right(1);
+                }
+                // Keep the drain's round-robin position on the same queue.
+                if self.drain_index >= at && self.queues.len() > 1 {
+                    self.drain_index += 1;
+                }
+                at
             }
         };
         self.last_queue = index;
@@ -934,10 +956,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     pub fn abort(&mut self, id: BatchId) -> Result<ReleasedBatch, AccumulatorError> {
         let b = *self.batch(id)?;
         if b.state != BatchState::InFlight {
+            let q = self.find_queue(b.topic_partition).ok();
             let Self {
                 entries, queues, ..
             } = self;
-            if let Some(queue) = queues.iter_mut().find(|q| q.tp == b.topic_partition) {
+            if let Some(queue) = q.and_then(|q| queues.get_mut(q)) {
                 queue.remove(entries, id.index);
             }
         }
@@ -966,10 +989,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         if b.state == BatchState::InFlight {
             return Err(AccumulatorError::InvalidState { state: b.state });
         }
+        let q = self.find_queue(b.topic_partition).ok();
         let Self {
             entries, queues, ..
         } = self;
-        if let Some(queue) = queues.iter_mut().find(|q| q.tp == b.topic_partition) {
+        if let Some(queue) = q.and_then(|q| queues.get_mut(q)) {
             queue.remove(entries, id.index);
         }
         self.batch_mut(id)?.state = BatchState::InFlight;
@@ -1063,7 +1087,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 
     /// Lets `tp` be drained again.
     pub fn unmute(&mut self, tp: TopicPartition) {
-        if let Some(queue) = self.queues.iter_mut().find(|q| q.tp == tp) {
+        if let Some(queue) = self.queue_mut(tp) {
             queue.muted = false;
         }
     }

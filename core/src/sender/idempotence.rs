@@ -62,16 +62,30 @@ fn unresolved(
             .is_ok_and(|h| h.producer_id() == pid && h.producer_epoch() == epoch)
 }
 
-/// The next sequence of `tp`: 0 for a partition without one under this epoch, which is
-/// added to the table (if it has room).
-pub(super) fn next_sequence<T: Table<SeqEntry>>(sequences: &mut T, tp: TopicPartition) -> i32 {
-    match sequences.iter().find(|s| s.tp == tp) {
-        Some(s) => s.next,
-        None => {
-            let _ = sequences.push(SeqEntry { tp, next: 0 });
-            0
+/// The entry of `tp` in `sequences` (kept sorted by partition, for `O(log n)` lookups
+/// among thousands of partitions), added with sequence 0 if missing and the table has
+/// room (it holds as many entries as the partition queues, so it has).
+fn sequence_entry<T: Table<SeqEntry>>(
+    sequences: &mut T,
+    tp: TopicPartition,
+) -> Option<&mut SeqEntry> {
+    let i = match sequences.binary_search_by_key(&tp, |s| s.tp) {
+        Ok(i) => i,
+        Err(at) => {
+            sequences.push(SeqEntry { tp, next: 0 }).ok()?;
+            if let Some(tail) = sequences.get_mut(at..) {
+                tail.rotate_right(1);
+            }
+            at
         }
-    }
+    };
+    sequences.get_mut(i)
+}
+
+/// The next sequence of `tp`: 0 for a partition without one under this epoch, which is
+/// added to the table.
+pub(super) fn next_sequence<T: Table<SeqEntry>>(sequences: &mut T, tp: TopicPartition) -> i32 {
+    sequence_entry(sequences, tp).map_or(0, |s| s.next)
 }
 
 /// Drops the sequences of `topic` (dropped from the metadata); returns whether one of its
@@ -173,11 +187,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     pub(super) fn set_next_sequence(&mut self, tp: TopicPartition, next: i32) {
-        match self.sequences.iter_mut().find(|s| s.tp == tp) {
-            Some(s) => s.next = next,
-            None => {
-                let _ = self.sequences.push(SeqEntry { tp, next });
-            }
+        if let Some(s) = sequence_entry(&mut self.sequences, tp) {
+            s.next = next;
         }
     }
 
