@@ -1658,3 +1658,157 @@ fn idle_topic_frees_its_slot_and_the_epoch_is_bumped() {
     assert!(failed(&h).is_empty());
     assert!(h.p.is_flushed());
 }
+
+/// A Metadata response with brokers `1..=brokers` (`broker-N`) and `topics` of
+/// `partitions` partitions each, partition `p` of topic `t` led by broker
+/// `(t * partitions + p) % brokers + 1`: leaders spread over every broker.
+fn spread_metadata(
+    req: &Req,
+    brokers: i32,
+    names: &[String],
+    partitions: i32,
+) -> kp::MetadataResponse {
+    let m: kp::MetadataRequest = req.decode();
+    let mut resp = kp::MetadataResponse::default();
+    for id in 1..=brokers {
+        let mut b = kp::metadata_response::MetadataResponseBroker::default();
+        b.node_id = kp::BrokerId(id);
+        b.host = s(&format!("broker-{id}"));
+        b.port = 9092;
+        resp.brokers.push(b);
+    }
+    for t in m.topics.unwrap_or_default() {
+        let name = t.name.unwrap().0.to_string();
+        let ti = names.iter().position(|n| *n == name).unwrap() as i32;
+        let mut tr = kp::metadata_response::MetadataResponseTopic::default();
+        tr.name = Some(kp::TopicName(s(&name)));
+        for p in 0..partitions {
+            let mut part = kp::metadata_response::MetadataResponsePartition::default();
+            part.partition_index = p;
+            part.leader_id = kp::BrokerId((ti * partitions + p) % brokers + 1);
+            part.leader_epoch = 1;
+            tr.partitions.push(part);
+        }
+        resp.topics.push(tr);
+    }
+    resp
+}
+
+/// A cluster of 40 brokers and 2,000 partitions over 200 topics, leaders spread over all
+/// brokers: one keyed record per partition, then a flush. The producer opens a connection
+/// to every broker and sends each one request with exactly the 50 batches it leads; every
+/// ticket is delivered once, at its offset.
+#[test]
+fn forty_brokers_two_thousand_partitions_one_request_per_broker() {
+    const BROKERS: i32 = 40;
+    const TOPICS: usize = 200;
+    const PARTITIONS: i32 = 10;
+    // 256-byte batches: the 512 KiB pool holds one for each of the 2,000 partitions.
+    let mut h = Harness::new(&[("linger.ms", "60000"), ("batch.size", "256")]);
+    let names: Vec<String> = (0..TOPICS).map(|t| format!("topic-{t:03}")).collect();
+    let boot = h.conn_to("boot");
+    h.connect_pending();
+    h.api_versions(boot, 11);
+    let req = h.expect(boot, kp::ApiKey::Metadata);
+    let resp = spread_metadata(&req, BROKERS, &names, PARTITIONS);
+    h.respond(boot, &req, &resp);
+    h.init_producer_id(boot, 4000, 0);
+
+    // Every topic is registered, then its metadata arrives (several requests may be
+    // needed while more topics register).
+    for name in &names {
+        assert_eq!(h.send(name, None, b"x"), Err(SendError::MetadataNotReady));
+    }
+    for _ in 0..20 {
+        if names.iter().all(|n| {
+            h.p.topic_id(n)
+                .is_some_and(|id| h.p.metadata().partition_count(id).is_some())
+        }) {
+            break;
+        }
+        h.wait_request(boot, 3);
+        let req = h.expect(boot, kp::ApiKey::Metadata);
+        let resp = spread_metadata(&req, BROKERS, &names, PARTITIONS);
+        h.respond(boot, &req, &resp);
+    }
+    assert_eq!(h.p.metadata().brokers().len(), BROKERS as usize);
+
+    let n = std::num::NonZeroU32::new(PARTITIONS as u32).unwrap();
+    let mut key_of: Vec<Option<Vec<u8>>> = vec![None; PARTITIONS as usize];
+    let mut i = 0;
+    while key_of.iter().any(Option::is_none) {
+        let key = format!("key-{i}").into_bytes();
+        let p = kafka_edge_core::partition_for_key(&key, n) as usize;
+        key_of[p].get_or_insert(key);
+        i += 1;
+    }
+    let mut sent = HashMap::new();
+    for (ti, name) in names.iter().enumerate() {
+        for (p, key) in key_of.iter().enumerate() {
+            let value = format!("{name}/{p}");
+            let t = h
+                .send_record(&record(name, None, key.as_deref(), value.as_bytes()))
+                .unwrap();
+            sent.insert(
+                (name.clone(), p as i32),
+                (t, (ti as i32 * PARTITIONS + p as i32) % BROKERS + 1),
+            );
+        }
+    }
+    assert_eq!(h.p.pending_batches(), TOPICS * PARTITIONS as usize);
+
+    h.p.flush(h.now);
+    h.pump();
+    let opened = h.connect_pending();
+    assert_eq!(
+        opened.len(),
+        BROKERS as usize,
+        "a connection to every broker"
+    );
+    let mut produced = 0;
+    for id in 1..=BROKERS {
+        let c = h.conn_to(&format!("broker-{id}"));
+        h.api_versions(c, 11);
+        h.wait_request(c, 3);
+        let req = h.expect(c, kp::ApiKey::Produce);
+        let (_, batches) = produce_batches(&req);
+        assert_eq!(
+            batches.len(),
+            50,
+            "broker {id}: one request with its 50 batches"
+        );
+        let mut parts = Vec::new();
+        for (topic, p, records) in &batches {
+            let (_, leader) = sent[&(topic.clone(), *p)];
+            assert_eq!(leader, id, "{topic}-{p} goes to its leader");
+            assert_eq!(records.len(), 1);
+            assert_eq!(
+                records[0].value.as_deref(),
+                Some(format!("{topic}/{p}").as_bytes())
+            );
+            parts.push((topic.clone(), *p));
+        }
+        assert!(h.request(c).is_none(), "broker {id}: no second request");
+        let resp: Vec<(&str, i32, i16, i64)> = parts
+            .iter()
+            .map(|(t, p)| (t.as_str(), *p, 0, i64::from(*p) * 7))
+            .collect();
+        h.produce_response(c, &req, &resp);
+        produced += batches.len();
+    }
+    assert_eq!(produced, TOPICS * PARTITIONS as usize);
+    let d = delivered_to(&h);
+    assert_eq!(d.len(), sent.len());
+    let mut seen = std::collections::HashSet::new();
+    for (topic, p, range, offset) in &d {
+        let (t, _) = sent[&(topic.clone(), *p)];
+        assert!(range.contains(t), "{topic}-{p}: its own record");
+        assert_eq!(*offset, i64::from(*p) * 7);
+        assert!(
+            seen.insert((topic.clone(), *p)),
+            "{topic}-{p} delivered once"
+        );
+    }
+    assert!(failed(&h).is_empty());
+    assert!(h.p.is_flushed());
+}
