@@ -172,6 +172,10 @@ fn tansu_keyed_records_read_back_exactly() {
     let judged = judge(&cluster, &topic);
     assert_read_back_exactly(&records, &judged, |i| expected[i]);
     // tansu does not verify CRCs itself; it logs a mismatch, which must never appear.
-    let log = std::fs::read_to_string(cluster.log(1)).unwrap_or_default();
+    let path = cluster.log(1);
+    let log = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("tansu's log {}: {e}", path.display()));
+    // The log read is tansu's own (it logged its start), so a missing mismatch means something.
+    assert!(log.contains("ready in"), "not tansu's log: {}", path.display());
     assert!(!log.contains("crc="), "tansu logged a CRC mismatch");
 }

@@ -34,24 +34,44 @@ fn idempotent_acks_all_survives_a_broker_kill() {
     let records = keyed_records(3, 200_000, 1009);
     let owned = owned(&records);
     let mut futures = Vec::with_capacity(records.len());
+    let mut outcomes = Vec::with_capacity(records.len());
+    // Waits for the outcome of every record sent so far: the faults come after N
+    // acknowledged records, not after a sleep that may find the producer idle.
+    let mut settle = |futures: &mut Vec<kafka_edge_std::DeliveryFuture>| {
+        for f in futures.drain(..) {
+            let r = f
+                .wait_timeout(Duration::from_secs(150))
+                .expect("an outcome");
+            outcomes.push(r);
+        }
+    };
+    let before = p.metrics();
     for (i, r) in owned.iter().enumerate() {
         if i == 50_000 {
+            settle(&mut futures);
             c.kill(2);
         }
         if i == 120_000 {
+            settle(&mut futures);
             c.start(2);
         }
         futures.push(p.send(&r.record(&topic)).unwrap());
-        if i % 1000 == 0 {
-            std::thread::sleep(Duration::from_millis(10));
-        }
     }
-    for (i, f) in futures.into_iter().enumerate() {
-        let r = f
-            .wait_timeout(Duration::from_secs(150))
-            .expect("an outcome");
+    settle(&mut futures);
+    for (i, r) in outcomes.iter().enumerate() {
         assert!(r.is_ok(), "record {i}: {r:?}");
     }
+    assert_eq!(outcomes.len(), records.len());
+    // The kill was felt: connections to broker 2 were lost and requests went elsewhere.
+    let after = p.metrics();
+    assert!(
+        after.disconnects > before.disconnects,
+        "no connection was lost: {after:?}"
+    );
+    assert!(
+        after.metadata_updates > before.metadata_updates + 1,
+        "no metadata refresh after the kill: {after:?}"
+    );
     p.close(Duration::from_secs(30));
     c.wait_in_sync(&topic);
     let partition = |i: usize| {

@@ -42,6 +42,10 @@ fn keyed_records_round_trip_on_tansu() {
         assert_read_back_exactly(&records, &judge(&c, &topic), partition);
     }
     // tansu does not check CRCs itself; it logs a mismatch, which must never appear.
-    let log = std::fs::read_to_string(c.log(1)).unwrap_or_default();
+    let path = c.log(1);
+    let log = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("tansu's log {}: {e}", path.display()));
+    // The log read is tansu's own (it logged its start), so a missing mismatch means something.
+    assert!(log.contains("ready in"), "not tansu's log: {}", path.display());
     assert!(!log.contains("crc="), "tansu logged a CRC mismatch");
 }
