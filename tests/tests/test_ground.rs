@@ -176,6 +176,10 @@ fn tansu_keyed_records_read_back_exactly() {
     let log = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("tansu's log {}: {e}", path.display()));
     // The log read is tansu's own (it logged its start), so a missing mismatch means something.
-    assert!(log.contains("ready in"), "not tansu's log: {}", path.display());
+    assert!(
+        log.contains("ready in"),
+        "not tansu's log: {}",
+        path.display()
+    );
     assert!(!log.contains("crc="), "tansu logged a CRC mismatch");
 }
