@@ -30,8 +30,17 @@ pub const MAX_HOST_LEN: usize = 255;
 /// Most `bootstrap.servers` entries.
 pub const MAX_BOOTSTRAP_SERVERS: usize = 32;
 
-/// Longest `client.id`.
-pub const MAX_CLIENT_ID_LEN: usize = 64;
+/// Longest `client.id`: 255 bytes. Java sets no limit of its own (only the request
+/// header's 32767-byte string); this core keeps the id inline in [`ProducerConfig`] (no
+/// heap) and copies it into every request header, so it is bounded, at the length of the
+/// longest DNS name, which covers ids built from a host name plus a suffix.
+pub const MAX_CLIENT_ID_LEN: usize = 255;
+
+/// `batch.size`'s default, and the pool's slot size when `batch.size=0` (no batching).
+pub const DEFAULT_BATCH_SIZE: usize = 16_384;
+
+/// `delivery.timeout.ms`'s default.
+pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
 
 /// Largest `max.in.flight.requests.per.connection` this core supports (its per-connection
 /// request queue has this many entries).
@@ -124,6 +133,48 @@ impl FromStr for Acks {
     }
 }
 
+/// `client.dns.lookup`: how a transport resolves broker host names (Java's
+/// `ClientDnsLookup`). The core does no DNS; transports that do read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClientDnsLookup {
+    /// `use_all_dns_ips` (the default): every address a name resolves to may be used.
+    #[default]
+    UseAllDnsIps,
+    /// `resolve_canonical_bootstrap_servers_only`: Java resolves each bootstrap name to its
+    /// canonical host names first (for SASL/Kerberos host names); a bootstrap host that
+    /// does not resolve is an error at construction.
+    ResolveCanonicalBootstrapServersOnly,
+}
+
+impl ClientDnsLookup {
+    /// The property value (`use_all_dns_ips`, `resolve_canonical_bootstrap_servers_only`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UseAllDnsIps => "use_all_dns_ips",
+            Self::ResolveCanonicalBootstrapServersOnly => {
+                "resolve_canonical_bootstrap_servers_only"
+            }
+        }
+    }
+}
+
+impl FromStr for ClientDnsLookup {
+    type Err = ConfigError;
+
+    /// Exactly one of the two values, as Java's `ConfigDef` validator `in(..)` requires.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "use_all_dns_ips" => Ok(Self::UseAllDnsIps),
+            "resolve_canonical_bootstrap_servers_only" => {
+                Ok(Self::ResolveCanonicalBootstrapServersOnly)
+            }
+            _ => Err(ConfigError::InvalidValue {
+                key: "client.dns.lookup",
+            }),
+        }
+    }
+}
+
 /// A configuration that cannot be used, with the property concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -195,13 +246,17 @@ impl core::error::Error for ConfigError {}
 pub struct ProducerConfig {
     /// `bootstrap.servers`: where to fetch the first metadata.
     pub bootstrap_servers: HVec<BrokerAddress, MAX_BOOTSTRAP_SERVERS>,
-    /// `client.id` (default `"kafka-edge"`).
+    /// `client.id` (default `"kafka-edge"`; at most [`MAX_CLIENT_ID_LEN`] bytes).
     pub client_id: HString<MAX_CLIENT_ID_LEN>,
     /// `acks` (default `all`).
     pub acks: Acks,
     /// `linger.ms` (default 5).
     pub linger_ms: u64,
-    /// `batch.size` (default 16384): the pool's slot size.
+    /// `batch.size` (default 16384): the pool's slot size and the bytes a batch takes
+    /// before it is sent without waiting for `linger.ms`. `0` means no batching, as in
+    /// Java: every batch is closed after its first record, and the pool's slots have
+    /// [`DEFAULT_BATCH_SIZE`] bytes (a record larger than a slot takes several, as always);
+    /// see [`slot_size`](Self::slot_size).
     pub batch_size: usize,
     /// `buffer.memory`: informational here (default 33554432); the pool is the storage
     /// handed to [`Producer::new`](crate::Producer::new), and this field is set from it.
@@ -210,8 +265,12 @@ pub struct ProducerConfig {
     /// or memory; the core itself never blocks.
     pub max_block_ms: u64,
     /// `delivery.timeout.ms` (default 120000): upper bound from a batch's creation to its
-    /// outcome.
+    /// outcome. Left at its default, it is raised to `linger.ms + request.timeout.ms` when
+    /// smaller (see [`configure_delivery_timeout`](Self::configure_delivery_timeout)); set
+    /// explicitly, a smaller value fails [`validate`](Self::validate), as in Java.
     pub delivery_timeout_ms: u64,
+    delivery_timeout_explicit: bool,
+    delivery_timeout_raised: bool,
     /// `request.timeout.ms` (default 30000): how long a request may wait for its response.
     pub request_timeout_ms: u64,
     /// `retries` (default `u32::MAX`, Java's `Integer.MAX_VALUE`).
@@ -245,6 +304,9 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `partitioner.ignore.keys` (default false): keyed records are placed like keyless ones.
     pub partitioner_ignore_keys: bool,
+    /// `client.dns.lookup` (default `use_all_dns_ips`): read by transports that resolve
+    /// host names.
+    pub client_dns_lookup: ClientDnsLookup,
     /// `max.response.size` (this core's own; default 104857600, Kafka's
     /// `socket.request.max.bytes`): the largest response frame accepted; a larger one closes
     /// the connection. A connection's receive buffer grows to the largest frame it received,
@@ -262,10 +324,12 @@ impl Default for ProducerConfig {
             client_id,
             acks: Acks::All,
             linger_ms: 5,
-            batch_size: 16_384,
+            batch_size: DEFAULT_BATCH_SIZE,
             buffer_memory: 33_554_432,
             max_block_ms: 60_000,
-            delivery_timeout_ms: 120_000,
+            delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
+            delivery_timeout_explicit: false,
+            delivery_timeout_raised: false,
             request_timeout_ms: 30_000,
             retries: u32::MAX,
             retry_backoff_ms: 100,
@@ -281,6 +345,7 @@ impl Default for ProducerConfig {
             socket_connection_setup_timeout_ms: 10_000,
             max_request_size: 1_048_576,
             partitioner_ignore_keys: false,
+            client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             max_response_size: 104_857_600,
         }
     }
@@ -339,6 +404,7 @@ impl ProducerConfig {
         "socket.connection.setup.timeout.ms",
         "max.request.size",
         "partitioner.ignore.keys",
+        "client.dns.lookup",
         "max.response.size",
     ];
 
@@ -382,6 +448,8 @@ impl ProducerConfig {
             "max.block.ms" => self.max_block_ms = parse_u64("max.block.ms", value)?,
             "delivery.timeout.ms" => {
                 self.delivery_timeout_ms = parse_u64("delivery.timeout.ms", value)?;
+                self.delivery_timeout_explicit = true;
+                self.delivery_timeout_raised = false;
             }
             "request.timeout.ms" => {
                 self.request_timeout_ms = parse_u64("request.timeout.ms", value)?;
@@ -445,6 +513,7 @@ impl ProducerConfig {
             "partitioner.ignore.keys" => {
                 self.partitioner_ignore_keys = parse_bool("partitioner.ignore.keys", value)?;
             }
+            "client.dns.lookup" => self.client_dns_lookup = value.parse()?,
             "max.response.size" => {
                 self.max_response_size = parse_usize("max.response.size", value)?;
             }
@@ -481,6 +550,61 @@ impl ProducerConfig {
         }
     }
 
+    /// The pool's slot size: `batch.size`, or [`DEFAULT_BATCH_SIZE`] for `batch.size=0`.
+    pub const fn slot_size(&self) -> usize {
+        if self.batch_size == 0 {
+            DEFAULT_BATCH_SIZE
+        } else {
+            self.batch_size
+        }
+    }
+
+    /// Whether records are batched: `batch.size` is not 0. With `batch.size=0` every batch
+    /// holds one record (Java's `MemoryRecordsBuilder` always takes a first record, then
+    /// is full at a write limit of 0).
+    pub const fn batching(&self) -> bool {
+        self.batch_size != 0
+    }
+
+    /// `linger.ms + request.timeout.ms`, capped at Java's `Integer.MAX_VALUE` as Java's
+    /// `configureDeliveryTimeout` computes it.
+    fn linger_and_request_timeout_ms(&self) -> u64 {
+        self.linger_ms
+            .saturating_add(self.request_timeout_ms)
+            .min(i32::MAX as u64)
+    }
+
+    /// Whether `delivery.timeout.ms` counts as set by the user: through [`set`](Self::set),
+    /// or the field holds something other than the default (and not a raised default).
+    fn delivery_timeout_is_explicit(&self) -> bool {
+        self.delivery_timeout_explicit
+            || (!self.delivery_timeout_raised
+                && self.delivery_timeout_ms != DEFAULT_DELIVERY_TIMEOUT_MS)
+    }
+
+    /// Java's `KafkaProducer.configureDeliveryTimeout`: a `delivery.timeout.ms` left at its
+    /// default and smaller than `linger.ms + request.timeout.ms` is raised to that sum.
+    /// Returns the new value when it raised it; Java then logs a warning ("delivery.timeout.ms
+    /// should be equal to or larger than linger.ms + request.timeout.ms. Setting it to
+    /// {}."): the core has no logger, so a transport logs it (see
+    /// [`delivery_timeout_raised`](Self::delivery_timeout_raised)).
+    /// [`Producer::new`](crate::Producer::new) calls this.
+    pub fn configure_delivery_timeout(&mut self) -> Option<u64> {
+        let needed = self.linger_and_request_timeout_ms();
+        if self.delivery_timeout_ms >= needed || self.delivery_timeout_is_explicit() {
+            return None;
+        }
+        self.delivery_timeout_ms = needed;
+        self.delivery_timeout_raised = true;
+        Some(needed)
+    }
+
+    /// Whether [`configure_delivery_timeout`](Self::configure_delivery_timeout) raised the
+    /// default `delivery.timeout.ms` (to the value now in the field).
+    pub const fn delivery_timeout_raised(&self) -> bool {
+        self.delivery_timeout_raised
+    }
+
     /// Whether the producer is idempotent: `enable.idempotence`, unless it was left at its
     /// default and conflicting settings (acks other than all, retries=0, more than five
     /// requests in flight) turn it off, as in Java.
@@ -495,8 +619,11 @@ impl ProducerConfig {
     }
 
     /// Checks the settings together, with Java's rules: idempotence set explicitly requires
-    /// acks=all, retries > 0 and at most five requests in flight;
-    /// `delivery.timeout.ms >= linger.ms + request.timeout.ms`; sizes and counts in range.
+    /// acks=all, retries > 0 and at most five requests in flight; an explicitly set
+    /// `delivery.timeout.ms` must be at least `linger.ms + request.timeout.ms` (a default
+    /// one is raised instead, see
+    /// [`configure_delivery_timeout`](Self::configure_delivery_timeout)); sizes and counts
+    /// in range.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.bootstrap_servers.is_empty() {
             return Err(ConfigError::InvalidBootstrap);
@@ -507,7 +634,9 @@ impl ProducerConfig {
         {
             return Err(ConfigError::Conflict(why));
         }
-        if self.delivery_timeout_ms < self.linger_ms.saturating_add(self.request_timeout_ms) {
+        if self.delivery_timeout_is_explicit()
+            && self.delivery_timeout_ms < self.linger_and_request_timeout_ms()
+        {
             return Err(ConfigError::Conflict(
                 "delivery.timeout.ms should be equal to or larger than linger.ms + \
                  request.timeout.ms",
@@ -520,9 +649,9 @@ impl ProducerConfig {
                 key: "max.in.flight.requests.per.connection",
             });
         }
-        // The batch header alone is 61 bytes; Java requires batch.size >= 0 (0 = no batching),
-        // which a pool of fixed slots cannot do.
-        if self.batch_size < crate::record::RECORD_BATCH_OVERHEAD + 8 {
+        // The batch header alone is 61 bytes, so a smaller slot could hold nothing; 0 is
+        // Java's "no batching" (see `batch_size`).
+        if self.batch_size != 0 && self.batch_size < crate::record::RECORD_BATCH_OVERHEAD + 8 {
             return Err(ConfigError::InvalidValue { key: "batch.size" });
         }
         if self.max_request_size < crate::record::RECORD_BATCH_OVERHEAD + 8
@@ -675,5 +804,133 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
         c.set("delivery.timeout.ms", "30005").unwrap();
         assert!(c.validate().is_ok());
+        assert_eq!(c.configure_delivery_timeout(), None);
+    }
+
+    // Java's `KafkaProducer.configureDeliveryTimeout`: "override deliveryTimeoutMs default
+    // value to lingerMs + requestTimeoutMs for backward compatibility".
+    #[test]
+    fn default_delivery_timeout_is_raised_to_linger_plus_request_timeout() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("linger.ms", "100000").unwrap();
+        assert!(c.validate().is_ok());
+        assert!(!c.delivery_timeout_raised());
+        assert_eq!(c.configure_delivery_timeout(), Some(130_000));
+        assert_eq!(c.delivery_timeout_ms, 130_000);
+        assert!(c.delivery_timeout_raised());
+        assert!(c.validate().is_ok());
+        // Idempotent: a second call changes nothing.
+        assert_eq!(c.configure_delivery_timeout(), None);
+        assert!(c.delivery_timeout_raised());
+
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("request.timeout.ms", "120000").unwrap();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.configure_delivery_timeout(), Some(120_005));
+
+        // Capped at Integer.MAX_VALUE as Java's int arithmetic.
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("linger.ms", "2147483647").unwrap();
+        assert_eq!(c.configure_delivery_timeout(), Some(i32::MAX as u64));
+
+        // Enough already: left alone.
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        assert_eq!(c.configure_delivery_timeout(), None);
+        assert_eq!(c.delivery_timeout_ms, DEFAULT_DELIVERY_TIMEOUT_MS);
+    }
+
+    // Java throws only "if the user explicitly set an inconsistent value".
+    #[test]
+    fn explicit_delivery_timeout_is_not_raised() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.set("linger.ms", "100000").unwrap();
+        // Set by name, even to the default value: explicit (Java's `originals()`).
+        c.set("delivery.timeout.ms", "120000").unwrap();
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        assert_eq!(c.configure_delivery_timeout(), None);
+        // Set through the field to another value: explicit too.
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        c.linger_ms = 100_000;
+        c.delivery_timeout_ms = 60_000;
+        assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        assert_eq!(c.configure_delivery_timeout(), None);
+    }
+
+    // Java: "a batch size of zero will disable batching entirely" (atLeast(0)).
+    #[test]
+    fn batch_size_zero_means_no_batching() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        assert!(c.batching());
+        assert_eq!(c.slot_size(), DEFAULT_BATCH_SIZE);
+        c.set("batch.size", "0").unwrap();
+        assert!(c.validate().is_ok());
+        assert!(!c.batching());
+        assert_eq!(c.slot_size(), DEFAULT_BATCH_SIZE);
+        c.set("batch.size", "1024").unwrap();
+        assert!(c.batching());
+        assert_eq!(c.slot_size(), 1024);
+        // Between 0 and a batch header: no record fits a slot.
+        c.set("batch.size", "10").unwrap();
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::InvalidValue { key: "batch.size" })
+        );
+        assert_eq!(
+            c.set("batch.size", "-1"),
+            Err(ConfigError::InvalidValue { key: "batch.size" })
+        );
+    }
+
+    // Java's `client.id` has no length limit; this core's is MAX_CLIENT_ID_LEN.
+    #[test]
+    fn client_id_up_to_255_bytes() {
+        extern crate std;
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        let id: std::string::String = core::iter::repeat_n('c', MAX_CLIENT_ID_LEN).collect();
+        c.set("client.id", &id).unwrap();
+        assert_eq!(c.client_id.len(), 255);
+        assert_eq!(
+            c.set("client.id", &std::format!("{id}x")),
+            Err(ConfigError::InvalidValue { key: "client.id" })
+        );
+        assert_eq!(c.client_id.as_str(), id, "unchanged on error");
+    }
+
+    // Java's ConfigDef: `in("use_all_dns_ips", "resolve_canonical_bootstrap_servers_only")`.
+    #[test]
+    fn client_dns_lookup_values() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        assert_eq!(c.client_dns_lookup, ClientDnsLookup::UseAllDnsIps);
+        c.set(
+            "client.dns.lookup",
+            "resolve_canonical_bootstrap_servers_only",
+        )
+        .unwrap();
+        assert_eq!(
+            c.client_dns_lookup,
+            ClientDnsLookup::ResolveCanonicalBootstrapServersOnly
+        );
+        assert_eq!(
+            c.client_dns_lookup.as_str(),
+            "resolve_canonical_bootstrap_servers_only"
+        );
+        c.set("client.dns.lookup", "use_all_dns_ips").unwrap();
+        assert_eq!(c.client_dns_lookup, ClientDnsLookup::UseAllDnsIps);
+        // Removed in Kafka 3.0.
+        assert_eq!(
+            c.set("client.dns.lookup", "default"),
+            Err(ConfigError::InvalidValue {
+                key: "client.dns.lookup"
+            })
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        extern crate std;
+        use std::string::ToString;
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        let e = c.set("linger.ms", "abc").unwrap_err();
+        assert_eq!(e.to_string(), "invalid value for configuration linger.ms");
     }
 }

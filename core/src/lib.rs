@@ -169,7 +169,8 @@ pub use accumulator::{
     TicketRange,
 };
 pub use config::{
-    Acks, BrokerAddress, ConfigError, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
+    Acks, BrokerAddress, ClientDnsLookup, ConfigError, DEFAULT_BATCH_SIZE,
+    DEFAULT_DELIVERY_TIMEOUT_MS, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
     MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
 pub use metadata::{

@@ -220,7 +220,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         seed: u64,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        let pool = BufferPool::<S, St::Slots>::new(pool_storage, config.batch_size).map_err(
+        config.configure_delivery_timeout();
+        let pool = BufferPool::<S, St::Slots>::new(pool_storage, config.slot_size()).map_err(
             |e| match e {
                 PoolError::StorageTooSmall { needed, available } => ConfigError::StorageTooSmall {
                     what: "buffer.memory",
@@ -238,13 +239,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                 delivery_timeout_ms: config.delivery_timeout_ms,
                 retry_backoff_ms: config.retry_backoff_ms,
                 max_request_size: config.max_request_size,
+                batching: config.batching(),
             },
             limits.batches,
             limits.partitions,
         );
         acc.set_retry_backoff_max_ms(config.retry_backoff_max_ms);
         let partitioner =
-            BuiltInPartitioner::new(config.batch_size, config.partitioner_ignore_keys, seed);
+            // Java's `Math.max(1, batch.size)`: with no batching, stick for one record.
+            BuiltInPartitioner::new(config.batch_size.max(1), config.partitioner_ignore_keys, seed);
         let sender = Sender::new(config, acc, limits)?;
         Ok(Self {
             io: St::Buffers::with_limit(limits.connections),

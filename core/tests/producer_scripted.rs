@@ -1812,3 +1812,60 @@ fn forty_brokers_two_thousand_partitions_one_request_per_broker() {
     assert!(failed(&h).is_empty());
     assert!(h.p.is_flushed());
 }
+
+/// Java's `batch.size=0`: "a batch size of zero will disable batching entirely": each
+/// batch holds one record and is sent without waiting for `linger.ms`.
+#[test]
+fn batch_size_zero_sends_one_record_per_batch_without_lingering() {
+    let mut h = Harness::new(&[("batch.size", "0"), ("linger.ms", "10000")]);
+    assert_eq!(h.p.config().batch_size, 0);
+    h.bootstrap("t", &[1], true);
+    let start = h.now;
+    let tickets: Vec<Ticket> = (0..3)
+        .map(|i| h.send("t", Some(0), format!("v{i}").as_bytes()).unwrap())
+        .collect();
+    assert_eq!(h.p.pending_batches(), 3, "one batch per record");
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    for (i, t) in tickets.iter().enumerate() {
+        // Idempotent: one batch of the partition in flight at a time.
+        h.wait_request(b1, 3);
+        let req = h.expect(b1, kp::ApiKey::Produce);
+        let (_, batches) = produce_batches(&req);
+        assert_eq!(batches.len(), 1);
+        let (_, partition, records) = &batches[0];
+        assert_eq!(*partition, 0);
+        assert_eq!(records.len(), 1, "batch {i} holds one record");
+        assert_eq!(records[0].sequence, i as i32);
+        let want = format!("v{i}");
+        assert_eq!(records[0].value.as_deref(), Some(want.as_bytes()));
+        h.produce_response(b1, &req, &[("t", 0, 0, 10 + i as i64)]);
+        assert!(
+            delivered(&h)
+                .iter()
+                .any(|(_, r, o)| r.contains(*t) && *o == 10 + i as i64)
+        );
+    }
+    assert!(h.now < start + 10_000, "sent before linger.ms elapsed");
+    assert!(h.p.is_flushed());
+}
+
+/// Java's `configureDeliveryTimeout`: a default `delivery.timeout.ms` below
+/// `linger.ms + request.timeout.ms` is raised to that sum, and batches expire by it.
+#[test]
+fn default_delivery_timeout_raised_to_cover_linger_and_request_timeout() {
+    let h = Harness::new(&[("linger.ms", "100000")]);
+    assert!(h.p.config().delivery_timeout_raised());
+    assert_eq!(h.p.config().delivery_timeout_ms, 130_000);
+    let explicit = Producer::<Vec<u8>, HeapStorage>::new(
+        config(&[("linger.ms", "100000"), ("delivery.timeout.ms", "120000")]),
+        vec![0u8; POOL_BYTES],
+        Limits::UNBOUNDED,
+        42,
+    );
+    assert!(matches!(
+        explicit,
+        Err(kafka_edge_core::ConfigError::Conflict(_))
+    ));
+}

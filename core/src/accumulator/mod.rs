@@ -36,6 +36,9 @@ pub struct AccumulatorConfig {
     pub retry_backoff_ms: u64,
     /// `max.request.size`: the largest record (with its batch overhead) accepted.
     pub max_request_size: usize,
+    /// Whether a batch takes records until its slot is full; `false` (Java's
+    /// `batch.size=0`) closes every batch after its first record.
+    pub batching: bool,
 }
 
 impl AccumulatorConfig {
@@ -46,6 +49,7 @@ impl AccumulatorConfig {
         delivery_timeout_ms: 120_000,
         retry_backoff_ms: 100,
         max_request_size: 1_048_576,
+        batching: true,
     };
 }
 
@@ -627,7 +631,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             created_ms: now_ms,
             last_attempt_ms: now_ms,
             attempts: 0,
-            state: BatchState::Open,
+            // Without batching the first record fills the batch (Java's write limit 0).
+            state: if self.config.batching {
+                BatchState::Open
+            } else {
+                BatchState::Full
+            },
             seq: self.next_seq,
             origin: BatchId {
                 index,
@@ -1145,6 +1154,7 @@ mod testing {
             delivery_timeout_ms: 1_000,
             retry_backoff_ms: 100,
             max_request_size: 1_000,
+            batching: true,
         }
     }
 }
