@@ -19,8 +19,25 @@ pub enum BuildError {
     Config {
         /// The property concerned, when one is.
         key: Option<String>,
+        /// The value refused, as given, when the property was set by name.
+        value: Option<String>,
         /// What is wrong with it.
         source: CoreConfigError,
+    },
+    /// No `bootstrap.servers` entry resolves to an address (Java's "No resolvable bootstrap
+    /// urls given in bootstrap.servers"); with `client.dns.lookup=use_all_dns_ips` entries
+    /// that do not resolve are skipped while one does.
+    NoResolvableBootstrap {
+        /// The entries that did not resolve (`host:port`).
+        urls: Vec<String>,
+    },
+    /// With `client.dns.lookup=resolve_canonical_bootstrap_servers_only`, a bootstrap host
+    /// that does not resolve (Java's "Unknown host in bootstrap.servers").
+    UnknownBootstrapHost {
+        /// The entry (`host:port`).
+        url: String,
+        /// The resolver's error.
+        source: io::Error,
     },
     /// The poller, its waker or the I/O thread could not be created.
     Io(io::Error),
@@ -31,10 +48,24 @@ impl fmt::Display for BuildError {
         match self {
             Self::Config {
                 key: Some(key),
+                value: Some(value),
+                source,
+            } => write!(f, "invalid producer configuration {key}={value}: {source}"),
+            Self::Config {
+                key: Some(key),
+                value: None,
                 source,
             } => write!(f, "invalid producer configuration {key}: {source}"),
-            Self::Config { key: None, source } => {
-                write!(f, "invalid producer configuration: {source}")
+            Self::Config {
+                key: None, source, ..
+            } => write!(f, "invalid producer configuration: {source}"),
+            Self::NoResolvableBootstrap { urls } => write!(
+                f,
+                "no resolvable bootstrap urls given in bootstrap.servers (cannot resolve {})",
+                urls.join(", ")
+            ),
+            Self::UnknownBootstrapHost { url, source } => {
+                write!(f, "unknown host in bootstrap.servers: {url} ({source})")
             }
             Self::Io(e) => write!(f, "cannot start the producer's I/O: {e}"),
         }
@@ -45,6 +76,8 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Config { source, .. } => Some(source),
+            Self::NoResolvableBootstrap { .. } => None,
+            Self::UnknownBootstrapHost { source, .. } => Some(source),
             Self::Io(e) => Some(e),
         }
     }

@@ -8,8 +8,8 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_edge_core::{
-    HeapStorage, Limits, Partitioner, ProducerConfig, ProducerRecord as CoreRecord,
-    SendError as CoreSendError, Ticket,
+    ClientDnsLookup, HeapStorage, Limits, Partitioner, ProducerConfig,
+    ProducerRecord as CoreRecord, SendError as CoreSendError, Ticket,
 };
 use log::{debug, error, info, warn};
 
@@ -261,8 +261,9 @@ impl ProducerBuilder {
 
     /// Resolves broker host names (bootstrap and advertised) to socket addresses in place
     /// of the system resolver (`ToSocketAddrs`), as librdkafka's `resolve_cb`: for custom
-    /// discovery, port forwarding or tests. It runs on the I/O thread; the first address
-    /// is used.
+    /// discovery, port forwarding or tests. It runs on the I/O thread, and once per
+    /// bootstrap server in [`build`](Self::build) (see [`Producer`]'s "Bootstrap servers");
+    /// the first address is used.
     pub fn resolver<F>(mut self, resolver: F) -> Self
     where
         F: Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync + 'static,
@@ -277,7 +278,8 @@ impl ProducerBuilder {
         self
     }
 
-    /// Validates the configuration and starts the I/O thread.
+    /// Validates the configuration, resolves the bootstrap servers (see [`Producer`]'s
+    /// "Bootstrap servers") and starts the I/O thread.
     pub fn build(self) -> Result<Producer, BuildError> {
         let config = self.properties.to_config()?;
         Producer::start(
@@ -311,6 +313,19 @@ impl ProducerBuilder {
 /// `send` blocks up to `max.block.ms` while buffer memory is full or the topic's metadata
 /// is being fetched, as Java's does; then it returns [`SendError::BufferTimeout`] or
 /// [`SendError::MetadataTimeout`]. Every record it accepts gets exactly one outcome.
+///
+/// # Bootstrap servers
+///
+/// As Java's `ClientUtils.parseAndValidateAddresses`, building a producer resolves every
+/// `bootstrap.servers` host (with the builder's [`resolver`](ProducerBuilder::resolver) if
+/// it has one, else the system's). With `client.dns.lookup=use_all_dns_ips` (the default)
+/// a host that does not resolve is logged and skipped, and the build fails with
+/// [`BuildError::NoResolvableBootstrap`] only when none resolves; with
+/// `resolve_canonical_bootstrap_servers_only` any host that does not resolve fails it with
+/// [`BuildError::UnknownBootstrapHost`]. (Java then also replaces each name with its
+/// canonical names by reverse lookup, which only matters to SASL/Kerberos; std has no
+/// reverse lookup and this producer no SASL, so connections use the resolved addresses.)
+/// Connections resolve names again when they are opened, so the addresses may change.
 pub struct Producer {
     shared: Arc<Shared>,
     io_thread: Mutex<Option<JoinHandle<()>>>,
@@ -338,9 +353,11 @@ impl Producer {
 
     /// A producer with a core configuration built in code.
     pub fn with_config(config: ProducerConfig) -> Result<Self, BuildError> {
-        config
-            .validate()
-            .map_err(|source| BuildError::Config { key: None, source })?;
+        config.validate().map_err(|source| BuildError::Config {
+            key: None,
+            value: None,
+            source,
+        })?;
         Self::start(
             config,
             Options {
@@ -359,11 +376,12 @@ impl Producer {
             resolver,
             drop_close_timeout,
         } = options;
-        let batch_size = config.batch_size;
+        let batch_size = config.slot_size();
         let slots = config.buffer_memory / batch_size.max(1);
         if slots == 0 {
             return Err(BuildError::Config {
                 key: Some("buffer.memory".into()),
+                value: Some(config.buffer_memory.to_string()),
                 source: kafka_edge_core::ConfigError::StorageTooSmall {
                     what: "buffer.memory",
                     needed: batch_size,
@@ -375,7 +393,16 @@ impl Producer {
         let max_block_ms = config.max_block_ms;
         let max_request_size = config.max_request_size;
         let buffer_limit = slots * batch_size;
+        resolve_bootstrap(&config, resolver.as_deref())?;
         let core = build_core(config)?;
+        if core.config().delivery_timeout_raised() {
+            // Java's `configureDeliveryTimeout` warning, word for word.
+            warn!(
+                "[Producer clientId={client_id}] delivery.timeout.ms should be equal to or \
+                 larger than linger.ms + request.timeout.ms. Setting it to {}.",
+                core.config().delivery_timeout_ms
+            );
+        }
 
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
@@ -661,12 +688,56 @@ impl Drop for Producer {
 
 /// Builds the core: the pool is `buffer.memory` zeroed bytes (from `calloc`: pages are
 /// committed as slots are first used), every other table starts empty and grows with use.
+/// Java's `ClientUtils.parseAndValidateAddresses`: see [`Producer`]'s "Bootstrap servers".
+fn resolve_bootstrap(
+    config: &ProducerConfig,
+    resolver: Option<&Resolver>,
+) -> Result<(), BuildError> {
+    let canonical =
+        config.client_dns_lookup == ClientDnsLookup::ResolveCanonicalBootstrapServersOnly;
+    let mut unresolved = Vec::new();
+    let mut resolved = 0;
+    for server in &config.bootstrap_servers {
+        let (host, port) = (server.host.as_str(), server.port);
+        let addresses = match resolver {
+            Some(resolve) => resolve(host, port),
+            None => std::net::ToSocketAddrs::to_socket_addrs(&(host, port)).map(Iterator::collect),
+        };
+        match addresses {
+            Ok(a) if !a.is_empty() => resolved += 1,
+            result => {
+                let url = server.to_string();
+                if canonical {
+                    let source = result
+                        .err()
+                        .unwrap_or_else(|| std::io::Error::other("no address"));
+                    return Err(BuildError::UnknownBootstrapHost { url, source });
+                }
+                warn!(
+                    "Couldn't resolve server {url} from bootstrap.servers as DNS resolution \
+                     failed for {host}"
+                );
+                unresolved.push(url);
+            }
+        }
+    }
+    if resolved == 0 {
+        return Err(BuildError::NoResolvableBootstrap { urls: unresolved });
+    }
+    Ok(())
+}
+
 fn build_core(config: ProducerConfig) -> Result<CoreProducer, BuildError> {
-    let slots = config.buffer_memory / config.batch_size.max(1);
-    let pool_len = slots.saturating_mul(config.batch_size);
+    let slots = config.buffer_memory / config.slot_size();
+    let pool_len = slots.saturating_mul(config.slot_size());
     let seed = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    CoreProducer::new(config, vec![0u8; pool_len], LIMITS, seed)
-        .map_err(|source| BuildError::Config { key: None, source })
+    CoreProducer::new(config, vec![0u8; pool_len], LIMITS, seed).map_err(|source| {
+        BuildError::Config {
+            key: None,
+            value: None,
+            source,
+        }
+    })
 }

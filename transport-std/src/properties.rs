@@ -145,6 +145,7 @@ impl Properties {
                 }
                 return Err(BuildError::Config {
                     key: Some(key.to_string()),
+                    value: Some(value.to_string()),
                     source: CoreConfigError::Unsupported {
                         key: "security.protocol",
                     },
@@ -154,13 +155,34 @@ impl Properties {
                 .set(key, value)
                 .map_err(|source| BuildError::Config {
                     key: Some(key.to_string()),
+                    value: Some(value.to_string()),
                     source,
                 })?;
         }
         config
             .validate()
-            .map_err(|source| BuildError::Config { key: None, source })?;
+            .map_err(|source| self.config_error(source))?;
         Ok(config)
+    }
+
+    /// `source` from a check of the whole configuration, with the property and the value
+    /// given for it when the check is about one property set here.
+    pub(crate) fn config_error(&self, source: CoreConfigError) -> BuildError {
+        let key = match source {
+            CoreConfigError::InvalidValue { key } | CoreConfigError::Unsupported { key } => {
+                Some(key)
+            }
+            CoreConfigError::StorageTooSmall {
+                what: "buffer.memory",
+                ..
+            } => Some("buffer.memory"),
+            _ => None,
+        };
+        BuildError::Config {
+            key: key.map(str::to_string),
+            value: key.and_then(|k| self.get(k)).map(str::to_string),
+            source,
+        }
     }
 }
 
