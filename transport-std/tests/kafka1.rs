@@ -984,3 +984,67 @@ fn an_idle_topic_is_dropped_and_comes_back_under_idempotence() {
     assert_eq!(values, want, "every record once, in order");
     assert_eq!(judge(&c, &b).len(), 1);
 }
+
+/// Records every acknowledgement in the order the producer completes them.
+struct AckOrder(Arc<Mutex<Vec<i64>>>);
+
+impl ProducerInterceptor for AckOrder {
+    fn on_acknowledgement(&self, result: &DeliveryResult) {
+        let offset = result.as_ref().map_or(-1, |m| m.offset);
+        self.0.lock().unwrap().push(offset);
+    }
+}
+
+/// Java completes the callbacks and futures of one partition in send order; so does this
+/// producer, with callbacks and futures mixed and the batch split after MESSAGE_TOO_LARGE
+/// (its parts are sent and completed one after the other).
+#[test]
+fn outcomes_of_a_partition_complete_in_send_order_through_a_split() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-order");
+    c.create_topic(&topic, 1, 1, &["max.message.bytes=2000"]);
+    let acks = Arc::new(Mutex::new(Vec::new()));
+    let p = builder(&c, &[("linger.ms", "200")])
+        .interceptor(AckOrder(acks.clone()))
+        .build()
+        .unwrap();
+    let callbacks = Arc::new(Mutex::new(Vec::new()));
+    let mut futures = Vec::new();
+    const N: usize = 200;
+    for i in 0..N {
+        let value = vec![b'a' + (i % 26) as u8; 300];
+        let record = ProducerRecord::new(&topic).value(&value);
+        if i % 2 == 0 {
+            let seen = callbacks.clone();
+            p.send_with_callback(&record, move |r| {
+                let offset = r.as_ref().map_or(-1, |m| m.offset);
+                seen.lock().unwrap().push((i, offset));
+            })
+            .unwrap();
+        } else {
+            futures.push((i, p.send(&record).unwrap()));
+        }
+    }
+    for (i, f) in futures {
+        let m = f.wait_timeout(T).expect("an outcome").unwrap();
+        assert_eq!(m.offset, i as i64, "record {i}: offsets follow send order");
+    }
+    p.flush();
+    assert!(p.metrics().batches_split > 0, "the batch was split");
+    p.close(T);
+    let callbacks = callbacks.lock().unwrap().clone();
+    assert_eq!(callbacks.len(), N / 2);
+    for w in callbacks.windows(2) {
+        assert!(w[0].0 < w[1].0, "callbacks in send order: {w:?}");
+    }
+    for (i, offset) in &callbacks {
+        assert_eq!(*offset, *i as i64, "record {i}");
+    }
+    let acks = acks.lock().unwrap().clone();
+    assert_eq!(
+        acks,
+        (0..N as i64).collect::<Vec<_>>(),
+        "every outcome, in send order"
+    );
+}
