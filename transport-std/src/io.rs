@@ -74,6 +74,41 @@ pub(crate) struct IoLoop {
     /// The last full table logged, and brokers dropped from the last metadata.
     table_full_logged: Option<kafka_edge_core::TableFull>,
     brokers_dropped_logged: usize,
+    /// Connection errors already logged at warn level.
+    conn_errors: ConnErrors,
+}
+
+/// Connection errors (a name that does not resolve, a connection refused) are warned once
+/// per target, as Java's `NetworkClient` warns "Connection to node .. could not be
+/// established": an application without debug logs hears why nothing is sent. The same
+/// error again (every reconnect backoff) goes to debug until the target connects or fails
+/// differently.
+#[derive(Default)]
+struct ConnErrors {
+    /// What failed (`cannot resolve host:port`, `cannot connect to address`) to the kind of
+    /// its last logged error.
+    logged: HashMap<String, ErrorKind>,
+}
+
+impl ConnErrors {
+    const RESOLVE: &'static str = "cannot resolve";
+    const CONNECT: &'static str = "cannot connect to";
+
+    fn failed(&mut self, client_id: &str, what: &str, target: &str, e: &std::io::Error) {
+        let key = format!("{what} {target}");
+        if self.logged.get(&key) == Some(&e.kind()) {
+            debug!("[Producer clientId={client_id}] {key}: {e}");
+        } else {
+            warn!("[Producer clientId={client_id}] {key}: {e}");
+            self.logged.insert(key, e.kind());
+        }
+    }
+
+    fn succeeded(&mut self, what: &str, target: &str) {
+        if !self.logged.is_empty() {
+            self.logged.remove(&format!("{what} {target}"));
+        }
+    }
 }
 
 impl IoLoop {
@@ -88,6 +123,7 @@ impl IoLoop {
             topics: HashMap::new(),
             table_full_logged: None,
             brokers_dropped_logged: 0,
+            conn_errors: ConnErrors::default(),
         }
     }
 
@@ -222,10 +258,9 @@ impl IoLoop {
                 }
                 match c.stream.take_error() {
                     Ok(Some(e)) | Err(e) => {
-                        info!(
-                            "[Producer clientId={client_id}] connection to {} failed: {e}",
-                            c.addr
-                        );
+                        let target = c.addr.to_string();
+                        self.conn_errors
+                            .failed(client_id, ConnErrors::CONNECT, &target, &e);
                         c.failed = true;
                         continue;
                     }
@@ -235,16 +270,17 @@ impl IoLoop {
                     Ok(_) => {
                         c.connecting = false;
                         c.just_connected = true;
+                        self.conn_errors
+                            .succeeded(ConnErrors::CONNECT, &c.addr.to_string());
                         if let Err(e) = c.stream.set_nodelay(true) {
                             debug!("[Producer clientId={client_id}] TCP_NODELAY: {e}");
                         }
                     }
                     Err(e) if e.kind() == ErrorKind::NotConnected => continue,
                     Err(e) => {
-                        info!(
-                            "[Producer clientId={client_id}] connection to {} failed: {e}",
-                            c.addr
-                        );
+                        let target = c.addr.to_string();
+                        self.conn_errors
+                            .failed(client_id, ConnErrors::CONNECT, &target, &e);
                         c.failed = true;
                         continue;
                     }
@@ -307,6 +343,7 @@ impl IoLoop {
             outbox: &mut self.outbox,
             finished: &mut self.finished,
             topics: &mut self.topics,
+            conn_errors: &mut self.conn_errors,
             batches,
             failed: Vec::new(),
             news: false,
@@ -332,6 +369,7 @@ struct SocketTransport<'a> {
     outbox: &'a mut Vec<(Pending, DeliveryResult)>,
     finished: &'a mut Vec<(usize, u32)>,
     topics: &'a mut HashMap<Box<str>, Arc<str>>,
+    conn_errors: &'a mut ConnErrors,
     batches: &'a mut Vec<crate::producer::BatchSlots>,
     /// Connections that failed during the step: reported to the core after it.
     failed: Vec<ConnId>,
@@ -380,7 +418,15 @@ impl Transport for SocketTransport<'_> {
             self.shared.client_id,
             conn.index()
         );
-        if !open(self.shared, self.poll, self.conns, conn, host, port) {
+        if !open(
+            self.shared,
+            self.poll,
+            self.conns,
+            self.conn_errors,
+            conn,
+            host,
+            port,
+        ) {
             self.failed.push(conn);
         }
     }
@@ -540,6 +586,7 @@ fn open(
     shared: &Shared,
     poll: &Poll,
     conns: &mut Vec<Option<Conn>>,
+    conn_errors: &mut ConnErrors,
     conn: ConnId,
     host: &str,
     port: u16,
@@ -549,10 +596,14 @@ fn open(
         Some(resolve) => resolve(host, port),
         None => (host, port).to_socket_addrs().map(Iterator::collect),
     };
+    let target = format!("{host}:{port}");
     let addr = match resolved {
-        Ok(addrs) => addrs.into_iter().next(),
+        Ok(addrs) => {
+            conn_errors.succeeded(ConnErrors::RESOLVE, &target);
+            addrs.into_iter().next()
+        }
         Err(e) => {
-            warn!("[Producer clientId={client_id}] cannot resolve {host}:{port}: {e}");
+            conn_errors.failed(client_id, ConnErrors::RESOLVE, &target, &e);
             None
         }
     };
@@ -562,7 +613,7 @@ fn open(
     let mut stream = match TcpStream::connect(addr) {
         Ok(s) => s,
         Err(e) => {
-            info!("[Producer clientId={client_id}] cannot connect to {addr}: {e}");
+            conn_errors.failed(client_id, ConnErrors::CONNECT, &addr.to_string(), &e);
             return false;
         }
     };
