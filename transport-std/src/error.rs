@@ -161,6 +161,10 @@ pub enum SendError {
         topic: String,
         /// How long `send` waited.
         max_block_ms: u64,
+        /// The last connection error of the producer, when no connection succeeded since
+        /// (`cannot connect to 127.0.0.1:1: Connection refused`, `cannot resolve host:port:
+        /// ...`): why the metadata did not come.
+        cause: Option<String>,
     },
     /// No buffer memory came free within `max.block.ms` (the brokers do not keep up, or
     /// cannot be reached).
@@ -192,10 +196,17 @@ impl fmt::Display for SendError {
             Self::MetadataTimeout {
                 topic,
                 max_block_ms,
-            } => write!(
-                f,
-                "Topic {topic} not present in metadata after {max_block_ms} ms."
-            ),
+                cause,
+            } => {
+                write!(
+                    f,
+                    "Topic {topic} not present in metadata after {max_block_ms} ms."
+                )?;
+                match cause {
+                    Some(cause) => write!(f, " Last connection error: {cause}."),
+                    None => Ok(()),
+                }
+            }
             Self::BufferTimeout { max_block_ms } => write!(
                 f,
                 "Failed to allocate memory within the configured max blocking time \

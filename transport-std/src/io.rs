@@ -88,6 +88,9 @@ struct ConnErrors {
     /// What failed (`cannot resolve host:port`, `cannot connect to address`) to the kind of
     /// its last logged error.
     logged: HashMap<String, ErrorKind>,
+    /// The last failure (`cannot connect to 127.0.0.1:1: Connection refused`), until a
+    /// connection succeeds: the cause a metadata timeout reports.
+    last: Option<String>,
 }
 
 impl ConnErrors {
@@ -96,6 +99,7 @@ impl ConnErrors {
 
     fn failed(&mut self, client_id: &str, what: &str, target: &str, e: &std::io::Error) {
         let key = format!("{what} {target}");
+        self.last = Some(format!("{key}: {e}"));
         if self.logged.get(&key) == Some(&e.kind()) {
             debug!("[Producer clientId={client_id}] {key}: {e}");
         } else {
@@ -105,6 +109,7 @@ impl ConnErrors {
     }
 
     fn succeeded(&mut self, what: &str, target: &str) {
+        self.last = None;
         if !self.logged.is_empty() {
             self.logged.remove(&format!("{what} {target}"));
         }
@@ -179,10 +184,12 @@ impl IoLoop {
             st.wake_pending = false;
             let now = shared.now_ms();
             let mut notify = self.feed(st, now);
+            st.last_connection_error.clone_from(&self.conn_errors.last);
             if st.core.poll_timeout().is_some_and(|t| t <= now) {
                 st.core.handle_timeout(now);
             }
             notify |= self.drain(st, now);
+            st.last_connection_error.clone_from(&self.conn_errors.last);
             self.log_limits(st);
             let exit = st.closing
                 && (st.core.is_closed()

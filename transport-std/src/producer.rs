@@ -73,6 +73,8 @@ pub(crate) struct State {
     /// Completions found where they should not be (a batch entry reused with records
     /// left); the I/O thread fails them outside the lock.
     pub(crate) orphans: Vec<Pending>,
+    /// The I/O thread's last connection error, while no connection succeeded since.
+    pub(crate) last_connection_error: Option<String>,
 }
 
 /// What the I/O thread sleeps until, before a command on the core.
@@ -420,6 +422,7 @@ impl Producer {
                 io_gone: false,
                 waiters: 0,
                 orphans: Vec::new(),
+                last_connection_error: None,
             }),
             progress: Condvar::new(),
             waker,
@@ -558,6 +561,7 @@ impl Producer {
                         SendError::MetadataTimeout {
                             topic: record.topic.to_string(),
                             max_block_ms: sh.max_block_ms,
+                            cause: st.last_connection_error.clone(),
                         }
                     });
                 }
@@ -570,6 +574,7 @@ impl Producer {
                     SendError::MetadataTimeout {
                         topic: record.topic.to_string(),
                         max_block_ms: 0,
+                        cause: st.last_connection_error.clone(),
                     }
                 });
             }

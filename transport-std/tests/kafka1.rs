@@ -304,8 +304,10 @@ fn unknown_topic_times_out_after_max_block_ms() {
         err,
         SendError::MetadataTimeout {
             topic: topic.clone(),
-            max_block_ms: 1500
-        }
+            max_block_ms: 1500,
+            cause: None,
+        },
+        "the cluster is reachable: no connection error to report"
     );
     assert_eq!(
         err.to_string(),
@@ -335,6 +337,13 @@ fn unreachable_cluster_times_out_after_max_block_ms() {
     let err = p.send(&ProducerRecord::new("t").value(b"v")).unwrap_err();
     assert!(matches!(err, SendError::MetadataTimeout { .. }), "{err:?}");
     assert!(t0.elapsed() >= Duration::from_millis(1450));
+    // The error says why: the connection was refused.
+    let text = err.to_string();
+    assert!(
+        text.contains(&format!("cannot connect to 127.0.0.1:{port}"))
+            && text.to_lowercase().contains("connection refused"),
+        "{text}"
+    );
     let t0 = Instant::now();
     drop(p);
     assert!(

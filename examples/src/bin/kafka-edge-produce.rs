@@ -420,12 +420,9 @@ impl Reader<'_> {
                 Err(SendError::Closed) => return Ok(()),
                 Err(e @ SendError::MetadataTimeout { .. }) => {
                     counters.failed_send.fetch_add(1, Ordering::Relaxed);
-                    let cause = LOGGER
-                        .last_connection_warning()
-                        .map(|w| format!(" Last connection error: {w}."))
-                        .unwrap_or_default();
+                    // The error names the last connection error, if that is why.
                     eprintln!(
-                        "{source}:{number}: {e}{cause} The following records of {} are not sent.",
+                        "{source}:{number}: {e} The following records of {} are not sent.",
                         args.topic
                     );
                     self.metadata_timed_out = true;
@@ -471,41 +468,17 @@ fn init_log(args: &Args) {
 /// `kafka-edge-produce: WARN [Producer clientId=..] ...`: one line per log record on stderr.
 struct StderrLogger {
     level: std::sync::OnceLock<log::LevelFilter>,
-    /// The producer's last warning about a connection (a name that does not resolve, a
-    /// connection refused): what a metadata timeout is most likely about.
-    last_connection_warning: std::sync::Mutex<Option<String>>,
 }
 
 static LOGGER: StderrLogger = StderrLogger {
     level: std::sync::OnceLock::new(),
-    last_connection_warning: std::sync::Mutex::new(None),
 };
-
-impl StderrLogger {
-    fn last_connection_warning(&self) -> Option<String> {
-        self.last_connection_warning
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
 
 impl log::Log for StderrLogger {
     fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
         metadata.level() <= self.level.get().copied().unwrap_or(log::LevelFilter::Warn)
     }
     fn log(&self, record: &log::Record<'_>) {
-        if record.level() == log::Level::Warn && record.target().starts_with("kafka_edge_std") {
-            let text = record.args().to_string();
-            if text.contains("cannot resolve") || text.contains("cannot connect") {
-                // Without the `[Producer clientId=..]` prefix.
-                let text = text.split_once("] ").map_or(&*text, |(_, t)| t);
-                *self
-                    .last_connection_warning
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(text.to_string());
-            }
-        }
         if self.enabled(record.metadata()) {
             eprintln!("kafka-edge-produce: {} {}", record.level(), record.args());
         }
