@@ -8,8 +8,8 @@ use heapless::Vec as HVec;
 
 use crate::backoff::exponential_backoff;
 use crate::protocol::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, ErrorCode, MetadataRequestNames, Reader,
-    ResponseHeader,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, EncodeError, ErrorCode, MetadataRequestNames,
+    Reader, ResponseHeader,
 };
 use crate::storage::{Storage, Table, TableFull, TableKind};
 
@@ -436,21 +436,48 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         io: &mut Io<St>,
     ) -> bool {
         let correlation_id = self.next_correlation_id();
-        let written = self.buffers(io, k).map(|buffers| {
-            write_request(
-                buffers,
-                kind.api(),
-                version,
-                correlation_id,
-                self.config.client_id.as_str(),
-                body,
-            )
-        });
+        let written = self.write_whole(io, k, kind, version, correlation_id, body);
+        self.start_whole(now_ms, k, kind, version, correlation_id, written)
+    }
+
+    /// Writes a whole request into connection `k`'s scratch (`None`: no buffers for `k`).
+    fn write_whole(
+        &self,
+        io: &mut Io<St>,
+        k: usize,
+        kind: RequestKind,
+        version: i16,
+        correlation_id: i32,
+        body: &impl Body,
+    ) -> Option<Result<usize, EncodeError>> {
+        let client_id = self.config.client_id.as_str();
+        let buffers = self.buffers(io, k)?;
+        Some(write_request(
+            buffers,
+            kind.api(),
+            version,
+            correlation_id,
+            client_id,
+            body,
+        ))
+    }
+
+    /// Starts the transmit of a request [`write_whole`](Self::write_whole) wrote, or notes
+    /// that it did not fit the request scratch's limit.
+    fn start_whole(
+        &mut self,
+        now_ms: u64,
+        k: usize,
+        kind: RequestKind,
+        version: i16,
+        correlation_id: i32,
+        written: Option<Result<usize, EncodeError>>,
+    ) -> bool {
         match written {
             Some(Ok(len)) => {
                 self.start_written_request(now_ms, k, kind, version, correlation_id, len)
             }
-            Some(Err(crate::protocol::EncodeError::BufferTooSmall { .. })) => {
+            Some(Err(EncodeError::BufferTooSmall { .. })) => {
                 self.table_full = Some(TableFull {
                     table: TableKind::RequestBytes,
                     limit: self.limits.request_bytes,
@@ -532,49 +559,31 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         // Java drops idle topics when it updates the metadata: ask only for the live ones.
         self.evict_idle(now_ms);
         let correlation_id = self.next_correlation_id();
+        // The names borrow the metadata: the request ends before the metadata is updated.
         let written = {
             let request = MetadataRequestNames {
                 names: self.metadata.topic_names(),
             };
-            let client_id = self.config.client_id.as_str();
-            let limits = self.limits;
-            let mut grown = io.len() > k;
-            while !grown {
-                let fresh = ConnBuffers::new(limits.response_bytes, limits.request_bytes);
-                grown = io.push(fresh).is_err() || io.len() > k;
-            }
-            io.get_mut(k).and_then(|buffers| {
-                write_request(
-                    buffers,
-                    ApiKey::Metadata,
-                    version,
-                    correlation_id,
-                    client_id,
-                    &request,
-                )
-                .ok()
-            })
+            self.write_whole(
+                io,
+                k,
+                RequestKind::Metadata,
+                version,
+                correlation_id,
+                &request,
+            )
         };
-        match written {
-            Some(len) => {
-                if self.start_written_request(
-                    now_ms,
-                    k,
-                    RequestKind::Metadata,
-                    version,
-                    correlation_id,
-                    len,
-                ) {
-                    self.metadata.attempt_started(now_ms);
-                }
-            }
-            None => {
-                self.table_full = Some(TableFull {
-                    table: TableKind::RequestBytes,
-                    limit: self.limits.request_bytes,
-                });
-                self.metadata.attempt_failed(now_ms);
-            }
+        if self.start_whole(
+            now_ms,
+            k,
+            RequestKind::Metadata,
+            version,
+            correlation_id,
+            written,
+        ) {
+            self.metadata.attempt_started(now_ms);
+        } else {
+            self.metadata.attempt_failed(now_ms);
         }
     }
 
