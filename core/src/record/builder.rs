@@ -262,16 +262,10 @@ impl BatchBuilder {
         self.append_with_payload(buf, record, payload)
     }
 
-    /// [`append`](Self::append) with the record's payload size (from
-    /// `Record::payload_size`) already computed by the caller.
+    /// The offset delta, base timestamp and timestamp delta of the next record, at
+    /// timestamp `ts` (checked: non-negative or -1, and room for one more record).
     #[inline(always)]
-    pub(crate) fn append_with_payload(
-        &mut self,
-        buf: &mut [u8],
-        record: &Record<'_>,
-        payload: usize,
-    ) -> Result<usize, WriteError> {
-        let ts = record.timestamp;
+    fn deltas(&self, ts: i64) -> Result<(i32, i64, i64), WriteError> {
         if ts < 0 && ts != NO_TIMESTAMP {
             return Err(WriteError::InvalidTimestamp { timestamp: ts });
         }
@@ -285,7 +279,20 @@ impl BatchBuilder {
             self.base_timestamp
         };
         // Java computes `timestamp - baseTimestamp` on longs, which wraps.
-        let timestamp_delta = ts.wrapping_sub(base);
+        Ok((offset_delta, base, ts.wrapping_sub(base)))
+    }
+
+    /// [`append`](Self::append) with the record's payload size (from
+    /// `Record::payload_size`) already computed by the caller.
+    #[inline(always)]
+    pub(crate) fn append_with_payload(
+        &mut self,
+        buf: &mut [u8],
+        record: &Record<'_>,
+        payload: usize,
+    ) -> Result<usize, WriteError> {
+        let ts = record.timestamp;
+        let (offset_delta, base, timestamp_delta) = self.deltas(ts)?;
 
         let body = record
             .body_size(offset_delta, timestamp_delta, payload)
@@ -331,19 +338,7 @@ impl BatchBuilder {
         record: &DecodedRecord<'_>,
     ) -> Result<usize, WriteError> {
         let ts = record.timestamp;
-        if ts < 0 && ts != NO_TIMESTAMP {
-            return Err(WriteError::InvalidTimestamp { timestamp: ts });
-        }
-        let offset_delta = self.record_count;
-        if offset_delta == i32::MAX {
-            return Err(WriteError::TooManyRecords);
-        }
-        let base = if offset_delta == 0 {
-            ts
-        } else {
-            self.base_timestamp
-        };
-        let timestamp_delta = ts.wrapping_sub(base);
+        let (offset_delta, base, timestamp_delta) = self.deltas(ts)?;
         let headers = record.headers.raw();
         let header_count =
             i32::try_from(record.headers.len()).map_err(|_| WriteError::RecordTooLarge)?;
