@@ -377,17 +377,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// more before `now_ms`, without releasing it (see [`detach`](Self::detach)).
     pub fn first_expired(&self, now_ms: u64) -> Option<BatchId> {
         let timeout = self.config.delivery_timeout_ms;
-        self.queues.iter().find_map(|q| {
-            let head = q.head?;
-            let batch = batch_at(&self.entries, head)?;
-            if now_ms.saturating_sub(batch.created_ms) < timeout {
-                return None;
-            }
-            let generation = self.entries.get(ix(head))?.generation;
-            Some(BatchId {
-                index: head,
-                generation,
-            })
+        self.heads().find(|&id| {
+            self.batch(id)
+                .is_ok_and(|b| now_ms.saturating_sub(b.created_ms) >= timeout)
         })
     }
 
@@ -1012,14 +1004,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// The first queued batch of any partition, to abort everything on close
     /// (`while let Some(id) = acc.first_queued() { acc.abort(id) }`).
     pub fn first_queued(&self) -> Option<BatchId> {
-        self.queues.iter().find_map(|q| {
-            let head = q.head?;
-            let generation = self.entries.get(ix(head))?.generation;
-            Some(BatchId {
-                index: head,
-                generation,
-            })
-        })
+        self.heads().next()
     }
 
     /// Holds back every partition whose first batch `hold` picks (given its id, the batch
