@@ -133,6 +133,19 @@ impl Outcome<'_> {
     }
 }
 
+/// Receives every [`Outcome`]: any `FnMut(&Outcome)` closure, or a named type (which a
+/// `static` can hold, where a closure's type cannot be named).
+pub trait OnOutcome {
+    /// One outcome, as the core reports it.
+    fn on_outcome(&mut self, outcome: &Outcome<'_>);
+}
+
+impl<F: FnMut(&Outcome<'_>)> OnOutcome for F {
+    fn on_outcome(&mut self, outcome: &Outcome<'_>) {
+        self(outcome);
+    }
+}
+
 /// Where [`Producer::send`]'s record landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordMetadata {
@@ -316,7 +329,7 @@ where
     St: Storage,
     C: Connection,
     K: Clock,
-    H: FnMut(&Outcome<'_>),
+    H: OnOutcome,
 {
     /// Drives `core` over `connections` (the core's connection `i` on `connections[i]`;
     /// give at least the core's connection limit) with `clock`; every outcome goes to
@@ -611,7 +624,7 @@ struct Sockets<'a, C, H, const TX: usize, const RX: usize> {
 impl<C, H, const TX: usize, const RX: usize> Sockets<'_, C, H, TX, RX>
 where
     C: Connection,
-    H: FnMut(&Outcome<'_>),
+    H: OnOutcome,
 {
     fn outcome(&mut self, outcome: &Outcome<'_>) {
         if let Some(a) = self.awaited.as_mut()
@@ -624,14 +637,14 @@ where
                 log_append_time_ms: d.log_append_time_ms,
             }));
         }
-        (self.on_outcome)(outcome);
+        self.on_outcome.on_outcome(outcome);
     }
 }
 
 impl<C, H, const TX: usize, const RX: usize> Transport for Sockets<'_, C, H, TX, RX>
 where
     C: Connection,
-    H: FnMut(&Outcome<'_>),
+    H: OnOutcome,
 {
     fn connect(&mut self, conn: ConnId, broker: BrokerRef, host: &str, port: u16) {
         let Some(slot) = self.slots.get_mut(conn.index()) else {
