@@ -408,3 +408,158 @@ fn a_broker_killed_mid_run_loses_and_duplicates_nothing() {
     assert_read_back_exactly(&records, &judged, |i| murmur2(&records[i], 6));
     eprintln!("driver stats across the kill: {stats:?}");
 }
+
+#[test]
+fn tiny_buffers_force_partial_writes_and_reads_and_lose_nothing() {
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("embedded-tiny");
+    c.create_topic(&topic, 6, 1, &[]);
+    let records = keyed_records(14, 5_000, 31);
+    let bytes = owned(&records);
+    let mut core = core(&c, &[("linger.ms", "2")]);
+    let outcomes = Outcomes::default();
+    let conns: [Tcp; 4] = Default::default();
+    let tickets = runtime().block_on(async {
+        let clock = TokioClock(tokio::time::Instant::now());
+        // 64-byte send and receive buffers: every request and response crosses many turns.
+        let mut p =
+            Producer::<_, _, _, _, _, 4, 64, 64>::new(&mut core, conns, clock, recorder(&outcomes));
+        let mut tickets = Vec::new();
+        for (i, r) in bytes.iter().enumerate() {
+            let headers: Vec<Header<'_>> = r
+                .headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: k,
+                    value: v.as_deref(),
+                })
+                .collect();
+            let record = ProducerRecord {
+                topic: &topic,
+                partition: None,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers: &headers,
+                timestamp: r.timestamp,
+            };
+            tickets.push(
+                p.enqueue(&record)
+                    .await
+                    .unwrap_or_else(|e| panic!("record {i}: {e}")),
+            );
+        }
+        p.flush().await;
+        let stats = *p.stats();
+        p.close(10_000).await;
+        assert!(stats.bytes_written > 64 * 100, "{stats:?}");
+        tickets
+    });
+    outcome_per_ticket(&tickets, &outcomes);
+    let judged = judge(&c, &topic);
+    assert_read_back_exactly(&records, &judged, |i| murmur2(&records[i], 6));
+}
+
+#[test]
+fn an_unreachable_cluster_is_a_typed_timeout_after_max_block_ms() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut config = ProducerConfig::new(&format!("127.0.0.1:{port}")).expect("bootstrap");
+    config.set("max.block.ms", "1500").expect("max.block.ms");
+    let mut core = Box::new(Core::new(config, vec![0; 64 * 1024], LIMITS, 7).expect("config"));
+    let outcomes = Outcomes::default();
+    let conns: [Tcp; 4] = Default::default();
+    runtime().block_on(async {
+        let clock = TokioClock(tokio::time::Instant::now());
+        let mut p = Producer::<_, _, _, _, _, 4>::new(&mut core, conns, clock, recorder(&outcomes));
+        let record = ProducerRecord {
+            topic: "nowhere",
+            partition: None,
+            key: None,
+            value: Some(b"v"),
+            headers: &[],
+            timestamp: -1,
+        };
+        let started = p.now_ms();
+        let err = p.enqueue(&record).await.expect_err("no cluster");
+        let waited = p.now_ms() - started;
+        assert!(
+            matches!(
+                err,
+                Error::Timeout {
+                    max_block_ms: 1500,
+                    cause: kafka_edge_core::SendError::MetadataNotReady
+                }
+            ),
+            "{err:?}"
+        );
+        assert!((1500..10_000).contains(&waited), "waited {waited} ms");
+        assert!(p.stats().connect_failures >= 1, "{:?}", p.stats());
+        assert_eq!(p.stats().connects, 0);
+        p.close(0).await;
+    });
+    assert!(outcomes.borrow().is_empty(), "nothing was accepted");
+}
+
+#[test]
+fn cancelled_flushes_lose_no_bytes() {
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("embedded-cancel");
+    c.create_topic(&topic, 3, 1, &[]);
+    let records = keyed_records(15, 3_000, 17);
+    let bytes = owned(&records);
+    let mut core = core(&c, &[("linger.ms", "1")]);
+    let outcomes = Outcomes::default();
+    let conns: [Tcp; 4] = Default::default();
+    let (tickets, cancelled) = runtime().block_on(async {
+        let clock = TokioClock(tokio::time::Instant::now());
+        let mut p = Producer::<_, _, _, _, _, 4, 256, 256>::new(
+            &mut core,
+            conns,
+            clock,
+            recorder(&outcomes),
+        );
+        let mut tickets = Vec::new();
+        let mut cancelled = 0;
+        for (i, r) in bytes.iter().enumerate() {
+            let headers: Vec<Header<'_>> = r
+                .headers
+                .iter()
+                .map(|(k, v)| Header {
+                    key: k,
+                    value: v.as_deref(),
+                })
+                .collect();
+            let record = ProducerRecord {
+                topic: &topic,
+                partition: None,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers: &headers,
+                timestamp: r.timestamp,
+            };
+            tickets.push(
+                p.enqueue(&record)
+                    .await
+                    .unwrap_or_else(|e| panic!("record {i}: {e}")),
+            );
+            // Drop a flush midway (often while a read or write is pending) every few records.
+            if i % 7 == 0
+                && tokio::time::timeout(Duration::from_micros(200), p.flush())
+                    .await
+                    .is_err()
+            {
+                cancelled += 1;
+            }
+        }
+        p.flush().await;
+        p.close(10_000).await;
+        (tickets, cancelled)
+    });
+    assert!(cancelled > 10, "only {cancelled} flushes were cancelled");
+    outcome_per_ticket(&tickets, &outcomes);
+    let judged = judge(&c, &topic);
+    assert_read_back_exactly(&records, &judged, |i| murmur2(&records[i], 3));
+}

@@ -1,13 +1,22 @@
 //! CRC32C (Castagnoli), the checksum of record batches v2.
 //!
 //! The portable path uses the `crc` crate's slice-by-16 tables (16 KiB of read-only data,
-//! about 10x faster than its default one-byte table). With the `hardware-crc` feature the
+//! about 10x faster than its default one-byte table); the `small-crc-table` feature takes
+//! the one-byte table instead (1 KiB, for flash-tight boards). With the `hardware-crc` feature the
 //! `crc32c` crate is used instead: SSE4.2 or ARMv8 CRC instructions, detected at run time,
 //! with its own software fallback (that crate needs `std`).
 
+/// Slices of the portable table: 16 (16 KiB), or 1 (1 KiB) with `small-crc-table`.
 #[cfg(not(feature = "hardware-crc"))]
-static CASTAGNOLI: crc::Crc<u32, crc::Table<16>> =
-    crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+const SLICES: usize = if cfg!(feature = "small-crc-table") {
+    1
+} else {
+    16
+};
+
+#[cfg(not(feature = "hardware-crc"))]
+static CASTAGNOLI: crc::Crc<u32, crc::Table<SLICES>> =
+    crc::Crc::<u32, crc::Table<SLICES>>::new(&crc::CRC_32_ISCSI);
 
 /// The CRC32C of `data`, as Kafka's `Crc32C.compute`.
 ///
