@@ -3,11 +3,12 @@
 //! kafka-edge producer (idempotent, murmur2-partitioned by sensor), over embassy-net on the
 //! board's LAN9118 Ethernet, and reports every outcome over semihosting.
 //!
-//! Board support: [`lan9118`] (Ethernet for embassy-net), [`time`] (embassy-time on SysTick and
-//! a free-running timer), [`executor`] (embassy's executor sleeping with WFI) and
-//! [`semihosting`] (command line, wall clock, output, exit status). The producer is the core
+//! This binary is the board only: [`lan9118`] (Ethernet for embassy-net), [`time`]
+//! (embassy-time on SysTick and a free-running timer), [`semihosting`] (command line, wall
+//! clock, output, exit status) and the executor (the library's, sleeping with WFI). The
+//! application, the same on every board, is the library's [`firmware::app`]: the core
 //! (`kafka-edge-core`, its tables inline in a `static`) driven by `kafka-edge-embedded` over
-//! two embassy-net TCP sockets.
+//! two embassy-net TCP sockets, everything large in statics.
 //!
 //! Command line (`-append`, words `key=value`):
 //! - `port=<P>`: the broker's port (QEMU's `guestfwd` puts the broker at 10.0.2.100:P; every
@@ -23,30 +24,21 @@
 #![no_std]
 #![no_main]
 
-pub mod executor;
 pub mod lan9118;
-pub mod readings;
 pub mod semihosting;
 pub mod time;
 
-use core::cell::Cell;
 use core::fmt;
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embassy_executor::Spawner;
-use embassy_net::tcp::{ConnectError, TcpReader, TcpSocket, TcpWriter};
-use embassy_net::{Ipv4Address, Ipv4Cidr, Runner, Stack, StackResources, StaticConfigV4};
+use embassy_net::{IpEndpoint, Ipv4Address, Ipv4Cidr, Runner, Stack, StaticConfigV4};
 use embassy_time::{Instant, Timer};
-use kafka_edge_core::record::Header;
-use kafka_edge_core::{
-    BrokerRef, ConfigError, FixedStorage, Limits, ProduceError, ProducerConfig, ProducerRecord,
-};
-use kafka_edge_embedded::{Clock, Connection, CoreProducer, Outcome, Producer};
-use static_cell::{ConstStaticCell, StaticCell};
+use firmware::app::{self, Board, Params};
+use firmware::executor::Executor;
+use static_cell::StaticCell;
 
-use crate::executor::Executor;
 use crate::lan9118::Lan9118;
-use crate::readings::{HEADER_SEQ, HEADER_UNIT, Reading};
 use crate::semihosting::{CommandLine, WallClock};
 
 /// The guest's address on QEMU's user network.
@@ -58,35 +50,6 @@ const BROKER: Ipv4Address = Ipv4Address::new(10, 0, 2, 100);
 /// The broker's port when the command line gives none.
 const DEFAULT_PORT: u16 = 9092;
 
-/// `buffer.memory`: 32 KiB, eight batches of `batch.size` 4 KiB.
-const POOL_BYTES: usize = 32 * 1024;
-/// Broker connections (the core's and the sockets').
-const CONNECTIONS: usize = 2;
-/// Each socket's receive and send buffers.
-const SOCKET_RX: usize = 2048;
-const SOCKET_TX: usize = 2048;
-
-/// The producer's tables, inline: 2 topics, 16 partitions, 2 brokers, 2 connections, 16
-/// batches, 4 KiB responses, 2 KiB request framing.
-type Tables = FixedStorage<2, 16, 2, CONNECTIONS, 16, 4096, 2048>;
-/// The limits matching [`Tables`].
-const LIMITS: Limits = Limits {
-    topics: 2,
-    partitions: 16,
-    brokers: 2,
-    connections: CONNECTIONS,
-    batches: 16,
-    response_bytes: 4096,
-    request_bytes: 2048,
-};
-type Core = CoreProducer<&'static mut [u8], Tables>;
-
-// Zeroed at link time (.bss).
-static POOL: ConstStaticCell<[u8; POOL_BYTES]> = ConstStaticCell::new([0; POOL_BYTES]);
-static CORE: StaticCell<Result<Core, ConfigError>> = StaticCell::new();
-static SOCKET_BUFFERS: ConstStaticCell<[([u8; SOCKET_RX], [u8; SOCKET_TX]); CONNECTIONS]> =
-    ConstStaticCell::new([([0; SOCKET_RX], [0; SOCKET_TX]); CONNECTIONS]);
-
 /// Why the run failed.
 #[derive(Debug)]
 enum Failure {
@@ -94,14 +57,10 @@ enum Failure {
     Cmdline(semihosting::CmdlineError),
     /// A command-line value (or a spawn) was wrong.
     BadArgument(&'static str),
-    /// The producer's configuration was refused.
-    Config(ConfigError),
     /// The Ethernet controller did not come up.
     Nic(lan9118::Error),
-    /// A reading was refused or not accepted in time.
-    Send(u32, kafka_edge_embedded::Error),
-    /// Readings were not delivered.
-    Undelivered { delivered: u32, count: u32 },
+    /// The application failed.
+    App(app::Failure),
 }
 
 impl fmt::Display for Failure {
@@ -109,12 +68,8 @@ impl fmt::Display for Failure {
         match self {
             Failure::Cmdline(e) => write!(f, "cannot read the command line: {e:?}"),
             Failure::BadArgument(key) => write!(f, "bad value for {key}= on the command line"),
-            Failure::Config(e) => write!(f, "producer configuration: {e}"),
             Failure::Nic(e) => write!(f, "LAN9118: {e:?}"),
-            Failure::Send(seq, e) => write!(f, "reading {seq}: {e}"),
-            Failure::Undelivered { delivered, count } => {
-                write!(f, "{delivered} of {count} readings delivered")
-            }
+            Failure::App(e) => write!(f, "{e}"),
         }
     }
 }
@@ -130,7 +85,7 @@ fn main() -> ! {
     static EXECUTOR: StaticCell<Executor> = StaticCell::new();
     EXECUTOR
         .init(Executor::new())
-        .run(|spawner| match app(spawner) {
+        .run(|spawner| match main_task(spawner) {
             Ok(token) => spawner.spawn(token),
             Err(_) => semihosting::exit(1),
         })
@@ -138,7 +93,7 @@ fn main() -> ! {
 
 /// Runs the application and ends the emulation with its status.
 #[embassy_executor::task]
-async fn app(spawner: Spawner) {
+async fn main_task(spawner: Spawner) {
     let status = match run(spawner).await {
         Ok(()) => 0,
         Err(e) => {
@@ -192,49 +147,23 @@ async fn clockcheck(ms: u32) {
     );
 }
 
-/// An embassy-net TCP socket as the producer's connection. Every broker the cluster
-/// advertises (127.0.0.1:port on the host) is reached at [`BROKER`]:port.
-struct BrokerSocket {
-    socket: TcpSocket<'static>,
+/// The emulated board: every broker the cluster advertises (127.0.0.1:port on the host) is
+/// reached at [`BROKER`]:port; lines go out over semihosting; the wall clock is the host's.
+struct Qemu {
+    wall: WallClock,
 }
 
-impl Connection for BrokerSocket {
-    type ConnectError = ConnectError;
-    type Reader<'a> = TcpReader<'a>;
-    type Writer<'a> = TcpWriter<'a>;
-
-    async fn connect(
-        &mut self,
-        _broker: BrokerRef,
-        _host: &str,
-        port: u16,
-    ) -> Result<(), ConnectError> {
-        self.socket.abort();
-        // Requests are whole Kafka frames written at once: send them without waiting for
-        // the previous segment's acknowledgement (Java and librdkafka set TCP_NODELAY too).
-        self.socket.set_nagle_enabled(false);
-        self.socket.connect((BROKER, port)).await
+impl Board for Qemu {
+    fn endpoint(_host: &str, port: u16) -> Option<IpEndpoint> {
+        Some(IpEndpoint::new(BROKER.into(), port))
     }
 
-    fn split(&mut self) -> (TcpReader<'_>, TcpWriter<'_>) {
-        self.socket.split()
+    fn report(&self, line: fmt::Arguments<'_>) {
+        println!("firmware: {}", line);
     }
 
-    fn close(&mut self) {
-        self.socket.abort();
-    }
-}
-
-/// embassy-time as the producer's clock.
-struct EmbassyClock;
-
-impl Clock for EmbassyClock {
-    fn now_ms(&self) -> u64 {
-        Instant::now().as_millis()
-    }
-
-    async fn sleep_until(&self, deadline_ms: u64) {
-        Timer::at(Instant::from_millis(deadline_ms)).await;
+    fn unix_ms(&self) -> Option<u64> {
+        Some(self.wall.unix_ms())
     }
 }
 
@@ -274,21 +203,11 @@ impl Args {
     }
 }
 
-/// Brings the network up and produces the readings.
-async fn run(spawner: Spawner) -> Result<(), Failure> {
-    let wall = WallClock::start();
-    let host_start = semihosting::elapsed_ns();
-    let cmdline = CommandLine::read().map_err(Failure::Cmdline)?;
-    println!("firmware: command line {:?}", cmdline.as_str());
-    let ms = cmdline
-        .get_u32("clockcheck", 0)
-        .map_err(|_| Failure::BadArgument("clockcheck"))?;
-    if ms > 0 {
-        clockcheck(ms).await;
-        return Ok(());
-    }
-    let args = Args::read(&cmdline)?;
-
+/// Brings up the LAN9118 and the network stack on it, and spawns the stack's task. Not
+/// inlined: the stack's runner, and the task's future around it (6 KB) that spawning builds,
+/// pass through this frame only, not the application task's.
+#[inline(never)]
+fn start_network(spawner: Spawner, seed: u64) -> Result<Stack<'static>, Failure> {
     // SAFETY: the LAN9118 at 0x4020_0000 is used by this driver only, and DefaultHandler
     // routes its IRQ 13 to `lan9118::on_interrupt`.
     let nic = unsafe { Lan9118::mps2_an386() }.map_err(Failure::Nic)?;
@@ -297,148 +216,50 @@ async fn run(spawner: Spawner) -> Result<(), Failure> {
         gateway: Some(GATEWAY),
         dns_servers: heapless::Vec::new(),
     });
-    static RESOURCES: StaticCell<StackResources<{ CONNECTIONS + 1 }>> = StaticCell::new();
-    let seed = wall.unix_ms() ^ host_start.unwrap_or(0);
-    let (stack, runner) =
-        embassy_net::new(nic, config, RESOURCES.init(StackResources::new()), seed);
+    let (stack, runner) = embassy_net::new(nic, config, app::stack_resources(), seed);
     spawner.spawn(net_task(runner).map_err(|_| Failure::BadArgument("spawn"))?);
-    stack.wait_config_up().await;
-    produce(stack, &args, &wall, seed).await
+    Ok(stack)
 }
 
-/// Produces `args.count` readings and waits for every outcome.
-async fn produce(
-    stack: Stack<'static>,
-    args: &Args,
-    wall: &WallClock,
-    seed: u64,
-) -> Result<(), Failure> {
+/// Reads the command line, brings the network up and runs the application.
+async fn run(spawner: Spawner) -> Result<(), Failure> {
+    let wall = WallClock::start();
+    let host_start = semihosting::elapsed_ns();
+    // The command line (half a KiB) is read and dropped before the first await, so that it
+    // is not kept in the task's future.
+    let (clockcheck_ms, args) = {
+        let cmdline = CommandLine::read().map_err(Failure::Cmdline)?;
+        println!("firmware: command line {:?}", cmdline.as_str());
+        let ms = cmdline
+            .get_u32("clockcheck", 0)
+            .map_err(|_| Failure::BadArgument("clockcheck"))?;
+        (ms, Args::read(&cmdline)?)
+    };
+    if clockcheck_ms > 0 {
+        clockcheck(clockcheck_ms).await;
+        return Ok(());
+    }
+
+    let seed = wall.unix_ms() ^ host_start.unwrap_or(0);
+    let stack = start_network(spawner, seed)?;
+    stack.wait_config_up().await;
+
     let mut bootstrap: heapless::String<32> = heapless::String::new();
     fmt::write(&mut bootstrap, format_args!("{}:{}", BROKER, args.port))
         .map_err(|_| Failure::BadArgument("port"))?;
-    let mut config = ProducerConfig::new(&bootstrap).map_err(Failure::Config)?;
-    let mut linger: heapless::String<10> = heapless::String::new();
-    fmt::write(&mut linger, format_args!("{}", args.linger))
-        .map_err(|_| Failure::BadArgument("linger"))?;
-    for (key, value) in [
-        ("client.id", "kafka-edge-firmware"),
-        ("enable.idempotence", "true"),
-        ("acks", "all"),
-        ("batch.size", "4096"),
-        ("linger.ms", linger.as_str()),
-    ] {
-        config.set(key, value).map_err(Failure::Config)?;
-    }
-    let pool: &'static mut [u8] = POOL.take();
-    // Built in its static (`init_with`): the producer never passes through the stack whole.
-    let core: &'static mut Core = match CORE.init_with(|| Core::new(config, pool, LIMITS, seed)) {
-        Ok(core) => core,
-        Err(e) => return Err(Failure::Config(*e)),
+    let params = Params {
+        bootstrap: &bootstrap,
+        client_id: "kafka-edge-firmware",
+        topic: &args.topic,
+        count: args.count,
+        sensors: args.sensors,
+        rate: args.rate,
+        linger: args.linger,
+        progress: args.progress,
     };
-    println!(
-        "firmware: producer {} bytes (tables inline), pool {} bytes",
-        core::mem::size_of::<Core>(),
-        POOL_BYTES
-    );
-    let sockets = SOCKET_BUFFERS
-        .take()
-        .each_mut()
-        .map(|(rx, tx)| BrokerSocket {
-            socket: TcpSocket::new(stack, rx, tx),
-        });
-
-    let delivered = Cell::new(0u32);
-    let failed = Cell::new(0u32);
-    let first_error: Cell<Option<ProduceError>> = Cell::new(None);
-    let on_outcome = |o: &Outcome<'_>| match o.result {
-        Ok(_) => delivered.set(delivered.get() + o.tickets.count()),
-        Err(e) => {
-            failed.set(failed.get() + o.tickets.count());
-            if first_error.get().is_none() {
-                first_error.set(Some(e));
-            }
-        }
-    };
-    // The driver copies requests into 512-byte buffers that the sockets' own send buffers
-    // drain, and reads 512 bytes per wake: small, since they live in this task's future.
-    let mut p: Producer<'_, _, _, _, _, _, CONNECTIONS, 512, 512> =
-        Producer::new(core, sockets, EmbassyClock, on_outcome);
-
-    println!(
-        "firmware: producing {} readings of {} sensors to {} at {} (rate {}/s, linger.ms {})",
-        args.count, args.sensors, args.topic, bootstrap, args.rate, args.linger
-    );
-    let start = p.now_ms();
-    for seq in 0..args.count {
-        if args.rate > 0 {
-            let due = start + u64::from(seq) * 1000 / u64::from(args.rate);
-            while p.now_ms() < due {
-                p.poll(Some(due)).await;
-            }
-        }
-        let reading = Reading::new(seq, args.sensors);
-        let headers = [
-            Header {
-                key: HEADER_UNIT.0,
-                value: Some(HEADER_UNIT.1),
-            },
-            Header {
-                key: HEADER_SEQ,
-                value: Some(reading.seq()),
-            },
-        ];
-        let record = ProducerRecord {
-            topic: &args.topic,
-            partition: None,
-            key: Some(reading.key()),
-            value: Some(reading.value()),
-            headers: &headers,
-            timestamp: i64::try_from(wall.unix_ms()).unwrap_or(-1),
-        };
-        p.enqueue(&record)
-            .await
-            .map_err(|e| Failure::Send(seq, e))?;
-        if args.progress > 0 && (seq + 1) % args.progress == 0 {
-            println!(
-                "firmware: progress: {} accepted, {} delivered, {} failed",
-                seq + 1,
-                delivered.get(),
-                failed.get()
-            );
-        }
-    }
-    p.flush().await;
-    let elapsed = p.now_ms().saturating_sub(start).max(1);
-    p.close(5_000).await;
-    let stats = *p.stats();
-    let metrics = *p.core().metrics();
-    let pid = p.core().producer_id_and_epoch();
-    drop(p);
-    println!(
-        "firmware: done: {} readings, {} delivered, {} failed in {} ms ({} readings/s)",
-        args.count,
-        delivered.get(),
-        failed.get(),
-        elapsed,
-        u64::from(args.count) * 1000 / elapsed
-    );
-    println!(
-        "firmware: producer id {:?}; batches sent {}, retried {}; connections {} opened, {} failed to open, {} lost; first error {:?}",
-        pid,
-        metrics.batches_sent,
-        metrics.batches_retried,
-        stats.connects,
-        stats.connect_failures,
-        stats.connections_lost,
-        first_error.get()
-    );
-    if delivered.get() != args.count || failed.get() != 0 {
-        return Err(Failure::Undelivered {
-            delivered: delivered.get(),
-            count: args.count,
-        });
-    }
-    Ok(())
+    app::produce(&Qemu { wall }, stack, &params, seed)
+        .await
+        .map_err(Failure::App)
 }
 
 unsafe extern "C" {
