@@ -20,6 +20,12 @@ topic to its partitions' objects: {"topic": {"partition": ...}, ...}. --partitio
 --expect then apply to every topic and to the total of all topics. One topic named by a single
 --topic keeps the output above.
 
+Secured listeners (scripts/kafka up --security): -X key=value (repeatable) passes a librdkafka
+property to the consumer as it is, e.g. -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512
+-X sasl.username=alice -X sasl.password=alice-secret -X ssl.ca.location=D/certs/ca.pem. With any
+-X, the metadata wait is bounded by --timeout (not 30 s) and a failure names the client's own
+errors (authentication, TLS), so that a refused login fails fast and says why.
+
 Exits non-zero on any consumer error (a CRC mismatch included) or when it cannot reach a
 partition's high watermark within --timeout seconds.
 """
@@ -75,14 +81,26 @@ def main():
     p.add_argument("--count-only", action="store_true", help="print only the number of records per partition")
     p.add_argument("--digest", action="store_true",
                    help="print per partition the record count and a SHA-256 over its records in offset order")
+    p.add_argument("-X", dest="props", action="append", default=[], metavar="KEY=VALUE",
+                   help="a librdkafka consumer property (security.protocol, sasl.*, ssl.*, ...); repeatable")
     p.add_argument("--expect", type=int, default=0,
                    help="wait (up to --timeout) until the partitions hold at least this many records: "
                         "after a leader change the new leader's high watermark can lag for a moment")
     a = p.parse_args()
     topics, named = topics_of(a)
+    extra = {}
+    for kv in a.props:
+        if "=" not in kv:
+            sys.exit(f"judge: -X takes key=value, got {kv!r}")
+        k, v = kv.split("=", 1)
+        extra[k] = v
+    client_errors = {}  # distinct client errors (without librdkafka's "(after N ms ...)"), in order
+
+    def on_error(err):
+        client_errors.setdefault(str(err.str()).split(" (after ")[0], None)
 
     def consumer():
-        return Consumer({
+        conf = {
             "bootstrap.servers": a.bootstrap,
             "group.id": f"kafka-edge-judge-{uuid.uuid4()}",
             "enable.auto.commit": False,
@@ -92,14 +110,28 @@ def main():
             "fetch.max.bytes": 64 * 1024 * 1024,
             "topic.metadata.refresh.interval.ms": 1000,
             "log_level": 3,
-        })
+        }
+        if extra:
+            # Client errors (a refused login, a failed TLS handshake) go to error_cb and are
+            # reported once, not logged at every reconnect (every 50 ms).
+            conf["log_level"] = 0
+            conf.update(extra)
+            conf["error_cb"] = on_error
+        return Consumer(conf)
 
     def tp(key, offset=None):
         return TopicPartition(key[0], key[1]) if offset is None else TopicPartition(key[0], key[1], offset)
 
     c = consumer()
     # One Metadata request: for one topic that topic alone, for several all topics at once.
-    md = c.list_topics(topics[0] if len(topics) == 1 else None, timeout=30)
+    try:
+        md = c.list_topics(topics[0] if len(topics) == 1 else None, timeout=min(30, a.timeout) if extra else 30)
+    except KafkaException as e:
+        if not extra:
+            raise
+        c.poll(0.5)  # serves error_cb: the authentication or TLS error behind the timeout
+        sys.exit(f"judge: metadata: {e}" + ("; client errors: " + " | ".join(list(client_errors)[:4])
+                                            if client_errors else ""))
     missing = [(t, md.topics.get(t)) for t in topics
                if md.topics.get(t) is None or md.topics[t].error is not None]
     if missing:

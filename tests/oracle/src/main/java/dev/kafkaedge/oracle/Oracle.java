@@ -37,6 +37,11 @@ import org.apache.kafka.common.utils.Utils;
  * verify           hex batch bytes per line         -> JSON: ensureValid() and every record decoded
  * murmur2 N        hex key per line                 -> "hash partition" (Utils.murmur2, toPositive(h) % N)
  * produce B T [k=v ...]  JSON record per line       -> JSON outcome per record, Java's KafkaProducer
+ * produce --bootstrap B --topic T --count N [--pace-ms M] [-X k=v ...]
+ *                  (no stdin)                       -> one JSON summary line: N records (key "i", value
+ *                                                      "T-i") by KafkaProducer with the given producer
+ *                                                      properties (security.protocol, sasl.*, ssl.*, acks, ...),
+ *                                                      one every M ms if given (each acknowledged before the next)
  * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
  * </pre>
  *
@@ -51,7 +56,8 @@ public final class Oracle {
 
   public static void main(String[] args) throws Exception {
     if (args.length == 0) {
-      System.err.println("usage: oracle batch|verify|murmur2 N|produce BOOTSTRAP TOPIC [k=v ...]|perf ARGS");
+      System.err.println("usage: oracle batch|verify|murmur2 N|produce BOOTSTRAP TOPIC [k=v ...]"
+          + "|produce --bootstrap B --topic T --count N [-X k=v ...]|perf ARGS");
       System.exit(2);
     }
     PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
@@ -68,7 +74,12 @@ public final class Oracle {
           out.println(h + " " + (Utils.toPositive(h) % n));
         }
       }
-      case "produce" -> produce(args, in, out);
+      case "produce" -> {
+        if (args.length > 1 && args[1].startsWith("--")) {
+          System.exit(produceCount(args, out));
+        }
+        produce(args, in, out);
+      }
       case "perf" -> {
         String[] rest = new String[args.length - 1];
         System.arraycopy(args, 1, rest, 0, rest.length);
@@ -214,6 +225,119 @@ public final class Oracle {
       res.put("error", e.getClass().getSimpleName() + ": " + e.getMessage());
     }
     return res;
+  }
+
+  /**
+   * Java's own KafkaProducer with the given properties, N generated records (key "i", value
+   * "TOPIC-i", UTF-8): one JSON summary line, e.g. {"ok":true,"count":N,"acked":N,"errors":0,
+   * "offsets":{"0":[first,last]},"ms":M} or {"ok":false,...,"error_class":"org.apache.kafka.common.
+   * errors.SaslAuthenticationException","error":"the broker's message"}. Exit status 0 when every
+   * record was acknowledged, else 1. Defaults (each can be overridden by -X): max.block.ms=15000,
+   * delivery.timeout.ms=30000, request.timeout.ms=10000, so that a refused login fails in seconds.
+   */
+  static int produceCount(String[] args, PrintStream out) throws Exception {
+    Properties p = new Properties();
+    p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "15000");
+    p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "30000");
+    p.put(ProducerConfig.REQUEST_TIMEOUT_MS_CONFIG, "10000");
+    String topic = null;
+    int count = -1;
+    long paceMs = 0;
+    for (int i = 1; i < args.length; i++) {
+      String a = args[i];
+      if (i + 1 >= args.length) throw new IllegalArgumentException("produce: " + a + " needs a value");
+      String v = args[++i];
+      switch (a) {
+        case "--bootstrap" -> p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, v);
+        case "--topic" -> topic = v;
+        case "--count" -> count = Integer.parseInt(v);
+        case "--pace-ms" -> paceMs = Long.parseLong(v);
+        case "-X" -> {
+          int eq = v.indexOf('=');
+          if (eq < 1) throw new IllegalArgumentException("produce: -X takes key=value, got " + v);
+          p.put(v.substring(0, eq), v.substring(eq + 1));
+        }
+        default -> throw new IllegalArgumentException("produce: unknown option " + a);
+      }
+    }
+    if (topic == null || count < 0 || !p.containsKey(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG)) {
+      throw new IllegalArgumentException("produce: --bootstrap, --topic and --count are required");
+    }
+    ObjectNode res = JSON.createObjectNode();
+    res.put("count", count);
+    java.util.concurrent.atomic.AtomicInteger acked = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicInteger errors = new java.util.concurrent.atomic.AtomicInteger();
+    java.util.concurrent.atomic.AtomicReference<Throwable> first = new java.util.concurrent.atomic.AtomicReference<>();
+    java.util.Map<Integer, long[]> offsets = new java.util.concurrent.ConcurrentSkipListMap<>();
+    long t0 = System.nanoTime();
+    try (KafkaProducer<byte[], byte[]> producer =
+        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+      for (int i = 0; i < count; i++) {
+        ProducerRecord<byte[], byte[]> rec = new ProducerRecord<>(topic,
+            Integer.toString(i).getBytes(StandardCharsets.UTF_8), (topic + "-" + i).getBytes(StandardCharsets.UTF_8));
+        try {
+          producer.send(rec, (md, err) -> {
+            if (err != null) {
+              errors.incrementAndGet();
+              first.compareAndSet(null, err);
+            } else {
+              acked.incrementAndGet();
+              offsets.merge(md.partition(), new long[] {md.offset(), md.offset()},
+                  (a, b) -> new long[] {Math.min(a[0], b[0]), Math.max(a[1], b[1])});
+            }
+          });
+        } catch (Exception e) {
+          errors.incrementAndGet();
+          first.compareAndSet(null, e);
+        }
+        if (paceMs > 0) {
+          producer.flush();
+          Thread.sleep(paceMs);
+        }
+        // A refused login fails every record the same way: stop after the first.
+        if (first.get() != null) break;
+      }
+      producer.flush();
+      // The client's own count of (re-)authentications on its connections (KIP-368).
+      for (var m : producer.metrics().entrySet()) {
+        String name = m.getKey().name();
+        if (m.getKey().group().equals("producer-metrics")
+            && (name.equals("successful-authentication-total") || name.equals("successful-reauthentication-total")
+                || name.equals("failed-authentication-total"))) {
+          res.put(name.replace("-total", "").replace("successful-", ""), ((Number) m.getValue().metricValue()).longValue());
+        }
+      }
+    } catch (Exception e) {
+      first.compareAndSet(null, e);
+    }
+    res.put("acked", acked.get());
+    res.put("errors", errors.get());
+    ObjectNode offs = res.putObject("offsets");
+    offsets.forEach((part, fl) -> offs.putArray(Integer.toString(part)).add(fl[0]).add(fl[1]));
+    res.put("ms", (System.nanoTime() - t0) / 1_000_000);
+    boolean ok = acked.get() == count && first.get() == null;
+    res.put("ok", ok);
+    Throwable err = first.get();
+    if (err != null) {
+      // The cause that names the broker's answer (e.g. a KafkaException wrapping an
+      // authentication failure).
+      Throwable root = err;
+      while (!(root instanceof org.apache.kafka.common.errors.AuthenticationException) && root.getCause() != null) {
+        root = root.getCause();
+      }
+      if (!(root instanceof org.apache.kafka.common.errors.AuthenticationException)) root = err;
+      res.put("error_class", root.getClass().getName());
+      res.put("error", String.valueOf(root.getMessage()));
+      if (root != err) res.put("outer_error", err.getClass().getName() + ": " + err.getMessage());
+      // What lies under it, e.g. the certificate check that failed the TLS handshake.
+      ArrayNode causes = res.putArray("causes");
+      for (Throwable c = root.getCause(); c != null && causes.size() < 6; c = c.getCause()) {
+        causes.add(c.getClass().getSimpleName() + ": " + c.getMessage());
+      }
+    }
+    out.println(JSON.writeValueAsString(res));
+    out.flush();
+    return ok ? 0 : 1;
   }
 
   /** Java's own KafkaProducer: one JSON outcome line per input record, in input order. */
