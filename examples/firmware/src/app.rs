@@ -29,7 +29,9 @@ use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::readings::{HEADER_SEQ, HEADER_UNIT, Reading};
 
-/// `buffer.memory`: 32 KiB, eight batches of `batch.size` 4 KiB.
+/// `buffer.memory`: 32 KiB, sixteen batches of `batch.size` 2 KiB: two per partition of a
+/// six-partition topic plus spares, so the pool is not exhausted in steady state (an
+/// exhausted pool sends every batch at once, as in Java, and batches stay tiny).
 pub const POOL_BYTES: usize = 32 * 1024;
 /// Broker connections (the core's and the sockets').
 pub const CONNECTIONS: usize = 2;
@@ -251,7 +253,7 @@ fn core(params: &Params<'_>, seed: u64) -> Result<&'static mut Core, Failure> {
         ("client.id", params.client_id),
         ("enable.idempotence", "true"),
         ("acks", "all"),
-        ("batch.size", "4096"),
+        ("batch.size", "2048"),
         ("linger.ms", linger.as_str()),
     ] {
         config.set(key, value).map_err(Failure::Config)?;

@@ -11,7 +11,8 @@
 //! two embassy-net TCP sockets, everything large in statics.
 //!
 //! Command line (`-append`, words `key=value`):
-//! - `port=<P>`: the broker's port (QEMU's `guestfwd` puts the broker at 10.0.2.100:P; every
+//! - `port=<P>`: the broker's port (QEMU's `guestfwd` puts the broker at 10.0.2.100:P, or
+//!   `broker=<IPv4>` elsewhere: 10.0.2.2 on an open network; every
 //!   address the cluster advertises is reached there);
 //! - `topic=<T>` (default `readings`), `count=<N>` readings (default 10000) of
 //!   `sensors=<S>` sensors (default 16), at `rate=<R>` readings per second (default 0: as
@@ -29,6 +30,7 @@ pub mod semihosting;
 pub mod time;
 
 use core::fmt;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use cortex_m_rt::{ExceptionFrame, entry, exception};
 use embassy_executor::Spawner;
@@ -147,15 +149,20 @@ async fn clockcheck(ms: u32) {
     );
 }
 
+/// Where the guest reaches the broker: [`BROKER`] (restricted network, `guestfwd`), or the
+/// command line's `broker=` (10.0.2.2, QEMU's alias of the host, on an open network).
+static BROKER_IP: AtomicU32 = AtomicU32::new(u32::from_be_bytes(BROKER.octets()));
+
 /// The emulated board: every broker the cluster advertises (127.0.0.1:port on the host) is
-/// reached at [`BROKER`]:port; lines go out over semihosting; the wall clock is the host's.
+/// reached at [`BROKER_IP`]:port; lines go out over semihosting; the wall clock is the host's.
 struct Qemu {
     wall: WallClock,
 }
 
 impl Board for Qemu {
     fn endpoint(_host: &str, port: u16) -> Option<IpEndpoint> {
-        Some(IpEndpoint::new(BROKER.into(), port))
+        let ip = Ipv4Address::from_bits(BROKER_IP.load(Ordering::Relaxed));
+        Some(IpEndpoint::new(ip.into(), port))
     }
 
     fn report(&self, line: fmt::Arguments<'_>) {
@@ -170,6 +177,7 @@ impl Board for Qemu {
 /// The run's parameters, from the command line.
 struct Args {
     port: u16,
+    broker: Ipv4Address,
     topic: heapless::String<64>,
     count: u32,
     sensors: u32,
@@ -193,6 +201,10 @@ impl Args {
             port: cmdline
                 .get_u16("port", DEFAULT_PORT)
                 .map_err(|_| Failure::BadArgument("port"))?,
+            broker: match cmdline.get("broker") {
+                Some(ip) => ip.parse().map_err(|_| Failure::BadArgument("broker"))?,
+                None => BROKER,
+            },
             topic,
             count: num("count", 10_000)?,
             sensors: num("sensors", 16)?,
@@ -245,8 +257,12 @@ async fn run(spawner: Spawner) -> Result<(), Failure> {
     stack.wait_config_up().await;
 
     let mut bootstrap: heapless::String<32> = heapless::String::new();
-    fmt::write(&mut bootstrap, format_args!("{}:{}", BROKER, args.port))
-        .map_err(|_| Failure::BadArgument("port"))?;
+    BROKER_IP.store(args.broker.to_bits(), Ordering::Relaxed);
+    fmt::write(
+        &mut bootstrap,
+        format_args!("{}:{}", args.broker, args.port),
+    )
+    .map_err(|_| Failure::BadArgument("port"))?;
     let params = Params {
         bootstrap: &bootstrap,
         client_id: "kafka-edge-firmware",
