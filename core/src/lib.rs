@@ -39,6 +39,9 @@
 //!   idempotence (producer id, epoch, sequences);
 //! - [`Producer`]: the state machine a transport drives, with its [`ProducerConfig`] (Java's
 //!   property names and defaults, validated);
+//! - `sasl` (feature `sasl`): the client side of the SASL mechanisms (PLAIN, SCRAM,
+//!   OAUTHBEARER) as a heap-free state machine whose tokens travel in `SaslAuthenticate`
+//!   requests; a leaf like [`protocol`], which it uses;
 //! - [`storage`]: the tables of every run-time capacity ([`Storage`], [`FixedStorage`],
 //!   [`Limits`]) and their opaque entry types.
 //!
@@ -159,6 +162,8 @@ mod pool;
 mod producer;
 pub mod protocol;
 pub mod record;
+#[cfg(feature = "sasl")]
+pub mod sasl;
 mod sender;
 pub mod storage;
 mod topic;

@@ -34,6 +34,8 @@ mod header;
 mod init_producer_id;
 mod metadata;
 mod produce;
+mod sasl_authenticate;
+mod sasl_handshake;
 mod varint;
 
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
@@ -54,6 +56,8 @@ pub use produce::{
     PartitionProduceResponse, ProduceRequest, ProduceRequestEncoder, ProduceResponse,
     TopicProduceData, TopicProduceResponse,
 };
+pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
+pub use sasl_handshake::{MechanismName, SaslHandshakeRequest, SaslHandshakeResponse};
 pub(crate) use varint::{put_uvarint_exact, unsigned_varlong_len, zigzag32, zigzag64};
 pub use varint::{unsigned_varint_len, varint_len, varlong_len};
 
