@@ -22,6 +22,7 @@ use core::str::FromStr;
 use heapless::{String as HString, Vec as HVec};
 
 use crate::record::CompressionType;
+use crate::security::SecurityProtocol;
 
 /// Longest host name kept for a broker address (bootstrap or from metadata): 255 bytes, the
 /// longest DNS name (RFC 1035).
@@ -312,6 +313,13 @@ pub struct ProducerConfig {
     /// the connection. A connection's receive buffer grows to the largest frame it received,
     /// up to this and the storage's [`Limits::response_bytes`](crate::Limits).
     pub max_response_size: usize,
+    /// `security.protocol` (default `PLAINTEXT`): TLS is the transport's, SASL the core's
+    /// (feature `sasl`; without it the SASL protocols are refused).
+    pub security_protocol: SecurityProtocol,
+    /// The SASL settings (`sasl.mechanism`, `sasl.jaas.config`, `sasl.username`,
+    /// `sasl.password`).
+    #[cfg(feature = "sasl")]
+    pub sasl: crate::security::SaslConfig,
 }
 
 impl Default for ProducerConfig {
@@ -347,6 +355,9 @@ impl Default for ProducerConfig {
             partitioner_ignore_keys: false,
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             max_response_size: 104_857_600,
+            security_protocol: SecurityProtocol::Plaintext,
+            #[cfg(feature = "sasl")]
+            sasl: crate::security::SaslConfig::default(),
         }
     }
 }
@@ -406,6 +417,17 @@ impl ProducerConfig {
         "partitioner.ignore.keys",
         "client.dns.lookup",
         "max.response.size",
+        "security.protocol",
+        #[cfg(feature = "sasl")]
+        "sasl.mechanism",
+        #[cfg(feature = "sasl")]
+        "sasl.mechanisms",
+        #[cfg(feature = "sasl")]
+        "sasl.jaas.config",
+        #[cfg(feature = "sasl")]
+        "sasl.username",
+        #[cfg(feature = "sasl")]
+        "sasl.password",
     ];
 
     /// The defaults with `bootstrap.servers` set from a comma-separated list of
@@ -517,6 +539,17 @@ impl ProducerConfig {
             "max.response.size" => {
                 self.max_response_size = parse_usize("max.response.size", value)?;
             }
+            "security.protocol" => {
+                let protocol: SecurityProtocol = value.parse()?;
+                if protocol.uses_sasl() && !cfg!(feature = "sasl") {
+                    return Err(ConfigError::Unsupported {
+                        key: "security.protocol",
+                    });
+                }
+                self.security_protocol = protocol;
+            }
+            #[cfg(feature = "sasl")]
+            _ if self.sasl.set(key, value)? => {}
             _ => return Err(ConfigError::UnknownKey),
         }
         Ok(())
@@ -681,6 +714,24 @@ impl ProducerConfig {
             return Err(ConfigError::Unsupported {
                 key: "compression.type",
             });
+        }
+        #[cfg(feature = "sasl")]
+        if self.security_protocol.uses_sasl() {
+            match self.sasl.mechanism {
+                // Java's default, GSSAPI (Kerberos), is not offered.
+                None => {
+                    return Err(ConfigError::Unsupported {
+                        key: "sasl.mechanism",
+                    });
+                }
+                Some(crate::sasl::Mechanism::OAuthBearer) => {}
+                Some(_) if self.sasl.username.is_empty() => {
+                    return Err(ConfigError::InvalidValue {
+                        key: "sasl.jaas.config",
+                    });
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }

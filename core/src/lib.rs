@@ -164,6 +164,7 @@ pub mod protocol;
 pub mod record;
 #[cfg(feature = "sasl")]
 pub mod sasl;
+pub mod security;
 mod sender;
 pub mod storage;
 mod topic;
@@ -188,6 +189,7 @@ pub use partitioner::{
 pub use pool::{BufferPool, FixedPool, PoolError, SlotId};
 pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
+pub use security::SecurityProtocol;
 pub use sender::{
     Broker as BrokerRef, ConnId, Event, MetadataOf, ProduceError, ProducerMetrics, Transmit,
 };

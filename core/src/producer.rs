@@ -13,6 +13,7 @@ use crate::partitioner::{BuiltInPartitioner, PartitionError, Partitioner, select
 use crate::pool::{BufferPool, PoolError};
 use crate::protocol::ErrorCode;
 use crate::record::{Header, Record};
+use crate::security::{AuthFailure, AuthFailureKind};
 use crate::sender::{
     Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit,
 };
@@ -80,6 +81,9 @@ pub enum SendError {
     Closed,
     /// The producer is in a fatal state.
     Fatal(ErrorCode),
+    /// The last authentication with the brokers failed (SASL or TLS) and none succeeded
+    /// since; the details are in [`Producer::authentication_failure`].
+    Authentication(AuthFailureKind),
 }
 
 impl SendError {
@@ -117,6 +121,7 @@ impl fmt::Display for SendError {
             Self::Topic { code } => write!(f, "topic refused: {code}"),
             Self::Closed => f.write_str("Cannot perform operation after producer has been closed"),
             Self::Fatal(code) => write!(f, "the producer is in a fatal state: {code}"),
+            Self::Authentication(kind) => write!(f, "{kind}"),
         }
     }
 }
@@ -248,7 +253,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         let partitioner =
             // Java's `Math.max(1, batch.size)`: with no batching, stick for one record.
             BuiltInPartitioner::new(config.batch_size.max(1), config.partitioner_ignore_keys, seed);
-        let sender = Sender::new(config, acc, limits)?;
+        let mut sender = Sender::new(config, acc, limits)?;
+        sender.seed_random(seed);
         Ok(Self {
             io: St::Buffers::with_limit(limits.connections),
             sender,
@@ -258,6 +264,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
     }
 
     // ---- getters -------------------------------------------------------------------------
+
+    /// Why the last authentication failed, while no connection has authenticated since
+    /// (then `send` refuses records with [`SendError::Authentication`]).
+    pub const fn authentication_failure(&self) -> Option<&AuthFailure> {
+        self.sender.auth_failure()
+    }
 
     /// The configuration in use (`buffer.memory` set from the pool).
     pub const fn config(&self) -> &ProducerConfig {
@@ -376,6 +388,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         }
         if self.closed || self.sender.is_closing() {
             return Err(SendError::Closed);
+        }
+        if let Some(failure) = self.sender.auth_failure() {
+            return Err(SendError::Authentication(failure.kind));
         }
         if !is_valid_topic_name(record.topic) {
             return Err(SendError::InvalidTopic);
@@ -529,6 +544,35 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
     /// `conn` can take bytes again after a partial write.
     pub fn handle_writable(&mut self, now_ms: u64, conn: ConnId) {
         self.sender.handle_writable(now_ms, conn, &mut self.io);
+    }
+
+    /// `conn` failed to authenticate in the transport (a TLS handshake refused: an untrusted
+    /// certificate, a host name mismatch, no common version), in `message`'s words: the
+    /// connection is closed as by [`handle_closed`](Self::handle_closed), and until a
+    /// connection authenticates again new records are refused and queued ones fail with
+    /// [`ProduceError::Authentication`] (Java's `SslAuthenticationException`).
+    pub fn handle_authentication_failed(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        kind: AuthFailureKind,
+        message: &str,
+    ) {
+        self.sender.handle_authentication_failed(
+            now_ms,
+            conn,
+            AuthFailure::new(kind, ErrorCode::NONE, message),
+            &mut self.io,
+        );
+    }
+
+    /// The OAUTHBEARER token for the authentications from now on (feature `sasl`; Java's
+    /// login callback hands it out): set it before the first connection, and again when it
+    /// is refreshed. Longer than the request framing limit
+    /// ([`Limits::request_bytes`]) is a [`TableFull`].
+    #[cfg(feature = "sasl")]
+    pub fn set_sasl_token(&mut self, token: &str) -> Result<(), TableFull> {
+        self.sender.set_sasl_token(token)
     }
 
     /// `conn` failed to connect or was lost. Its requests are retried elsewhere or later.

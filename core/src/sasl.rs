@@ -441,6 +441,33 @@ pub struct SaslClient<'a> {
     state: State,
 }
 
+/// An exchange without its credentials: what a [`SaslClient`] keeps between messages, for a
+/// caller that cannot keep the credentials borrowed from one message to the next (the
+/// producer's connections, whose credentials live in the configuration beside them). Get it
+/// with [`SaslClient::suspend`], go on with [`SaslClient::resume`].
+#[derive(Clone)]
+pub struct SaslExchange {
+    mechanism: Mechanism,
+    nonce: [u8; MAX_NONCE_LEN],
+    nonce_len: u8,
+    state: State,
+}
+
+impl SaslExchange {
+    /// The mechanism.
+    pub const fn mechanism(&self) -> Mechanism {
+        self.mechanism
+    }
+}
+
+impl fmt::Debug for SaslExchange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SaslExchange")
+            .field("mechanism", &self.mechanism)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone)]
 enum State {
     Initial,
@@ -560,6 +587,36 @@ impl<'a> SaslClient<'a> {
             Credentials::Token { token, extensions },
             &[],
         )
+    }
+
+    /// The exchange so far without the credentials (see [`SaslExchange`]).
+    pub fn suspend(self) -> SaslExchange {
+        SaslExchange {
+            mechanism: self.mechanism,
+            nonce: self.nonce,
+            nonce_len: self.nonce_len,
+            state: self.state,
+        }
+    }
+
+    /// Goes on with `exchange` and the same `credentials` it started with (other
+    /// credentials of the right kind make the exchange fail, never panic; the wrong kind is
+    /// [`SaslError::CredentialsMismatch`]).
+    pub fn resume(exchange: SaslExchange, credentials: Credentials<'a>) -> Result<Self, SaslError> {
+        let fits = match credentials {
+            Credentials::Password { .. } => exchange.mechanism != Mechanism::OAuthBearer,
+            Credentials::Token { .. } => exchange.mechanism == Mechanism::OAuthBearer,
+        };
+        if !fits {
+            return Err(SaslError::CredentialsMismatch);
+        }
+        Ok(Self {
+            mechanism: exchange.mechanism,
+            credentials,
+            nonce: exchange.nonce,
+            nonce_len: exchange.nonce_len,
+            state: exchange.state,
+        })
     }
 
     /// The mechanism, whose [`name`](Mechanism::name) goes into `SaslHandshake`.
@@ -726,6 +783,49 @@ mod tests {
     extern crate std;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn test_suspend_and_resume_scram() {
+        // The RFC 7677 exchange, suspended between every message.
+        let c = SaslClient::scram(Mechanism::ScramSha256, "user", "pencil", &[7; 18]).unwrap();
+        let mut out = [0u8; 256];
+        let mut c = SaslClient::resume(
+            c.suspend(),
+            Credentials::Password {
+                username: "user",
+                password: "pencil",
+            },
+        )
+        .unwrap();
+        let n = c.start(&mut out).unwrap();
+        assert!(out[..n].starts_with(b"n,,n=user,r="));
+        let e = c.suspend();
+        assert_eq!(e.mechanism(), Mechanism::ScramSha256);
+        assert_eq!(
+            SaslClient::resume(
+                e.clone(),
+                Credentials::Token {
+                    token: "t",
+                    extensions: &[]
+                }
+            )
+            .err(),
+            Some(SaslError::CredentialsMismatch)
+        );
+        let mut c = SaslClient::resume(
+            e,
+            Credentials::Password {
+                username: "user",
+                password: "pencil",
+            },
+        )
+        .unwrap();
+        // A server nonce that does not extend the client's fails, typed.
+        assert_eq!(
+            c.step(b"r=other,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096", &mut out),
+            Err(SaslError::NonceMismatch)
+        );
+    }
 
     #[test]
     fn test_plain_bytes() {

@@ -2,231 +2,18 @@
 //! against the real Apache Kafka of the test ground, with the firmware's heap-free tables;
 //! every record is read back by the librdkafka judge.
 
+mod common;
+
 use std::cell::RefCell;
-use std::net::SocketAddr;
-use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use embedded_io_adapters::tokio_1::FromTokio;
-use kafka_edge_core::record::Header;
-use kafka_edge_core::{
-    BrokerRef, FixedStorage, Limits, ProducerConfig, ProducerRecord, Ticket, TicketRange,
-    partition_for_key,
-};
-use kafka_edge_embedded::{Clock, Connection, CoreProducer, Error, Outcome, Producer};
+use common::*;
+use kafka_edge_core::{ProducerConfig, ProducerRecord};
+use kafka_edge_embedded::{Error, Producer};
 use kafka_edge_tests::{
-    Cluster, Ground, TestRecord, assert_read_back_exactly, judge, judge_expect, keyed_records,
-    topic_name, unhex,
+    Ground, assert_read_back_exactly, judge, judge_expect, keyed_records, topic_name,
 };
-use tokio::net::TcpStream;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
-
-/// The tables a small board would give: 4 topics, 16 partitions, 4 brokers, 4
-/// connections, 32 batches, 64 KiB responses, 4 KiB request framing, all inline.
-type Tables = FixedStorage<4, 16, 4, 4, 32, 65536, 4096>;
-type Core = CoreProducer<Vec<u8>, Tables>;
-
-const LIMITS: Limits = Limits {
-    topics: 4,
-    partitions: 16,
-    brokers: 4,
-    connections: 4,
-    batches: 32,
-    response_bytes: 65536,
-    request_bytes: 4096,
-};
-
-/// A tokio TCP stream as the driver's reusable connection.
-#[derive(Default)]
-struct Tcp {
-    stream: Option<TcpStream>,
-    /// Every address the driver dialled, for the test to check.
-    dialled: Rc<RefCell<Vec<SocketAddr>>>,
-}
-
-impl Connection for Tcp {
-    type ConnectError = std::io::Error;
-    type Reader<'a> = FromTokio<ReadHalf<'a>>;
-    type Writer<'a> = FromTokio<WriteHalf<'a>>;
-
-    async fn connect(&mut self, _broker: BrokerRef, host: &str, port: u16) -> std::io::Result<()> {
-        let stream = TcpStream::connect((host, port)).await?;
-        stream.set_nodelay(true)?;
-        self.dialled.borrow_mut().push(stream.peer_addr()?);
-        self.stream = Some(stream);
-        Ok(())
-    }
-
-    fn split(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>) {
-        let (r, w) = self
-            .stream
-            .as_mut()
-            .expect("split on an open connection")
-            .split();
-        (FromTokio::new(r), FromTokio::new(w))
-    }
-
-    fn close(&mut self) {
-        self.stream = None;
-    }
-}
-
-/// Milliseconds since the test began, and tokio's timer.
-struct TokioClock(tokio::time::Instant);
-
-impl Clock for TokioClock {
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-
-    async fn sleep_until(&self, deadline_ms: u64) {
-        tokio::time::sleep_until(self.0 + Duration::from_millis(deadline_ms)).await;
-    }
-}
-
-fn cluster(ground: Ground) -> Cluster {
-    let var = match ground {
-        Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
-        Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
-        Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
-    };
-    if let Some(dir) = std::env::var_os(var).map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until
-            && !std::fs::read_to_string(dir.join("env"))
-                .unwrap_or_default()
-                .contains("UP_MS=")
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(ground)
-}
-
-fn core(c: &Cluster, props: &[(&str, &str)]) -> Box<Core> {
-    let mut config = ProducerConfig::new(&c.bootstrap).expect("bootstrap");
-    config.set("client.id", "embedded-test").expect("client.id");
-    for (k, v) in props {
-        config
-            .set(k, v)
-            .unwrap_or_else(|e| panic!("{k}={v}: {e:?}"));
-    }
-    Box::new(Core::new(config, vec![0; 128 * 1024], LIMITS, 7).expect("config"))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// A test record's bytes, owned, so a `ProducerRecord` can borrow them.
-struct Owned {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    timestamp: i64,
-}
-
-fn owned(records: &[TestRecord]) -> Vec<Owned> {
-    records
-        .iter()
-        .map(|r| Owned {
-            key: r.key.as_deref().map(unhex),
-            value: r.value.as_deref().map(unhex),
-            headers: r
-                .headers
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_deref().map(unhex)))
-                .collect(),
-            timestamp: r.timestamp,
-        })
-        .collect()
-}
-
-/// Sends `owned` to `topic` with `enqueue` (many records in flight), flushes and closes;
-/// returns each record's ticket and every outcome.
-async fn produce_all(
-    p: &mut Producer<'_, Vec<u8>, Tables, Tcp, TokioClock, impl FnMut(&Outcome<'_>), 4>,
-    topic: &str,
-    owned: &[Owned],
-) -> Vec<Ticket> {
-    let mut tickets = Vec::with_capacity(owned.len());
-    for (i, r) in owned.iter().enumerate() {
-        let headers: Vec<Header<'_>> = r
-            .headers
-            .iter()
-            .map(|(k, v)| Header {
-                key: k,
-                value: v.as_deref(),
-            })
-            .collect();
-        let record = ProducerRecord {
-            topic,
-            partition: None,
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
-            headers: &headers,
-            timestamp: r.timestamp,
-        };
-        let ticket = p
-            .enqueue(&record)
-            .await
-            .unwrap_or_else(|e| panic!("record {i}: {e}"));
-        tickets.push(ticket);
-    }
-    p.flush().await;
-    p.close(30_000).await;
-    tickets
-}
-
-type Outcomes = Rc<RefCell<Vec<(i32, TicketRange, Result<i64, String>)>>>;
-
-fn recorder(outcomes: &Outcomes) -> impl FnMut(&Outcome<'_>) + use<> {
-    let outcomes = Rc::clone(outcomes);
-    move |o: &Outcome<'_>| {
-        outcomes.borrow_mut().push((
-            o.partition,
-            o.tickets,
-            o.result.map(|d| d.base_offset).map_err(|e| e.to_string()),
-        ));
-    }
-}
-
-/// Each ticket's single outcome: (partition, offset); panics on a ticket with none, with
-/// several, or failed.
-fn outcome_per_ticket(tickets: &[Ticket], outcomes: &Outcomes) -> Vec<(i32, i64)> {
-    let outcomes = outcomes.borrow();
-    let covered: u64 = outcomes.iter().map(|(_, t, _)| u64::from(t.count())).sum();
-    assert_eq!(covered, tickets.len() as u64, "records covered by outcomes");
-    tickets
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let mut hits = outcomes.iter().filter(|(_, r, _)| r.contains(*t));
-            let (partition, range, result) = hits
-                .next()
-                .unwrap_or_else(|| panic!("record {i}: no outcome"));
-            assert!(hits.next().is_none(), "record {i}: two outcomes");
-            let base = result
-                .as_ref()
-                .unwrap_or_else(|e| panic!("record {i}: failed: {e}"));
-            (
-                *partition,
-                base + i64::from(t.index() - range.first_index()),
-            )
-        })
-        .collect()
-}
-
-fn murmur2(r: &TestRecord, partitions: u32) -> i32 {
-    let key = unhex(r.key.as_deref().expect("keyed"));
-    partition_for_key(&key, NonZeroU32::new(partitions).expect("> 0"))
-}
-
 #[test]
 fn keyed_records_through_the_async_driver_exactly_once() {
     let c = cluster(Ground::Kafka1);
@@ -285,23 +72,9 @@ fn send_awaits_each_records_outcome() {
         let mut p = Producer::<_, _, _, _, _, 4>::new(&mut core, conns, clock, recorder(&outcomes));
         let mut metas = Vec::new();
         for r in &bytes {
-            let headers: Vec<Header<'_>> = r
-                .headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect();
-            let record = ProducerRecord {
-                topic: &topic,
-                partition: None,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: &headers,
-                timestamp: r.timestamp,
-            };
             let started = p.now_ms();
+            let headers = r.headers();
+            let record = r.record(&topic, &headers);
             metas.push(p.send(&record).await.expect("delivered"));
             assert!(p.now_ms() - started < 30_000, "send waited for linger.ms");
         }
@@ -370,24 +143,8 @@ fn a_broker_killed_mid_run_loses_and_duplicates_nothing() {
                     .await
                     .expect("kill");
             }
-            let headers: Vec<Header<'_>> = r
-                .headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect();
-            let record = ProducerRecord {
-                topic: &topic,
-                partition: None,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: &headers,
-                timestamp: r.timestamp,
-            };
             tickets.push(
-                p.enqueue(&record)
+                enqueue_one(&mut p, &topic, r)
                     .await
                     .unwrap_or_else(|e| panic!("record {i}: {e}")),
             );
@@ -426,24 +183,8 @@ fn tiny_buffers_force_partial_writes_and_reads_and_lose_nothing() {
             Producer::<_, _, _, _, _, 4, 64, 64>::new(&mut core, conns, clock, recorder(&outcomes));
         let mut tickets = Vec::new();
         for (i, r) in bytes.iter().enumerate() {
-            let headers: Vec<Header<'_>> = r
-                .headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect();
-            let record = ProducerRecord {
-                topic: &topic,
-                partition: None,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: &headers,
-                timestamp: r.timestamp,
-            };
             tickets.push(
-                p.enqueue(&record)
+                enqueue_one(&mut p, &topic, r)
                     .await
                     .unwrap_or_else(|e| panic!("record {i}: {e}")),
             );
@@ -524,24 +265,8 @@ fn cancelled_flushes_lose_no_bytes() {
         let mut tickets = Vec::new();
         let mut cancelled = 0;
         for (i, r) in bytes.iter().enumerate() {
-            let headers: Vec<Header<'_>> = r
-                .headers
-                .iter()
-                .map(|(k, v)| Header {
-                    key: k,
-                    value: v.as_deref(),
-                })
-                .collect();
-            let record = ProducerRecord {
-                topic: &topic,
-                partition: None,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: &headers,
-                timestamp: r.timestamp,
-            };
             tickets.push(
-                p.enqueue(&record)
+                enqueue_one(&mut p, &topic, r)
                     .await
                     .unwrap_or_else(|e| panic!("record {i}: {e}")),
             );

@@ -11,6 +11,7 @@ use crate::protocol::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, EncodeError, ErrorCode, MetadataRequestNames,
     Reader, ResponseHeader,
 };
+use crate::security::AuthFailure;
 use crate::storage::{Storage, Table, TableFull, TableKind};
 
 use super::connection::{
@@ -42,6 +43,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         {
             c.state = ConnState::Negotiating;
             c.api_versions_version = *ApiKey::ApiVersions.supported_versions().end();
+        }
+        self.drive(now_ms, io);
+    }
+
+    pub(crate) fn handle_authentication_failed(
+        &mut self,
+        now_ms: u64,
+        conn: ConnId,
+        failure: AuthFailure,
+        io: &mut Io<St>,
+    ) {
+        let k = conn.index();
+        if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+            self.authentication_failed(now_ms, k, failure);
         }
         self.drive(now_ms, io);
     }
@@ -241,7 +256,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         }
     }
 
-    fn record_success(&mut self, target: Target) {
+    pub(super) fn record_success(&mut self, target: Target) {
         self.reconnects.retain(|r| r.target != target);
     }
 
@@ -374,6 +389,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         for r in &requests {
             match r.kind {
                 RequestKind::ApiVersions => {}
+                #[cfg(feature = "sasl")]
+                RequestKind::SaslHandshake | RequestKind::SaslAuthenticate => {}
                 RequestKind::Metadata => self.metadata.attempt_failed(now_ms),
                 RequestKind::InitProducerId => self.init_producer_id_failed(now_ms),
                 RequestKind::Produce => {
@@ -441,7 +458,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
     }
 
     /// Writes a whole request into connection `k`'s scratch (`None`: no buffers for `k`).
-    fn write_whole(
+    pub(super) fn write_whole(
         &self,
         io: &mut Io<St>,
         k: usize,
@@ -464,7 +481,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     /// Starts the transmit of a request [`write_whole`](Self::write_whole) wrote, or notes
     /// that it did not fit the request scratch's limit.
-    fn start_whole(
+    pub(super) fn start_whole(
         &mut self,
         now_ms: u64,
         k: usize,
@@ -622,6 +639,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             RequestKind::Produce => {
                 self.handle_produce(now_ms, k, request.correlation_id, request.version, body)
             }
+            #[cfg(feature = "sasl")]
+            RequestKind::SaslHandshake => {
+                self.handle_sasl_handshake(now_ms, k, request.version, body)
+            }
+            #[cfg(feature = "sasl")]
+            RequestKind::SaslAuthenticate => {
+                self.handle_sasl_authenticate(now_ms, k, request.version, body)
+            }
         };
         if !ok {
             self.put_back_and_close(now_ms, k, request);
@@ -671,18 +696,35 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             self.enter_fatal(ErrorCode::UNSUPPORTED_VERSION);
             return true;
         }
+        // SaslAuthenticate needs SaslHandshake v1 (v0 sends raw tokens, not offered here).
+        let sasl_authenticate = resp
+            .find(ApiKey::SaslHandshake.code())
+            .filter(|v| v.max_version >= 1)
+            .and_then(|_| resp.negotiate(ApiKey::SaslAuthenticate));
+        let sasl = self.config.security_protocol.uses_sasl();
         let target = match self.conns.get_mut(k) {
             Some(c) => {
                 c.versions = Some(Versions {
                     produce,
                     metadata,
                     init_producer_id,
+                    sasl_authenticate,
                 });
+                if sasl {
+                    c.state = ConnState::Authenticating;
+                    #[cfg(feature = "sasl")]
+                    {
+                        c.sasl = super::connection::SaslPhase::Handshake;
+                    }
+                    return true;
+                }
                 c.state = ConnState::Ready;
                 c.target
             }
             None => return true,
         };
+        // Connected and authenticated (TLS, if any, is the transport's and came first).
+        self.auth_failure = None;
         self.record_success(target);
         let _ = now_ms;
         true

@@ -87,8 +87,25 @@ pub(super) enum ConnState {
     },
     /// Connected; ApiVersions to send or in flight.
     Negotiating,
-    /// Versions negotiated; requests may go.
+    /// Versions negotiated; SASL (SaslHandshake, then SaslAuthenticate until done) to send
+    /// or in flight, first or again (re-authentication, KIP-368).
+    Authenticating,
+    /// Versions negotiated (and authenticated); requests may go.
     Ready,
+}
+
+/// Where a connection's SASL exchange is (feature `sasl`).
+#[cfg(feature = "sasl")]
+#[derive(Debug, Clone)]
+pub(super) enum SaslPhase {
+    /// None going on.
+    Idle,
+    /// SaslHandshake to send.
+    Handshake,
+    /// SaslHandshake in flight.
+    HandshakeSent,
+    /// SaslAuthenticate in flight; the exchange waits for its answer.
+    Exchange(crate::sasl::SaslExchange),
 }
 
 /// API versions negotiated on a connection.
@@ -98,6 +115,8 @@ pub(super) struct Versions {
     pub(super) metadata: i16,
     /// `None` when the broker has no common InitProducerId version.
     pub(super) init_producer_id: Option<i16>,
+    /// `None` when the broker has no SaslAuthenticate (or SaslHandshake v1).
+    pub(super) sasl_authenticate: Option<i16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +125,10 @@ pub(super) enum RequestKind {
     Metadata,
     InitProducerId,
     Produce,
+    #[cfg(feature = "sasl")]
+    SaslHandshake,
+    #[cfg(feature = "sasl")]
+    SaslAuthenticate,
 }
 
 impl RequestKind {
@@ -115,6 +138,10 @@ impl RequestKind {
             Self::Metadata => ApiKey::Metadata,
             Self::InitProducerId => ApiKey::InitProducerId,
             Self::Produce => ApiKey::Produce,
+            #[cfg(feature = "sasl")]
+            Self::SaslHandshake => ApiKey::SaslHandshake,
+            #[cfg(feature = "sasl")]
+            Self::SaslAuthenticate => ApiKey::SaslAuthenticate,
         }
     }
 }
@@ -181,6 +208,14 @@ pub struct Connection {
     /// `Event::Connect` (then `Event::Disconnect`) to report for this slot.
     pub(super) connect_pending: bool,
     pub(super) disconnect_pending: bool,
+    /// When to authenticate again (KIP-368), from the broker's session lifetime.
+    #[cfg(feature = "sasl")]
+    pub(super) reauth_at: Option<u64>,
+    /// Re-authentication is due: no new requests until the connection is idle.
+    pub(super) reauth_due: bool,
+    /// The SASL exchange (feature `sasl`).
+    #[cfg(feature = "sasl")]
+    pub(super) sasl: SaslPhase,
     frame: FrameState,
 }
 
@@ -200,6 +235,11 @@ impl Connection {
             tx_blocked: false,
             connect_pending: false,
             disconnect_pending: false,
+            #[cfg(feature = "sasl")]
+            reauth_at: None,
+            reauth_due: false,
+            #[cfg(feature = "sasl")]
+            sasl: SaslPhase::Idle,
             frame: FrameState {
                 prefix: [0; 4],
                 prefix_len: 0,
@@ -232,7 +272,10 @@ impl Connection {
 
     /// Whether a new request may be queued now, under `max_in_flight`.
     pub(super) fn can_send(&self, max_in_flight: usize) -> bool {
-        self.is_ready() && !self.has_transmit() && self.in_flight.len() < max_in_flight
+        self.is_ready()
+            && !self.reauth_due
+            && !self.has_transmit()
+            && self.in_flight.len() < max_in_flight
     }
 
     /// Whether nothing is going on (a candidate to be closed for another connection).

@@ -26,6 +26,8 @@
 //! connection) are not a field: the producer hands them to every method that needs them,
 //! so that frames can be read from them while the rest of the state is updated.
 
+#[cfg(feature = "sasl")]
+mod auth;
 mod client;
 mod connection;
 mod idempotence;
@@ -47,6 +49,7 @@ use crate::metadata::{Metadata, RegisterError};
 use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
 use crate::record::Record;
+use crate::security::AuthFailure;
 use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
 
@@ -130,6 +133,23 @@ pub(crate) struct Sender<S, St: Storage> {
     fatal: Option<ErrorCode>,
     /// Set when everything left must fail with this error (fatal, close deadline).
     failing: Option<ProduceError>,
+    /// The last authentication failure, until a connection authenticates.
+    auth_failure: Option<AuthFailure>,
+    /// The SASL client's next message (feature `sasl`).
+    #[cfg(feature = "sasl")]
+    sasl_out: St::Scratch,
+    /// A SASL message in `sasl_out` to send on connection `.0` (`.1` bytes, SaslAuthenticate
+    /// version `.2`) at the end of this drive step.
+    #[cfg(feature = "sasl")]
+    sasl_pending: Option<(usize, usize, i16)>,
+    /// The OAUTHBEARER token (`Producer::set_sasl_token`).
+    #[cfg(feature = "sasl")]
+    sasl_token: St::Scratch,
+    /// SCRAM nonces and re-authentication jitter: the producer's seed and a counter.
+    #[cfg(feature = "sasl")]
+    sasl_seed: u64,
+    #[cfg(feature = "sasl")]
+    sasl_counter: u64,
     close_deadline: Option<u64>,
     shut_down: bool,
     flushes: u32,
@@ -193,6 +213,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             outcomes_tail: None,
             fatal: None,
             failing: None,
+            auth_failure: None,
+            #[cfg(feature = "sasl")]
+            sasl_out: St::Scratch::with_limit(limits.request_bytes),
+            #[cfg(feature = "sasl")]
+            sasl_pending: None,
+            #[cfg(feature = "sasl")]
+            sasl_token: St::Scratch::with_limit(limits.request_bytes),
+            #[cfg(feature = "sasl")]
+            sasl_seed: 0,
+            #[cfg(feature = "sasl")]
+            sasl_counter: 0,
             close_deadline: None,
             shut_down: false,
             flushes: 0,
@@ -240,6 +271,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     pub(crate) const fn fatal(&self) -> Option<ErrorCode> {
         self.fatal
+    }
+
+    pub(crate) const fn auth_failure(&self) -> Option<&AuthFailure> {
+        self.auth_failure.as_ref()
+    }
+
+    /// Seeds the SCRAM nonces and the re-authentication jitter (the producer's seed).
+    #[cfg_attr(not(feature = "sasl"), allow(unused_variables, clippy::unused_self))]
+    pub(crate) fn seed_random(&mut self, seed: u64) {
+        #[cfg(feature = "sasl")]
+        {
+            self.sasl_seed = seed;
+        }
     }
 
     pub(crate) const fn is_closing(&self) -> bool {
@@ -448,6 +492,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             return;
         }
         self.check_timeouts(now_ms);
+        #[cfg(feature = "sasl")]
+        self.drive_sasl(now_ms, io);
         for k in 0..self.conns.len() {
             // ApiVersions first on every new connection (again after UNSUPPORTED_VERSION).
             if self.conns.get(k).is_some_and(|c| {
@@ -507,6 +553,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
             if let Some(front) = c.in_flight.front() {
                 at(front.sent_ms.saturating_add(self.config.request_timeout_ms));
             }
+        }
+        #[cfg(feature = "sasl")]
+        if let Some(reauth) = self.next_reauth_ms() {
+            at(reauth);
         }
         for until in self.reconnect_backoff_ends() {
             if until > now_ms {

@@ -33,6 +33,9 @@ pub enum ProduceError {
     /// The producer is in a fatal state (for example cluster authorization failed, or no
     /// common API version): nothing more can be sent.
     Fatal(ErrorCode),
+    /// Authentication with the brokers failed (SASL or TLS); the details are in
+    /// [`Producer::authentication_failure`](crate::Producer::authentication_failure).
+    Authentication(crate::security::AuthFailureKind),
 }
 
 impl fmt::Display for ProduceError {
@@ -45,6 +48,7 @@ impl fmt::Display for ProduceError {
             ),
             Self::Closed => f.write_str("producer closed forcefully before delivery"),
             Self::Fatal(code) => write!(f, "the producer is in a fatal state: {code}"),
+            Self::Authentication(kind) => write!(f, "{kind}"),
         }
     }
 }
@@ -224,6 +228,8 @@ pub struct ProducerMetrics {
     pub bytes_sent: u64,
     /// Topics dropped after `metadata.max.idle.ms` without use.
     pub topics_evicted: u64,
+    /// SASL exchanges completed (first authentications and re-authentications, KIP-368).
+    pub sasl_authentications: u64,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, P, B, Q> BatchBytes for RecordAccumulator<S, P, B, Q>

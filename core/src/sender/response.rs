@@ -10,6 +10,7 @@ use crate::protocol::{
     Reader,
 };
 use crate::record::RecordBatchHeader;
+use crate::security::AuthFailure;
 use crate::storage::{Storage, Table};
 use crate::topic::TopicPartition;
 
@@ -387,6 +388,33 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
                 break;
             }
             self.push_outcome(id, Err(error));
+        }
+    }
+
+    /// Authentication failed (SASL or TLS, on connection `k`): the connection closes, and
+    /// every queued batch fails with it now rather than at its delivery timeout; new records
+    /// are refused until a connection authenticates (Java fails sends with the
+    /// `AuthenticationException` while it lasts). Batches in flight on other, authenticated
+    /// connections go on.
+    pub(super) fn authentication_failed(&mut self, now_ms: u64, k: usize, failure: AuthFailure) {
+        let error = ProduceError::Authentication(failure.kind);
+        self.auth_failure = Some(failure);
+        if self.conns.get(k).is_some_and(|c| !c.is_free()) {
+            self.close_connection(now_ms, k, true);
+        }
+        while let Some(id) = self.acc.first_queued() {
+            let was_retry = self
+                .acc
+                .batch(id)
+                .is_ok_and(|b| b.state() == BatchState::Retry);
+            if self.acc.detach(id).is_err() {
+                break;
+            }
+            if was_retry {
+                self.fail_batch(id, error, false);
+            } else {
+                self.push_outcome(id, Err(error));
+            }
         }
     }
 
