@@ -35,7 +35,18 @@ pub const LIMITS: Limits = Limits {
 
 /// Builds the producer for `10.0.2.2:9092` (QEMU's user-mode host address) over `pool`.
 pub fn producer(pool: &'static mut [u8]) -> Result<FirmwareProducer, kafka_edge_core::ConfigError> {
-    let config = ProducerConfig::new("10.0.2.2:9092")?;
+    #[cfg_attr(not(feature = "sasl"), allow(unused_mut))]
+    let mut config = ProducerConfig::new("10.0.2.2:9092")?;
+    // With SASL linked in and in use (the mechanism is chosen at run time: all are linked).
+    #[cfg(feature = "sasl")]
+    for (key, value) in [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanism", "SCRAM-SHA-256"),
+        ("sasl.username", "device-17"),
+        ("sasl.password", "secret"),
+    ] {
+        config.set(key, value)?;
+    }
     FirmwareProducer::new(config, pool, LIMITS, 0x5eed)
 }
 
