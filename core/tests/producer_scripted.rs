@@ -1869,3 +1869,217 @@ fn default_delivery_timeout_raised_to_cover_linger_and_request_timeout() {
         Err(kafka_edge_core::ConfigError::Conflict(_))
     ));
 }
+
+// ---- SASL (feature `sasl`) -------------------------------------------------------------------
+
+#[cfg(feature = "sasl")]
+mod sasl {
+    use super::*;
+
+    impl Harness {
+        /// ApiVersions listing SaslHandshake 0-1 and SaslAuthenticate 0-2 too.
+        fn api_versions_with_sasl(&mut self, conn: u16) {
+            let req = self.expect(conn, kp::ApiKey::ApiVersions);
+            let mut resp = kp::ApiVersionsResponse::default();
+            for (k, min, max) in [
+                (0, 3, 11),
+                (3, 0, 12),
+                (17, 0, 1),
+                (18, 0, 3),
+                (22, 0, 5),
+                (36, 0, 2),
+            ] {
+                let mut v = kp::api_versions_response::ApiVersion::default();
+                v.api_key = k;
+                v.min_version = min;
+                v.max_version = max;
+                resp.api_keys.push(v);
+            }
+            self.respond(conn, &req, &resp);
+        }
+
+        /// Expects SaslHandshake v1 for `mechanism` and enables `enabled`.
+        fn sasl_handshake(&mut self, conn: u16, mechanism: &str, enabled: &[&str]) {
+            let req = self.expect(conn, kp::ApiKey::SaslHandshake);
+            assert_eq!(req.version, 1);
+            let r: kp::SaslHandshakeRequest = req.decode();
+            assert_eq!(r.mechanism.as_str(), mechanism);
+            let mut resp = kp::SaslHandshakeResponse::default();
+            if !enabled.contains(&mechanism) {
+                resp.error_code = 33; // UNSUPPORTED_SASL_MECHANISM
+            }
+            resp.mechanisms = enabled.iter().map(|m| s(m)).collect();
+            self.respond(conn, &req, &resp);
+        }
+
+        /// Expects a SaslAuthenticate and answers it; returns the client's bytes.
+        fn sasl_authenticate(
+            &mut self,
+            conn: u16,
+            error: Option<&str>,
+            session_lifetime_ms: i64,
+        ) -> Vec<u8> {
+            let req = self.expect(conn, kp::ApiKey::SaslAuthenticate);
+            assert_eq!(req.version, 2);
+            let r: kp::SaslAuthenticateRequest = req.decode();
+            let mut resp = kp::SaslAuthenticateResponse::default();
+            if let Some(message) = error {
+                resp.error_code = 58; // SASL_AUTHENTICATION_FAILED
+                resp.error_message = Some(s(message));
+            }
+            resp.session_lifetime_ms = session_lifetime_ms;
+            self.respond(conn, &req, &resp);
+            r.auth_bytes.to_vec()
+        }
+    }
+
+    fn plain() -> [(&'static str, &'static str); 4] {
+        [
+            ("linger.ms", "0"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"alice\" password=\"alice-secret\";",
+            ),
+        ]
+    }
+
+    #[test]
+    fn sasl_runs_before_any_other_request_and_again_before_the_session_ends() {
+        let mut h = Harness::new(&plain());
+        let boot = h.conn_to("boot");
+        h.connect_pending();
+        h.api_versions_with_sasl(boot);
+        // The handshake, then PLAIN's one message (sent as soon as the handshake is
+        // answered), and nothing else until authenticated.
+        h.sasl_handshake(boot, "PLAIN", &["PLAIN", "SCRAM-SHA-256"]);
+        let bytes = h.sasl_authenticate(boot, None, 10_000);
+        assert_eq!(bytes, b"\0alice\0alice-secret");
+        assert_eq!(h.p.metrics().sasl_authentications, 1);
+        let authenticated_at = h.now;
+        // Now the producer's own requests flow.
+        h.metadata(boot, &[]);
+        h.init_producer_id(boot, 4000, 0);
+        // Re-authentication at 85-95% of the 10 s session, on the idle connection: the
+        // handshake and the exchange again, with no new connection.
+        let connections = h.net.conns.len();
+        for _ in 0..120 {
+            if h.net.conns.get(&boot).is_some_and(|c| c.out.len() >= 4) {
+                break;
+            }
+            h.advance(100);
+        }
+        let waited = h.now - authenticated_at;
+        assert!(
+            (8_500..=9_600).contains(&waited),
+            "re-authenticated after {waited} ms"
+        );
+        h.sasl_handshake(boot, "PLAIN", &["PLAIN"]);
+        h.sasl_authenticate(boot, None, 10_000);
+        assert_eq!(h.p.metrics().sasl_authentications, 2);
+        assert_eq!(h.net.conns.len(), connections, "the same connection");
+        assert!(h.p.authentication_failure().is_none());
+    }
+
+    #[test]
+    fn a_refused_password_fails_queued_records_at_once_and_refuses_new_ones() {
+        let mut h = Harness::new(&plain());
+        let boot = h.conn_to("boot");
+        h.connect_pending();
+        h.api_versions_with_sasl(boot);
+        h.sasl_handshake(boot, "PLAIN", &["PLAIN"]);
+        h.sasl_authenticate(boot, None, 0);
+        h.metadata(boot, &[]);
+        h.init_producer_id(boot, 4000, 0);
+        assert_eq!(h.send("t", None, b"x"), Err(SendError::MetadataNotReady));
+        h.metadata(boot, &[("t", &[1])]);
+        // A record queued for broker 1, whose connection refuses the password.
+        let t = h.send("t", Some(0), b"queued").unwrap();
+        let b1 = h.conn_to("broker-1");
+        h.connect_pending();
+        h.api_versions_with_sasl(b1);
+        h.sasl_handshake(b1, "PLAIN", &["PLAIN"]);
+        h.sasl_authenticate(
+            b1,
+            Some("Authentication failed: Invalid username or password"),
+            0,
+        );
+        let f = failed(&h);
+        assert_eq!(f.len(), 1, "{:?}", h.net.events);
+        assert!(f[0].0.contains(t));
+        assert_eq!(
+            f[0].1,
+            ProduceError::Authentication(kafka_edge_core::security::AuthFailureKind::Sasl)
+        );
+        let failure = h.p.authentication_failure().expect("kept").clone();
+        assert_eq!(
+            failure.message.as_str(),
+            "Authentication failed: Invalid username or password"
+        );
+        assert_eq!(failure.code.0, 58);
+        assert!(matches!(
+            h.send("t", Some(0), b"new"),
+            Err(SendError::Authentication(_))
+        ));
+        // The connection was closed. A metadata update (on the authenticated bootstrap
+        // connection) clears the failure, as in Java; the next record goes to broker 1,
+        // whose connection now authenticates.
+        assert!(h.net.events.contains(&Ev::Disconnect(b1)));
+        h.wait_request(boot, 10);
+        h.metadata(boot, &[("t", &[1])]);
+        assert!(h.p.authentication_failure().is_none());
+        h.send("t", Some(0), b"again").unwrap();
+        // After broker 1's reconnect backoff.
+        h.advance(1_000);
+        let b1 = h.conn_to("broker-1");
+        h.connect_pending();
+        h.api_versions_with_sasl(b1);
+        h.sasl_handshake(b1, "PLAIN", &["PLAIN"]);
+        h.sasl_authenticate(b1, None, 0);
+        h.wait_request(b1, 3);
+        let req = h.expect(b1, kp::ApiKey::Produce);
+        let (_, batches) = produce_batches(&req);
+        assert_eq!(batches[0].2[0].value.as_deref(), Some(&b"again"[..]));
+    }
+
+    #[test]
+    fn an_unsupported_mechanism_names_the_enabled_ones() {
+        let mut h = Harness::new(&plain());
+        let boot = h.conn_to("boot");
+        h.connect_pending();
+        h.api_versions_with_sasl(boot);
+        h.sasl_handshake(boot, "PLAIN", &["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+        let failure = h.p.authentication_failure().expect("failed");
+        assert_eq!(
+            failure.message.as_str(),
+            "Client SASL mechanism 'PLAIN' not enabled in the server, enabled mechanisms are \
+             [SCRAM-SHA-256, SCRAM-SHA-512]"
+        );
+        assert!(matches!(
+            h.send("t", None, b"x"),
+            Err(SendError::Authentication(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_in_place_of_a_sasl_response_closes_the_connection() {
+        let mut h = Harness::new(&plain());
+        let boot = h.conn_to("boot");
+        h.connect_pending();
+        h.api_versions_with_sasl(boot);
+        let req = h.expect(boot, kp::ApiKey::SaslHandshake);
+        // A frame with the right correlation id and a body that is not a response.
+        let mut frame = req.correlation_id.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0xff; 3]);
+        let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&frame);
+        h.feed(boot, &bytes);
+        assert!(h.net.events.contains(&Ev::Disconnect(boot)));
+        assert!(
+            h.p.authentication_failure().is_none(),
+            "not an authentication answer"
+        );
+    }
+}

@@ -72,6 +72,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         }
         self.metadata.update_done(now_ms);
         self.metrics.metadata_updates += 1;
+        // As Java's `Metadata`: a successful update clears an authentication failure (the
+        // cluster answers an authenticated connection); sends resume, and a broker that
+        // still refuses fails them again.
+        self.auth_failure = None;
         true
     }
 
@@ -393,12 +397,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     /// Authentication failed (SASL or TLS, on connection `k`): the connection closes, and
     /// every queued batch fails with it now rather than at its delivery timeout; new records
-    /// are refused until a connection authenticates (Java fails sends with the
-    /// `AuthenticationException` while it lasts). Batches in flight on other, authenticated
-    /// connections go on.
+    /// are refused until a connection authenticates or a metadata update succeeds (Java
+    /// fails sends with the `AuthenticationException` while its `Metadata` holds it).
+    /// Batches in flight on other, authenticated connections go on.
     pub(super) fn authentication_failed(&mut self, now_ms: u64, k: usize, failure: AuthFailure) {
         let error = ProduceError::Authentication(failure.kind);
         self.auth_failure = Some(failure);
+        // Find out (after the retry backoff) whether the cluster still answers.
+        self.metadata.request_update();
         if self.conns.get(k).is_some_and(|c| !c.is_free()) {
             self.close_connection(now_ms, k, true);
         }
