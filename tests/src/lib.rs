@@ -284,6 +284,38 @@ pub fn judge_expect(cluster: &Cluster, topic: &str, expected: usize) -> Vec<Judg
         .collect()
 }
 
+/// Like [`judge_expect`], through a secured listener: `props` are librdkafka consumer
+/// properties passed with `-X` (`security.protocol`, `ssl.ca.location`, ...), except
+/// `bootstrap.servers`, which replaces the cluster's PLAINTEXT bootstrap.
+pub fn judge_with(
+    cluster: &Cluster,
+    topic: &str,
+    expected: usize,
+    props: &[(&str, &str)],
+) -> Vec<JudgedRecord> {
+    let bootstrap = props
+        .iter()
+        .find(|(k, _)| *k == "bootstrap.servers")
+        .map_or(cluster.bootstrap.as_str(), |(_, v)| v);
+    let mut cmd = script("judge");
+    cmd.args([
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--timeout",
+        "120",
+    ]);
+    cmd.args(["--expect", &expected.to_string()]);
+    for (k, v) in props.iter().filter(|(k, _)| *k != "bootstrap.servers") {
+        cmd.arg("-X").arg(format!("{k}={v}"));
+    }
+    run(cmd, "scripts/judge")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("judge line {l}: {e}")))
+        .collect()
+}
+
 /// A record as the tests describe it to the oracle (hex bytes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestRecord {

@@ -5,6 +5,11 @@
 use std::fmt;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use kafka_edge_core::security::AuthFailureKind;
+
+pub use crate::tls::TlsConfigError;
 
 use kafka_edge_core::{
     ConfigError as CoreConfigError, ProduceError as CoreProduceError, SendError as CoreSendError,
@@ -39,6 +44,9 @@ pub enum BuildError {
         /// The resolver's error.
         source: io::Error,
     },
+    /// The `ssl.*` properties do not make a TLS configuration (a file that cannot be read,
+    /// a JKS store, an encrypted key, ...), with `security.protocol` `SSL` or `SASL_SSL`.
+    Tls(TlsConfigError),
     /// The poller, its waker or the I/O thread could not be created.
     Io(io::Error),
 }
@@ -67,6 +75,7 @@ impl fmt::Display for BuildError {
             Self::UnknownBootstrapHost { url, source } => {
                 write!(f, "unknown host in bootstrap.servers: {url} ({source})")
             }
+            Self::Tls(e) => write!(f, "invalid TLS configuration: {e}"),
             Self::Io(e) => write!(f, "cannot start the producer's I/O: {e}"),
         }
     }
@@ -78,8 +87,15 @@ impl std::error::Error for BuildError {
             Self::Config { source, .. } => Some(source),
             Self::NoResolvableBootstrap { .. } => None,
             Self::UnknownBootstrapHost { source, .. } => Some(source),
+            Self::Tls(e) => Some(e),
             Self::Io(e) => Some(e),
         }
+    }
+}
+
+impl From<TlsConfigError> for BuildError {
+    fn from(e: TlsConfigError) -> Self {
+        Self::Tls(e)
     }
 }
 
@@ -185,6 +201,11 @@ pub enum SendError {
     Rejected(CoreSendError),
     /// The key or value serializer failed.
     Serialization(SerializationError),
+    /// The last authentication with the brokers failed and none succeeded since: a TLS
+    /// handshake refused (an untrusted certificate, a host name mismatch, no common TLS
+    /// version, the broker refusing the client certificate) or SASL refused (Java's
+    /// `AuthenticationException`). Records are refused at once, not after `max.block.ms`.
+    Authentication(AuthenticationError),
     /// The I/O thread is gone (it panicked): nothing can be sent any more.
     IoThreadGone,
 }
@@ -219,6 +240,7 @@ impl fmt::Display for SendError {
             ),
             Self::Rejected(e) => e.fmt(f),
             Self::Serialization(e) => e.fmt(f),
+            Self::Authentication(e) => e.fmt(f),
             Self::IoThreadGone => f.write_str("the producer's I/O thread is gone"),
         }
     }
@@ -229,10 +251,35 @@ impl std::error::Error for SendError {
         match self {
             Self::Rejected(e) => Some(e),
             Self::Serialization(e) => Some(e),
+            Self::Authentication(e) => Some(e),
             _ => None,
         }
     }
 }
+
+/// Why authentication with the brokers failed (the core's
+/// [`AuthFailure`](kafka_edge_core::security::AuthFailure)): for TLS the message names the
+/// broker and the reason, as in `SSL handshake failed with broker 127.0.0.1:9093 (node 1):
+/// invalid peer certificate: UnknownIssuer (...)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthenticationError {
+    /// TLS or SASL.
+    pub kind: AuthFailureKind,
+    /// The reason: for TLS `broker HOST:PORT (node N): ...` (this transport's words), for
+    /// SASL the broker's error message.
+    pub message: Arc<str>,
+}
+
+impl fmt::Display for AuthenticationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            AuthFailureKind::Tls => write!(f, "{} with {}", self.kind, self.message),
+            _ => write!(f, "{}: {}", self.kind, self.message),
+        }
+    }
+}
+
+impl std::error::Error for AuthenticationError {}
 
 impl From<SerializationError> for SendError {
     fn from(e: SerializationError) -> Self {
@@ -269,12 +316,15 @@ impl std::error::Error for SerializationError {}
 
 /// Why an accepted record was not delivered: the outcome of a
 /// [`DeliveryFuture`](crate::DeliveryFuture) or callback.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProduceError {
     /// The core's verdict: a broker error (`MESSAGE_TOO_LARGE`, ...), retries exhausted on
     /// a lost connection, `delivery.timeout.ms` passed, closed before delivery, or fatal.
     Kafka(CoreProduceError),
+    /// Authentication with the brokers failed (the core's
+    /// `ProduceError::Authentication`, with its reason): the record was not written.
+    Authentication(AuthenticationError),
     /// The producer stopped tracking the record without an outcome from the core (its I/O
     /// thread panicked): the record may or may not have been written.
     Abandoned,
@@ -294,6 +344,7 @@ impl fmt::Display for ProduceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Kafka(e) => e.fmt(f),
+            Self::Authentication(e) => e.fmt(f),
             Self::Abandoned => f.write_str(
                 "the producer's I/O thread stopped before the record's outcome was known",
             ),
@@ -305,6 +356,7 @@ impl std::error::Error for ProduceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Kafka(e) => Some(e),
+            Self::Authentication(e) => Some(e),
             Self::Abandoned => None,
         }
     }

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use std::collections::HashMap;
 
+use kafka_edge_core::security::{AuthFailure, AuthFailureKind};
 use kafka_edge_core::{
     BrokerRef, ConnId, ProduceError as CoreError, TicketRange, Transmit, Transport,
 };
@@ -29,7 +30,7 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::delivery::{DeliveryResult, Pending};
-use crate::error::ProduceError;
+use crate::error::{AuthenticationError, ProduceError};
 use crate::producer::{Shared, State};
 use crate::record::RecordMetadata;
 
@@ -49,7 +50,20 @@ const CLOSE_GRACE_MS: u64 = 5_000;
 struct Conn {
     stream: TcpStream,
     addr: SocketAddr,
+    /// `host:port (node N)` or `host:port (bootstrap)`, for TLS errors.
+    broker: String,
+    /// The host name the core connects to (SNI and certificate check).
+    host: String,
     connecting: bool,
+    /// TLS: TCP is connected and the handshake runs (`handle_connected` waits for it).
+    handshaking: bool,
+    /// TLS: the session, between the socket and the core.
+    tls: Option<Box<rustls::ClientConnection>>,
+    /// TLS: ciphertext waits in rustls for the socket to take it.
+    tls_blocked: bool,
+    /// A handshake failure that retrying will not fix: reported with
+    /// `handle_authentication_failed` instead of `handle_closed`.
+    auth_failed: Option<String>,
     just_connected: bool,
     write_blocked: bool,
     /// Writable again after a block: tell the core (`handle_writable`).
@@ -76,6 +90,9 @@ pub(crate) struct IoLoop {
     brokers_dropped_logged: usize,
     /// Connection errors already logged at warn level.
     conn_errors: ConnErrors,
+    /// The core's last authentication failure as the std errors carry it (allocated once
+    /// per failure, shared by every record it fails).
+    auth_error: Option<(AuthFailure, AuthenticationError)>,
 }
 
 /// Connection errors (a name that does not resolve, a connection refused) are warned once
@@ -96,6 +113,7 @@ struct ConnErrors {
 impl ConnErrors {
     const RESOLVE: &'static str = "cannot resolve";
     const CONNECT: &'static str = "cannot connect to";
+    const TLS: &'static str = "SSL handshake failed with";
 
     fn failed(&mut self, client_id: &str, what: &str, target: &str, e: &std::io::Error) {
         let key = format!("{what} {target}");
@@ -129,6 +147,7 @@ impl IoLoop {
             table_full_logged: None,
             brokers_dropped_logged: 0,
             conn_errors: ConnErrors::default(),
+            auth_error: None,
         }
     }
 
@@ -276,7 +295,13 @@ impl IoLoop {
                 match c.stream.peer_addr() {
                     Ok(_) => {
                         c.connecting = false;
-                        c.just_connected = true;
+                        if c.tls.is_some() {
+                            // The ClientHello goes out below; `handle_connected` waits for
+                            // the handshake.
+                            c.handshaking = true;
+                        } else {
+                            c.just_connected = true;
+                        }
                         self.conn_errors
                             .succeeded(ConnErrors::CONNECT, &c.addr.to_string());
                         if let Err(e) = c.stream.set_nodelay(true) {
@@ -292,6 +317,32 @@ impl IoLoop {
                         continue;
                     }
                 }
+            }
+            if c.tls.is_some() {
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    read_tls_all(c, client_id, self.shared.tls.as_ref());
+                }
+                // Handshake messages, alerts, or ciphertext a full socket held back.
+                flush_tls(c, client_id);
+                if c.failed {
+                    if c.handshaking && c.auth_failed.is_none() {
+                        self.conn_errors.failed(
+                            client_id,
+                            ConnErrors::TLS,
+                            &c.broker,
+                            &std::io::Error::other("connection lost during the handshake"),
+                        );
+                    }
+                    continue;
+                }
+                if c.handshaking {
+                    continue;
+                }
+                if !c.tls_blocked && c.write_blocked {
+                    c.write_blocked = false;
+                    c.rearm = true;
+                }
+                continue;
             }
             if event.is_readable() || event.is_read_closed() || event.is_error() {
                 read_all(c, client_id);
@@ -326,8 +377,26 @@ impl IoLoop {
                 if let Err(e) = self.poll.registry().deregister(&mut c.stream) {
                     debug!("deregister: {e}");
                 }
+                let auth_failed = c.auth_failed.take();
                 *slot = None;
-                st.core.handle_closed(now, id);
+                match auth_failed {
+                    Some(message) => {
+                        warn!(
+                            "[Producer clientId={}] {} with {message}",
+                            self.shared.client_id,
+                            AuthFailureKind::Tls
+                        );
+                        self.conn_errors.last =
+                            Some(format!("{} with {message}", AuthFailureKind::Tls));
+                        st.core.handle_authentication_failed(
+                            now,
+                            id,
+                            AuthFailureKind::Tls,
+                            &message,
+                        );
+                    }
+                    None => st.core.handle_closed(now, id),
+                }
                 news = true;
                 continue;
             }
@@ -343,7 +412,20 @@ impl IoLoop {
     /// thread's sockets). Returns whether outcomes freed memory (news for waiters).
     fn drain(&mut self, st: &mut State, now: u64) -> bool {
         let State { core, batches, .. } = st;
+        // Inputs set the failure, the drain only reports it: one snapshot per step.
+        match core.authentication_failure() {
+            None => self.auth_error = None,
+            Some(f) if self.auth_error.as_ref().is_some_and(|(a, _)| a == f) => {}
+            Some(f) => {
+                let error = AuthenticationError {
+                    kind: f.kind,
+                    message: f.message.as_str().into(),
+                };
+                self.auth_error = Some((f.clone(), error));
+            }
+        }
         let mut t = SocketTransport {
+            auth_error: self.auth_error.as_ref().map(|(_, e)| e),
             shared: &self.shared,
             poll: &self.poll,
             conns: &mut self.conns,
@@ -370,6 +452,8 @@ impl IoLoop {
 
 /// The core's [`Transport`] over this thread's sockets, for one drain step.
 struct SocketTransport<'a> {
+    /// The core's authentication failure, for records failed with it.
+    auth_error: Option<&'a AuthenticationError>,
     shared: &'a Arc<Shared>,
     poll: &'a Poll,
     conns: &'a mut Vec<Option<Conn>>,
@@ -431,8 +515,7 @@ impl Transport for SocketTransport<'_> {
             self.conns,
             self.conn_errors,
             conn,
-            host,
-            port,
+            Target { broker, host, port },
         ) {
             self.failed.push(conn);
         }
@@ -448,6 +531,11 @@ impl Transport for SocketTransport<'_> {
                 c.addr,
                 conn.index()
             );
+            if let Some(tls) = c.tls.as_mut() {
+                // Best effort, as Java's close: the broker sees a clean end of the session.
+                tls.send_close_notify();
+                let _ = tls.write_tls(&mut c.stream);
+            }
             let _ = self.poll.registry().deregister(&mut c.stream);
         }
     }
@@ -500,6 +588,12 @@ impl Transport for SocketTransport<'_> {
             tickets.count(),
         );
         let mut done = Vec::new();
+        let outcome = match (error, self.auth_error) {
+            (CoreError::Authentication(kind), Some(e)) if e.kind == kind => {
+                ProduceError::Authentication(e.clone())
+            }
+            _ => ProduceError::Kafka(error),
+        };
         let Some(entry) = self.take_batch(tickets) else {
             return;
         };
@@ -510,7 +604,7 @@ impl Transport for SocketTransport<'_> {
                 .and_then(Option::take)
             {
                 entry.remaining = entry.remaining.saturating_sub(1);
-                done.push((p, Err(ProduceError::Kafka(error))));
+                done.push((p, Err(outcome.clone())));
             }
         }
         self.outbox.append(&mut done);
@@ -523,10 +617,17 @@ impl Transport for SocketTransport<'_> {
             self.failed.push(id);
             return 0;
         };
-        if c.connecting {
+        if c.connecting || c.handshaking {
             // Not writable yet: the core waits for `handle_writable`.
             c.write_blocked = true;
             return 0;
+        }
+        if c.tls.is_some() {
+            let written = transmit_tls(c, tx, &self.shared.client_id);
+            if c.failed {
+                self.fail(id);
+            }
+            return written;
         }
         let len = tx.len();
         let mut written = 0usize;
@@ -588,6 +689,13 @@ impl Transport for SocketTransport<'_> {
     }
 }
 
+/// What the core asked to connect to.
+struct Target<'a> {
+    broker: BrokerRef,
+    host: &'a str,
+    port: u16,
+}
+
 /// Opens a non-blocking connection for `conn` in `conns`; false if it failed at once.
 fn open(
     shared: &Shared,
@@ -595,10 +703,32 @@ fn open(
     conns: &mut Vec<Option<Conn>>,
     conn_errors: &mut ConnErrors,
     conn: ConnId,
-    host: &str,
-    port: u16,
+    target: Target<'_>,
 ) -> bool {
+    let Target { broker, host, port } = target;
     let client_id = &shared.client_id;
+    let broker = match broker {
+        BrokerRef::Node(node) => format!("broker {host}:{port} (node {})", node.0),
+        BrokerRef::Bootstrap(_) => format!("broker {host}:{port} (bootstrap)"),
+    };
+    let tls = match &shared.tls {
+        None => None,
+        Some(settings) => {
+            // An IP literal becomes `ServerName::IpAddress`: no SNI, checked against the
+            // certificate's IP addresses.
+            let session = rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| rustls::Error::General(e.to_string()))
+                .and_then(|name| rustls::ClientConnection::new(settings.config.clone(), name));
+            match session {
+                Ok(s) => Some(Box::new(s)),
+                Err(e) => {
+                    let e = std::io::Error::other(e);
+                    conn_errors.failed(client_id, ConnErrors::TLS, &broker, &e);
+                    return false;
+                }
+            }
+        }
+    };
     let resolved = match &shared.resolver {
         Some(resolve) => resolve(host, port),
         None => (host, port).to_socket_addrs().map(Iterator::collect),
@@ -646,7 +776,13 @@ fn open(
         *slot = Some(Conn {
             stream,
             addr,
+            broker,
+            host: host.to_string(),
             connecting: true,
+            handshaking: false,
+            tls,
+            tls_blocked: false,
+            auth_failed: None,
             just_connected: false,
             write_blocked: false,
             rearm: false,
@@ -737,4 +873,180 @@ fn read_all(c: &mut Conn, client_id: &str) {
             }
         }
     }
+}
+
+/// TLS: reads and decrypts until `WouldBlock`, appending the plaintext to `c.rx`; ends the
+/// handshake (`just_connected`) or fails the connection (`auth_failed` when retrying will
+/// not help).
+fn read_tls_all(c: &mut Conn, client_id: &str, settings: Option<&crate::tls::TlsSettings>) {
+    let Conn {
+        stream, tls, rx, ..
+    } = c;
+    let Some(tls) = tls.as_mut() else { return };
+    let mut eof = false;
+    let mut error = None;
+    loop {
+        match tls.read_tls(stream) {
+            Ok(0) => eof = true,
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => {
+                info!(
+                    "[Producer clientId={client_id}] read from {} failed: {e}",
+                    c.addr
+                );
+                c.failed = true;
+                return;
+            }
+        }
+        // Also after the end of the stream: a last alert may be in the bytes read.
+        match tls.process_new_packets() {
+            Ok(state) => {
+                let n = state.plaintext_bytes_to_read();
+                if n > 0 {
+                    let old = rx.len();
+                    rx.resize(old + n, 0);
+                    if let Err(e) = tls
+                        .reader()
+                        .read_exact(rx.get_mut(old..).unwrap_or_default())
+                    {
+                        rx.truncate(old);
+                        debug!("[Producer clientId={client_id}] TLS read: {e}");
+                    }
+                }
+            }
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+        }
+        if eof {
+            break;
+        }
+    }
+    if let Some(e) = error {
+        // Send our alert, if any, before closing.
+        let _ = tls.write_tls(stream);
+        let client_certificate = settings.is_some_and(|s| s.client_certificate);
+        match crate::tls::authentication_failure(&e, &c.host, client_certificate) {
+            Some(reason) => c.auth_failed = Some(format!("{}: {reason}", c.broker)),
+            None => info!(
+                "[Producer clientId={client_id}] TLS with {} failed: {e}",
+                c.broker
+            ),
+        }
+        c.failed = true;
+        return;
+    }
+    if c.handshaking && !tls.is_handshaking() {
+        c.handshaking = false;
+        c.just_connected = true;
+        debug!(
+            "[Producer clientId={client_id}] TLS handshake with {} done ({:?}, {:?})",
+            c.broker,
+            tls.protocol_version(),
+            tls.negotiated_cipher_suite().map(|s| s.suite())
+        );
+    }
+    if eof {
+        debug!(
+            "[Producer clientId={client_id}] connection to {} closed by the peer",
+            c.addr
+        );
+        c.failed = true;
+    }
+}
+
+/// TLS: writes the ciphertext rustls holds until it has none or the socket is full
+/// (`tls_blocked`: `mio` says when it is writable again).
+fn flush_tls(c: &mut Conn, client_id: &str) {
+    let Conn {
+        stream,
+        tls,
+        tls_blocked,
+        failed,
+        addr,
+        ..
+    } = c;
+    let Some(tls) = tls.as_mut() else { return };
+    *tls_blocked = false;
+    while tls.wants_write() {
+        // `write_tls` hands rustls' queued records to the socket with `write_vectored`.
+        match tls.write_tls(stream) {
+            Ok(0) => {
+                *failed = true;
+                return;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                *tls_blocked = true;
+                return;
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => {
+                info!("[Producer clientId={client_id}] write to {addr} failed: {e}");
+                *failed = true;
+                return;
+            }
+        }
+    }
+}
+
+/// TLS: hands `tx` to rustls (encrypted from the slices, up to rustls' buffer limit) and
+/// the ciphertext to the socket; returns how many plaintext bytes rustls took. When it
+/// takes nothing more because the socket is full, `write_blocked` makes the core wait.
+fn transmit_tls(c: &mut Conn, tx: &Transmit<'_>, client_id: &str) -> usize {
+    let len = tx.len();
+    let mut written = 0usize;
+    let mut slices: Vec<IoSlice<'_>> = Vec::new();
+    loop {
+        // Room in rustls' buffer first.
+        flush_tls(c, client_id);
+        if c.failed || written >= len {
+            break;
+        }
+        slices.clear();
+        let mut skip = written;
+        for chunk in tx.chunks() {
+            if skip >= chunk.len() {
+                skip -= chunk.len();
+                continue;
+            }
+            slices.push(IoSlice::new(chunk.get(skip..).unwrap_or_default()));
+            skip = 0;
+            if slices.len() == MAX_IOV {
+                break;
+            }
+        }
+        if slices.is_empty() {
+            break;
+        }
+        let Some(tls) = c.tls.as_mut() else { break };
+        match tls.writer().write_vectored(&slices) {
+            Ok(0) => {
+                // rustls' buffer is at its limit and the socket is full.
+                trace!(
+                    "[Producer clientId={client_id}] TLS write to {} blocked after {written} of \
+                     {len} bytes",
+                    c.addr
+                );
+                c.write_blocked = true;
+                break;
+            }
+            Ok(w) => written += w,
+            Err(e) => {
+                info!(
+                    "[Producer clientId={client_id}] TLS write to {} failed: {e}",
+                    c.addr
+                );
+                c.failed = true;
+                break;
+            }
+        }
+    }
+    if c.tls_blocked && written < len {
+        c.write_blocked = true;
+    }
+    written
 }

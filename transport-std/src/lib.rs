@@ -56,6 +56,9 @@
 //!   itself is exactly `buffer.memory` (any `buffer.memory / batch.size`); the core state
 //!   without tables is about 10.6 KB. A topic unused for `metadata.max.idle.ms` leaves
 //!   its entries for others.
+//! - **TLS** (`security.protocol=SSL`, `SASL_SSL`): rustls (the `ring` provider) inside
+//!   the same `mio` loop, configured from Java's `ssl.*` properties; see
+//!   [`ProducerBuilder`]'s "TLS". SASL is the core's, over TLS or not.
 //! - **Logs** go through the `log` crate, each line prefixed `[Producer clientId=..]` as
 //!   Java's.
 
@@ -67,10 +70,16 @@ mod producer;
 mod properties;
 mod record;
 mod serialize;
+mod tls;
 
 pub use delivery::{DeliveryFuture, DeliveryResult};
-pub use error::{BuildError, ProduceError, PropertiesError, SendError, SerializationError};
+pub use error::{
+    AuthenticationError, BuildError, ProduceError, PropertiesError, SendError, SerializationError,
+    TlsConfigError,
+};
 pub use interceptor::ProducerInterceptor;
+pub use kafka_edge_core::SecurityProtocol;
+pub use kafka_edge_core::security::AuthFailureKind;
 pub use kafka_edge_core::{Partitioner, ProducerConfig};
 pub use producer::{DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver};
 pub use properties::Properties;

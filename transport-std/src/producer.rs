@@ -14,7 +14,7 @@ use kafka_edge_core::{
 use log::{debug, error, info, warn};
 
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
-use crate::error::{BuildError, SendError};
+use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
 use crate::io::{IoLoop, WAKER_TOKEN};
 use crate::properties::Properties;
@@ -39,6 +39,7 @@ struct Options {
     partitioner: Option<Box<dyn Partitioner + Send>>,
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
+    tls: Option<crate::tls::TlsSettings>,
 }
 
 /// The completions of one batch of the core's batch table.
@@ -160,6 +161,8 @@ pub(crate) struct Shared {
     pub(crate) interceptors: Vec<Box<dyn ProducerInterceptor>>,
     pub(crate) resolver: Option<Box<Resolver>>,
     pub(crate) io_thread: OnceLock<ThreadId>,
+    /// With a TLS `security.protocol`: the configuration of every connection.
+    pub(crate) tls: Option<crate::tls::TlsSettings>,
 }
 
 /// A custom resolution of broker addresses: see [`ProducerBuilder::resolver`].
@@ -199,6 +202,49 @@ fn wall_clock_ms() -> i64 {
 ///     .set("bootstrap.servers", "localhost:9092")
 ///     .set("acks", "all")
 ///     .set("linger.ms", 5)
+///     .build()?;
+/// # Ok::<(), kafka_edge_std::BuildError>(())
+/// ```
+///
+/// # TLS
+///
+/// `security.protocol=SSL` (or `SASL_SSL`) encrypts every connection with rustls, set up
+/// from Java's `ssl.*` properties (and librdkafka's `ssl.ca.location`,
+/// `ssl.certificate.location`, `ssl.key.location`): a PEM or PKCS#12 truststore (none: the
+/// system's), a PEM or PKCS#12 keystore for mTLS, `ssl.endpoint.identification.algorithm`,
+/// `ssl.enabled.protocols` and `ssl.protocol`. A Java `JKS` store is refused with the
+/// `keytool` command that converts it. A handshake that retrying will not fix (an untrusted
+/// certificate, a host name mismatch, no common TLS version, the broker refusing the
+/// client certificate) makes `send` fail at once with [`SendError::Authentication`] and
+/// queued records with [`ProduceError::Authentication`](crate::ProduceError), naming the
+/// broker, until a connection succeeds.
+///
+/// | property | meaning here |
+/// | --- | --- |
+/// | `ssl.truststore.location` (librdkafka `ssl.ca.location`) | CA certificates: a PEM file (`ssl.ca.location` also a directory of PEM files), or a PKCS#12 file with `ssl.truststore.type=PKCS12` and `ssl.truststore.password` |
+/// | `ssl.truststore.certificates` | CA certificates as inline PEM |
+/// | `ssl.truststore.type` | `PEM` or `PKCS12`; `JKS` is refused with the `keytool` command that converts it; unset: PEM when the file is PEM, PKCS#12 for `.p12`/`.pfx` |
+/// | (no truststore) | the system's trust store (`rustls-native-certs`) |
+/// | `ssl.endpoint.identification.algorithm` | `https` (default): the certificate must name the broker's host; empty (librdkafka: `none`): the chain is still verified, the name is not |
+/// | `ssl.keystore.location` + `ssl.keystore.type=PEM` | the client's key and certificate chain in one PEM file (mTLS) |
+/// | `ssl.keystore.location` + `ssl.keystore.type=PKCS12` + `ssl.keystore.password` | the same in a PKCS#12 file |
+/// | `ssl.keystore.certificate.chain` + `ssl.keystore.key` | the same as inline PEM |
+/// | `ssl.certificate.location` + `ssl.key.location` | librdkafka: the chain and the key in two PEM files |
+/// | `ssl.key.password` | an encrypted PEM key is refused with the `openssl` command that decrypts it; for PKCS#12 the store password opens the key |
+/// | `ssl.enabled.protocols` | `TLSv1.2`, `TLSv1.3` (older versions in the list are ignored) |
+/// | `ssl.protocol` | `TLSv1.2` allows only TLS 1.2; `TLSv1.3` and `TLS` allow both |
+///
+/// The SNI is the broker's host name as the cluster advertises it (an IP address sends
+/// none and is checked against the certificate's IP addresses).
+///
+/// ```no_run
+/// let producer = kafka_edge_std::Producer::builder()
+///     .set("bootstrap.servers", "broker.example.com:9093")
+///     .set("security.protocol", "SSL")
+///     .set("ssl.truststore.type", "PEM")
+///     .set("ssl.truststore.location", "/etc/kafka/ca.pem")
+///     .set("ssl.keystore.type", "PEM")
+///     .set("ssl.keystore.location", "/etc/kafka/client-keystore.pem")
 ///     .build()?;
 /// # Ok::<(), kafka_edge_std::BuildError>(())
 /// ```
@@ -284,6 +330,11 @@ impl ProducerBuilder {
     /// "Bootstrap servers") and starts the I/O thread.
     pub fn build(self) -> Result<Producer, BuildError> {
         let config = self.properties.to_config()?;
+        let tls = if config.security_protocol.uses_tls() {
+            Some(crate::tls::settings(&self.properties)?)
+        } else {
+            None
+        };
         Producer::start(
             config,
             Options {
@@ -291,6 +342,7 @@ impl ProducerBuilder {
                 partitioner: self.partitioner,
                 resolver: self.resolver,
                 drop_close_timeout: self.drop_close_timeout,
+                tls,
             },
         )
     }
@@ -326,7 +378,7 @@ impl ProducerBuilder {
 /// `resolve_canonical_bootstrap_servers_only` any host that does not resolve fails it with
 /// [`BuildError::UnknownBootstrapHost`]. (Java then also replaces each name with its
 /// canonical names by reverse lookup, which only matters to SASL/Kerberos; std has no
-/// reverse lookup and this producer no SASL, so connections use the resolved addresses.)
+/// reverse lookup and this producer no Kerberos, so connections use the resolved addresses.)
 /// Connections resolve names again when they are opened, so the addresses may change.
 pub struct Producer {
     shared: Arc<Shared>,
@@ -353,13 +405,19 @@ impl Producer {
         Self::builder().properties(properties).build()
     }
 
-    /// A producer with a core configuration built in code.
+    /// A producer with a core configuration built in code (with a TLS
+    /// `security_protocol`, the system's trust store and host name verification).
     pub fn with_config(config: ProducerConfig) -> Result<Self, BuildError> {
         config.validate().map_err(|source| BuildError::Config {
             key: None,
             value: None,
             source,
         })?;
+        let tls = if config.security_protocol.uses_tls() {
+            Some(crate::tls::settings(&Properties::new())?)
+        } else {
+            None
+        };
         Self::start(
             config,
             Options {
@@ -367,6 +425,7 @@ impl Producer {
                 partitioner: None,
                 resolver: None,
                 drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
+                tls,
             },
         )
     }
@@ -377,6 +436,7 @@ impl Producer {
             partitioner,
             resolver,
             drop_close_timeout,
+            tls,
         } = options;
         let batch_size = config.slot_size();
         let slots = config.buffer_memory / batch_size.max(1);
@@ -433,6 +493,7 @@ impl Producer {
             interceptors,
             resolver,
             io_thread: OnceLock::new(),
+            tls,
         });
         let io = IoLoop::new(shared.clone(), poll);
         let handle = std::thread::Builder::new()
@@ -543,6 +604,16 @@ impl Producer {
                 Err(CoreSendError::Closed) => return Err(SendError::Closed),
                 Err(CoreSendError::RecordTooLarge { size, max }) => {
                     return Err(SendError::RecordTooLarge { size, max });
+                }
+                Err(CoreSendError::Authentication(kind)) => {
+                    let message = st
+                        .core
+                        .authentication_failure()
+                        .map_or("", |f| f.message.as_str());
+                    return Err(SendError::Authentication(AuthenticationError {
+                        kind,
+                        message: message.into(),
+                    }));
                 }
                 Err(e) => return Err(SendError::Rejected(e)),
             };

@@ -28,9 +28,40 @@ const IGNORED_KEYS: &[&str] = &["key.serializer", "value.serializer"];
 /// With the `serde` feature (on by default), `Properties` deserializes from a map of
 /// strings, numbers and booleans in any serde format; nested tables are flattened with
 /// dots, so TOML's `linger.ms = 5` (a table `linger` with a key `ms`) means `linger.ms`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// Secrets (`ssl.key.password`, `ssl.keystore.password`, `ssl.keystore.key`,
+/// `sasl.password`, `sasl.jaas.config`, any `*.password`) print as `[hidden]` in `Debug`
+/// output and in build errors.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Properties {
     map: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for Properties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Properties")
+            .field("map", &DebugMap(self))
+            .finish()
+    }
+}
+
+struct DebugMap<'a>(&'a Properties);
+
+impl std::fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, shown(k, v))))
+            .finish()
+    }
+}
+
+/// `value` as it may be printed: `[hidden]` for a secret.
+pub(crate) fn shown<'a>(key: &str, value: &'a str) -> &'a str {
+    if crate::tls::is_secret(key) {
+        "[hidden]"
+    } else {
+        value
+    }
 }
 
 impl Properties {
@@ -132,30 +163,24 @@ impl Properties {
 
     /// The core configuration these properties describe (Java's defaults for the rest),
     /// validated. Keys that only Java's serializer setup uses (`key.serializer`,
-    /// `value.serializer`) are ignored; any other unknown key is an error.
+    /// `value.serializer`) are ignored, the `ssl.*` keys of TLS are this transport's (see
+    /// [`ProducerBuilder`](crate::ProducerBuilder)'s "TLS"); any other unknown key is an
+    /// error.
     pub fn to_config(&self) -> Result<ProducerConfig, BuildError> {
         let mut config = ProducerConfig::default();
         for (key, value) in self.iter() {
             if IGNORED_KEYS.contains(&key) {
                 continue;
             }
-            if key == "security.protocol" {
-                if value.trim().eq_ignore_ascii_case("PLAINTEXT") {
-                    continue;
-                }
-                return Err(BuildError::Config {
-                    key: Some(key.to_string()),
-                    value: Some(value.to_string()),
-                    source: CoreConfigError::Unsupported {
-                        key: "security.protocol",
-                    },
-                });
+            // TLS is this transport's: `tls_settings` reads the `ssl.*` keys.
+            if crate::tls::TLS_KEYS.contains(&key) {
+                continue;
             }
             config
                 .set(key, value)
                 .map_err(|source| BuildError::Config {
                     key: Some(key.to_string()),
-                    value: Some(value.to_string()),
+                    value: Some(shown(key, value).to_string()),
                     source,
                 })?;
         }
@@ -180,7 +205,9 @@ impl Properties {
         };
         BuildError::Config {
             key: key.map(str::to_string),
-            value: key.and_then(|k| self.get(k)).map(str::to_string),
+            value: key
+                .and_then(|k| self.get(k).map(|v| shown(k, v)))
+                .map(str::to_string),
             source,
         }
     }
@@ -293,6 +320,69 @@ mod tests {
         assert_eq!(p.get("batch.size"), Some("1024"));
         let c = p.to_config().unwrap();
         assert_eq!(c.batch_size, 1024);
+    }
+
+    #[test]
+    fn secrets_print_hidden() {
+        let p: Properties = [
+            ("bootstrap.servers", "h:1"),
+            ("ssl.key.password", "k-secret"),
+            ("ssl.keystore.password", "s-secret"),
+            ("ssl.keystore.key", "-----BEGIN PRIVATE KEY-----"),
+            ("sasl.password", "p-secret"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                 username=\"a\" password=\"j-secret\";",
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let debug = format!("{p:?}");
+        for secret in [
+            "k-secret",
+            "s-secret",
+            "BEGIN PRIVATE",
+            "p-secret",
+            "j-secret",
+        ] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            debug.contains("h:1") && debug.contains("[hidden]"),
+            "{debug}"
+        );
+        let b = crate::Producer::builder().properties(&p);
+        assert!(!format!("{b:?}").contains("secret"));
+        // A refused secret is not printed back either.
+        let p: Properties = [
+            ("bootstrap.servers", "h:1"),
+            ("sasl.jaas.config", "not jaas p-secret"),
+        ]
+        .into_iter()
+        .collect();
+        let e = p.to_config().unwrap_err().to_string();
+        assert!(!e.contains("p-secret") && e.contains("[hidden]"), "{e}");
+    }
+
+    #[test]
+    fn security_protocols_are_accepted() {
+        for proto in ["PLAINTEXT", "SSL", "ssl"] {
+            let p: Properties = [("bootstrap.servers", "h:1"), ("security.protocol", proto)]
+                .into_iter()
+                .collect();
+            assert!(p.to_config().is_ok(), "{proto}");
+        }
+        let p: Properties = [
+            ("bootstrap.servers", "h:1"),
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", "/nonexistent/ca.pem"),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ]
+        .into_iter()
+        .collect();
+        let c = p.to_config().unwrap();
+        assert!(c.security_protocol.uses_tls());
     }
 
     #[test]
