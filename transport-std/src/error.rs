@@ -47,6 +47,10 @@ pub enum BuildError {
     /// The `ssl.*` properties do not make a TLS configuration (a file that cannot be read,
     /// a JKS store, an encrypted key, ...), with `security.protocol` `SSL` or `SASL_SSL`.
     Tls(TlsConfigError),
+    /// `sasl.mechanism=OAUTHBEARER` without a token: set `sasl.oauthbearer.token`, or (for
+    /// Kafka's unsecured validator) Java's `OAuthBearerLoginModule` with
+    /// `unsecuredLoginStringClaim_sub` in `sasl.jaas.config`.
+    MissingOAuthToken,
     /// The poller, its waker or the I/O thread could not be created.
     Io(io::Error),
 }
@@ -76,6 +80,10 @@ impl fmt::Display for BuildError {
                 write!(f, "unknown host in bootstrap.servers: {url} ({source})")
             }
             Self::Tls(e) => write!(f, "invalid TLS configuration: {e}"),
+            Self::MissingOAuthToken => f.write_str(
+                "sasl.mechanism=OAUTHBEARER needs a token: set sasl.oauthbearer.token, or \
+                 OAuthBearerLoginModule with unsecuredLoginStringClaim_sub in sasl.jaas.config",
+            ),
             Self::Io(e) => write!(f, "cannot start the producer's I/O: {e}"),
         }
     }
@@ -88,6 +96,7 @@ impl std::error::Error for BuildError {
             Self::NoResolvableBootstrap { .. } => None,
             Self::UnknownBootstrapHost { source, .. } => Some(source),
             Self::Tls(e) => Some(e),
+            Self::MissingOAuthToken => None,
             Self::Io(e) => Some(e),
         }
     }

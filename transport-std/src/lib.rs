@@ -66,6 +66,7 @@ mod delivery;
 mod error;
 mod interceptor;
 mod io;
+mod oauth;
 mod producer;
 mod properties;
 mod record;

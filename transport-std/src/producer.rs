@@ -40,6 +40,8 @@ struct Options {
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
     tls: Option<crate::tls::TlsSettings>,
+    /// The OAUTHBEARER token, with `sasl.mechanism=OAUTHBEARER`.
+    oauth_token: Option<String>,
 }
 
 /// The completions of one batch of the core's batch table.
@@ -335,6 +337,7 @@ impl ProducerBuilder {
         } else {
             None
         };
+        let oauth_token = crate::oauth::token(&self.properties, &config)?;
         Producer::start(
             config,
             Options {
@@ -343,6 +346,7 @@ impl ProducerBuilder {
                 resolver: self.resolver,
                 drop_close_timeout: self.drop_close_timeout,
                 tls,
+                oauth_token,
             },
         )
     }
@@ -426,6 +430,7 @@ impl Producer {
                 resolver: None,
                 drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
                 tls,
+                oauth_token: None,
             },
         )
     }
@@ -437,6 +442,7 @@ impl Producer {
             resolver,
             drop_close_timeout,
             tls,
+            oauth_token,
         } = options;
         let batch_size = config.slot_size();
         let slots = config.buffer_memory / batch_size.max(1);
@@ -456,7 +462,11 @@ impl Producer {
         let max_request_size = config.max_request_size;
         let buffer_limit = slots * batch_size;
         resolve_bootstrap(&config, resolver.as_deref())?;
-        let core = build_core(config)?;
+        let mut core = build_core(config)?;
+        if let Some(token) = &oauth_token {
+            core.set_sasl_token(token)
+                .map_err(|_| BuildError::MissingOAuthToken)?;
+        }
         if core.config().delivery_timeout_raised() {
             // Java's `configureDeliveryTimeout` warning, word for word.
             warn!(

@@ -58,6 +58,7 @@ pub(crate) fn is_secret(key: &str) -> bool {
             | "ssl.keystore.key"
             | "sasl.password"
             | "sasl.jaas.config"
+            | "sasl.oauthbearer.token"
     ) || key.ends_with(".password")
 }
 

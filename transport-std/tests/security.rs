@@ -1,7 +1,9 @@
-//! TLS against the secured listeners of `scripts/kafka up --security` (one Apache Kafka node
-//! named by `KAFKA_EDGE_DIR_SECURE`): records written over SSL and mTLS read back by
-//! librdkafka through the same listeners, and every refusal arriving as its own typed error
-//! naming the broker, at once rather than after `max.block.ms`.
+//! TLS and SASL against the secured listeners of `scripts/kafka up --security` (one Apache
+//! Kafka node named by `KAFKA_EDGE_DIR_SECURE`): records written over SSL, mTLS,
+//! SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256), SASL_SSL (SCRAM-SHA-256/512) and OAUTHBEARER read
+//! back by librdkafka through the same listeners, authenticated the same way, and every
+//! refusal arriving as its own typed error naming the cause, at once rather than after
+//! `max.block.ms`.
 
 mod common;
 
@@ -339,42 +341,194 @@ fn mtls_with_inline_pem_librdkafka_names_and_pkcs12() {
 }
 
 /// SASL (the core's SCRAM exchange) inside TLS: the SASL_SSL listener.
-#[test]
-fn sasl_ssl_scram_read_back_exactly() {
-    init_log();
-    let s = Secure::get();
-    let topic = topic_name("std-tls-sasl");
+/// Produces 500 keyed records through `listener` with `props` (no TLS unless `props` say
+/// so) and reads them back with librdkafka authenticated with `judge`.
+fn sasl_round_trip(
+    s: &Secure,
+    name: &str,
+    listener: &str,
+    props: &[(&str, &str)],
+    judge: &[(&str, &str)],
+) {
+    let topic = topic_name(name);
     s.cluster.create_topic(&topic, 1, 1, &[]);
-    let p = s
-        .builder(
-            "SASL_SSL",
-            &[
-                ("security.protocol", "SASL_SSL"),
-                ("ssl.truststore.location", s.var("SSL_CA")),
-                ("sasl.mechanism", "SCRAM-SHA-256"),
-                ("sasl.username", s.var("SASL_USER")),
-                ("sasl.password", s.var("SASL_PASSWORD")),
-            ],
-        )
-        .build()
-        .unwrap();
+    let mut b = s
+        .builder(listener, &[("security.protocol", "SASL_PLAINTEXT")])
+        .set("client.id", "std-sasl-test");
+    for (k, v) in props {
+        b = b.set(*k, *v);
+    }
+    let p = b.build().unwrap_or_else(|e| panic!("{name}: {e}"));
     let records = keyed_records(44, 500, 10);
     produce_all(&p, &topic, &records);
     p.close(T);
-    let judged = judge_with(
-        &s.cluster,
-        &topic,
-        records.len(),
-        &[
-            ("bootstrap.servers", s.var("BOOTSTRAP_SASL_SSL")),
-            ("security.protocol", "SASL_SSL"),
-            ("ssl.ca.location", s.var("SSL_CA")),
-            ("sasl.mechanisms", "SCRAM-SHA-256"),
-            ("sasl.username", s.var("SASL_USER")),
-            ("sasl.password", s.var("SASL_PASSWORD")),
-        ],
-    );
+    let bootstrap = s.var(&format!("BOOTSTRAP_{listener}"));
+    let mut props = vec![("bootstrap.servers", bootstrap)];
+    props.extend_from_slice(judge);
+    let judged = judge_with(&s.cluster, &topic, records.len(), &props);
     assert_read_back_exactly(&records, &judged, |_| 0);
+}
+
+fn jaas(module: &str, user: &str, password: &str) -> String {
+    format!(
+        "org.apache.kafka.common.security.{module} required username=\"{user}\" \
+         password=\"{password}\";"
+    )
+}
+
+#[test]
+fn sasl_plaintext_plain_and_scram_sha_256_with_java_jaas_config() {
+    init_log();
+    let s = Secure::get();
+    let (user, password) = (s.var("SASL_USER"), s.var("SASL_PASSWORD"));
+    for (mechanism, module) in [
+        ("PLAIN", "plain.PlainLoginModule"),
+        ("SCRAM-SHA-256", "scram.ScramLoginModule"),
+    ] {
+        let jaas = jaas(module, user, password);
+        sasl_round_trip(
+            &s,
+            "std-sasl-plaintext",
+            "SASL_PLAINTEXT",
+            &[("sasl.mechanism", mechanism), ("sasl.jaas.config", &jaas)],
+            &[
+                ("security.protocol", "SASL_PLAINTEXT"),
+                ("sasl.mechanisms", mechanism),
+                ("sasl.username", user),
+                ("sasl.password", password),
+            ],
+        );
+    }
+}
+
+#[test]
+fn sasl_ssl_scram_sha_256_and_512_read_back_exactly() {
+    init_log();
+    let s = Secure::get();
+    let (user, password) = (s.var("SASL_USER"), s.var("SASL_PASSWORD"));
+    for mechanism in ["SCRAM-SHA-256", "SCRAM-SHA-512"] {
+        let jaas = jaas("scram.ScramLoginModule", user, password);
+        sasl_round_trip(
+            &s,
+            "std-sasl-ssl",
+            "SASL_SSL",
+            &[
+                ("security.protocol", "SASL_SSL"),
+                ("ssl.truststore.type", "PEM"),
+                ("ssl.truststore.location", s.var("SSL_CA")),
+                ("sasl.mechanism", mechanism),
+                ("sasl.jaas.config", &jaas),
+            ],
+            &[
+                ("security.protocol", "SASL_SSL"),
+                ("ssl.ca.location", s.var("SSL_CA")),
+                ("sasl.mechanisms", mechanism),
+                ("sasl.username", user),
+                ("sasl.password", password),
+            ],
+        );
+    }
+}
+
+#[test]
+fn oauthbearer_from_java_login_module_options_and_from_the_application() {
+    init_log();
+    let s = Secure::get();
+    let judge = [
+        ("security.protocol", "SASL_PLAINTEXT"),
+        ("sasl.mechanisms", "OAUTHBEARER"),
+        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+        ("sasl.oauthbearer.config", "principal=alice"),
+    ];
+    // Java's options, as a Java user's configuration has them: the producer makes the
+    // unsecured token Kafka's default validator accepts.
+    sasl_round_trip(
+        &s,
+        "std-oauth-jaas",
+        "OAUTH",
+        &[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 unsecuredLoginStringClaim_sub=\"alice\";",
+            ),
+        ],
+        &judge,
+    );
+    // A token the application obtained itself.
+    let header = "eyJhbGciOiJub25lIn0"; // {"alg":"none"}
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = format!(r#"{{"sub":"alice","iat":{now},"exp":{}}}"#, now + 600);
+    let token = format!("{header}.{}.", base64url(claims.as_bytes()));
+    sasl_round_trip(
+        &s,
+        "std-oauth-token",
+        "OAUTH",
+        &[
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.token", &token),
+        ],
+        &judge,
+    );
+    // Without a token the build says what to set.
+    let err = s
+        .builder("OAUTH", &[("security.protocol", "SASL_PLAINTEXT")])
+        .set("sasl.mechanism", "OAUTHBEARER")
+        .build()
+        .expect_err("no token");
+    assert!(matches!(err, BuildError::MissingOAuthToken), "{err}");
+}
+
+/// base64url without padding.
+fn base64url(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    bytes
+        .chunks(3)
+        .flat_map(|c| {
+            let n = c
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+            (0..=c.len()).map(move |i| char::from(A[(n >> (18 - 6 * i) & 63) as usize]))
+        })
+        .collect()
+}
+
+#[test]
+fn a_wrong_password_is_refused_at_once_with_the_brokers_message() {
+    init_log();
+    let s = Secure::get();
+    for (mechanism, expect) in [
+        ("PLAIN", "Invalid username or password"),
+        ("SCRAM-SHA-512", "invalid credentials"),
+    ] {
+        let p = s
+            .builder("SASL_PLAINTEXT", &[("security.protocol", "SASL_PLAINTEXT")])
+            .set("sasl.mechanism", mechanism)
+            .set("sasl.username", s.var("SASL_USER"))
+            .set("sasl.password", "wrong")
+            .set("max.block.ms", "120000")
+            .set("delivery.timeout.ms", "120000")
+            .build()
+            .unwrap();
+        let t0 = Instant::now();
+        let err = p
+            .send(&ProducerRecord::new("t").value(b"v"))
+            .expect_err("authentication must fail");
+        println!("{mechanism}: refused after {:?}: {err}", t0.elapsed());
+        p.close(Duration::ZERO);
+        match err {
+            SendError::Authentication(e) => {
+                assert_eq!(e.kind, AuthFailureKind::Sasl, "{e}");
+                assert!(e.message.contains(expect), "{mechanism}: {e}");
+            }
+            other => panic!("{mechanism}: expected SendError::Authentication, got {other:?}"),
+        }
+    }
 }
 
 /// Sends one record with `max.block.ms` and `delivery.timeout.ms` at 120 s and returns the
