@@ -186,6 +186,15 @@ impl Cluster {
         }
     }
 
+    /// The cluster of `ground`, waiting (up to five minutes) for `scripts/kafka up` to finish
+    /// when the test ground is still starting it.
+    pub fn wait(ground: Ground) -> Cluster {
+        if let Some(dir) = std::env::var_os(ground.var()).map(PathBuf::from) {
+            let _ = read_env_when_up(&dir);
+        }
+        Cluster::get(ground)
+    }
+
     /// Serializes the tests that share the three-node cluster, since some kill brokers.
     pub fn exclusive(&self) -> MutexGuard<'static, ()> {
         KAFKA3_LOCK.lock().unwrap_or_else(|p| p.into_inner())
@@ -228,6 +237,70 @@ impl Cluster {
     /// Log file of broker `n`.
     pub fn log(&self, n: usize) -> PathBuf {
         self.dir.join(format!("node{n}")).join("server.log")
+    }
+}
+
+/// `dir/env` of `scripts/kafka up` once it says the cluster is up (`UP_MS=`), waiting up to
+/// five minutes; what it holds by then otherwise.
+fn read_env_when_up(dir: &std::path::Path) -> String {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let text = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
+        if text.contains("UP_MS=") || std::time::Instant::now() >= until {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// The one-node broker with secured listeners (`scripts/kafka up --security`, named by
+/// `KAFKA_EDGE_DIR_SECURE`): its cluster (the PLAINTEXT listener, for topics) and its env
+/// file (`BOOTSTRAP_SSL`, `SSL_CA`, `SASL_USER`, ...).
+#[derive(Debug, Clone)]
+pub struct SecureBroker {
+    /// The cluster, through its PLAINTEXT listener.
+    pub cluster: Cluster,
+    env: HashMap<String, String>,
+}
+
+impl SecureBroker {
+    /// The secured broker of the test ground, waiting for it like [`Cluster::wait`].
+    pub fn get() -> SecureBroker {
+        let dir = std::env::var_os("KAFKA_EDGE_DIR_SECURE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                panic!(
+                    "KAFKA_EDGE_DIR_SECURE is not set: run the tests through scripts/test, or \
+                     start the broker with `scripts/kafka up --security --dir D` and export \
+                     KAFKA_EDGE_DIR_SECURE=D"
+                )
+            });
+        let env: HashMap<String, String> = read_env_when_up(&dir)
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
+            .collect();
+        assert_eq!(
+            env.get("SECURITY").map(String::as_str),
+            Some("1"),
+            "{} was not started with --security",
+            dir.display()
+        );
+        let get = |k: &str| env.get(k).cloned().unwrap_or_default();
+        let cluster = Cluster {
+            bootstrap: get("BOOTSTRAP"),
+            brokers: 1,
+            engine: get("ENGINE"),
+            dir,
+        };
+        SecureBroker { cluster, env }
+    }
+
+    /// A variable of the env file; panics naming it when it is missing.
+    pub fn var(&self, k: &str) -> &str {
+        self.env
+            .get(k)
+            .unwrap_or_else(|| panic!("{k} missing in {}/env", self.cluster.dir.display()))
     }
 }
 

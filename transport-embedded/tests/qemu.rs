@@ -11,11 +11,11 @@ mod readings;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use kafka_edge_core::partition_for_key;
 use kafka_edge_tests::{Cluster, Ground, JudgedRecord, hex, judge_expect, repo_root, topic_name};
@@ -28,17 +28,7 @@ const SENSORS: u32 = 16;
 const PARTITIONS: u32 = 6;
 
 fn cluster() -> Cluster {
-    if let Some(dir) = std::env::var_os("KAFKA_EDGE_DIR_1").map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until
-            && !std::fs::read_to_string(dir.join("env"))
-                .unwrap_or_default()
-                .contains("UP_MS=")
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(Ground::Kafka1)
+    Cluster::wait(Ground::Kafka1)
 }
 
 fn unix_ms() -> i64 {

@@ -7,60 +7,15 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::*;
 use kafka_edge_core::security::AuthFailureKind;
 use kafka_edge_core::{ProducerConfig, SendError};
 use kafka_edge_embedded::{Error, Producer};
-use kafka_edge_tests::{Cluster, assert_read_back_exactly, judge, keyed_records, topic_name};
+use kafka_edge_tests::{SecureBroker, assert_read_back_exactly, judge, keyed_records, topic_name};
 
-/// The secure broker's env file: its listeners and credentials.
-struct Secure {
-    cluster: Cluster,
-    env: HashMap<String, String>,
-}
-
-impl Secure {
-    fn get() -> Self {
-        let dir = PathBuf::from(std::env::var_os("KAFKA_EDGE_DIR_SECURE").unwrap_or_else(|| {
-            panic!(
-                "KAFKA_EDGE_DIR_SECURE is not set: run the tests through scripts/test, or start \
-                 a broker with `scripts/kafka up --security --dir D` and export \
-                 KAFKA_EDGE_DIR_SECURE=D"
-            )
-        }));
-        let until = Instant::now() + Duration::from_secs(300);
-        let mut text = String::new();
-        while Instant::now() < until {
-            text = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-            if text.contains("UP_MS=") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let env: HashMap<String, String> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches(['"', '\'']).to_string()))
-            .collect();
-        let cluster = Cluster {
-            dir,
-            bootstrap: env["BOOTSTRAP"].clone(),
-            brokers: 1,
-            engine: "kafka".to_string(),
-        };
-        Self { cluster, env }
-    }
-
-    fn var(&self, key: &str) -> &str {
-        self.env
-            .get(key)
-            .unwrap_or_else(|| panic!("{key} missing in the secure broker's env"))
-    }
-}
+type Secure = SecureBroker;
 
 /// A core for `listener` of the secure broker with `props`.
 fn secure_core(s: &Secure, listener: &str, props: &[(&str, &str)]) -> Box<Core> {

@@ -634,19 +634,7 @@ impl Transport for SocketTransport<'_> {
         let mut slices: Vec<IoSlice<'_>> = Vec::new();
         // Up to MAX_IOV slices per call, starting where the last call stopped.
         'calls: loop {
-            slices.clear();
-            let mut skip = written;
-            for chunk in tx.chunks() {
-                if skip >= chunk.len() {
-                    skip -= chunk.len();
-                    continue;
-                }
-                slices.push(IoSlice::new(chunk.get(skip..).unwrap_or_default()));
-                skip = 0;
-                if slices.len() == MAX_IOV {
-                    break;
-                }
-            }
+            next_slices(tx, written, &mut slices);
             if slices.is_empty() {
                 break;
             }
@@ -1006,19 +994,7 @@ fn transmit_tls(c: &mut Conn, tx: &Transmit<'_>, client_id: &str) -> usize {
         if c.failed || written >= len {
             break;
         }
-        slices.clear();
-        let mut skip = written;
-        for chunk in tx.chunks() {
-            if skip >= chunk.len() {
-                skip -= chunk.len();
-                continue;
-            }
-            slices.push(IoSlice::new(chunk.get(skip..).unwrap_or_default()));
-            skip = 0;
-            if slices.len() == MAX_IOV {
-                break;
-            }
-        }
+        next_slices(tx, written, &mut slices);
         if slices.is_empty() {
             break;
         }
@@ -1049,4 +1025,21 @@ fn transmit_tls(c: &mut Conn, tx: &Transmit<'_>, client_id: &str) -> usize {
         c.write_blocked = true;
     }
     written
+}
+
+/// Fills `slices` with up to [`MAX_IOV`] chunks of `tx` from byte `written` on.
+fn next_slices<'a>(tx: &Transmit<'a>, written: usize, slices: &mut Vec<IoSlice<'a>>) {
+    slices.clear();
+    let mut skip = written;
+    for chunk in tx.chunks() {
+        if skip >= chunk.len() {
+            skip -= chunk.len();
+            continue;
+        }
+        slices.push(IoSlice::new(chunk.get(skip..).unwrap_or_default()));
+        skip = 0;
+        if slices.len() == MAX_IOV {
+            break;
+        }
+    }
 }

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,63 +21,25 @@ use kafka_edge_std::{
 use rustls::pki_types::pem::PemObject;
 
 use kafka_edge_tests::{
-    Cluster, TestRecord, assert_read_back_exactly, judge_with, keyed_records, topic_name, unhex,
+    SecureBroker, TestRecord, assert_read_back_exactly, judge_with, keyed_records, topic_name,
+    unhex,
 };
 
 const T: Duration = Duration::from_secs(60);
 
 /// The secured broker and its env file (`BOOTSTRAP_SSL`, `SSL_CA`, ...).
-struct Secure {
-    cluster: Cluster,
-    env: HashMap<String, String>,
+struct Secure(SecureBroker);
+
+impl std::ops::Deref for Secure {
+    type Target = SecureBroker;
+    fn deref(&self) -> &SecureBroker {
+        &self.0
+    }
 }
 
 impl Secure {
     fn get() -> Secure {
-        let dir = std::env::var_os("KAFKA_EDGE_DIR_SECURE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!(
-                    "KAFKA_EDGE_DIR_SECURE is not set: run the tests through scripts/test, or \
-                     start the broker with `scripts/kafka up --security --dir D` and export \
-                     KAFKA_EDGE_DIR_SECURE=D"
-                )
-            });
-        // Wait for `scripts/kafka up` when the test ground is still starting it.
-        let until = Instant::now() + Duration::from_secs(300);
-        let mut text = String::new();
-        while Instant::now() < until {
-            text = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-            if text.contains("UP_MS=") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        let env: HashMap<String, String> = text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        assert_eq!(
-            env.get("SECURITY").map(String::as_str),
-            Some("1"),
-            "{} was not started with --security",
-            dir.display()
-        );
-        let get = |k: &str| env.get(k).cloned().unwrap_or_default();
-        let cluster = Cluster {
-            bootstrap: get("BOOTSTRAP"),
-            brokers: 1,
-            engine: get("ENGINE"),
-            dir,
-        };
-        Secure { cluster, env }
-    }
-
-    fn var(&self, k: &str) -> &str {
-        self.env
-            .get(k)
-            .unwrap_or_else(|| panic!("{k} missing in {}/env", self.cluster.dir.display()))
+        Secure(SecureBroker::get())
     }
 
     /// A producer builder for the listener `BOOTSTRAP_<listener>` with TLS and `props`.

@@ -5,9 +5,8 @@
 use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
 use kafka_edge_core::record::Header;
@@ -83,23 +82,9 @@ impl Clock for TokioClock {
     }
 }
 
+/// The cluster of `ground`, waiting for the test ground to start it.
 pub fn cluster(ground: Ground) -> Cluster {
-    let var = match ground {
-        Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
-        Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
-        Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
-    };
-    if let Some(dir) = std::env::var_os(var).map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until
-            && !std::fs::read_to_string(dir.join("env"))
-                .unwrap_or_default()
-                .contains("UP_MS=")
-        {
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(ground)
+    Cluster::wait(ground)
 }
 
 pub fn core(c: &Cluster, props: &[(&str, &str)]) -> Box<Core> {

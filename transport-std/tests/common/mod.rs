@@ -1,31 +1,14 @@
 //! Helpers for the real-broker tests of kafka-edge-std.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_edge_std::{Header, Producer, ProducerBuilder, ProducerRecord};
 use kafka_edge_tests::{Cluster, Ground, TestRecord, unhex};
 
-/// The cluster of `ground`, waiting (up to 5 minutes) for `scripts/kafka up` to finish when
-/// the test ground is still starting it.
+/// The cluster of `ground`, waiting for the test ground to start it.
 pub fn cluster(ground: Ground) -> Cluster {
-    let var = match ground {
-        Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
-        Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
-        Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
-    };
-    if let Some(dir) = std::env::var_os(var).map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until {
-            let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-            if env.contains("UP_MS=") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(ground)
+    Cluster::wait(ground)
 }
 
 /// A builder for `cluster` with quick metadata and the given extra properties.
