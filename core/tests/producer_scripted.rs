@@ -1912,10 +1912,23 @@ mod sasl {
             self.respond(conn, &req, &resp);
         }
 
-        /// Expects a SaslAuthenticate and answers it; returns the client's bytes.
+        /// Expects a SaslAuthenticate and answers it (no server bytes); returns the client's
+        /// bytes.
         fn sasl_authenticate(
             &mut self,
             conn: u16,
+            error: Option<&str>,
+            session_lifetime_ms: i64,
+        ) -> Vec<u8> {
+            self.sasl_exchange(conn, |_| Vec::new(), error, session_lifetime_ms)
+        }
+
+        /// Expects a SaslAuthenticate and answers it with `server(client bytes)`; returns
+        /// the client's bytes.
+        fn sasl_exchange(
+            &mut self,
+            conn: u16,
+            server: impl FnOnce(&[u8]) -> Vec<u8>,
             error: Option<&str>,
             session_lifetime_ms: i64,
         ) -> Vec<u8> {
@@ -1923,6 +1936,7 @@ mod sasl {
             assert_eq!(req.version, 2);
             let r: kp::SaslAuthenticateRequest = req.decode();
             let mut resp = kp::SaslAuthenticateResponse::default();
+            resp.auth_bytes = server(&r.auth_bytes).into();
             if let Some(message) = error {
                 resp.error_code = 58; // SASL_AUTHENTICATION_FAILED
                 resp.error_message = Some(s(message));
@@ -2081,5 +2095,135 @@ mod sasl {
             h.p.authentication_failure().is_none(),
             "not an authentication answer"
         );
+    }
+
+    /// The broker's side of SCRAM-SHA-256 (RFC 5802), independent of the producer's.
+    mod scram_server {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::STANDARD;
+        use hmac::{Hmac, Mac};
+        use sha2::{Digest, Sha256};
+
+        pub(super) const SALT: &[u8] = b"kafka-edge-salt!";
+        pub(super) const ITERATIONS: u32 = 4096;
+
+        fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+            let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+
+        /// server-first for `client_first` (`n,,n=user,r=nonce`).
+        pub(super) fn first(client_first: &[u8]) -> String {
+            let text = std::str::from_utf8(client_first).unwrap();
+            let nonce = text.split(",r=").nth(1).unwrap();
+            format!(
+                "r={nonce}SRVNONCE,s={},i={ITERATIONS}",
+                STANDARD.encode(SALT)
+            )
+        }
+
+        /// Checks client-final's proof; returns server-final (`v=...`).
+        pub(super) fn last(
+            client_first: &[u8],
+            server_first: &str,
+            client_final: &[u8],
+            password: &str,
+        ) -> String {
+            let client_first_bare = std::str::from_utf8(client_first)
+                .unwrap()
+                .strip_prefix("n,,")
+                .unwrap();
+            let client_final = std::str::from_utf8(client_final).unwrap();
+            let (without_proof, proof) = client_final.rsplit_once(",p=").unwrap();
+            let mut salted = [0u8; 32];
+            pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), SALT, ITERATIONS, &mut salted);
+            let client_key = hmac(&salted, b"Client Key");
+            let stored_key = Sha256::digest(&client_key);
+            let auth_message = format!("{client_first_bare},{server_first},{without_proof}");
+            let signature = hmac(&stored_key, auth_message.as_bytes());
+            let expected: Vec<u8> = client_key
+                .iter()
+                .zip(&signature)
+                .map(|(a, b)| a ^ b)
+                .collect();
+            assert_eq!(
+                STANDARD.decode(proof).unwrap(),
+                expected,
+                "the client's proof"
+            );
+            let server_key = hmac(&salted, b"Server Key");
+            format!(
+                "v={}",
+                STANDARD.encode(hmac(&server_key, auth_message.as_bytes()))
+            )
+        }
+    }
+
+    fn scram(password: &'static str) -> [(&'static str, &'static str); 5] {
+        [
+            ("linger.ms", "0"),
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            ("sasl.username", "alice"),
+            ("sasl.password", password),
+        ]
+    }
+
+    /// Runs SCRAM up to server-final on a new bootstrap connection; `tamper` changes the
+    /// server's signature.
+    fn scram_exchange(h: &mut Harness, tamper: bool) -> u16 {
+        let boot = h.conn_to("boot");
+        h.connect_pending();
+        h.api_versions_with_sasl(boot);
+        h.sasl_handshake(boot, "SCRAM-SHA-256", &["SCRAM-SHA-256"]);
+        let mut server_first = String::new();
+        let client_first = h.sasl_exchange(
+            boot,
+            |cf| {
+                server_first = scram_server::first(cf);
+                server_first.clone().into_bytes()
+            },
+            None,
+            0,
+        );
+        assert!(client_first.starts_with(b"n,,n=alice,r="));
+        h.sasl_exchange(
+            boot,
+            |client_final| {
+                let mut last =
+                    scram_server::last(&client_first, &server_first, client_final, "alice-secret");
+                if tamper {
+                    last = format!("v={}", "A".repeat(43) + "=");
+                }
+                last.into_bytes()
+            },
+            None,
+            0,
+        );
+        boot
+    }
+
+    #[test]
+    fn scram_sha_256_against_an_independent_server_side() {
+        let mut h = Harness::new(&scram("alice-secret"));
+        let boot = scram_exchange(&mut h, false);
+        assert_eq!(h.p.metrics().sasl_authentications, 1);
+        assert!(h.p.authentication_failure().is_none());
+        // Authenticated: the producer's own requests follow.
+        h.metadata(boot, &[]);
+    }
+
+    #[test]
+    fn a_server_signature_that_does_not_match_fails_on_the_client_side() {
+        let mut h = Harness::new(&scram("alice-secret"));
+        let boot = scram_exchange(&mut h, true);
+        let failure =
+            h.p.authentication_failure()
+                .expect("the client refuses the server");
+        assert_eq!(failure.code.0, 0, "a client-side failure");
+        assert!(failure.message.contains("signature"), "{}", failure.message);
+        assert!(h.net.events.contains(&Ev::Disconnect(boot)));
+        assert_eq!(h.p.metrics().sasl_authentications, 0);
     }
 }
