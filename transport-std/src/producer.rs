@@ -764,6 +764,15 @@ impl Producer {
     pub fn metrics(&self) -> kafka_edge_core::ProducerMetrics {
         *self.shared.lock().core.metrics()
     }
+
+    /// Replaces the OAUTHBEARER token (`sasl.mechanism=OAUTHBEARER`) for the authentications
+    /// and re-authentications from now on: call it when the application refreshes its token,
+    /// before the old one expires (Java's login refresh thread does so at 80% of the token's
+    /// lifetime, `sasl.login.refresh.window.factor`).
+    pub fn set_oauth_token(&self, token: &str) {
+        // The std producer's request limit is 64 MiB: any token fits.
+        let _ = self.shared.lock().core.set_sasl_token(token);
+    }
 }
 
 impl Drop for Producer {

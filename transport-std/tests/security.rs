@@ -435,6 +435,58 @@ fn oauthbearer_from_java_login_module_options_and_from_the_application() {
         ],
         &judge,
     );
+    // An expired token is refused; the application's fresh token (as after a refresh) is
+    // used by the next authentication, and sends resume.
+    {
+        let topic = topic_name("std-oauth-refresh");
+        s.cluster.create_topic(&topic, 1, 1, &[]);
+        let expired = format!(
+            "{header}.{}.",
+            base64url(
+                format!(
+                    r#"{{"sub":"alice","iat":{},"exp":{}}}"#,
+                    now - 7200,
+                    now - 3600
+                )
+                .as_bytes()
+            )
+        );
+        let p = s
+            .builder("OAUTH", &[("security.protocol", "SASL_PLAINTEXT")])
+            .set("sasl.mechanism", "OAUTHBEARER")
+            .set("sasl.oauthbearer.token", &expired)
+            .set("max.block.ms", "30000")
+            .build()
+            .unwrap();
+        let err = p
+            .send(&ProducerRecord::new(&topic).value(b"first"))
+            .expect_err("an expired token is refused");
+        assert!(
+            matches!(&err, SendError::Authentication(e) if e.kind == AuthFailureKind::Sasl),
+            "{err}"
+        );
+        p.set_oauth_token(&token);
+        let until = Instant::now() + Duration::from_secs(30);
+        let records = keyed_records(45, 100, 5);
+        loop {
+            match p.send(&ProducerRecord::new(&topic).value(b"probe")) {
+                Ok(f) => {
+                    f.wait_timeout(T).expect("outcome").expect("delivered");
+                    break;
+                }
+                Err(SendError::Authentication(_)) if Instant::now() < until => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => panic!("after the fresh token: {e}"),
+            }
+        }
+        produce_all(&p, &topic, &records);
+        p.close(T);
+        let mut props = vec![("bootstrap.servers", s.var("BOOTSTRAP_OAUTH"))];
+        props.extend_from_slice(&judge);
+        let judged = judge_with(&s.cluster, &topic, records.len() + 1, &props);
+        assert_eq!(judged.len(), records.len() + 1, "the probe and the records");
+    }
     // Without a token the build says what to set.
     let err = s
         .builder("OAUTH", &[("security.protocol", "SASL_PLAINTEXT")])
