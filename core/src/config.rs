@@ -19,7 +19,7 @@
 use core::fmt;
 use core::str::FromStr;
 
-use heapless::{String as HString, Vec as HVec};
+use heapless::String as HString;
 
 use crate::record::CompressionType;
 use crate::security::SecurityProtocol;
@@ -96,6 +96,107 @@ impl fmt::Display for BrokerAddress {
         }
     }
 }
+
+/// The longest `bootstrap.servers` list, in bytes once trimmed (the list is kept as its
+/// text, not as [`MAX_BOOTSTRAP_SERVERS`] inline addresses of [`MAX_HOST_LEN`] bytes each,
+/// so that a configuration stays small on firmware, whose stack it crosses once).
+pub const MAX_BOOTSTRAP_LEN: usize = 2048;
+
+/// `bootstrap.servers`: at most [`MAX_BOOTSTRAP_SERVERS`] addresses, each checked when set,
+/// kept as their text (at most [`MAX_BOOTSTRAP_LEN`] bytes) and parsed when read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BootstrapServers {
+    /// The entries, trimmed, separated by `,`.
+    text: HString<MAX_BOOTSTRAP_LEN>,
+    count: usize,
+}
+
+impl BootstrapServers {
+    /// Parses a comma-separated list of `host:port` (`"h1:9092,[::1]:9093"`); empty entries
+    /// are skipped, and an empty list is an error.
+    pub fn parse(list: &str) -> Result<Self, ConfigError> {
+        let mut servers = Self::default();
+        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            BrokerAddress::parse(entry)?;
+            if servers.count == MAX_BOOTSTRAP_SERVERS {
+                return Err(ConfigError::TooManyBootstrapServers);
+            }
+            if servers.count > 0 {
+                servers
+                    .text
+                    .push(',')
+                    .map_err(|_| ConfigError::TooManyBootstrapServers)?;
+            }
+            servers
+                .text
+                .push_str(entry)
+                .map_err(|_| ConfigError::TooManyBootstrapServers)?;
+            servers.count += 1;
+        }
+        if servers.count == 0 {
+            return Err(ConfigError::InvalidBootstrap);
+        }
+        Ok(servers)
+    }
+
+    /// How many addresses.
+    pub const fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether there are none (only in a default configuration).
+    pub const fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Address `i`.
+    pub fn get(&self, i: usize) -> Option<BrokerAddress> {
+        self.iter().nth(i)
+    }
+
+    /// The addresses in order.
+    pub fn iter(&self) -> impl Iterator<Item = BrokerAddress> + '_ {
+        self.text
+            .split(',')
+            .filter(|e| !e.is_empty())
+            .filter_map(|e| BrokerAddress::parse(e).ok())
+    }
+}
+
+impl<'a> IntoIterator for &'a BootstrapServers {
+    type Item = BrokerAddress;
+    type IntoIter = bootstrap_iter::Iter<'a>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        bootstrap_iter::Iter {
+            parts: self.text.split(','),
+        }
+    }
+}
+
+/// The named iterator of `&BootstrapServers` (for `for` loops).
+mod bootstrap_iter {
+    use super::BrokerAddress;
+
+    /// The addresses of a [`BootstrapServers`](super::BootstrapServers), parsed one by one.
+    #[derive(Debug, Clone)]
+    pub struct Iter<'a> {
+        pub(super) parts: core::str::Split<'a, char>,
+    }
+
+    impl Iterator for Iter<'_> {
+        type Item = BrokerAddress;
+
+        fn next(&mut self) -> Option<BrokerAddress> {
+            self.parts
+                .by_ref()
+                .filter(|e| !e.is_empty())
+                .find_map(|e| BrokerAddress::parse(e).ok())
+        }
+    }
+}
+
+pub use bootstrap_iter::Iter as BootstrapIter;
 
 /// `acks`: how many replicas must acknowledge a write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -246,7 +347,7 @@ impl core::error::Error for ConfigError {}
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProducerConfig {
     /// `bootstrap.servers`: where to fetch the first metadata.
-    pub bootstrap_servers: HVec<BrokerAddress, MAX_BOOTSTRAP_SERVERS>,
+    pub bootstrap_servers: BootstrapServers,
     /// `client.id` (default `"kafka-edge"`; at most [`MAX_CLIENT_ID_LEN`] bytes).
     pub client_id: HString<MAX_CLIENT_ID_LEN>,
     /// `acks` (default `all`).
@@ -328,7 +429,7 @@ impl Default for ProducerConfig {
         let mut client_id = HString::new();
         let _ = client_id.push_str("kafka-edge");
         Self {
-            bootstrap_servers: HVec::new(),
+            bootstrap_servers: BootstrapServers::default(),
             client_id,
             acks: Acks::All,
             linger_ms: 5,
@@ -439,16 +540,7 @@ impl ProducerConfig {
     }
 
     fn set_bootstrap_servers(&mut self, list: &str) -> Result<(), ConfigError> {
-        let mut servers = HVec::new();
-        for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            servers
-                .push(BrokerAddress::parse(entry)?)
-                .map_err(|_| ConfigError::TooManyBootstrapServers)?;
-        }
-        if servers.is_empty() {
-            return Err(ConfigError::InvalidBootstrap);
-        }
-        self.bootstrap_servers = servers;
+        self.bootstrap_servers = BootstrapServers::parse(list)?;
         Ok(())
     }
 
@@ -745,8 +837,11 @@ mod tests {
     fn defaults_are_javas() {
         let c = ProducerConfig::new("localhost:9092").unwrap();
         assert_eq!(c.bootstrap_servers.len(), 1);
-        assert_eq!(c.bootstrap_servers[0].host.as_str(), "localhost");
-        assert_eq!(c.bootstrap_servers[0].port, 9092);
+        assert_eq!(
+            c.bootstrap_servers.get(0).unwrap().host.as_str(),
+            "localhost"
+        );
+        assert_eq!(c.bootstrap_servers.get(0).unwrap().port, 9092);
         assert_eq!(c.acks, Acks::All);
         assert_eq!(c.linger_ms, 5);
         assert_eq!(c.batch_size, 16_384);
@@ -761,16 +856,16 @@ mod tests {
     #[test]
     fn parses_bootstrap_lists() {
         let c = ProducerConfig::new(" a:1 , [::1]:9093,b.example.com:65535 ").unwrap();
-        let hosts: [&str; 3] = [
-            c.bootstrap_servers[0].host.as_str(),
-            c.bootstrap_servers[1].host.as_str(),
-            c.bootstrap_servers[2].host.as_str(),
-        ];
+        let hosts: std::vec::Vec<_> = c.bootstrap_servers.iter().map(|a| a.host).collect();
         assert_eq!(hosts, ["a", "::1", "b.example.com"]);
-        assert_eq!(c.bootstrap_servers[1].port, 9093);
         extern crate std;
+        assert_eq!(c.bootstrap_servers.get(1).unwrap().port, 9093);
         use std::string::ToString;
-        assert_eq!(c.bootstrap_servers[1].to_string(), "[::1]:9093");
+        assert_eq!(
+            c.bootstrap_servers.get(1).unwrap().to_string(),
+            "[::1]:9093"
+        );
+        assert_eq!((&c.bootstrap_servers).into_iter().count(), 3);
         for bad in ["", "a", "a:", "a:x", ":9092", "a:0", "a:70000", ","] {
             assert!(ProducerConfig::new(bad).is_err(), "{bad:?}");
         }

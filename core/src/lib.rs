@@ -175,9 +175,9 @@ pub use accumulator::{
     TicketRange,
 };
 pub use config::{
-    Acks, BrokerAddress, ClientDnsLookup, ConfigError, DEFAULT_BATCH_SIZE,
-    DEFAULT_DELIVERY_TIMEOUT_MS, MAX_BOOTSTRAP_SERVERS, MAX_CLIENT_ID_LEN, MAX_HOST_LEN,
-    MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
+    Acks, BootstrapIter, BootstrapServers, BrokerAddress, ClientDnsLookup, ConfigError,
+    DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT_MS, MAX_BOOTSTRAP_LEN, MAX_BOOTSTRAP_SERVERS,
+    MAX_CLIENT_ID_LEN, MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
 pub use metadata::{
     Broker, MAX_TOPIC_NAME_LEN, Metadata, RegisterError, TopicStatus, is_valid_topic_name,

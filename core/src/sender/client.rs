@@ -285,7 +285,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         let (host, port) = match target {
             Target::Bootstrap(i) => {
                 let a = self.config.bootstrap_servers.get(usize::from(i))?;
-                (a.host.clone(), a.port)
+                (a.host, a.port)
             }
             Target::Node(node) => {
                 let b = self.metadata.broker(node)?;

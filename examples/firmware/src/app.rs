@@ -11,8 +11,9 @@
 //! The task that awaits [`produce`] holds only references to them, so its future stays small
 //! (spawning a task builds its future on the stack first). They are built by functions that
 //! are not inlined, so that their frames are gone before the produce loop runs: the deepest
-//! is the core's (18 KB on thumbv7em: the 8.8 KB `ProducerConfig` and the copy of it that
-//! the core's constructor takes by value; the core itself is constructed in its static).
+//! is the core's (the `ProducerConfig`, under 3 KB, and the copy of it that the core's
+//! constructor takes by value; the core itself is constructed in its static). The whole
+//! run's stack high-water mark is about 9 KB.
 
 use core::cell::Cell;
 use core::fmt;
@@ -240,8 +241,8 @@ impl OnOutcome for Tally {
 }
 
 /// Builds the core producer in its static, on the pool (once: a second call panics). Not
-/// inlined: its frame (the configuration, 8.8 KB, which the core's constructor takes by
-/// value) is gone before the produce loop runs; the core is constructed in place.
+/// inlined: its frame (the configuration, which the core's constructor takes by value) is
+/// gone before the produce loop runs; the core is constructed in place.
 #[inline(never)]
 fn core(params: &Params<'_>, seed: u64) -> Result<&'static mut Core, Failure> {
     let mut config = ProducerConfig::default();
