@@ -1,0 +1,438 @@
+//! kafka-edge for JavaScript: the kafka-edge core producer compiled to WebAssembly and
+//! driven from the JavaScript event loop, with a KafkaJS-shaped API. This first cut runs in
+//! Node over TCP (`net.Socket`); browsers over a WebSocket bridge come later.
+//!
+//! ```js
+//! const { Producer } = require('kafka-edge');
+//! const producer = await Producer.connect({
+//!   'bootstrap.servers': '127.0.0.1:9092', 'linger.ms': 5, acks: 'all',
+//! });
+//! const meta = await producer.send({
+//!   topic: 'events',
+//!   messages: [{ key: 'k1', value: 'v1', headers: { trace: 'abc' } }],
+//! });
+//! // meta: [{ topicName: 'events', partition: 3, errorCode: 0, baseOffset: '41', ... }]
+//! const one = await producer.sendOne({ topic: 'events', key: 'k2', value: new Uint8Array([1]) });
+//! // one: { topic: 'events', partition: 0, offset: '7', timestamp: '1764441600000' }
+//! await producer.flush();
+//! await producer.close();
+//! ```
+//!
+//! - Properties are Java's producer properties (`ProducerConfig::set` of the core), with
+//!   string, number or boolean values; Java's defaults, so idempotence is on unless `acks`
+//!   says otherwise.
+//! - Keys, values and header values are strings (UTF-8), `Uint8Array`s (a Node `Buffer`
+//!   is one) or `null`; a header value may also be an array of them (one header each).
+//! - `send` waits up to `max.block.ms` for a topic's metadata or for buffer memory, as
+//!   Java's `send` blocks, then resolves once every record of the call has its outcome.
+//! - Promises reject with `Error` objects whose `name`, `code`, `reason` and `retriable`
+//!   are described in the `error` module: never with a bare string.
+//!
+//! How the core is driven: see the `driver` module.
+
+mod driver;
+mod error;
+mod js;
+
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+use kafka_edge_core::record::Header;
+use kafka_edge_core::{ConfigError, Limits, ProduceError, ProducerConfig, ProducerRecord};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::driver::{CoreProducer, Placed, Shared};
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** Java producer properties (`bootstrap.servers` required), as strings, numbers or booleans. */
+export type ProducerProperties = { "bootstrap.servers": string } & Record<string, string | number | boolean>;
+/** Bytes: a string (sent as UTF-8), a Uint8Array (a Node Buffer is one), or null. */
+export type Bytes = string | Uint8Array | null;
+/** KafkaJS's `Message`. */
+export interface Message {
+  key?: Bytes;
+  value: Bytes;
+  headers?: Record<string, Bytes | Bytes[]>;
+  partition?: number;
+  /** Milliseconds since the Unix epoch (default: now). */
+  timestamp?: string | number;
+}
+/** KafkaJS's `ProducerRecord`. */
+export interface ProducerRecord { topic: string; messages: Message[] }
+/** KafkaJS's `RecordMetadata`: one per partition a `send` call wrote to. */
+export interface RecordMetadata {
+  topicName: string;
+  partition: number;
+  errorCode: number;
+  baseOffset: string;
+  logAppendTime: string;
+  logStartOffset: string;
+}
+/** Where `sendOne`'s record landed. */
+export interface RecordPosition { topic: string; partition: number; offset: string; timestamp: string }
+/** What promises reject with (`name` KafkaEdgeConfigError, KafkaEdgeSendError,
+ * KafkaEdgeProduceError or TypeError). */
+export interface KafkaEdgeError extends Error {
+  /** Kafka's error code name (`MESSAGE_TOO_LARGE`), or null. */
+  code: string | null;
+  /** This package's cause (`TIMEOUT`, `RECORD_TOO_LARGE`, `BROKER`, ...). */
+  reason: string;
+  retriable: boolean;
+}
+"#;
+
+/// A Kafka producer (KafkaJS's `producer()`, connected): create it with
+/// `Producer.connect(properties)`.
+#[wasm_bindgen]
+pub struct Producer {
+    shared: Rc<Shared>,
+}
+
+/// A property value as JavaScript gives it.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Property {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+impl Property {
+    /// The value as Java's `Properties` would hold it.
+    fn to_config_string(&self) -> String {
+        match self {
+            Self::Bool(b) => b.to_string(),
+            // 5 -> "5", not "5.0" (the core parses integers).
+            Self::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => (*n as i64).to_string(),
+            Self::Number(n) => n.to_string(),
+            Self::Text(s) => s.clone(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Producer {
+    /// Creates a producer from Java producer properties (`bootstrap.servers` required) and
+    /// starts its driver; rejects with a `KafkaEdgeConfigError` for a property it cannot use.
+    pub async fn connect(
+        #[wasm_bindgen(unchecked_param_type = "ProducerProperties")] properties: JsValue,
+    ) -> Result<Producer, JsValue> {
+        let properties: BTreeMap<String, Property> = serde_wasm_bindgen::from_value(properties)
+            .map_err(|e| {
+                error::type_error(&format!(
+                    "properties must be an object of strings, numbers and booleans: {e}"
+                ))
+            })?;
+        let bootstrap = properties
+            .get("bootstrap.servers")
+            .map(Property::to_config_string)
+            .ok_or_else(|| {
+                error::config_error(&ConfigError::InvalidBootstrap, Some("bootstrap.servers"))
+            })?;
+        let mut config = ProducerConfig::new(&bootstrap)
+            .map_err(|e| error::config_error(&e, Some("bootstrap.servers")))?;
+        for (key, value) in properties.iter().filter(|(k, _)| *k != "bootstrap.servers") {
+            config
+                .set(key, &value.to_config_string())
+                .map_err(|e| error::config_error(&e, Some(key)))?;
+        }
+        // `buffer.memory` in whole slots of `batch.size`; zeroed pages are cheap until used.
+        let slot = config.slot_size();
+        let pool_len = (config.buffer_memory / slot).saturating_mul(slot);
+        let seed = (js_sys::Math::random() * 9_007_199_254_740_992.0) as u64;
+        let core = CoreProducer::new(config, vec![0; pool_len], Limits::UNBOUNDED, seed)
+            .map_err(|e| error::config_error(&e, None))?;
+        Ok(Self {
+            shared: Shared::start(core),
+        })
+    }
+
+    /// Sends `{ topic, messages: [{ key, value, headers, partition, timestamp }] }`;
+    /// resolves to KafkaJS's `RecordMetadata[]`, one entry per partition written
+    /// (`baseOffset`: the offset of the call's first record there, a string; `"-1"` with
+    /// `acks=0`), or rejects with the first record's error.
+    #[wasm_bindgen(unchecked_return_type = "Promise<RecordMetadata[]>")]
+    pub fn send(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ProducerRecord")] record: JsValue,
+    ) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let topic = topic_of(&record)?;
+            let messages = get(&record, "messages");
+            let messages = messages
+                .dyn_ref::<Array>()
+                .ok_or_else(|| error::type_error("messages must be an array"))?;
+            let records = messages
+                .iter()
+                .map(|m| OwnedRecord::parse(&m))
+                .collect::<Result<Vec<_>, _>>()?;
+            let placed = send_records(&shared, &topic, &records).await?;
+            Ok(record_metadata(&topic, &placed))
+        })
+    }
+
+    /// Sends one record `{ topic, key, value, headers, partition, timestamp }`; resolves to
+    /// `{ topic, partition, offset, timestamp }` (`offset` a string, `"-1"` with `acks=0`;
+    /// `timestamp` the broker's append time on `LogAppendTime` topics, else the record's).
+    #[wasm_bindgen(js_name = sendOne, unchecked_return_type = "Promise<RecordPosition>")]
+    pub fn send_one(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Message & { topic: string }")] record: JsValue,
+    ) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            let topic = topic_of(&record)?;
+            let records = [OwnedRecord::parse(&record)?];
+            let placed = send_records(&shared, &topic, &records).await?;
+            let (p, timestamp) = match (placed.first(), records.first()) {
+                (Some(p), Some(r)) => (*p, r.timestamp),
+                _ => return Err(error::produce_error(&ProduceError::Closed)),
+            };
+            let timestamp = if p.log_append_time_ms >= 0 {
+                p.log_append_time_ms
+            } else {
+                timestamp
+            };
+            let out = Object::new();
+            set(&out, "topic", JsValue::from_str(&topic));
+            set(&out, "partition", JsValue::from(p.partition));
+            set(&out, "offset", JsValue::from_str(&p.offset.to_string()));
+            set(&out, "timestamp", JsValue::from_str(&timestamp.to_string()));
+            Ok(out.into())
+        })
+    }
+
+    /// Sends every record accepted so far without waiting for `linger.ms`; resolves once
+    /// each has its outcome.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn flush(&self) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        future_to_promise(async move {
+            {
+                let mut d = shared.driver.borrow_mut();
+                if d.done || d.core.is_flushed() {
+                    return Ok(JsValue::UNDEFINED);
+                }
+                d.core.flush(js::now_ms());
+            }
+            shared.flushed().await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Refuses new records, delivers what it can within `timeoutMs` (default: no limit;
+    /// the rest fails with a `KafkaEdgeProduceError` of reason `CLOSED`), then closes the
+    /// sockets, which lets Node exit.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self, #[wasm_bindgen(js_name = timeoutMs)] timeout_ms: Option<f64>) -> Promise {
+        let shared = Rc::clone(&self.shared);
+        let timeout_ms = timeout_ms.map_or(u64::from(u32::MAX), |t| t.max(0.0) as u64);
+        future_to_promise(async move {
+            shared.closed(timeout_ms).await;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+/// A record's parts, copied out of JavaScript.
+struct OwnedRecord {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+    partition: Option<i32>,
+    /// Wall-clock milliseconds (`CreateTime`).
+    timestamp: i64,
+}
+
+impl OwnedRecord {
+    /// `{ key, value, headers, partition, timestamp }` (KafkaJS's `Message`).
+    fn parse(m: &JsValue) -> Result<Self, JsValue> {
+        if !m.is_object() {
+            return Err(error::type_error("a message must be an object"));
+        }
+        let mut headers = Vec::new();
+        let h = get(m, "headers");
+        if !h.is_null() && !h.is_undefined() {
+            let h = h
+                .dyn_ref::<Object>()
+                .ok_or_else(|| error::type_error("headers must be an object"))?;
+            for entry in Object::entries(h).iter() {
+                let entry = Array::from(&entry);
+                let key = entry.get(0).as_string().unwrap_or_default();
+                let value = entry.get(1);
+                match value.dyn_ref::<Array>() {
+                    Some(values) => {
+                        for v in values.iter() {
+                            headers.push((key.clone(), bytes(&v, "a header value")?));
+                        }
+                    }
+                    None => headers.push((key, bytes(&value, "a header value")?)),
+                }
+            }
+        }
+        let partition = match get(m, "partition") {
+            p if p.is_null() || p.is_undefined() => None,
+            p => match p.as_f64() {
+                Some(n) if n.fract() == 0.0 && n >= 0.0 && n <= f64::from(i32::MAX) => {
+                    Some(n as i32)
+                }
+                _ => {
+                    return Err(error::type_error(
+                        "partition must be a non-negative integer",
+                    ));
+                }
+            },
+        };
+        let timestamp = match get(m, "timestamp") {
+            t if t.is_null() || t.is_undefined() => js::wall_clock_ms(),
+            t => match (t.as_f64(), t.as_string()) {
+                (Some(n), _) if n.fract() == 0.0 => n as i64,
+                (_, Some(s)) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| error::type_error("timestamp must be an integer"))?,
+                _ => return Err(error::type_error("timestamp must be an integer")),
+            },
+        };
+        Ok(Self {
+            key: bytes(&get(m, "key"), "key")?,
+            value: bytes(&get(m, "value"), "value")?,
+            headers,
+            partition,
+            timestamp,
+        })
+    }
+}
+
+/// Appends `records` (waiting up to `max.block.ms` for metadata or memory, as Java's `send`
+/// blocks) and waits for their outcomes.
+async fn send_records(
+    shared: &Shared,
+    topic: &str,
+    records: &[OwnedRecord],
+) -> Result<Vec<Placed>, JsValue> {
+    let call = shared.open_call(records.len());
+    let max_block_ms = shared.driver.borrow().core.config().max_block_ms;
+    let deadline = js::now_ms().saturating_add(max_block_ms);
+    for (i, r) in records.iter().enumerate() {
+        let headers: Vec<Header<'_>> = r
+            .headers
+            .iter()
+            .map(|(key, value)| Header {
+                key,
+                value: value.as_deref(),
+            })
+            .collect();
+        let record = ProducerRecord {
+            topic,
+            partition: r.partition,
+            key: r.key.as_deref(),
+            value: r.value.as_deref(),
+            headers: &headers,
+            timestamp: r.timestamp,
+        };
+        loop {
+            let now = js::now_ms();
+            let sent = shared.driver.borrow_mut().core.send(now, &record);
+            // A command leaves outputs (a metadata request, a full batch): drain them.
+            shared.inbox.borrow_mut().kick();
+            match sent {
+                Ok(ticket) => {
+                    shared.accepted(call, i, ticket);
+                    break;
+                }
+                Err(e) if e.is_retriable() => {
+                    if now >= deadline {
+                        shared.abandon(call);
+                        return Err(error::timeout_error(topic, max_block_ms, &e));
+                    }
+                    shared.progress(deadline).await;
+                }
+                Err(e) => {
+                    shared.abandon(call);
+                    return Err(error::send_error(&e));
+                }
+            }
+        }
+    }
+    let Some(call) = shared.finish(call).await else {
+        return Err(error::produce_error(&ProduceError::Closed));
+    };
+    call.outcomes
+        .into_iter()
+        .map(|o| match o {
+            Some(Ok(placed)) => Ok(placed),
+            Some(Err(e)) => Err(error::produce_error(&e)),
+            None => Err(error::produce_error(&ProduceError::Closed)),
+        })
+        .collect()
+}
+
+/// KafkaJS's `RecordMetadata[]`: one entry per partition, in partition order.
+fn record_metadata(topic: &str, placed: &[Placed]) -> JsValue {
+    let mut partitions: BTreeMap<i32, (i64, i64)> = BTreeMap::new();
+    for p in placed {
+        let e = partitions
+            .entry(p.partition)
+            .or_insert((p.offset, p.log_append_time_ms));
+        if p.offset >= 0 && (e.0 < 0 || p.offset < e.0) {
+            *e = (p.offset, p.log_append_time_ms);
+        }
+    }
+    let out = Array::new();
+    for (partition, (base_offset, log_append_time)) in partitions {
+        let m = Object::new();
+        set(&m, "topicName", JsValue::from_str(topic));
+        set(&m, "partition", JsValue::from(partition));
+        set(&m, "errorCode", JsValue::from(0));
+        set(
+            &m,
+            "baseOffset",
+            JsValue::from_str(&base_offset.to_string()),
+        );
+        set(
+            &m,
+            "logAppendTime",
+            JsValue::from_str(&log_append_time.to_string()),
+        );
+        // The core does not keep the Produce response's log start offset.
+        set(&m, "logStartOffset", JsValue::from_str("-1"));
+        out.push(&m);
+    }
+    out.into()
+}
+
+fn topic_of(record: &JsValue) -> Result<String, JsValue> {
+    get(record, "topic")
+        .as_string()
+        .ok_or_else(|| error::type_error("topic must be a string"))
+}
+
+fn get(obj: &JsValue, key: &str) -> JsValue {
+    Reflect::get(obj, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(obj: &Object, key: &str, value: JsValue) {
+    // Defining a property on a fresh plain object cannot fail.
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value);
+}
+
+/// A key, value or header value: a string (as UTF-8), a `Uint8Array`, or null.
+fn bytes(v: &JsValue, what: &str) -> Result<Option<Vec<u8>>, JsValue> {
+    if v.is_null() || v.is_undefined() {
+        Ok(None)
+    } else if let Some(s) = v.as_string() {
+        Ok(Some(s.into_bytes()))
+    } else if let Some(a) = v.dyn_ref::<Uint8Array>() {
+        Ok(Some(a.to_vec()))
+    } else {
+        Err(error::type_error(&format!(
+            "{what} must be a string, a Uint8Array or null"
+        )))
+    }
+}

@@ -1,0 +1,127 @@
+// Records reach a real Apache Kafka exactly once, where Java's producer would put them:
+// checked by an independent reader (librdkafka), Java's murmur2 (scripts/oracle) and the
+// broker's own view of the batches (DumpLogSegments).
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import {
+  Producer, bootstrap, createTopic, hex, javaPartition, judge, oraclePartitions,
+  storedBatches, uniqueTopic,
+} from './helpers.mjs';
+
+test('2000 keyed records with headers, acks=all, idempotent: exactly once, in murmur2 partitions', async () => {
+  const topic = uniqueTopic('wasm-keyed');
+  const partitions = 6;
+  createTopic(topic, partitions);
+  const n = 2000;
+  const key = (i) => `key-${i}`;
+  // Values alternate between strings and Uint8Arrays; headers carry both, a null, and a
+  // repeated name.
+  const value = (i) => (i % 2 ? `value-${i}` : Uint8Array.from(Buffer.from(`bytes-${i}`)));
+  const headers = (i) => ({ seq: String(i), bin: Uint8Array.of(i & 0xff, i >> 8), none: null, rep: ['a', 'b'] });
+
+  const producer = await Producer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 5, acks: 'all' });
+  // 20 concurrent send calls of 100 records.
+  const calls = [];
+  for (let c = 0; c < 20; c++) {
+    const messages = [];
+    for (let i = c * 100; i < (c + 1) * 100; i++) messages.push({ key: key(i), value: value(i), headers: headers(i) });
+    calls.push(producer.send({ topic, messages }));
+  }
+  const results = await Promise.all(calls);
+  await producer.close();
+
+  // Java's partition of every key: JavaScript's murmur2 agrees with kafka-clients' own.
+  const keyBytes = Array.from({ length: n }, (_, i) => Buffer.from(key(i)));
+  const expected = oraclePartitions(keyBytes, partitions);
+  assert.equal(expected.length, n);
+  keyBytes.forEach((k, i) => assert.equal(javaPartition(k, partitions), expected[i], `murmur2 of ${key(i)}`));
+
+  const records = judge(topic);
+  assert.equal(records.length, n, 'every record once');
+  const seen = new Map();
+  for (const r of records) {
+    const i = Number(Buffer.from(r.key, 'hex').toString().slice(4));
+    assert.ok(!seen.has(i), `record ${i} duplicated`);
+    seen.set(i, r);
+    assert.equal(r.partition, expected[i], `partition of ${key(i)}`);
+    assert.equal(r.value, hex(value(i)));
+    assert.deepEqual(r.headers, [
+      ['seq', hex(String(i))], ['bin', hex(Uint8Array.of(i & 0xff, i >> 8))], ['none', null],
+      ['rep', hex('a')], ['rep', hex('b')],
+    ]);
+    assert.equal(r.timestamp_type, 'create');
+  }
+  assert.equal(seen.size, n);
+  // Send order holds in each partition.
+  for (let p = 0; p < partitions; p++) {
+    const order = records.filter((r) => r.partition === p).map((r) => Number(Buffer.from(r.key, 'hex').toString().slice(4)));
+    assert.deepEqual(order, [...order].sort((a, b) => a - b), `order in partition ${p}`);
+  }
+
+  // KafkaJS's RecordMetadata[]: one entry per partition of the call, baseOffset naming the
+  // call's first record there.
+  results.forEach((meta, c) => {
+    const mine = [];
+    for (let i = c * 100; i < (c + 1) * 100; i++) mine.push(i);
+    const parts = [...new Set(mine.map((i) => expected[i]))].sort((a, b) => a - b);
+    assert.deepEqual(meta.map((m) => m.partition), parts);
+    for (const m of meta) {
+      assert.equal(m.topicName, topic);
+      assert.equal(m.errorCode, 0);
+      const first = mine.find((i) => expected[i] === m.partition);
+      assert.equal(m.baseOffset, String(seen.get(first).offset), `baseOffset of call ${c} in ${m.partition}`);
+    }
+  });
+
+  // Idempotence on by default: one producer id, sequences without gaps from 0.
+  const ids = new Set();
+  for (let p = 0; p < partitions; p++) {
+    let next = 0;
+    for (const b of storedBatches(topic, p)) {
+      assert.ok(b.valid);
+      assert.ok(b.producerId >= 0, 'an idempotent producer id');
+      ids.add(b.producerId);
+      assert.equal(b.baseSequence, next, `sequence in partition ${p}`);
+      next = b.lastSequence + 1;
+    }
+    assert.equal(next, records.filter((r) => r.partition === p).length);
+  }
+  assert.equal(ids.size, 1);
+});
+
+for (const acks of [0, 1]) {
+  test(`acks=${acks}: every record delivered`, async () => {
+    const topic = uniqueTopic(`wasm-acks${acks}`);
+    createTopic(topic, 3);
+    const producer = await Producer.connect({ 'bootstrap.servers': bootstrap, acks });
+    const n = 300;
+    const messages = Array.from({ length: n - 1 }, (_, i) => ({ key: `k${i}`, value: `v${i}` }));
+    const meta = await producer.send({ topic, messages });
+    const one = await producer.sendOne({ topic, key: 'last', value: 'one', partition: 2 });
+    await producer.flush();
+    await producer.close();
+
+    assert.equal(one.topic, topic);
+    assert.equal(one.partition, 2);
+    assert.match(one.timestamp, /^\d+$/);
+    const records = judge(topic);
+    assert.equal(records.length, n);
+    const values = new Set(records.map((r) => Buffer.from(r.value, 'hex').toString()));
+    assert.equal(values.size, n, 'every record once');
+    const last = records.find((r) => r.key === hex('last'));
+    assert.equal(last.partition, 2);
+    if (acks === 0) {
+      // No answer from the broker: offsets unknown.
+      assert.equal(one.offset, '-1');
+      for (const m of meta) assert.equal(m.baseOffset, '-1');
+    } else {
+      assert.equal(one.offset, String(last.offset));
+      for (const m of meta) assert.equal(m.baseOffset, '0');
+    }
+    // acks other than all turn idempotence off (it was not set explicitly), as in Java.
+    const batches = [0, 1, 2].flatMap((p) => storedBatches(topic, p));
+    assert.ok(batches.length > 0);
+    for (const b of batches) assert.equal(b.producerId, -1);
+  });
+}
