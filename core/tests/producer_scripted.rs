@@ -1870,6 +1870,75 @@ fn default_delivery_timeout_raised_to_cover_linger_and_request_timeout() {
     ));
 }
 
+/// A Produce request to broker 1 answered with `bad` (the bytes of one frame, size prefix
+/// included, built from the request): the connection closes, the batch is retried on a new
+/// connection with the same sequence, and delivered once.
+fn bad_produce_answer_is_retried(bad: impl Fn(&Req) -> Vec<u8>) {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    let sequence = batches[0].2[0].sequence;
+    h.feed(b1, &bad(&req));
+    assert!(
+        h.net.events.contains(&Ev::Disconnect(b1)),
+        "{:?}",
+        h.net.events
+    );
+    assert!(failed(&h).is_empty(), "retried, not failed");
+    // A new connection to broker 1 after the reconnect backoff carries the same batch.
+    for _ in 0..20 {
+        if h.net.conns.values().any(|c| c.host == "broker-1") {
+            break;
+        }
+        h.advance(100);
+    }
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    for _ in 0..20 {
+        if h.net.conns.get(&b1).is_some_and(|c| c.out.len() >= 4) {
+            break;
+        }
+        h.advance(100);
+    }
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(batches[0].2[0].sequence, sequence, "the same sequence");
+    h.produce_response(b1, &req, &[("t", 0, 0, 41)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1, "delivered once");
+    assert!(d[0].1.contains(t));
+    assert_eq!(d[0].2, 41);
+}
+
+#[test]
+fn a_response_with_an_unknown_correlation_id_closes_the_connection_and_the_batch_is_retried() {
+    bad_produce_answer_is_retried(|req| {
+        let mut frame = (req.correlation_id + 1000).to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0; 16]);
+        let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&frame);
+        bytes
+    });
+}
+
+#[test]
+fn garbage_in_place_of_a_produce_response_closes_the_connection_and_the_batch_is_retried() {
+    bad_produce_answer_is_retried(|req| {
+        let mut frame = req.correlation_id.to_be_bytes().to_vec();
+        frame.extend_from_slice(&[0xff; 11]);
+        let mut bytes = (frame.len() as i32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(&frame);
+        bytes
+    });
+}
+
 // ---- SASL (feature `sasl`) -------------------------------------------------------------------
 
 #[cfg(feature = "sasl")]
