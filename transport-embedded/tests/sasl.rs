@@ -55,44 +55,30 @@ fn produce_and_judge(s: &Secure, mut core: Box<Core>, name: &str) {
     assert_read_back_exactly(&records, &judged, |i| murmur2(&records[i], 3));
 }
 
-#[test]
-fn sasl_plain_produces_exactly_once() {
+/// `mechanism` with the user of Java's `sasl.jaas.config` for `module`, on SASL_PLAINTEXT.
+fn jaas_round_trip(mechanism: &str, module: &str, name: &str) {
     let s = Secure::get();
-    let jaas = jaas(
-        "plain.PlainLoginModule",
-        s.var("SASL_USER"),
-        s.var("SASL_PASSWORD"),
-    );
+    let jaas = jaas(module, s.var("SASL_USER"), s.var("SASL_PASSWORD"));
     let core = secure_core(
         &s,
         "BOOTSTRAP_SASL_PLAINTEXT",
         &[
             ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "PLAIN"),
+            ("sasl.mechanism", mechanism),
             ("sasl.jaas.config", &jaas),
         ],
     );
-    produce_and_judge(&s, core, "sasl-plain");
+    produce_and_judge(&s, core, name);
+}
+
+#[test]
+fn sasl_plain_produces_exactly_once() {
+    jaas_round_trip("PLAIN", "plain.PlainLoginModule", "sasl-plain");
 }
 
 #[test]
 fn sasl_scram_sha_256_produces_exactly_once() {
-    let s = Secure::get();
-    let jaas = jaas(
-        "scram.ScramLoginModule",
-        s.var("SASL_USER"),
-        s.var("SASL_PASSWORD"),
-    );
-    let core = secure_core(
-        &s,
-        "BOOTSTRAP_SASL_PLAINTEXT",
-        &[
-            ("security.protocol", "SASL_PLAINTEXT"),
-            ("sasl.mechanism", "SCRAM-SHA-256"),
-            ("sasl.jaas.config", &jaas),
-        ],
-    );
-    produce_and_judge(&s, core, "sasl-scram256");
+    jaas_round_trip("SCRAM-SHA-256", "scram.ScramLoginModule", "sasl-scram256");
 }
 
 #[test]

@@ -92,6 +92,22 @@ fn produce_all(p: &Producer, topic: &str, records: &[TestRecord]) {
     }
 }
 
+/// Sends `records` through `p`, closes it, and reads `topic` back with librdkafka
+/// authenticated with `judge`: exactly `records`, record `i` in `partition(i)`.
+fn send_and_read_back(
+    s: &Secure,
+    p: Producer,
+    topic: &str,
+    records: &[TestRecord],
+    judge: &[(&str, &str)],
+    partition: impl Fn(usize) -> i32,
+) {
+    produce_all(&p, topic, records);
+    p.close(T);
+    let judged = judge_with(&s.cluster, topic, records.len(), judge);
+    assert_read_back_exactly(records, &judged, partition);
+}
+
 #[test]
 fn ssl_keyed_records_read_back_exactly() {
     init_log();
@@ -110,15 +126,9 @@ fn ssl_keyed_records_read_back_exactly() {
         .build()
         .unwrap();
     let records = keyed_records(41, 3000, 50);
-    produce_all(&p, &topic, &records);
-    p.close(T);
-    let judged = judge_with(
-        &s.cluster,
-        &topic,
-        records.len(),
-        &s.judge_props("SSL", false),
-    );
-    assert_read_back_exactly(&records, &judged, |i| murmur2_partition(&records[i], 3));
+    send_and_read_back(&s, p, &topic, &records, &s.judge_props("SSL", false), |i| {
+        murmur2_partition(&records[i], 3)
+    });
 }
 
 /// Requests far larger than rustls' 64 KiB buffer and the socket's: transmits stop part
@@ -151,16 +161,8 @@ fn ssl_large_requests_cross_full_buffers() {
         })
         .collect();
     let t0 = Instant::now();
-    produce_all(&p, &topic, &records);
-    println!("12 MB over TLS in {:?}", t0.elapsed());
-    p.close(T);
-    let judged = judge_with(
-        &s.cluster,
-        &topic,
-        records.len(),
-        &s.judge_props("SSL", false),
-    );
-    assert_read_back_exactly(&records, &judged, |_| 0);
+    send_and_read_back(&s, p, &topic, &records, &s.judge_props("SSL", false), |_| 0);
+    println!("12 MB over TLS and read back in {:?}", t0.elapsed());
 }
 
 #[test]
@@ -182,15 +184,9 @@ fn mtls_with_client_certificate_read_back_exactly() {
         .build()
         .unwrap();
     let records = keyed_records(42, 1000, 20);
-    produce_all(&p, &topic, &records);
-    p.close(T);
-    let judged = judge_with(
-        &s.cluster,
-        &topic,
-        records.len(),
-        &s.judge_props("MTLS", true),
-    );
-    assert_read_back_exactly(&records, &judged, |i| murmur2_partition(&records[i], 2));
+    send_and_read_back(&s, p, &topic, &records, &s.judge_props("MTLS", true), |i| {
+        murmur2_partition(&records[i], 2)
+    });
 }
 
 /// The other ways to give the same trust and identity: inline PEM (Java), librdkafka's
@@ -321,13 +317,10 @@ fn sasl_round_trip(
     }
     let p = b.build().unwrap_or_else(|e| panic!("{name}: {e}"));
     let records = keyed_records(44, 500, 10);
-    produce_all(&p, &topic, &records);
-    p.close(T);
     let bootstrap = s.var(&format!("BOOTSTRAP_{listener}"));
     let mut props = vec![("bootstrap.servers", bootstrap)];
     props.extend_from_slice(judge);
-    let judged = judge_with(&s.cluster, &topic, records.len(), &props);
-    assert_read_back_exactly(&records, &judged, |_| 0);
+    send_and_read_back(s, p, &topic, &records, &props, |_| 0);
 }
 
 fn jaas(module: &str, user: &str, password: &str) -> String {
