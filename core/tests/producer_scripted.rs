@@ -1967,6 +1967,14 @@ mod sasl {
             self.respond(conn, &req, &resp);
         }
 
+        /// Connects the pending connection `conn` and answers its ApiVersions (with SASL)
+        /// and its SaslHandshake for `mechanism`, enabling `enabled`.
+        fn sasl_connect(&mut self, conn: u16, mechanism: &str, enabled: &[&str]) {
+            self.connect_pending();
+            self.api_versions_with_sasl(conn);
+            self.sasl_handshake(conn, mechanism, enabled);
+        }
+
         /// Expects SaslHandshake v1 for `mechanism` and enables `enabled`.
         fn sasl_handshake(&mut self, conn: u16, mechanism: &str, enabled: &[&str]) {
             let req = self.expect(conn, kp::ApiKey::SaslHandshake);
@@ -2070,9 +2078,7 @@ mod sasl {
     fn a_refused_password_fails_queued_records_at_once_and_refuses_new_ones() {
         let mut h = Harness::new(&plain());
         let boot = h.conn_to("boot");
-        h.connect_pending();
-        h.api_versions_with_sasl(boot);
-        h.sasl_handshake(boot, "PLAIN", &["PLAIN"]);
+        h.sasl_connect(boot, "PLAIN", &["PLAIN"]);
         h.sasl_authenticate(boot, None, 0);
         h.metadata(boot, &[]);
         h.init_producer_id(boot, 4000, 0);
@@ -2081,9 +2087,7 @@ mod sasl {
         // A record queued for broker 1, whose connection refuses the password.
         let t = h.send("t", Some(0), b"queued").unwrap();
         let b1 = h.conn_to("broker-1");
-        h.connect_pending();
-        h.api_versions_with_sasl(b1);
-        h.sasl_handshake(b1, "PLAIN", &["PLAIN"]);
+        h.sasl_connect(b1, "PLAIN", &["PLAIN"]);
         h.sasl_authenticate(
             b1,
             Some("Authentication failed: Invalid username or password"),
@@ -2117,9 +2121,7 @@ mod sasl {
         // After broker 1's reconnect backoff.
         h.advance(1_000);
         let b1 = h.conn_to("broker-1");
-        h.connect_pending();
-        h.api_versions_with_sasl(b1);
-        h.sasl_handshake(b1, "PLAIN", &["PLAIN"]);
+        h.sasl_connect(b1, "PLAIN", &["PLAIN"]);
         h.sasl_authenticate(b1, None, 0);
         h.wait_request(b1, 3);
         let req = h.expect(b1, kp::ApiKey::Produce);
@@ -2131,9 +2133,7 @@ mod sasl {
     fn an_unsupported_mechanism_names_the_enabled_ones() {
         let mut h = Harness::new(&plain());
         let boot = h.conn_to("boot");
-        h.connect_pending();
-        h.api_versions_with_sasl(boot);
-        h.sasl_handshake(boot, "PLAIN", &["SCRAM-SHA-256", "SCRAM-SHA-512"]);
+        h.sasl_connect(boot, "PLAIN", &["SCRAM-SHA-256", "SCRAM-SHA-512"]);
         let failure = h.p.authentication_failure().expect("failed");
         assert_eq!(
             failure.message.as_str(),
@@ -2243,9 +2243,7 @@ mod sasl {
     /// server's signature.
     fn scram_exchange(h: &mut Harness, tamper: bool) -> u16 {
         let boot = h.conn_to("boot");
-        h.connect_pending();
-        h.api_versions_with_sasl(boot);
-        h.sasl_handshake(boot, "SCRAM-SHA-256", &["SCRAM-SHA-256"]);
+        h.sasl_connect(boot, "SCRAM-SHA-256", &["SCRAM-SHA-256"]);
         let mut server_first = String::new();
         let client_first = h.sasl_exchange(
             boot,
