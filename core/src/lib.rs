@@ -155,6 +155,7 @@
 
 mod accumulator;
 mod backoff;
+mod bootstrap;
 mod config;
 mod metadata;
 mod partitioner;
