@@ -23,7 +23,9 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::prelude::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
-use crate::js::{self, Socket, Timer};
+use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+use crate::js::{self, Timer};
 
 /// The core as this transport instantiates it: the pool in a `Vec`, tables that grow.
 pub(crate) type CoreProducer = kafka_edge_core::Producer<Vec<u8>, HeapStorage>;
@@ -88,28 +90,86 @@ pub(crate) struct Call {
     done: Option<Function>,
 }
 
-/// An open (or opening) Node socket for one of the core's connections.
+/// How the producer reaches the brokers.
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    /// TCP straight to the brokers' addresses (Node's `net`).
+    Tcp,
+    /// A WebSocket per connection to a gateway next to the cluster (`bridge.url`), which
+    /// names the broker by node id or bootstrap index, never by address.
+    Bridge {
+        /// `ws://` or `wss://` URL without a trailing `/`.
+        url: String,
+        /// Offered as the subprotocol `kafka-edge.bearer.<token>` beside `kafka-edge`.
+        token: Option<String>,
+    },
+}
+
+impl Backend {
+    /// The WebSocket URL for `broker`: `{url}/broker/{node id}` or `{url}/bootstrap/{i}`.
+    fn url(url: &str, broker: BrokerRef) -> String {
+        match broker {
+            BrokerRef::Node(id) => format!("{url}/broker/{}", id.0),
+            BrokerRef::Bootstrap(i) => format!("{url}/bootstrap/{i}"),
+        }
+    }
+}
+
+/// A WebSocket whose `bufferedAmount` passed this many bytes takes no more until it fell
+/// below (a WebSocket has no `drain` event: the driver looks again after
+/// [`WS_RETRY_MS`]).
+const WS_HIGH_WATER: u32 = 4 << 20;
+/// How long a blocked WebSocket waits before the driver looks at it again.
+const WS_RETRY_MS: u64 = 5;
+
+/// The socket of a connection.
+enum Socket {
+    Tcp(js::Socket),
+    Ws {
+        ws: WebSocket,
+        /// Bytes of a frame not yet whole: a WebSocket message carries one whole frame.
+        partial: Vec<u8>,
+        /// The look at `bufferedAmount` after a block.
+        retry: Option<Timer>,
+    },
+}
+
+/// An open (or opening) socket for one of the core's connections.
 struct Conn {
     socket: Socket,
     generation: u32,
-    /// `write` returned false: hand out nothing more until `drain`.
+    /// `write` returned false (or the WebSocket's buffer is full): hand out nothing more
+    /// until the socket can take more.
     blocked: bool,
-    _listeners: Vec<Closure<dyn FnMut(JsValue)>>,
+    listeners: Vec<Closure<dyn FnMut(JsValue)>>,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // The listeners die with this value: detach them first, keep a no-op `error`
-        // listener (an `error` without one is an uncaught exception), then close.
-        self.socket.remove_all_listeners();
-        self.socket.on("error", &Function::new_no_args(""));
-        self.socket.destroy();
+        // The listeners die with this value: detach them first, then close.
+        match &self.socket {
+            Socket::Tcp(socket) => {
+                // Keep a no-op `error` listener (an `error` without one is an uncaught
+                // exception).
+                socket.remove_all_listeners();
+                socket.on("error", &Function::new_no_args(""));
+                socket.destroy();
+            }
+            Socket::Ws { ws, .. } => {
+                ws.set_onopen(None);
+                ws.set_onmessage(None);
+                ws.set_onerror(None);
+                ws.set_onclose(None);
+                let _ = ws.close();
+            }
+        }
     }
 }
 
 /// The driver's state, borrowed by one turn or one command at a time.
 pub(crate) struct Driver {
     pub(crate) core: CoreProducer,
+    backend: Backend,
     conns: Vec<Option<Conn>>,
     next_generation: u32,
     /// The `send` call and record index of every accepted record without an outcome.
@@ -136,10 +196,11 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Starts the driver task for `core`.
-    pub(crate) fn start(core: CoreProducer) -> Rc<Self> {
+    pub(crate) fn start(core: CoreProducer, backend: Backend) -> Rc<Self> {
         let shared = Rc::new(Self {
             driver: RefCell::new(Driver {
                 core,
+                backend,
                 conns: Vec::new(),
                 next_generation: 0,
                 tickets: BTreeMap::new(),
@@ -288,6 +349,7 @@ impl Driver {
             happened = true;
         }
         let mut sockets = Sockets {
+            backend: &self.backend,
             conns: &mut self.conns,
             next_generation: &mut self.next_generation,
             inbox,
@@ -338,6 +400,9 @@ impl Driver {
             Input::Writable(..) => {
                 if let Some(c) = slot.as_mut() {
                     c.blocked = false;
+                    if let Socket::Ws { retry, .. } = &mut c.socket {
+                        *retry = None;
+                    }
                 }
                 self.core.handle_writable(now, conn);
             }
@@ -355,8 +420,9 @@ fn resolve_all(waiters: &mut Vec<Function>) {
     }
 }
 
-/// The core's [`Transport`] over Node sockets, for one drain step.
+/// The core's [`Transport`] over the host's sockets, for one drain step.
 struct Sockets<'a> {
+    backend: &'a Backend,
     conns: &'a mut Vec<Option<Conn>>,
     next_generation: &'a mut u32,
     inbox: &'a Rc<RefCell<Inbox>>,
@@ -398,30 +464,26 @@ fn listener(
 }
 
 impl Transport for Sockets<'_> {
-    fn connect(&mut self, conn: ConnId, _broker: BrokerRef, host: &str, port: u16) {
+    fn connect(&mut self, conn: ConnId, broker: BrokerRef, host: &str, port: u16) {
         let generation = *self.next_generation;
         *self.next_generation = generation.wrapping_add(1);
-        let socket = js::net_connect(port, host);
-        socket.set_no_delay(true);
-        let listeners = vec![
-            listener(self.inbox, move |_| {
-                Some(Input::Connected(conn, generation))
-            }),
-            listener(self.inbox, move |data| {
-                let bytes = data.dyn_into::<Uint8Array>().ok()?.to_vec();
-                Some(Input::Received(conn, generation, bytes))
-            }),
-            listener(self.inbox, move |_| Some(Input::Writable(conn, generation))),
-            // `error` is always followed by `close`, which reports the loss.
-            listener(self.inbox, |_| None),
-            listener(self.inbox, move |_| Some(Input::Closed(conn, generation))),
-        ];
-        for (event, f) in ["connect", "data", "drain", "error", "close"]
-            .iter()
-            .zip(&listeners)
-        {
-            socket.on(event, f.as_ref().unchecked_ref());
-        }
+        let opened = match self.backend {
+            Backend::Tcp => tcp_connect(self.inbox, conn, generation, host, port),
+            Backend::Bridge { url, token } => ws_connect(
+                self.inbox,
+                conn,
+                generation,
+                &Backend::url(url, broker),
+                token.as_deref(),
+            ),
+        };
+        let Some((socket, listeners)) = opened else {
+            // The host could not even start the connection: report it lost.
+            self.inbox
+                .borrow_mut()
+                .push(Input::Closed(conn, generation));
+            return;
+        };
         let i = conn.index();
         if self.conns.len() <= i {
             self.conns.resize_with(i + 1, || None);
@@ -431,7 +493,7 @@ impl Transport for Sockets<'_> {
                 socket,
                 generation,
                 blocked: false,
-                _listeners: listeners,
+                listeners,
             });
         }
     }
@@ -475,19 +537,150 @@ impl Transport for Sockets<'_> {
         if c.blocked {
             return 0;
         }
-        // One copy into a JS buffer (Node's `writev` path would copy as well).
         let len = tx.len();
-        let buf = Uint8Array::new_with_length(len as u32);
-        let mut at = 0u32;
-        for chunk in tx.chunks() {
-            let end = at + chunk.len() as u32;
-            buf.subarray(at, end).copy_from(chunk);
-            at = end;
+        match &mut c.socket {
+            Socket::Tcp(socket) => {
+                // One copy into a JS buffer (Node's `writev` path would copy as well).
+                let buf = Uint8Array::new_with_length(len as u32);
+                let mut at = 0u32;
+                for chunk in tx.chunks() {
+                    let end = at + chunk.len() as u32;
+                    buf.subarray(at, end).copy_from(chunk);
+                    at = end;
+                }
+                // Node takes every byte; `false` asks us to wait for `drain` before the next.
+                if !socket.write(&buf) {
+                    c.blocked = true;
+                }
+                len
+            }
+            Socket::Ws { ws, partial, retry } => {
+                if ws.buffered_amount() > WS_HIGH_WATER {
+                    c.blocked = true;
+                    let (conn, generation) = (tx.conn(), c.generation);
+                    let wake =
+                        listener(self.inbox, move |_| Some(Input::Writable(conn, generation)));
+                    *retry = Some(Timer::at(
+                        wake.as_ref().unchecked_ref(),
+                        js::now_ms() + WS_RETRY_MS,
+                    ));
+                    c.listeners.push(wake);
+                    return 0;
+                }
+                partial.reserve(len);
+                for chunk in tx.chunks() {
+                    partial.extend_from_slice(chunk);
+                }
+                // Each whole frame (length prefix included) as one binary message. A
+                // message sent on a closing socket is dropped by the browser; its `close`
+                // event reports the loss.
+                let mut sent = 0;
+                while let Some(frame) = whole_frame(partial.get(sent..).unwrap_or_default()) {
+                    let _ = ws.send_with_u8_array(frame);
+                    sent += frame.len();
+                }
+                partial.drain(..sent);
+                len
+            }
         }
-        // Node takes every byte; `false` asks us to wait for `drain` before the next.
-        if !c.socket.write(&buf) {
-            c.blocked = true;
-        }
-        len
     }
+}
+
+/// The first whole Kafka frame (4-byte big-endian length prefix and that many bytes) at
+/// the start of `bytes`, if it is all there.
+fn whole_frame(bytes: &[u8]) -> Option<&[u8]> {
+    let prefix: [u8; 4] = bytes.get(..4)?.try_into().ok()?;
+    let size = usize::try_from(i32::from_be_bytes(prefix)).ok()?;
+    bytes.get(..4 + size)
+}
+
+/// Listeners of one socket, kept alive as long as the socket.
+type Listeners = Vec<Closure<dyn FnMut(JsValue)>>;
+
+/// A Node TCP socket to `host:port` with its listeners, or `None` without Node's `net`.
+fn tcp_connect(
+    inbox: &Rc<RefCell<Inbox>>,
+    conn: ConnId,
+    generation: u32,
+    host: &str,
+    port: u16,
+) -> Option<(Socket, Listeners)> {
+    let socket = js::net_connect(port, host)?;
+    socket.set_no_delay(true);
+    let listeners = vec![
+        listener(inbox, move |_| Some(Input::Connected(conn, generation))),
+        listener(inbox, move |data| {
+            let bytes = data.dyn_into::<Uint8Array>().ok()?.to_vec();
+            Some(Input::Received(conn, generation, bytes))
+        }),
+        listener(inbox, move |_| Some(Input::Writable(conn, generation))),
+        // `error` is always followed by `close`, which reports the loss.
+        listener(inbox, |_| None),
+        listener(inbox, move |_| Some(Input::Closed(conn, generation))),
+    ];
+    for (event, f) in ["connect", "data", "drain", "error", "close"]
+        .iter()
+        .zip(&listeners)
+    {
+        socket.on(event, f.as_ref().unchecked_ref());
+    }
+    Some((Socket::Tcp(socket), listeners))
+}
+
+/// A WebSocket to `url` with its listeners, or `None` when the host refuses to open it (a
+/// malformed URL, no `WebSocket`).
+fn ws_connect(
+    inbox: &Rc<RefCell<Inbox>>,
+    conn: ConnId,
+    generation: u32,
+    url: &str,
+    token: Option<&str>,
+) -> Option<(Socket, Listeners)> {
+    let ws = match token {
+        // No subprotocol without a token: a byte-transparent proxy (websockify) accepts
+        // the connection as well.
+        None => WebSocket::new(url),
+        Some(token) => {
+            let protocols = js_sys::Array::of2(
+                &JsValue::from_str("kafka-edge"),
+                &JsValue::from_str(&format!("kafka-edge.bearer.{token}")),
+            );
+            WebSocket::new_with_str_sequence(url, &protocols)
+        }
+    }
+    .ok()?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let listeners = vec![
+        listener(inbox, move |_| Some(Input::Connected(conn, generation))),
+        listener(inbox, move |event| {
+            let data = event.dyn_into::<MessageEvent>().ok()?.data();
+            match data.dyn_into::<js_sys::ArrayBuffer>() {
+                Ok(buffer) => Some(Input::Received(
+                    conn,
+                    generation,
+                    Uint8Array::new(&buffer).to_vec(),
+                )),
+                // A text message is not Kafka: drop the connection.
+                Err(_) => Some(Input::Closed(conn, generation)),
+            }
+        }),
+        // `error` is always followed by `close`, which reports the loss.
+        listener(inbox, |_| None),
+        listener(inbox, move |_| Some(Input::Closed(conn, generation))),
+    ];
+    let [open, message, error, close] = listeners.as_slice() else {
+        return None;
+    };
+    ws.set_onopen(Some(open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(message.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(error.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(close.as_ref().unchecked_ref()));
+    Some((
+        Socket::Ws {
+            ws,
+            partial: Vec::new(),
+            retry: None,
+        },
+        listeners,
+    ))
 }

@@ -1,19 +1,30 @@
-//! The JavaScript host this crate runs on: Node's `net` module, the timers, and the clock.
-//! Everything the driver asks of the host goes through here, so a browser build (a
-//! WebSocket instead of `net.Socket`) replaces only this module's socket half.
+//! The JavaScript host this crate runs on: the sockets (Node's `net` module, or a browser's
+//! `WebSocket`), the timers, and the clock. Everything the driver asks of the host goes
+//! through here.
+//!
+//! Node's `net` is reached through `process.getBuiltinModule` (Node 20.16 and later), not
+//! an `import`, so the one ES module of the package loads in browsers too, where only the
+//! WebSocket half is ever used.
 
 use js_sys::{Function, Uint8Array};
 use wasm_bindgen::prelude::*;
 
-#[wasm_bindgen(module = "net")]
+#[wasm_bindgen]
 extern "C" {
     /// A Node `net.Socket`.
     pub(crate) type Socket;
 
+    /// Node's `net` module.
+    type NetModule;
+
+    /// `process.getBuiltinModule(name)`; throws where there is no `process` (browsers).
+    #[wasm_bindgen(catch, js_namespace = process, js_name = getBuiltinModule)]
+    fn get_builtin_module(name: &str) -> Result<JsValue, JsValue>;
+
     /// `net.connect(port, host)`: starts connecting at once; `connect` or `error` + `close`
     /// follow as events.
-    #[wasm_bindgen(js_name = connect)]
-    pub(crate) fn net_connect(port: u16, host: &str) -> Socket;
+    #[wasm_bindgen(method, js_name = connect)]
+    fn connect(this: &NetModule, port: u16, host: &str) -> Socket;
 
     /// Queues `data`; `false` when the socket's buffer is past its high-water mark (`drain`
     /// follows once it emptied).
@@ -31,10 +42,7 @@ extern "C" {
 
     #[wasm_bindgen(method, js_name = setNoDelay)]
     pub(crate) fn set_no_delay(this: &Socket, no_delay: bool);
-}
 
-#[wasm_bindgen]
-extern "C" {
     #[wasm_bindgen(js_name = setTimeout)]
     fn set_timeout(callback: &Function, ms: f64) -> JsValue;
 
@@ -45,7 +53,31 @@ extern "C" {
     fn performance_now() -> f64;
 }
 
-/// The monotonic clock the core runs on: milliseconds since the process started.
+/// Node's `net` module, or `None` where there is none (a browser, or a Node older than
+/// 20.16 without `process.getBuiltinModule`).
+fn net() -> Option<NetModule> {
+    get_builtin_module("node:net")
+        .ok()
+        .filter(JsValue::is_object)
+        .map(JsCast::unchecked_into)
+}
+
+/// Whether this host can open TCP connections (Node).
+pub(crate) fn has_tcp() -> bool {
+    net().is_some()
+}
+
+/// Whether this host has a `WebSocket` constructor (browsers, Node 22 and later).
+pub(crate) fn has_websocket() -> bool {
+    js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("WebSocket")).unwrap_or(false)
+}
+
+/// `net.connect(port, host)`, or `None` without Node's `net`.
+pub(crate) fn net_connect(port: u16, host: &str) -> Option<Socket> {
+    net().map(|net| net.connect(port, host))
+}
+
+/// The monotonic clock the core runs on: milliseconds since the page or process started.
 pub(crate) fn now_ms() -> u64 {
     // `performance.now()` is a non-negative double of milliseconds with a fraction.
     performance_now() as u64

@@ -44,12 +44,59 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::driver::{CoreProducer, Placed, Shared};
+use crate::driver::{Backend, CoreProducer, Placed, Shared};
+
+/// The property naming the WebSocket gateway (`ws://` or `wss://`) in place of TCP.
+const BRIDGE_URL: &str = "bridge.url";
+/// The property with the bearer token the gateway asks for.
+const BRIDGE_TOKEN: &str = "bridge.token";
+
+/// The socket back-end `properties` ask for, checked against what this host has.
+fn backend(properties: &BTreeMap<String, Property>) -> Result<Backend, JsValue> {
+    let Some(url) = properties.get(BRIDGE_URL).map(Property::to_config_string) else {
+        if !js::has_tcp() {
+            return Err(error::type_error(
+                "this JavaScript host has no TCP sockets (a browser): set bridge.url to a \
+                 kafka-edge bridge (ws:// or wss://)",
+            ));
+        }
+        return Ok(Backend::Tcp);
+    };
+    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+        return Err(error::type_error(&format!(
+            "bridge.url must be a ws:// or wss:// URL, not {url:?}"
+        )));
+    }
+    if !js::has_websocket() {
+        return Err(error::type_error(
+            "this JavaScript host has no WebSocket (Node before 22): use bootstrap.servers",
+        ));
+    }
+    let token = properties.get(BRIDGE_TOKEN).map(Property::to_config_string);
+    if let Some(t) = &token
+        && (t.is_empty()
+            || !t
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b)))
+    {
+        return Err(error::type_error(
+            "bridge.token must be non-empty, of letters, digits and . _ ~ -",
+        ));
+    }
+    Ok(Backend::Bridge {
+        url: url.trim_end_matches('/').to_owned(),
+        token,
+    })
+}
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &str = r#"
-/** Java producer properties (`bootstrap.servers` required), as strings, numbers or booleans. */
-export type ProducerProperties = { "bootstrap.servers": string } & Record<string, string | number | boolean>;
+/** Java producer properties, as strings, numbers or booleans: `bootstrap.servers` (TCP, in
+ * Node), or `bridge.url` (`ws://`/`wss://`: a kafka-edge bridge, in browsers) with an
+ * optional `bridge.token`. */
+export type ProducerProperties =
+  ({ "bootstrap.servers": string } | { "bridge.url": string; "bridge.token"?: string })
+  & Record<string, string | number | boolean>;
 /** Bytes: a string (sent as UTF-8), a Uint8Array (a Node Buffer is one), or null. */
 export type Bytes = string | Uint8Array | null;
 /** KafkaJS's `Message`. */
@@ -127,15 +174,25 @@ impl Producer {
                     "properties must be an object of strings, numbers and booleans: {e}"
                 ))
             })?;
-        let bootstrap = properties
-            .get("bootstrap.servers")
-            .map(Property::to_config_string)
-            .ok_or_else(|| {
-                error::config_error(&ConfigError::InvalidBootstrap, Some("bootstrap.servers"))
-            })?;
+        let backend = backend(&properties)?;
+        // Behind a bridge the brokers are named by index and node id, never by address: a
+        // bridge needs no `bootstrap.servers` (its one entry stands for the bridge's list).
+        let bootstrap = match (properties.get("bootstrap.servers"), &backend) {
+            (Some(b), _) => b.to_config_string(),
+            (None, Backend::Bridge { .. }) => "bridge:9092".to_owned(),
+            (None, Backend::Tcp) => {
+                return Err(error::config_error(
+                    &ConfigError::InvalidBootstrap,
+                    Some("bootstrap.servers"),
+                ));
+            }
+        };
         let mut config = ProducerConfig::new(&bootstrap)
             .map_err(|e| error::config_error(&e, Some("bootstrap.servers")))?;
-        for (key, value) in properties.iter().filter(|(k, _)| *k != "bootstrap.servers") {
+        for (key, value) in properties
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "bootstrap.servers" | BRIDGE_URL | BRIDGE_TOKEN))
+        {
             config
                 .set(key, &value.to_config_string())
                 .map_err(|e| error::config_error(&e, Some(key)))?;
@@ -147,7 +204,7 @@ impl Producer {
         let core = CoreProducer::new(config, vec![0; pool_len], Limits::UNBOUNDED, seed)
             .map_err(|e| error::config_error(&e, None))?;
         Ok(Self {
-            shared: Shared::start(core),
+            shared: Shared::start(core, backend),
         })
     }
 

@@ -6,15 +6,14 @@
 // with its env file), KAFKA_EDGE_PKG (the built package), KAFKA_EDGE_ROOT (the repository).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = process.env.KAFKA_EDGE_ROOT ?? path.resolve(here, '../../..');
 export const dir = process.env.KAFKA_EDGE_DIR ?? '/tmp/kafka-edge';
 const pkg = process.env.KAFKA_EDGE_PKG ?? path.join(root, 'target/wasm-pkg');
-export const { Producer } = createRequire(import.meta.url)(path.join(pkg, 'kafka_edge.js'));
+export const { Producer } = await import(pathToFileURL(path.join(pkg, "kafka_edge.js")).href);
 
 /** The cluster's env file (shell `KEY=value` lines) as an object. */
 export const env = Object.fromEntries(

@@ -7,5 +7,7 @@ async function main(): Promise<void> {
   try { await p.sendOne({ topic: 't', value: null }); } catch (e) { const err = e as KafkaEdgeError; console.log(err.code, err.reason, err.retriable, meta[0].baseOffset, one.offset); }
   await p.flush();
   await p.close(1000);
+  const b = await Producer.connect({ 'bridge.url': 'wss://gateway.example/kafka', 'bridge.token': 'tok-1', acks: 'all' });
+  await b.close();
 }
 void main;
