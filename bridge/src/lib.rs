@@ -1,0 +1,46 @@
+//! kafka-edge-bridge: a producer-only WebSocket-to-Kafka gateway that a browser may reach
+//! and an attacker cannot abuse.
+//!
+//! A browser running the kafka-edge wasm transport opens one WebSocket per Kafka
+//! connection, at `{prefix}/bootstrap/{i}` or `{prefix}/broker/{node_id}`, and sends each
+//! request as one binary message holding exactly one Kafka frame (length prefix included);
+//! the bridge sends each response frame back the same way. Frames pass through unchanged,
+//! so the browser's record batches reach the broker as the core wrote them (CRC, producer
+//! id, sequence numbers), and the bridge stays cheap: it never re-encodes anything.
+//!
+//! What the bridge refuses, and where:
+//! - at accept: connections over the total or per-IP limit ([`server`]);
+//! - at the handshake, before any broker is dialled: a path other than the two above (no
+//!   host or address from a client is ever dialled: brokers are the bootstrap list and the
+//!   node ids of the bridge's own Metadata requests, [`cluster`]), an Origin not allowed, a
+//!   missing or wrong token (subprotocol `kafka-edge.bearer.<token>`, compared in constant
+//!   time; the bridge selects subprotocol `kafka-edge`), a slow handshake;
+//! - on every message ([`inspect`]): text messages, a length prefix other than the message
+//!   length minus 4 or over `max_frame_size`, and any request but ApiVersions, Metadata
+//!   (explicit topic names, each allowed), Produce (each topic allowed, by name or by v13
+//!   topic id; no transactional id) and InitProducerId (no transactional id);
+//!   SaslHandshake/SaslAuthenticate only with `sasl_passthrough`;
+//! - over time ([`relay`]): idle clients and clients trickling bytes (the next whole
+//!   message must arrive within `idle_timeout_ms`), bytes per second per connection.
+//!
+//! Every refusal closes the connection, is logged with its reason, and is counted in
+//! `kafka_edge_bridge_refusals_total{reason}` on the metrics listener ([`metrics`]).
+//!
+//! Without the default feature `server` only [`inspect`] and [`topics`] are built (the
+//! fuzz target uses them without an async runtime).
+
+pub mod inspect;
+pub mod topics;
+
+#[cfg(feature = "server")]
+pub mod cluster;
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
+pub mod relay;
+#[cfg(feature = "server")]
+pub mod server;
+#[cfg(feature = "server")]
+pub mod tls;
