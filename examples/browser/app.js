@@ -8,7 +8,8 @@
 //   #status[data-state]          idle | loading | connecting | ready | sending | error
 //   #inflight[data-count]        records handed to the producer and not yet acknowledged
 //   #last-delivery[data-partition][data-offset][data-latency-ms][data-key][data-value]
-//   #stream-state[data-state]    idle | building | running | done | error
+//   #stream-state[data-state]    idle | starting | building | running | done | error
+//                                (starting as soon as the button's click returns)
 //   #stream-count[data-count], #stream-rate[data-rate] (records/s),
 //   #stream-total[data-ms][data-records]     (set when done; the page's own timing)
 //   #error[data-name][data-code][data-reason][data-message]   (the last error, if any)
@@ -215,6 +216,7 @@ async function stream() {
   }
   streaming = true;
   $('stream').disabled = true;
+  setState('starting', 'connecting');
   st.dataset.prefix = prefix;
   for (const id of ['stream-count', 'stream-rate']) $(id).textContent = '0';
   $('stream-count').dataset.count = '0';
