@@ -20,6 +20,7 @@
 // each case reports the median of its runs.
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, createTopic, uniqueTopic } from '../node/helpers.mjs';
 import { launchChromium, root, startServer, startWebsockify, waitStream } from './harness.mjs';
@@ -91,6 +92,7 @@ const cases = acksList.flatMap((acks) => keysList.map((keys) => ({ acks, keys })
 const gateway = await startWebsockify(bootstrap.split(',')[0]);
 const server = await startServer();
 const browser = await launchChromium();
+const chromiumVersion = browser.version();
 const runs = [];
 try {
   say(`bench: Chromium ${browser.version()} through websockify to ${bootstrap}; ${cases.length} cases x ${a.runs} runs of ` +
@@ -118,10 +120,13 @@ try {
         const stored = judged(topic);
         const expected = a.records + a.warmup;
         const msgsPerSec = a.records / (r.ms / 1000);
-        runs.push({ ...c, run, msgsPerSec, ms: r.ms, stored, expected });
+        // The machine is shared: the 1-minute load average says how shared it was.
+        const load = os.loadavg()[0];
+        runs.push({ ...c, run, msgsPerSec, ms: r.ms, stored, expected, load });
         done++;
         say(`${done}/${total} acks=${c.acks} ${c.keys} run ${run}: ${Math.round(msgsPerSec)} msgs/s ` +
-          `(${a.records} in ${(r.ms / 1000).toFixed(2)} s), the judge read ${stored}/${expected}`);
+          `(${a.records} in ${(r.ms / 1000).toFixed(2)} s), the judge read ${stored}/${expected}, ` +
+          `load average ${load.toFixed(1)} on ${os.cpus().length} cores`);
         if (stored !== expected) throw new Error(`topic ${topic}: the broker holds ${stored} records, ${expected} were sent`);
         if (errors.length) throw new Error(`page errors: ${errors.join('; ')}`);
       } finally {
@@ -142,12 +147,14 @@ const summary = cases.map((c) => {
     records: a.records, warmup: a.warmup, partitions: a.partitions, valueBytes: VALUE_BYTES,
     perCall: PER_CALL, inFlight: IN_FLIGHT, msgsPerSec: Math.round(median(rs.map((r) => r.msgsPerSec))),
     msgsPerSecRuns: rs.map((r) => Math.round(r.msgsPerSec)),
+    loadAvgRuns: rs.map((r) => Number(r.load.toFixed(2))), cores: os.cpus().length, chromium: chromiumVersion,
   };
 });
-console.log('| acks | keys | msgs/s (median) | runs |');
-console.log('|---|---|---:|---|');
+console.log('| acks | keys | msgs/s (median) | runs | load average |');
+console.log('|---|---|---:|---|---|');
 for (const s of summary) {
-  console.log(`| ${s.acks} | ${s.keys} | ${s.msgsPerSec.toLocaleString('en')} | ${s.msgsPerSecRuns.join(', ')} |`);
+  console.log(`| ${s.acks} | ${s.keys} | ${s.msgsPerSec.toLocaleString('en')} | ${s.msgsPerSecRuns.join(', ')} | ` +
+    `${s.loadAvgRuns.join(', ')} |`);
 }
 if (a.json) {
   writeFileSync(a.json, summary.map((s) => JSON.stringify(s)).join('\n') + '\n');
