@@ -280,6 +280,10 @@ pub struct WsLoop {
     pub outcomes: Vec<Outcome>,
     /// WebSocket connections opened.
     pub opened: usize,
+    /// Bytes of Kafka frames sent (requests).
+    pub bytes_out: u64,
+    /// Bytes of Kafka frames received (responses).
+    pub bytes_in: u64,
 }
 
 impl WsLoop {
@@ -298,6 +302,8 @@ impl WsLoop {
             start: Instant::now(),
             outcomes: Vec::new(),
             opened: 0,
+            bytes_out: 0,
+            bytes_in: 0,
         }
     }
 
@@ -390,6 +396,7 @@ impl WsLoop {
                     p.handle_connected(self.now(), ConnId(id));
                 }
                 NetEvent::Data(id, g, bytes) if current(id, g, &self.conns) => {
+                    self.bytes_in += bytes.len() as u64;
                     let mut off = 0;
                     while off < bytes.len() {
                         let took = p.handle_received(self.now(), ConnId(id), &bytes[off..]);
@@ -451,6 +458,7 @@ impl Transport for WsLoop {
                 break;
             }
             let frame: Vec<u8> = buf.drain(..4 + len).collect();
+            self.bytes_out += frame.len() as u64;
             if let Some((_, sender)) = self.conns.get(&id) {
                 let _ = sender.send(frame);
             }
