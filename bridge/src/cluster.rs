@@ -16,13 +16,13 @@ use kafka_edge_core::protocol::{
     MetadataRequest, MetadataRequestTopic, MetadataResponse, Reader, RequestHeader, ResponseHeader,
     Uuid, Writer,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{Notify, watch};
 
 use crate::config::split_host_port;
 use crate::inspect::TopicIds;
 use crate::metrics::Metrics;
+use crate::upstream::{Upstream, UpstreamError};
 
 /// Why a refresh failed.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +31,9 @@ pub enum RefreshError {
     /// No bootstrap server or broker answered.
     #[error("no broker answered the bridge's Metadata request: {0}")]
     Unreachable(std::io::Error),
+    /// The connection failed (TCP, TLS or SASL).
+    #[error("broker connection: {0}")]
+    Connect(UpstreamError),
     /// A broker's answer could not be decoded.
     #[error("undecodable answer from a broker: {0}")]
     Decode(#[from] DecodeError),
@@ -73,16 +76,18 @@ pub struct ClusterView {
     max_topics: usize,
     connect_timeout: Duration,
     metrics: Arc<Metrics>,
+    upstream: Upstream,
 }
 
 impl ClusterView {
-    /// A view of the cluster behind `bootstrap` (`host:port` each), following at most
-    /// `max_topics` topic names.
+    /// A view of the cluster behind `bootstrap` (`host:port` each, reached through
+    /// `upstream`), following at most `max_topics` topic names.
     pub fn new(
         bootstrap: Vec<String>,
         max_topics: usize,
         connect_timeout: Duration,
         metrics: Arc<Metrics>,
+        upstream: Upstream,
     ) -> Self {
         Self {
             bootstrap,
@@ -92,6 +97,7 @@ impl ClusterView {
             max_topics,
             connect_timeout,
             metrics,
+            upstream,
         }
     }
 
@@ -179,21 +185,16 @@ impl ClusterView {
             (st.wanted.iter().cloned().collect(), targets)
         };
         targets.dedup();
-        let mut last = std::io::Error::other("no bootstrap server");
+        let mut last = RefreshError::Unreachable(std::io::Error::other("no bootstrap server"));
         for (host, port) in &targets {
-            let conn = tokio::time::timeout(
-                self.connect_timeout,
-                TcpStream::connect((host.as_str(), *port)),
-            )
-            .await;
-            let mut stream = match conn {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    last = e;
-                    continue;
-                }
-                Err(_) => {
-                    last = std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timeout");
+            let mut stream = match self
+                .upstream
+                .connect(host, *port, self.connect_timeout)
+                .await
+            {
+                Ok(c) => c.stream,
+                Err(e) => {
+                    last = RefreshError::Connect(e);
                     continue;
                 }
             };
@@ -205,18 +206,23 @@ impl ClusterView {
             match exchange {
                 Ok(Ok(update)) => {
                     let mut st = self.write();
+                    // Replaced, not merged: every followed topic was asked for, so an id
+                    // missing now belongs to a deleted topic.
                     st.brokers = update.brokers;
-                    st.topic_ids.extend(update.topic_ids);
+                    st.topic_ids = update.topic_ids;
                     return Ok((st.brokers.len(), st.topic_ids.len()));
                 }
-                Ok(Err(RefreshError::Unreachable(e))) => last = e,
+                Ok(Err(e @ RefreshError::Unreachable(_))) => last = e,
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
-                    last = std::io::Error::new(std::io::ErrorKind::TimedOut, "no answer");
+                    last = RefreshError::Unreachable(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no answer",
+                    ));
                 }
             }
         }
-        Err(RefreshError::Unreachable(last))
+        Err(last)
     }
 }
 
@@ -234,8 +240,8 @@ struct Update {
 /// The largest answer the bridge reads on its own connection (metadata of many topics).
 const MAX_OWN_FRAME: usize = 64 << 20;
 
-async fn request(
-    stream: &mut TcpStream,
+async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     header: RequestHeader<'_>,
     body: &impl Fn(&mut Writer<'_>) -> Result<(), EncodeError>,
     body_len: usize,
@@ -270,8 +276,8 @@ async fn request(
 
 /// ApiVersions (to pick the Metadata version), then Metadata for `wanted` with
 /// `allow_auto_topic_creation = false`.
-async fn metadata_exchange(
-    stream: &mut TcpStream,
+async fn metadata_exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
     wanted: &[String],
 ) -> Result<Update, RefreshError> {
     const CLIENT: Option<&str> = Some("kafka-edge-bridge");

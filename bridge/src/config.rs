@@ -22,6 +22,13 @@
 //! [tls]                                  # wss:// when given
 //! cert = "/etc/bridge/cert.pem"
 //! key = "/etc/bridge/key.pem"
+//!
+//! [upstream]                             # how the bridge reaches brokers
+//! security_protocol = "SASL_SSL"         # PLAINTEXT (default), SSL, SASL_PLAINTEXT, SASL_SSL
+//! ssl_ca = "/etc/bridge/kafka-ca.pem"
+//! sasl_mechanism = "SCRAM-SHA-512"       # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+//! sasl_username = "bridge"
+//! sasl_password = "..."
 //! ```
 //!
 //! With no `[[tokens]]` at all the bridge admits anonymous clients, who may name the
@@ -78,6 +85,9 @@ pub enum ConfigError {
     /// The path prefix does not start with `/`.
     #[error("path_prefix {0:?} must start with '/'")]
     BadPrefix(String),
+    /// `sasl_passthrough` with SASL done by the bridge itself.
+    #[error("sasl_passthrough cannot be on when [upstream] authenticates with SASL")]
+    SaslTwice,
     /// A limit is out of range.
     #[error("limits.{0} must be above 0")]
     ZeroLimit(&'static str),
@@ -175,6 +185,8 @@ pub struct Config {
     pub limits: Limits,
     /// TLS for clients (`wss://`); `None`: plain `ws://`.
     pub tls: Option<TlsConfig>,
+    /// How the bridge reaches brokers (TLS, SASL); default plain TCP.
+    pub upstream: crate::upstream::UpstreamConfig,
 }
 
 impl Default for Config {
@@ -191,6 +203,7 @@ impl Default for Config {
             metadata_refresh_ms: 30_000,
             limits: Limits::default(),
             tls: None,
+            upstream: crate::upstream::UpstreamConfig::default(),
         }
     }
 }
@@ -251,6 +264,15 @@ impl Config {
             if v == 0 {
                 return Err(ConfigError::ZeroLimit(name));
             }
+        }
+        if self.sasl_passthrough
+            && matches!(
+                self.upstream.security_protocol,
+                crate::upstream::SecurityProtocol::SaslPlaintext
+                    | crate::upstream::SecurityProtocol::SaslSsl
+            )
+        {
+            return Err(ConfigError::SaslTwice);
         }
         let parse = |patterns: &[String]| {
             TopicAllowList::parse(patterns.iter().map(String::as_str)).map_err(|source| {

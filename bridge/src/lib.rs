@@ -23,6 +23,9 @@
 //! - over time ([`relay`]): idle clients and clients trickling bytes (the next whole
 //!   message must arrive within `idle_timeout_ms`), bytes per second per connection.
 //!
+//! Broker connections ([`upstream`]) are plain TCP, TLS, and/or SASL (PLAIN, SCRAM) done by
+//! the bridge itself before any client frame is forwarded.
+//!
 //! Every refusal closes the connection, is logged with its reason, and is counted in
 //! `kafka_edge_bridge_refusals_total{reason}` on the metrics listener ([`metrics`]).
 //!
@@ -44,3 +47,5 @@ pub mod relay;
 pub mod server;
 #[cfg(feature = "server")]
 pub mod tls;
+#[cfg(feature = "server")]
+pub mod upstream;

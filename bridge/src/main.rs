@@ -16,6 +16,7 @@ use kafka_edge_bridge::config::{Access, Config, ConfigError};
 use kafka_edge_bridge::metrics::{self, Metrics};
 use kafka_edge_bridge::server::{self, Shared};
 use kafka_edge_bridge::tls::{self, TlsError};
+use kafka_edge_bridge::upstream::{Upstream, UpstreamError};
 use tokio::net::TcpListener;
 
 /// A producer-only WebSocket-to-Kafka gateway. Flags override the config file.
@@ -82,6 +83,8 @@ enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -177,12 +180,17 @@ async fn run(config: Config, access: Access) -> Result<(), StartError> {
         Some(t) => Some(tls::acceptor(&t.cert, &t.key)?),
         None => None,
     };
+    let upstream = Upstream::new(&config.upstream)?;
+    if upstream.does_sasl() {
+        tracing::info!("the bridge authenticates to the brokers itself (SASL)");
+    }
     let metrics = Arc::new(Metrics::new());
     let cluster = Arc::new(ClusterView::new(
         config.bootstrap_servers.clone(),
         config.limits.max_tracked_topics,
         Duration::from_millis(config.limits.connect_timeout_ms),
         metrics.clone(),
+        upstream.clone(),
     ));
     let listener = TcpListener::bind(config.listen)
         .await
@@ -218,7 +226,7 @@ async fn run(config: Config, access: Access) -> Result<(), StartError> {
     if let Some(l) = metrics_listener {
         tokio::spawn(metrics::serve(l, metrics.clone()));
     }
-    let shared = Arc::new(Shared::new(config, access, metrics, cluster, tls));
+    let shared = Arc::new(Shared::new(config, access, metrics, cluster, tls, upstream));
     tokio::select! {
         () = server::serve(listener, shared) => {}
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted, stopping"),

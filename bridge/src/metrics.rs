@@ -13,7 +13,7 @@ use crate::inspect::Refusal;
 
 /// Why a connection was refused or closed before its end, beside the frame refusals of
 /// [`Refusal::reason`].
-pub const CONNECTION_REASONS: [&str; 14] = [
+pub const CONNECTION_REASONS: [&str; 17] = [
     "too_many_connections",
     "too_many_connections_per_ip",
     "handshake_timeout",
@@ -24,6 +24,9 @@ pub const CONNECTION_REASONS: [&str; 14] = [
     "bad_token",
     "unknown_broker",
     "upstream_unreachable",
+    "upstream_auth_failed",
+    "upstream_tls_failed",
+    "sasl_session_expiring",
     "idle_timeout",
     "message_too_large",
     "websocket_error",

@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -25,6 +24,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Message};
 use crate::inspect::{self, Policy, Refusal};
 use crate::server::Shared;
 use crate::topics::TopicAllowList;
+use crate::upstream::Connected;
 
 /// Who the session is for.
 #[derive(Debug)]
@@ -76,13 +76,20 @@ impl RateLimit {
 }
 
 /// Runs the session until either side closes or a check fails.
-pub async fn run<S>(ws: WebSocketStream<S>, upstream: TcpStream, session: Session)
+///
+/// When the broker gave the SASL session a lifetime, the session ends at 90% of it (the
+/// client reconnects and the bridge authenticates afresh).
+pub async fn run<S>(ws: WebSocketStream<S>, upstream: Connected, session: Session)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let shared = session.shared.clone();
     let (mut ws_tx, mut ws_rx) = ws.split();
-    let (mut up_rx, mut up_tx) = upstream.into_split();
+    let (mut up_rx, mut up_tx) = tokio::io::split(upstream.stream);
+    // Far enough away to never fire when the broker set no lifetime.
+    let lifetime = upstream
+        .session_lifetime
+        .map_or(Duration::from_secs(100 * 365 * 86_400), |l| l.mul_f64(0.9));
     let rate = tokio::sync::Mutex::new(RateLimit::new(shared.config.limits.bytes_per_second));
     let end = {
         let to_broker = client_to_broker(&mut ws_rx, &mut up_tx, &session, &rate);
@@ -90,6 +97,10 @@ where
         tokio::select! {
             e = to_broker => e,
             e = to_client => e,
+            () = tokio::time::sleep(lifetime) => {
+                shared.metrics.refused("sasl_session_expiring");
+                End::Closed
+            }
         }
     };
     let _ = up_tx.shutdown().await;

@@ -33,6 +33,7 @@ use crate::config::{Access, Config, split_host_port};
 use crate::metrics::Metrics;
 use crate::relay::{self, Session};
 use crate::topics::TopicAllowList;
+use crate::upstream::{Connected, Upstream};
 
 /// The subprotocol the bridge selects when a client offers a token.
 pub const SUBPROTOCOL: &str = "kafka-edge";
@@ -55,6 +56,7 @@ pub struct Shared {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
     total: Arc<Semaphore>,
     tls: Option<TlsAcceptor>,
+    upstream: Upstream,
 }
 
 impl std::fmt::Debug for Shared {
@@ -74,6 +76,7 @@ impl Shared {
         metrics: Arc<Metrics>,
         cluster: Arc<ClusterView>,
         tls: Option<TlsAcceptor>,
+        upstream: Upstream,
     ) -> Self {
         let total = Arc::new(Semaphore::new(config.limits.max_connections));
         Self {
@@ -84,6 +87,7 @@ impl Shared {
             per_ip: Mutex::new(HashMap::new()),
             total,
             tls,
+            upstream,
         }
     }
 }
@@ -364,7 +368,7 @@ async fn session<S>(
         }
     };
     let upstream = tokio::time::timeout_at(deadline, dial(&shared, admitted.target)).await;
-    let (upstream, broker) = match upstream {
+    let (connected, broker) = match upstream {
         Ok(Ok(x)) => x,
         Ok(Err(reason)) => {
             shared.metrics.refused(reason);
@@ -426,7 +430,7 @@ async fn session<S>(
     tracing::debug!(%peer, path, broker, "session open");
     relay::run(
         ws,
-        upstream,
+        connected,
         Session {
             peer,
             topics: admitted.topics,
@@ -437,8 +441,8 @@ async fn session<S>(
 }
 
 /// Opens the broker connection for `target`: only addresses from the configuration or the
-/// bridge's own metadata. Fails with the refusal reason.
-async fn dial(shared: &Shared, target: Target) -> Result<(TcpStream, String), &'static str> {
+/// bridge's own metadata (with TLS and SASL as configured). Fails with the refusal reason.
+async fn dial(shared: &Shared, target: Target) -> Result<(Connected, String), &'static str> {
     let timeout = Duration::from_millis(shared.config.limits.connect_timeout_ms);
     let candidates: Vec<(String, u16)> = match target {
         Target::Bootstrap(i) => {
@@ -462,21 +466,21 @@ async fn dial(shared: &Shared, target: Target) -> Result<(TcpStream, String), &'
             vec![(addr.host, addr.port)]
         }
     };
+    let mut reason = "upstream_unreachable";
     for (host, port) in candidates {
         shared
             .metrics
             .upstream_connections_total
             .fetch_add(1, Ordering::Relaxed);
-        match tokio::time::timeout(timeout, TcpStream::connect((host.as_str(), port))).await {
-            Ok(Ok(s)) => {
-                let _ = s.set_nodelay(true);
-                return Ok((s, format!("{host}:{port}")));
+        match shared.upstream.connect(&host, port, timeout).await {
+            Ok(c) => return Ok((c, format!("{host}:{port}"))),
+            Err(e) => {
+                tracing::warn!("broker {host}:{port}: {e}");
+                reason = e.reason();
             }
-            Ok(Err(e)) => tracing::warn!("broker {host}:{port} unreachable: {e}"),
-            Err(_) => tracing::warn!("broker {host}:{port}: connect timed out"),
         }
     }
-    Err("upstream_unreachable")
+    Err(reason)
 }
 
 /// A stream that first yields bytes already read from it (the HTTP head the bridge checked),

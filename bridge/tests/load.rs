@@ -322,6 +322,7 @@ fn load_through_the_bridge_and_websockify() {
         bridge_paths: false,
         token: None,
         origin: None,
+        tls: None,
     };
     let wfig = run(
         "websockify",

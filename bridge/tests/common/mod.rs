@@ -182,6 +182,8 @@ pub struct WsClient {
     pub token: Option<String>,
     /// Origin sent, if any.
     pub origin: Option<String>,
+    /// For `wss://`: the TLS client settings (trusting the bridge's CA).
+    pub tls: Option<std::sync::Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 impl WsClient {
@@ -192,7 +194,33 @@ impl WsClient {
             bridge_paths: true,
             token: Some(TOKEN.to_owned()),
             origin: Some(ORIGIN.to_owned()),
+            tls: None,
         }
+    }
+
+    /// Opens `url` (`ws://` or, with [`tls`](Self::tls), `wss://` to an IP address).
+    pub async fn connect(
+        &self,
+        url: &str,
+    ) -> Result<tokio_tungstenite::WebSocketStream<ClientStream>, tungstenite::Error> {
+        let req = self.request(url);
+        let host = req.uri().host().unwrap_or("127.0.0.1").to_owned();
+        let port = req.uri().port_u16().unwrap_or(80);
+        let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+        let stream = match &self.tls {
+            None => ClientStream::Plain(tcp),
+            Some(cfg) => {
+                let name = rustls_pki_types::ServerName::try_from(host)
+                    .map_err(|_| std::io::Error::other("bad TLS name"))?;
+                let s = tokio_rustls::TlsConnector::from(cfg.clone())
+                    .connect(name, tcp)
+                    .await?;
+                ClientStream::Tls(Box::new(s))
+            }
+        };
+        tokio_tungstenite::client_async(req, stream)
+            .await
+            .map(|(ws, _)| ws)
     }
 
     fn url(&self, broker: BrokerRef) -> String {
@@ -220,6 +248,58 @@ impl WsClient {
                 .insert("origin", HeaderValue::from_str(o).expect("header"));
         }
         req
+    }
+}
+
+/// A test client's stream: TCP or TLS.
+pub enum ClientStream {
+    /// Plain.
+    Plain(tokio::net::TcpStream),
+    /// TLS.
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+}
+
+impl tokio::io::AsyncRead for ClientStream {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for ClientStream {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => std::pin::Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => std::pin::Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
     }
 }
 
@@ -321,14 +401,11 @@ impl WsLoop {
         self.partial.remove(&id);
         self.opened += 1;
         let events = self.tx.clone();
-        let req = self.client.request(&self.client.url(broker));
+        let url = self.client.url(broker);
+        let client = self.client.clone();
         self.rt.spawn(async move {
-            let ws = tokio::time::timeout(
-                Duration::from_secs(10),
-                tokio_tungstenite::connect_async(req),
-            )
-            .await;
-            let Ok(Ok((ws, _))) = ws else {
+            let ws = tokio::time::timeout(Duration::from_secs(10), client.connect(&url)).await;
+            let Ok(Ok(ws)) = ws else {
                 let _ = events.send(NetEvent::Closed(id, generation));
                 return;
             };
@@ -596,12 +673,11 @@ pub async fn raw_exchange(
     messages: Vec<WsMessage>,
     wait: Duration,
 ) -> Seen {
-    let req = client.request(url);
-    let ws = match tokio::time::timeout(wait, tokio_tungstenite::connect_async(req)).await {
+    let ws = match tokio::time::timeout(wait, client.connect(url)).await {
         Err(_) => return Seen::HandshakeError("timeout".into()),
         Ok(Err(tungstenite::Error::Http(resp))) => return Seen::HttpStatus(resp.status().as_u16()),
         Ok(Err(e)) => return Seen::HandshakeError(e.to_string()),
-        Ok(Ok((ws, _))) => ws,
+        Ok(Ok(ws)) => ws,
     };
     let (mut tx, mut rx) = ws.split();
     for m in messages {
