@@ -62,6 +62,7 @@ async function explain(fn) {
     return await fn();
   } catch (e) {
     console.error(pageLog.slice(-40).join('\n'));
+    if (gateway) console.error(`websockify said:\n${gateway.process.log.split('\n').slice(-20).join('\n')}`);
     if (page) console.error('page error element:', await page.locator('#error').textContent().catch(() => '?'));
     throw e;
   }
