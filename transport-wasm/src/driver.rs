@@ -241,6 +241,11 @@ impl Shared {
         }
     }
 
+    /// Accepted records without an outcome.
+    pub(crate) fn pending(&self) -> u32 {
+        u32::try_from(self.driver.borrow().tickets.len()).unwrap_or(u32::MAX)
+    }
+
     /// Drops `call` (a record was refused): outcomes of its accepted records are ignored.
     pub(crate) fn abandon(&self, call: u32) -> Option<Call> {
         self.driver.borrow_mut().calls.remove(&call)

@@ -40,7 +40,6 @@ use std::rc::Rc;
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use kafka_edge_core::record::Header;
 use kafka_edge_core::{ConfigError, Limits, ProduceError, ProducerConfig, ProducerRecord};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
@@ -52,8 +51,8 @@ const BRIDGE_URL: &str = "bridge.url";
 const BRIDGE_TOKEN: &str = "bridge.token";
 
 /// The socket back-end `properties` ask for, checked against what this host has.
-fn backend(properties: &BTreeMap<String, Property>) -> Result<Backend, JsValue> {
-    let Some(url) = properties.get(BRIDGE_URL).map(Property::to_config_string) else {
+fn backend(properties: &BTreeMap<String, String>) -> Result<Backend, JsValue> {
+    let Some(url) = properties.get(BRIDGE_URL).cloned() else {
         if !js::has_tcp() {
             return Err(error::type_error(
                 "this JavaScript host has no TCP sockets (a browser): set bridge.url to a \
@@ -72,7 +71,7 @@ fn backend(properties: &BTreeMap<String, Property>) -> Result<Backend, JsValue> 
             "this JavaScript host has no WebSocket (Node before 22): use bootstrap.servers",
         ));
     }
-    let token = properties.get(BRIDGE_TOKEN).map(Property::to_config_string);
+    let token = properties.get(BRIDGE_TOKEN).cloned();
     if let Some(t) = &token
         && (t.is_empty()
             || !t
@@ -139,26 +138,41 @@ pub struct Producer {
     shared: Rc<Shared>,
 }
 
-/// A property value as JavaScript gives it.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Property {
-    Bool(bool),
-    Number(f64),
-    Text(String),
-}
-
-impl Property {
-    /// The value as Java's `Properties` would hold it.
-    fn to_config_string(&self) -> String {
-        match self {
-            Self::Bool(b) => b.to_string(),
-            // 5 -> "5", not "5.0" (the core parses integers).
-            Self::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => (*n as i64).to_string(),
-            Self::Number(n) => n.to_string(),
-            Self::Text(s) => s.clone(),
-        }
+/// Java producer properties from a plain object, each value as Java's `Properties` would
+/// hold it: strings as they are, booleans as `true`/`false`, integers without a fraction
+/// (`5`, not `5.0`: the core parses integers), other numbers as JavaScript prints them.
+fn parse_properties(object: &JsValue) -> Result<BTreeMap<String, String>, JsValue> {
+    let object = object
+        .dyn_ref::<Object>()
+        .filter(|o| !o.is_instance_of::<Array>())
+        .ok_or_else(|| error::type_error("properties must be an object"))?;
+    let mut out = BTreeMap::new();
+    for entry in Object::entries(object).iter() {
+        let entry = Array::from(&entry);
+        let key = entry.get(0).as_string().unwrap_or_default();
+        let value = entry.get(1);
+        let text = if let Some(s) = value.as_string() {
+            s
+        } else if let Some(b) = value.as_bool() {
+            if b { "true" } else { "false" }.to_owned()
+        } else if let Some(n) = value.as_f64() {
+            if n.fract() == 0.0 && n.abs() < 9.0e15 {
+                (n as i64).to_string()
+            } else {
+                String::from(
+                    js_sys::Number::from(n)
+                        .to_string_with_radix(10)
+                        .unwrap_or_default(),
+                )
+            }
+        } else {
+            return Err(error::type_error(&format!(
+                "property {key} must be a string, a number or a boolean"
+            )));
+        };
+        out.insert(key, text);
     }
+    Ok(out)
 }
 
 #[wasm_bindgen]
@@ -168,17 +182,12 @@ impl Producer {
     pub async fn connect(
         #[wasm_bindgen(unchecked_param_type = "ProducerProperties")] properties: JsValue,
     ) -> Result<Producer, JsValue> {
-        let properties: BTreeMap<String, Property> = serde_wasm_bindgen::from_value(properties)
-            .map_err(|e| {
-                error::type_error(&format!(
-                    "properties must be an object of strings, numbers and booleans: {e}"
-                ))
-            })?;
+        let properties = parse_properties(&properties)?;
         let backend = backend(&properties)?;
         // Behind a bridge the brokers are named by index and node id, never by address: a
         // bridge needs no `bootstrap.servers` (its one entry stands for the bridge's list).
         let bootstrap = match (properties.get("bootstrap.servers"), &backend) {
-            (Some(b), _) => b.to_config_string(),
+            (Some(b), _) => b.clone(),
             (None, Backend::Bridge { .. }) => "bridge:9092".to_owned(),
             (None, Backend::Tcp) => {
                 return Err(error::config_error(
@@ -194,7 +203,7 @@ impl Producer {
             .filter(|(k, _)| !matches!(k.as_str(), "bootstrap.servers" | BRIDGE_URL | BRIDGE_TOKEN))
         {
             config
-                .set(key, &value.to_config_string())
+                .set(key, value)
                 .map_err(|e| error::config_error(&e, Some(key)))?;
         }
         // `buffer.memory` in whole slots of `batch.size`; zeroed pages are cheap until used.
@@ -262,6 +271,13 @@ impl Producer {
             set(&out, "timestamp", JsValue::from_str(&timestamp.to_string()));
             Ok(out.into())
         })
+    }
+
+    /// Records accepted and not yet acknowledged or failed: what a closing page would lose
+    /// (call `flush()` on `pagehide`, and say what is still pending).
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> u32 {
+        self.shared.pending()
     }
 
     /// Sends every record accepted so far without waiting for `linger.ms`; resolves once

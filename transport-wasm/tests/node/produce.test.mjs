@@ -9,6 +9,27 @@ import {
   storedBatches, uniqueTopic,
 } from './helpers.mjs';
 
+test('pending counts accepted records until they have their outcome (what a closing page loses)', async () => {
+  const topic = uniqueTopic('wasm-pending');
+  createTopic(topic, 1);
+  // linger.ms holds the records in their batch until flush().
+  const producer = await Producer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 60000 });
+  const first = producer.sendOne({ topic, value: 'metadata' });
+  // Accepted once the topic's metadata arrived.
+  while (producer.pending === 0) await new Promise((r) => setTimeout(r, 10));
+  await producer.flush();
+  await first;
+  assert.equal(producer.pending, 0);
+  const call = producer.send({ topic, messages: Array.from({ length: 50 }, (_, i) => ({ value: `v${i}` })) });
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(producer.pending, 50, 'accepted, lingering, not acknowledged');
+  await producer.flush();
+  assert.equal(producer.pending, 0, 'flushed: every record has its outcome');
+  assert.equal((await call).length, 1);
+  await producer.close();
+  assert.equal(judge(topic).length, 51);
+});
+
 test('2000 keyed records with headers, acks=all, idempotent: exactly once, in murmur2 partitions', async () => {
   const topic = uniqueTopic('wasm-keyed');
   const partitions = 6;
@@ -29,6 +50,7 @@ test('2000 keyed records with headers, acks=all, idempotent: exactly once, in mu
     calls.push(producer.send({ topic, messages }));
   }
   const results = await Promise.all(calls);
+  assert.equal(producer.pending, 0, 'nothing pending once every call resolved');
   await producer.close();
 
   // Java's partition of every key: JavaScript's murmur2 agrees with kafka-clients' own.
