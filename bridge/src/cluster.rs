@@ -71,7 +71,9 @@ pub struct ClusterView {
     bootstrap: Vec<String>,
     state: RwLock<State>,
     wake: Notify,
-    /// Incremented after every refresh attempt, successful or not.
+    /// Refresh attempts started so far.
+    started: std::sync::atomic::AtomicU64,
+    /// The number of the last refresh attempt finished (successful or not).
     generation: watch::Sender<u64>,
     max_topics: usize,
     connect_timeout: Duration,
@@ -93,6 +95,7 @@ impl ClusterView {
             bootstrap,
             state: RwLock::new(State::default()),
             wake: Notify::new(),
+            started: std::sync::atomic::AtomicU64::new(0),
             generation: watch::channel(0).0,
             max_topics,
             connect_timeout,
@@ -144,24 +147,30 @@ impl ClusterView {
         }
     }
 
-    /// Asks for a refresh now and waits until one has finished (or `timeout` passed).
+    /// Asks for a refresh now and waits until one that *started* after this call has
+    /// finished (or `timeout` passed): a refresh already under way may lack the topic names
+    /// wanted just before.
     pub async fn refresh_and_wait(&self, timeout: Duration) {
         let mut rx = self.generation.subscribe();
-        let seen = *rx.borrow_and_update();
+        let target = self.started.load(std::sync::atomic::Ordering::SeqCst) + 1;
         self.wake.notify_one();
-        let _ = tokio::time::timeout(timeout, rx.wait_for(|g| *g > seen)).await;
+        let _ = tokio::time::timeout(timeout, rx.wait_for(|g| *g >= target)).await;
     }
 
     /// Refreshes every `period`, and whenever asked; runs until the task is dropped.
     pub async fn run_refresher(self: Arc<Self>, period: Duration) {
         loop {
+            let n = self
+                .started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
             match self.refresh_once().await {
                 Ok((brokers, topics)) => {
                     tracing::debug!(brokers, topics, "metadata refreshed");
                 }
                 Err(e) => tracing::warn!("metadata refresh failed: {e}"),
             }
-            self.generation.send_modify(|g| *g += 1);
+            self.generation.send_replace(n);
             // At most one refresh per 200 ms however often clients ask.
             tokio::time::sleep(Duration::from_millis(200)).await;
             let _ = tokio::time::timeout(period, self.wake.notified()).await;

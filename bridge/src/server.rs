@@ -194,7 +194,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
 struct Admitted {
     target: Target,
     topics: TopicAllowList,
-    /// Whether the client offered subprotocols (then `kafka-edge` is selected).
+    /// Whether the client offered `kafka-edge` (then it is selected).
     subprotocol: bool,
 }
 
@@ -292,7 +292,8 @@ fn check_head(shared: &Shared, req: &httparse::Request<'_, '_>) -> Result<Admitt
     Ok(Admitted {
         target,
         topics,
-        subprotocol: !offered.is_empty(),
+        // Selected only when offered: a client offering others (or none) gets none.
+        subprotocol: offered.contains(&SUBPROTOCOL),
     })
 }
 

@@ -214,6 +214,41 @@ fn core_producer_through_the_bridge_is_read_back_exactly() {
 }
 
 #[test]
+fn bytes_per_second_hold_a_connection_back() {
+    let cluster = cluster();
+    let topic = topic_name("bridge-ok-rate");
+    cluster.create_topic(&topic, 1, 1, &[]);
+    let rate = 100_000.0;
+    let bridge = Bridge::start(&cluster, "", "bytes_per_second = 100000");
+    let rt = runtime();
+    let records = keyed_records(12, 4_000, 50);
+    let started = Instant::now();
+    let (tickets, lp) = produce_through(
+        &rt,
+        WsClient::of(&bridge),
+        &topic,
+        &records,
+        &[("linger.ms", "5")],
+        Duration::from_secs(120),
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let bytes = (lp.bytes_out + lp.bytes_in) as f64;
+    assert!(
+        bytes > 4.0 * rate,
+        "too few bytes to measure a rate: {bytes}"
+    );
+    // Each connection may start with a second's worth (its bucket starts full).
+    let floor = (bytes - rate * lp.opened as f64) / rate;
+    assert!(
+        elapsed >= floor * 0.95,
+        "{bytes} bytes in {elapsed:.2} s over at most {} connections at {rate} B/s",
+        lp.opened
+    );
+    let partitions = partitions_of(&tickets, &lp.outcomes);
+    assert_read_back_exactly(&records, &judge(&cluster, &topic), |i| partitions[i]);
+}
+
+#[test]
 fn fetch_is_refused() {
     // Fetch v4: replica -1, max wait, min bytes, max bytes, isolation, one topic/partition.
     let mut body = Vec::new();

@@ -2,9 +2,11 @@
 //! Kafka connection) producing 100-byte records for T seconds through the bridge, then the
 //! same through websockify, on the one-node Apache Kafka (`KAFKA_EDGE_DIR_1`).
 //!
-//! Reports, for each gateway: records and MB forwarded, the gateway's peak RSS (VmHWM from
-//! /proc; for websockify, which forks a process per connection, the sum over its process
-//! tree) and its CPU time per MB forwarded (utime + stime from /proc, children included).
+//! Reports, for each gateway: records and MB forwarded (requests and responses), the
+//! gateway's peak RSS (VmHWM from /proc; for websockify, which forks a process per
+//! connection, the sum over its process tree, which counts shared pages once per process)
+//! and its peak PSS sampled every 250 ms (shared pages split: the fair sum), and its CPU
+//! time per MB forwarded (utime + stime from /proc, children included).
 //!
 //! Short by default (CI): 20 clients for 10 s, bridge only unless `BRIDGE_LOAD_WEBSOCKIFY`
 //! names a websockify executable. The full run: `scripts/bridge load --clients 200
@@ -149,6 +151,19 @@ fn hwm_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// Proportional set size of `pid` in KiB (shared pages split among the processes that
+/// share them: the fair sum over websockify's forked processes).
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// One gateway's figures.
 #[derive(Debug)]
 struct Figures {
@@ -157,6 +172,7 @@ struct Figures {
     seconds: f64,
     cpu_s: f64,
     peak_rss_mib: f64,
+    peak_pss_mib: f64,
 }
 
 impl Figures {
@@ -166,12 +182,13 @@ impl Figures {
 
     fn row(&self) -> String {
         format!(
-            "{:<11} {:>9} records {:>8.1} MB {:>7.1} MB/s  peak RSS {:>7.1} MiB  CPU {:>6.2} s = {:>6.2} ms/MB",
+            "{:<11} {:>9} records {:>8.1} MB {:>7.1} MB/s  peak RSS {:>7.1} MiB (PSS {:>6.1} MiB)  CPU {:>6.2} s = {:>6.2} ms/MB",
             self.gateway,
             self.totals.delivered,
             self.mb(),
             self.mb() / self.seconds,
             self.peak_rss_mib,
+            self.peak_pss_mib,
             self.cpu_s,
             1000.0 * self.cpu_s / self.mb().max(1e-9),
         )
@@ -203,10 +220,13 @@ fn run(
         })
         .collect();
     let mut peak_kib = 0;
+    let mut peak_pss_kib = 0;
     let mut reported = 0;
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(250));
-        peak_kib = peak_kib.max(tree(pid).into_iter().map(hwm_kib).sum());
+        let pids = tree(pid);
+        peak_kib = peak_kib.max(pids.iter().copied().map(hwm_kib).sum());
+        peak_pss_kib = peak_pss_kib.max(pids.into_iter().map(pss_kib).sum());
         let s = started.elapsed().as_secs();
         if s >= reported + 10 {
             reported = s;
@@ -238,6 +258,7 @@ fn run(
         seconds,
         cpu_s: (cpu1 - cpu0).max(0.0),
         peak_rss_mib: peak_kib as f64 / 1024.0,
+        peak_pss_mib: peak_pss_kib as f64 / 1024.0,
     }
 }
 
