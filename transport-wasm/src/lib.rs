@@ -1,11 +1,18 @@
 //! kafka-edge for JavaScript: the kafka-edge core producer compiled to WebAssembly and
-//! driven from the JavaScript event loop, with a KafkaJS-shaped API. This first cut runs in
-//! Node over TCP (`net.Socket`); browsers over a WebSocket bridge come later.
+//! driven from the JavaScript event loop, with a KafkaJS-shaped API. One ES module serves
+//! browsers and Node:
+//! - in a browser, `bridge.url` names a kafka-edge bridge next to the cluster: one WebSocket
+//!   per broker connection, at `{bridge.url}/bootstrap/{i}` or `{bridge.url}/broker/{node
+//!   id}` (the bridge dials only its own cluster's brokers), each binary message one whole
+//!   Kafka frame, length prefix included, both ways; `bridge.token` is offered as the
+//!   subprotocol `kafka-edge.bearer.<token>` beside `kafka-edge`;
+//! - in Node (20.16 and later), `bootstrap.servers` over TCP (`net.Socket`).
 //!
 //! ```js
-//! const { Producer } = require('kafka-edge');
+//! import { Producer } from 'kafka-edge';
 //! const producer = await Producer.connect({
 //!   'bootstrap.servers': '127.0.0.1:9092', 'linger.ms': 5, acks: 'all',
+//!   // in a browser instead: 'bridge.url': 'wss://gateway.example/kafka', 'bridge.token': '...'
 //! });
 //! const meta = await producer.send({
 //!   topic: 'events',
@@ -27,6 +34,10 @@
 //!   Java's `send` blocks, then resolves once every record of the call has its outcome.
 //! - Promises reject with `Error` objects whose `name`, `code`, `reason` and `retriable`
 //!   are described in the `error` module: never with a bare string.
+//! - In a browser, timers of hidden tabs are throttled (`linger.ms` and timeouts stretch),
+//!   and a closing tab loses what was not acknowledged: `pending` says how many records
+//!   that is, and `flush()` on `visibilitychange`/`pagehide` sends them at once
+//!   (`examples/browser` shows both).
 //!
 //! How the core is driven: see the `driver` module.
 
