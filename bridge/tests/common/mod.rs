@@ -360,6 +360,8 @@ pub struct WsLoop {
     pub outcomes: Vec<Outcome>,
     /// WebSocket connections opened.
     pub opened: usize,
+    /// The URL of each WebSocket opened, in order.
+    pub urls: Vec<String>,
     /// Bytes of Kafka frames sent (requests).
     pub bytes_out: u64,
     /// Bytes of Kafka frames received (responses).
@@ -382,6 +384,7 @@ impl WsLoop {
             start: Instant::now(),
             outcomes: Vec::new(),
             opened: 0,
+            urls: Vec::new(),
             bytes_out: 0,
             bytes_in: 0,
         }
@@ -402,6 +405,7 @@ impl WsLoop {
         self.opened += 1;
         let events = self.tx.clone();
         let url = self.client.url(broker);
+        self.urls.push(url.clone());
         let client = self.client.clone();
         self.rt.spawn(async move {
             let ws = tokio::time::timeout(Duration::from_secs(10), client.connect(&url)).await;
