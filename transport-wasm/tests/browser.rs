@@ -7,6 +7,8 @@
 //!
 //! Environment, read when the test is compiled:
 //! - `KAFKA_EDGE_BROWSER_URL`: the gateway's `ws://` URL (`bridge.url`);
+//! - `KAFKA_EDGE_BROWSER_TOKEN`: the client token the gateway asks for (`bridge.token`), or
+//!   empty;
 //! - `KAFKA_EDGE_BROWSER_TOPIC`: a topic with several partitions;
 //! - `KAFKA_EDGE_BROWSER_PARTITIONS`: Java's partition of `key-0`, `key-1`, ..., comma
 //!   separated (the number of entries is the number of keyed records to send).
@@ -21,6 +23,7 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 wasm_bindgen_test_configure!(run_in_browser);
 
 const URL: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_URL");
+const TOKEN: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOKEN");
 const TOPIC: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOPIC");
 const PARTITIONS: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_PARTITIONS");
 
@@ -74,12 +77,16 @@ async fn keyed_records_with_headers_land_in_javas_partitions() {
     let n = expected.len() as u32;
     let half = n / 2;
 
-    let producer = Producer::connect(object(&[
+    let mut properties = vec![
         ("bridge.url", JsValue::from_str(url)),
         ("acks", JsValue::from_str("all")),
         ("linger.ms", JsValue::from(5)),
         ("max.block.ms", JsValue::from(30_000)),
-    ]))
+    ];
+    if let Some(token) = TOKEN.filter(|t| !t.is_empty()) {
+        properties.push(("bridge.token", JsValue::from_str(token)));
+    }
+    let producer = Producer::connect(object(&properties))
     .await
     .expect("connect");
 

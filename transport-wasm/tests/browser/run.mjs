@@ -1,15 +1,15 @@
 // The browser test of the package (`scripts/wasm browser --dir D` runs this with
-// KAFKA_EDGE_DIR, KAFKA_EDGE_PKG, KAFKA_EDGE_ROOT, WEBSOCKIFY, WASM_BINDGEN_TEST_RUNNER and
-// CHROMEDRIVER set):
+// KAFKA_EDGE_DIR, KAFKA_EDGE_PKG, KAFKA_EDGE_ROOT, the gateway's KAFKA_EDGE_BRIDGE (or
+// KAFKA_EDGE_GATEWAY=websockify and WEBSOCKIFY), WASM_BINDGEN_TEST_RUNNER and CHROMEDRIVER set):
 // 1. a topic of 6 partitions, and Java's partition for each key (scripts/oracle);
-// 2. a WebSocket gateway in front of the one-node cluster D (websockify: byte-transparent,
-//    one fixed target, so /bootstrap/0 and /broker/1 both reach the one broker);
+// 2. a WebSocket gateway in front of the cluster D (../gateway.mjs: the kafka-edge bridge,
+//    with a client token allowed the topics browser-*; or websockify);
 // 3. tests/browser.rs in headless Chromium (wasm-bindgen-test-runner + chromedriver), built
-//    with the gateway's URL, the topic and the partitions in its environment;
+//    with the gateway's URL and token, the topic and the partitions in its environment;
 // 4. every record read back by the librdkafka judge and compared exactly: keys, values,
 //    headers, and Java's partitions.
-import { spawn, spawnSync } from 'node:child_process';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { startGateway } from '../gateway.mjs';
 import { bootstrap, createTopic, hex, judge, oraclePartitions, root, uniqueTopic } from '../node/helpers.mjs';
 
 const RECORDS = Number(process.env.KAFKA_EDGE_BROWSER_RECORDS ?? 400);
@@ -21,49 +21,16 @@ function fail(message) {
   process.exit(1);
 }
 
-/** A free loopback port. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** Resolves once something accepts connections on `port`. */
-async function listening(port, ms = 15000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port} after ${ms} ms`);
-}
-
 const topic = uniqueTopic('browser');
 createTopic(topic, PARTITIONS);
 const keys = Array.from({ length: RECORDS }, (_, i) => Buffer.from(`key-${i}`));
 const javaPartitions = oraclePartitions(keys, PARTITIONS);
 say(`topic ${topic}: ${RECORDS} keyed records; Java's partitions from scripts/oracle`);
 
-const port = await freePort();
-const target = bootstrap.split(',')[0];
-const gateway = spawn(process.env.WEBSOCKIFY, ['--verbose', `127.0.0.1:${port}`, target], {
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
-let gatewayLog = '';
-gateway.stderr.on('data', (d) => { gatewayLog += d; });
+const gateway = await startGateway(bootstrap, { token: 'browser-test-token.1', topics: ['browser-*'] });
 try {
-  await listening(port);
-  say(`websockify 127.0.0.1:${port} -> ${target}`);
+  say(`${gateway.kind} ${gateway.url} -> ${bootstrap}${gateway.token ? ' (client token, topics browser-*)' : ''}`);
 
-  const url = `ws://127.0.0.1:${port}/kafka`;
   const t0 = Date.now();
   const test = spawnSync(
     'cargo',
@@ -75,14 +42,15 @@ try {
         ...process.env,
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER: process.env.WASM_BINDGEN_TEST_RUNNER,
         WASM_BINDGEN_TEST_TIMEOUT: '120',
-        KAFKA_EDGE_BROWSER_URL: url,
+        KAFKA_EDGE_BROWSER_URL: gateway.url,
+        KAFKA_EDGE_BROWSER_TOKEN: gateway.token ?? '',
         KAFKA_EDGE_BROWSER_TOPIC: topic,
         KAFKA_EDGE_BROWSER_PARTITIONS: javaPartitions.join(','),
       },
     },
   );
   if (test.status !== 0) {
-    console.error(gatewayLog.split('\n').slice(-30).join('\n'));
+    console.error(gateway.log().split('\n').slice(-30).join('\n'));
     fail(`the test in Chromium failed (exit ${test.status})`);
   }
   say(`test in Chromium passed in ${((Date.now() - t0) / 1000).toFixed(1)} s (build included)`);
@@ -106,5 +74,5 @@ try {
   }
   say(`the judge read all ${RECORDS} records exactly (keys, values, headers, Java's partitions)`);
 } finally {
-  gateway.kill();
+  gateway.stop();
 }

@@ -1,6 +1,7 @@
 // Browser benchmark: msgs/s of the package in headless Chromium (the example page,
-// examples/browser/) through websockify to the one-node cluster of KAFKA_EDGE_DIR. Not a
-// test: the browser figure of issue 9. `scripts/browser-page --bench [...]` runs it.
+// examples/browser/) through a WebSocket gateway (the bridge, or
+// KAFKA_EDGE_GATEWAY=websockify) to the one-node cluster of KAFKA_EDGE_DIR. Not a test:
+// the browser figure of issue 9. `scripts/browser-page --bench [...]` runs it.
 //
 //   node bench.mjs [--records N] [--runs R] [--acks "1 all"] [--keys "keyless keyed"]
 //                  [--warmup W] [--partitions P] [--json FILE]
@@ -25,7 +26,7 @@ import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bootstrap, createTopic, uniqueTopic } from '../node/helpers.mjs';
-import { launchChromium, root, startServer, startWebsockify, waitStream } from './harness.mjs';
+import { launchChromium, root, startServer, startGateway, waitStream } from './harness.mjs';
 
 const VALUE_BYTES = 100;
 const PER_CALL = 1000;
@@ -97,13 +98,13 @@ const keysList = a.keys.split(/[\s,]+/).filter(Boolean);
 for (const k of keysList) if (!['keyless', 'keyed'].includes(k)) throw new Error(`--keys: keyless or keyed, not ${k}`);
 const cases = acksList.flatMap((acks) => keysList.map((keys) => ({ acks, keys })));
 
-const gateway = await startWebsockify(bootstrap.split(',')[0]);
+const gateway = await startGateway(bootstrap);
 const server = await startServer();
 const browser = await launchChromium();
 const chromiumVersion = browser.version();
 const runs = [];
 try {
-  say(`bench: Chromium ${browser.version()} through websockify to ${bootstrap}; ${cases.length} cases x ${a.runs} runs of ` +
+  say(`bench: Chromium ${browser.version()} through ${gateway.kind} to ${bootstrap}; ${cases.length} cases x ${a.runs} runs of ` +
     `${a.records} records (+${a.warmup} warm-up), ${VALUE_BYTES}-byte values, ${PER_CALL} per send, ${IN_FLIGHT} in flight`);
   const total = cases.length * a.runs;
   let done = 0;
@@ -157,7 +158,7 @@ try {
 const summary = cases.map((c) => {
   const rs = runs.filter((r) => r.acks === c.acks && r.keys === c.keys);
   return {
-    client: 'edge-chromium', transport: 'websockify', acks: c.acks, keys: c.keys, runs: rs.length,
+    client: 'edge-chromium', transport: gateway.kind, acks: c.acks, keys: c.keys, runs: rs.length,
     records: a.records, warmup: a.warmup, partitions: a.partitions, valueBytes: VALUE_BYTES,
     perCall: PER_CALL, inFlight: IN_FLIGHT, msgsPerSec: Math.round(median(rs.map((r) => r.msgsPerSec))),
     msgsPerSecRuns: rs.map((r) => Math.round(r.msgsPerSec)),

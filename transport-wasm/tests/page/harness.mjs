@@ -1,14 +1,13 @@
-// What page.test.mjs and bench.mjs share: websockify in front of the one-node cluster, the
+// What page.test.mjs and bench.mjs share: a WebSocket gateway (../gateway.mjs), the
 // example's server (examples/browser/serve.mjs), and Debian's Chromium under playwright-core.
 //
 // Environment: KAFKA_EDGE_DIR, KAFKA_EDGE_PKG, KAFKA_EDGE_ROOT (as for tests/node/helpers.mjs),
-// WEBSOCKIFY (default $KAFKA_EDGE_CACHE/venv/bin/websockify), PLAYWRIGHT_CORE (a directory
+// the gateway's (KAFKA_EDGE_GATEWAY, KAFKA_EDGE_BRIDGE, WEBSOCKIFY), PLAYWRIGHT_CORE (a directory
 // with node_modules/playwright-core, default $KAFKA_EDGE_CACHE/playwright-core-<version>;
 // scripts/browser-page installs it), CHROMIUM (default /usr/bin/chromium).
-import { spawn } from 'node:child_process';
+import { child } from '../gateway.mjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,58 +38,7 @@ export function launchChromium() {
   });
 }
 
-/** A free loopback port. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** Resolves once something accepts connections on `port`. */
-async function listening(port, ms = 15000) {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    const ok = await new Promise((resolve) => {
-      const c = net.connect(port, '127.0.0.1', () => { c.destroy(); resolve(true); });
-      c.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`nothing listens on ${port} after ${ms} ms`);
-}
-
-/** A child process that is ended when this one ends, with the tail of its output kept. */
-function child(cmd, args, opts = {}) {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
-  p.log = '';
-  const keep = (d) => { p.log = (p.log + d).slice(-20000); };
-  p.stdout.on('data', keep);
-  p.stderr.on('data', keep);
-  const end = () => p.kill();
-  process.on('exit', end);
-  p.on('exit', () => process.off('exit', end));
-  return p;
-}
-
-/** websockify on a free port in front of `target` (host:port): byte-transparent, one fixed
- * target, so every path (/kafka/bootstrap/0, /kafka/broker/1) reaches the one broker. */
-export async function startWebsockify(target) {
-  const ws = process.env.WEBSOCKIFY ?? path.join(cache, 'venv/bin/websockify');
-  const port = await freePort();
-  const p = child(ws, [`127.0.0.1:${port}`, target]);
-  try {
-    await listening(port);
-  } catch (e) {
-    p.kill();
-    throw new Error(`websockify did not start: ${e.message}\n${p.log}`);
-  }
-  return { url: `ws://127.0.0.1:${port}/kafka`, process: p, stop: () => p.kill() };
-}
+export { freePort, startGateway } from '../gateway.mjs';
 
 /** examples/browser/serve.mjs on a free port, serving the package of `pkg`. */
 export async function startServer() {

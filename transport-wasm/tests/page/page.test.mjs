@@ -1,6 +1,6 @@
 // The example page (examples/browser/) in headless Chromium under playwright-core, through
-// websockify to the one-node cluster of KAFKA_EDGE_DIR; every record it sent read back by
-// the librdkafka judge. `scripts/browser-page [--dir D]` runs it (node --test); environment
+// a WebSocket gateway (the bridge; ../gateway.mjs) to the one-node cluster of
+// KAFKA_EDGE_DIR; every record it sent read back by the librdkafka judge. `scripts/browser-page [--dir D]` runs it (node --test); environment
 // as in harness.mjs.
 //
 // 1. A typed message: fill key and value, click Send, read partition and offset from the page;
@@ -20,7 +20,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { bootstrap, createTopic, hex, judge, oraclePartitions, uniqueTopic } from '../node/helpers.mjs';
-import { launchChromium, root, startServer, startWebsockify, streamKey, streamValue, waitStream } from './harness.mjs';
+import { launchChromium, root, startServer, startGateway, streamKey, streamValue, waitStream } from './harness.mjs';
 
 const STREAM = Number(process.env.KAFKA_EDGE_PAGE_RECORDS ?? 5000);
 const SIZE = 100;
@@ -40,14 +40,14 @@ let streamed; // the page's figures
 
 before(async () => {
   createTopic(topic, PARTITIONS);
-  gateway = await startWebsockify(bootstrap.split(',')[0]);
+  gateway = await startGateway(bootstrap);
   server = await startServer();
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   page.on('console', (m) => pageLog.push(`console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => pageLog.push(`pageerror: ${e.message}`));
   pageUrl = (q) => `${server.url}?${new URLSearchParams(q)}`;
-  say(`Chromium ${browser.version()}, page ${server.url}, websockify ${gateway.url} -> ${bootstrap}, topic ${topic}`);
+  say(`Chromium ${browser.version()}, page ${server.url}, ${gateway.kind} ${gateway.url} -> ${bootstrap}, topic ${topic}`);
 });
 
 after(async () => {
@@ -62,7 +62,7 @@ async function explain(fn) {
     return await fn();
   } catch (e) {
     console.error(pageLog.slice(-40).join('\n'));
-    if (gateway) console.error(`websockify said:\n${gateway.process.log.split('\n').slice(-20).join('\n')}`);
+    if (gateway) console.error(`${gateway.kind} said:\n${gateway.process.log.split('\n').slice(-20).join('\n')}`);
     if (page) console.error('page error element:', await page.locator('#error').textContent().catch(() => '?'));
     throw e;
   }
