@@ -347,6 +347,12 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_is_valid() {
+        let c: Config = toml::from_str(include_str!("../bridge.example.toml")).unwrap();
+        assert!(matches!(c.validate().unwrap(), Access::Tokens(_)));
+    }
+
+    #[test]
     fn refuses_bad_values() {
         let c = Config {
             bootstrap_servers: vec!["nope".into()],

@@ -32,6 +32,18 @@
 //! Without the default feature `server` only [`inspect`] and [`topics`] are built (the
 //! fuzz target uses them without an async runtime).
 
+// Input from the network must never panic the bridge: no unwrap, expect, panic or
+// unchecked indexing outside tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
 pub mod inspect;
 pub mod topics;
 

@@ -1,5 +1,5 @@
 //! The listener: connection limits, TLS, the WebSocket handshake with its checks (path,
-//! Origin, token), and the broker connection, then [`relay`](crate::relay) for the rest.
+//! Origin, token), and the broker connection, then [`crate::relay`] for the rest.
 //!
 //! The shape is mini-redis's `server.rs`: one task per connection, a semaphore for the total,
 //! a guard that gives back the per-IP slot when the task ends however it ends.
