@@ -8,7 +8,7 @@ ensure_gateway() {
     bridge)
       printf '[gateway] cargo build -p kafka-edge-bridge\n' >&2
       (cd "$root" && cargo build -q --locked -p kafka-edge-bridge) >&2
-      export KAFKA_EDGE_BRIDGE="$root/target/debug/kafka-edge-bridge"
+      export KAFKA_EDGE_BRIDGE="${CARGO_TARGET_DIR:-$root/target}/debug/kafka-edge-bridge"
       ;;
     websockify)
       ensure_venv
