@@ -168,7 +168,8 @@ pub struct Config {
     /// besides those its own Metadata requests return.
     pub bootstrap_servers: Vec<String>,
     /// `Origin`s allowed at the handshake (exact match, e.g. `https://app.example.com`).
-    /// Empty: any Origin, or none (non-browser clients).
+    /// When set, a handshake must carry exactly one `Origin`, one of these (non-browser
+    /// clients must send one too). Empty: any Origin, or none.
     pub allowed_origins: Vec<String>,
     /// Tokens; empty: anonymous clients are admitted with `anonymous_topics`.
     pub tokens: Vec<TokenConfig>,

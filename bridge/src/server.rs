@@ -248,6 +248,19 @@ fn check_head(shared: &Shared, req: &httparse::Request<'_, '_>) -> Result<Admitt
             .filter(move |h| h.name.eq_ignore_ascii_case(name))
             .map(|h| std::str::from_utf8(h.value).unwrap_or(""))
     }
+    // A WebSocket upgrade (RFC 6455 4.2.1), checked before any broker is dialled:
+    // tungstenite checks it again when it answers.
+    let has = |name: &'static str, token: &str| {
+        header(req, name).any(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+    };
+    let key_ok = header(req, "sec-websocket-key").count() == 1;
+    if !(has("upgrade", "websocket")
+        && has("connection", "upgrade")
+        && has("sec-websocket-version", "13")
+        && key_ok)
+    {
+        return Err(refuse(400, "bad_handshake"));
+    }
     let origins = &shared.config.allowed_origins;
     if !origins.is_empty() {
         let mut seen = header(req, "origin");

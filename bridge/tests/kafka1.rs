@@ -686,6 +686,39 @@ fn a_thousand_connections_from_one_ip_are_capped() {
     drop(held);
 }
 
+#[test]
+fn connections_over_the_total_are_refused_and_plain_http_never_dials() {
+    let bridge = Bridge::start(&cluster(), "", "max_connections = 5");
+    let held: Vec<TcpStream> = (0..10)
+        .map(|_| TcpStream::connect(bridge.addr).expect("connect"))
+        .collect();
+    assert_eq!(bridge.wait_refusals("too_many_connections", 5.0), 5.0);
+    assert_eq!(bridge.metric("kafka_edge_bridge_connections_active"), 5.0);
+    drop(held);
+    let until = Instant::now() + Duration::from_secs(10);
+    while bridge.metric("kafka_edge_bridge_connections_active") > 0.0 {
+        assert!(Instant::now() < until, "slots not given back");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The five closed without a word: counted as bad handshakes.
+    assert_eq!(bridge.wait_refusals("bad_handshake", 5.0), 5.0);
+    // A plain HTTP GET on a valid path, with the token and Origin but no upgrade: 400, and
+    // no broker connection.
+    let mut s = TcpStream::connect(bridge.addr).expect("connect");
+    write!(
+        s,
+        "GET /kafka/bootstrap/0 HTTP/1.1\r\nHost: x\r\nOrigin: {ORIGIN}\r\n\
+         Sec-WebSocket-Protocol: kafka-edge, kafka-edge.bearer.{TOKEN}\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert_eq!(bridge.wait_refusals("bad_handshake", 6.0), 6.0);
+    assert_eq!(bridge.metric(UPSTREAM), 0.0);
+}
+
 /// Raises this process's open-file limit (the bridge child inherits it) with util-linux's
 /// `prlimit`: the workspace forbids `unsafe`, so no direct `setrlimit`.
 fn raise_nofile(want: u64) {
