@@ -214,6 +214,41 @@ fn core_producer_through_the_bridge_is_read_back_exactly() {
 }
 
 #[test]
+fn anonymous_clients_produce_when_no_token_is_configured() {
+    let cluster = cluster();
+    let topic = topic_name("anon");
+    cluster.create_topic(&topic, 1, 1, &[]);
+    let bridge = Bridge::start_with(&cluster.bootstrap, "", "", false);
+    let rt = runtime();
+    // As the wasm transport without a token: no subprotocol at all.
+    let client = WsClient {
+        token: None,
+        ..WsClient::of(&bridge)
+    };
+    let records = keyed_records(2, 100, 10);
+    let (tickets, lp) = produce_through(
+        &rt,
+        client.clone(),
+        &topic,
+        &records,
+        &[],
+        Duration::from_secs(60),
+    );
+    let partitions = partitions_of(&tickets, &lp.outcomes);
+    assert_read_back_exactly(&records, &judge(&cluster, &topic), |i| partitions[i]);
+    // The default anonymous list `*` does not open Kafka's internal topics.
+    let seen = rt.block_on(raw_exchange(
+        &client,
+        &bridge.url("/bootstrap/0"),
+        vec![WsMessage::Binary(
+            metadata_frame(&["__consumer_offsets"]).into(),
+        )],
+        Duration::from_secs(5),
+    ));
+    assert_closed_for(&seen, "topic_not_allowed");
+}
+
+#[test]
 fn bytes_per_second_hold_a_connection_back() {
     let cluster = cluster();
     let topic = topic_name("bridge-ok-rate");
