@@ -3,11 +3,13 @@
 //
 //   node bench.mjs --bootstrap HOST:PORT [--records N] [--runs R] [--clients "edge kafkajs platformatic"]
 //                  [--acks "1 all"] [--keys "keyless keyed"] [--partitions P] [--json FILE]
-//                  [--judge] [--pkg DIR] [--root REPO]
+//                  [--judge] [--pkg DIR] [--root REPO] [--candidate DIR]
 //
 // (scripts/wasm-bench installs the dependencies, builds the package, starts a broker and runs
 // this.) --bootstrap defaults to $BOOTSTRAP, --pkg to $KAFKA_EDGE_PKG (the built package,
-// target/wasm-pkg), --root (for scripts/judge) to $KAFKA_EDGE_ROOT. Every case (client x acks x keys) runs --runs times (default 3), each run in
+// target/wasm-pkg), --root (for scripts/judge) to $KAFKA_EDGE_ROOT. --candidate DIR adds a
+// client "candidate": another build of the package (a change to measure), run interleaved with
+// the others under the same conditions. Every case (client x acks x keys) runs --runs times (default 3), each run in
 // a fresh child process, so that CPU and peak RSS are that client's alone; the table quotes
 // the median run of each case (by msgs/s; CPU and RSS are medians of their own).
 //
@@ -59,6 +61,7 @@ function parseArgs(argv) {
     json: null,
     judge: false,
     pkg: process.env.KAFKA_EDGE_PKG ?? path.resolve(here, '../../target/wasm-pkg'),
+    candidate: null,
     root: process.env.KAFKA_EDGE_ROOT ?? path.resolve(here, '../..'),
     child: null,
   };
@@ -80,6 +83,7 @@ function parseArgs(argv) {
       case '--judge': a.judge = true; break;
       case '--pkg': a.pkg = v(); break;
       case '--root': a.root = v(); break;
+      case '--candidate': a.candidate = v(); break;
       case '--child': a.child = JSON.parse(v()); break;
       default: throw new Error(`unknown argument ${k} (see the comment at the top of bench.mjs)`);
     }
@@ -118,6 +122,8 @@ const clients = {
       close: () => p.close(),
     };
   },
+  /** Another build of the package (--candidate), with the same settings. */
+  candidate: (c) => clients.edge(c),
   async kafkajs(c) {
     process.env.KAFKAJS_NO_PARTITIONER_WARNING = '1';
     const { Kafka, logLevel } = (await import('kafkajs')).default;
@@ -237,7 +243,9 @@ async function parent(a) {
   const admin = new Kafka({ clientId: 'bench-admin', brokers: [a.bootstrap], logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   const names = a.clients.split(/[\s,]+/).filter(Boolean);
+  if (a.candidate && !names.includes('candidate')) names.splice(names.indexOf('edge') + 1, 0, 'candidate');
   for (const n of names) if (!clients[n]) throw new Error(`unknown client ${n} (edge, kafkajs, platformatic)`);
+  if (names.includes('candidate') && !a.candidate) throw new Error('client candidate needs --candidate DIR');
   const acksList = a.acks.split(/[\s,]+/).filter(Boolean);
   const keysList = a.keys.split(/[\s,]+/).filter(Boolean);
   const cases = [];
@@ -254,7 +262,7 @@ async function parent(a) {
       await admin.createTopics({ topics: [{ topic, numPartitions: a.partitions, replicationFactor: 1 }], waitForLeaders: true });
       const r = await runChild({
         client: k.client, acks: k.acks, keyed: k.keys === 'keyed', run, topic,
-        records: a.records, bootstrap: a.bootstrap, pkg: a.pkg,
+        records: a.records, bootstrap: a.bootstrap, pkg: k.client === 'candidate' ? a.candidate : a.pkg,
       });
       const offsets = await admin.fetchTopicOffsets(topic);
       const stored = offsets.reduce((s, o) => s + Number(o.high) - Number(o.low), 0);
