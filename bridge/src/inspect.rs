@@ -10,7 +10,8 @@
 //! Forwarded: `ApiVersions` (any version: its body is a client name and version, and the
 //! broker answers unknown versions itself), `Metadata` with an explicit list of topic names
 //! all allowed, `Produce` without a transactional id whose topics (by name, or by id from
-//! v13 mapped through [`TopicIds`]) are all allowed, `InitProducerId` without a
+//! v13 mapped through [`TopicIds`]) are all allowed and whose record batches are whole v2
+//! batches, neither transactional nor control, `InitProducerId` without a
 //! transactional id, and `SaslHandshake`/`SaslAuthenticate` only when
 //! [`Policy::sasl_passthrough`] is set. Everything else is a [`Refusal`].
 
@@ -20,6 +21,8 @@ use kafka_edge_core::protocol::{
     ApiKey, DecodeError, InitProducerIdRequest, Message, MetadataRequest, ProduceRequest, Reader,
     RequestHeader, Uuid,
 };
+
+use kafka_edge_core::record::{MAGIC_V2, RecordBatchHeader};
 
 use crate::topics::TopicAllowList;
 
@@ -95,6 +98,9 @@ pub enum Refusal<'a> {
         /// The API.
         api: ApiKey,
     },
+    /// A Produce record batch marked transactional or control (markers are the
+    /// coordinator's to write).
+    TransactionalBatch,
 }
 
 impl Refusal<'_> {
@@ -112,7 +118,7 @@ impl Refusal<'_> {
             Self::MetadataTopicById => "metadata_topic_by_id",
             Self::TopicNotAllowed { .. } | Self::TopicIdNotAllowed { .. } => "topic_not_allowed",
             Self::UnknownTopicId { .. } => "unknown_topic_id",
-            Self::Transactional { .. } => "transactional",
+            Self::Transactional { .. } | Self::TransactionalBatch => "transactional",
         }
     }
 
@@ -167,6 +173,9 @@ impl fmt::Display for Refusal<'_> {
                 write!(f, "Produce names unknown topic id {}", UuidHex(topic_id))
             }
             Self::Transactional { api } => write!(f, "{api} with a transactional id"),
+            Self::TransactionalBatch => {
+                f.write_str("Produce with a transactional or control record batch")
+            }
         }
     }
 }
@@ -314,6 +323,9 @@ pub fn inspect<'a>(
                 return Err(Refusal::Transactional { api });
             }
             for t in req.topic_data.iter() {
+                for p in t.partition_data.iter() {
+                    check_batches(p.records.unwrap_or_default())?;
+                }
                 if version >= 13 {
                     let allowed = topic_ids
                         .with_name(t.topic_id, |name| policy.topics.allows(name))
@@ -335,6 +347,27 @@ pub fn inspect<'a>(
         _ => return Err(refuse_api),
     }
     Ok(Inspected { header, api })
+}
+
+/// Walks the record batches of one partition: each must be a whole v2 batch, neither
+/// transactional nor control. (Their CRC and content are the broker's to check.)
+fn check_batches(mut records: &[u8]) -> Result<(), Refusal<'static>> {
+    let body = |error| Refusal::MalformedBody {
+        api: ApiKey::Produce,
+        error,
+    };
+    while !records.is_empty() {
+        let h = RecordBatchHeader::new_checked(records).map_err(body)?;
+        if h.magic() != MAGIC_V2 {
+            return Err(body(DecodeError::UnsupportedMagic { magic: h.magic() }));
+        }
+        if h.is_transactional() || h.is_control() {
+            return Err(Refusal::TransactionalBatch);
+        }
+        let len = h.total_len().map_err(body)?;
+        records = records.get(len..).unwrap_or_default();
+    }
+    Ok(())
 }
 
 fn ensure_consumed(r: &Reader<'_>) -> Result<(), DecodeError> {
@@ -502,6 +535,64 @@ mod tests {
             run(&f, &allow(), &ids),
             Err(Refusal::UnknownTopicId { .. })
         ));
+    }
+
+    #[test]
+    fn produce_batches_must_be_plain_v2() {
+        use kafka_edge_core::record::{BatchBuilder, BatchMeta, Record};
+        let ids = HashMap::new();
+        let batch = |meta: BatchMeta| {
+            let mut buf = vec![0u8; 256];
+            let mut b = BatchBuilder::start(&buf).unwrap();
+            let r = Record {
+                timestamp: 1,
+                key: None,
+                value: Some(b"v"),
+                headers: &[],
+            };
+            b.append(&mut buf, &r).unwrap();
+            let n = b.close(&mut buf, &meta).unwrap();
+            buf.truncate(n);
+            buf
+        };
+        let run_with = |records: Vec<u8>| {
+            let records: &'static [u8] = Box::leak(records.into_boxed_slice());
+            let parts: &'static [PartitionProduceData<'static>] =
+                Box::leak(Box::new([PartitionProduceData {
+                    index: 0,
+                    records: Some(records),
+                }]));
+            let topics: &'static [TopicProduceData<'static>] =
+                Box::leak(Box::new([TopicProduceData {
+                    name: "ok-a",
+                    topic_id: Uuid::ZERO,
+                    partition_data: Array::from_slice(parts),
+                }]));
+            let req = ProduceRequest {
+                transactional_id: None,
+                acks: -1,
+                timeout_ms: 1,
+                topic_data: Array::from_slice(topics),
+            };
+            let f: &'static [u8] = Box::leak(frame(ApiKey::Produce, 12, &req).into_boxed_slice());
+            run(f, &allow(), &ids)
+        };
+        let mut two = batch(BatchMeta::NON_IDEMPOTENT);
+        two.extend(batch(BatchMeta::NON_IDEMPOTENT));
+        assert_eq!(run_with(two), Ok(ApiKey::Produce));
+        let txn = BatchMeta {
+            is_transactional: true,
+            ..BatchMeta::NON_IDEMPOTENT
+        };
+        assert_eq!(run_with(batch(txn)), Err(Refusal::TransactionalBatch));
+        let control = BatchMeta {
+            is_control: true,
+            ..BatchMeta::NON_IDEMPOTENT
+        };
+        assert_eq!(run_with(batch(control)), Err(Refusal::TransactionalBatch));
+        let mut cut = batch(BatchMeta::NON_IDEMPOTENT);
+        cut.pop();
+        assert!(matches!(run_with(cut), Err(Refusal::MalformedBody { .. })));
     }
 
     #[test]
