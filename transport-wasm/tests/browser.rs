@@ -14,7 +14,10 @@
 //!   separated (the number of entries is the number of keyed records to send).
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
+mod common;
+
+use common::{get, object};
+use js_sys::{Array, Promise, Uint8Array};
 use kafka_edge_wasm::Producer;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
@@ -22,22 +25,7 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const URL: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_URL");
-const TOKEN: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOKEN");
-const TOPIC: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOPIC");
 const PARTITIONS: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_PARTITIONS");
-
-fn object(entries: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in entries {
-        assert!(Reflect::set(&o, &JsValue::from_str(k), v).unwrap_or(false));
-    }
-    o.into()
-}
-
-fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
 
 /// Record `i` as `check.mjs` expects it: key `key-i`, value `value-i` (bytes for odd `i`),
 /// headers `trace: t-i` and `seq: [i as 4 big-endian bytes]`.
@@ -67,9 +55,9 @@ async fn settle(p: Promise) -> Result<JsValue, JsValue> {
 /// flight at once), the second half in one `send`; every key lands in Java's partition.
 #[wasm_bindgen_test]
 async fn keyed_records_with_headers_land_in_javas_partitions() {
-    let (Some(url), Some(topic), Some(partitions)) = (URL, TOPIC, PARTITIONS) else {
-        panic!("run through `scripts/wasm browser`: it sets KAFKA_EDGE_BROWSER_* at build time");
-    };
+    let (url, topic) = common::target("browser");
+    let partitions =
+        PARTITIONS.expect("KAFKA_EDGE_BROWSER_PARTITIONS, set by scripts/wasm browser");
     let expected: Vec<i32> = partitions
         .split(',')
         .map(|p| p.trim().parse().expect("a partition number"))
@@ -77,18 +65,7 @@ async fn keyed_records_with_headers_land_in_javas_partitions() {
     let n = expected.len() as u32;
     let half = n / 2;
 
-    let mut properties = vec![
-        ("bridge.url", JsValue::from_str(url)),
-        ("acks", JsValue::from_str("all")),
-        ("linger.ms", JsValue::from(5)),
-        ("max.block.ms", JsValue::from(30_000)),
-    ];
-    if let Some(token) = TOKEN.filter(|t| !t.is_empty()) {
-        properties.push(("bridge.token", JsValue::from_str(token)));
-    }
-    let producer = Producer::connect(object(&properties))
-    .await
-    .expect("connect");
+    let producer = common::connect(url, 30_000).await;
 
     // One record per call, all in flight together.
     let pending: Vec<Promise> = (0..half)

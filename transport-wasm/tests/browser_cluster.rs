@@ -10,8 +10,10 @@
 //! every [`EVERY_MS`] ms.
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Array, Function, Object, Promise, Reflect};
-use kafka_edge_wasm::Producer;
+mod common;
+
+use common::object;
+use js_sys::{Array, Function, Promise, Reflect};
 use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen_futures::JsFuture;
@@ -19,9 +21,6 @@ use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-const URL: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_URL");
-const TOKEN: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOKEN");
-const TOPIC: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_TOPIC");
 const CALLS: Option<&str> = option_env!("KAFKA_EDGE_BROWSER_CALLS");
 /// Records per `send` call (`cluster.mjs` counts on it).
 const PER_CALL: u32 = 25;
@@ -39,34 +38,15 @@ async fn sleep(ms: i32) {
     let _ = JsFuture::from(p).await;
 }
 
-fn object(entries: &[(&str, JsValue)]) -> JsValue {
-    let o = Object::new();
-    for (k, v) in entries {
-        assert!(Reflect::set(&o, &JsValue::from_str(k), v).unwrap_or(false));
-    }
-    o.into()
-}
-
 /// A steady stream of keyed records (`key-i`, `value-i`), acks=all and idempotent, across
 /// a broker's death and return: every call resolves, none rejects.
 #[wasm_bindgen_test]
 async fn a_stream_survives_a_broker_killed_and_restarted() {
-    let (Some(url), Some(topic), Some(calls)) = (URL, TOPIC, CALLS) else {
-        panic!("run through `scripts/wasm browser-cluster`: it sets KAFKA_EDGE_BROWSER_*");
-    };
-    let calls: u32 = calls.parse().expect("KAFKA_EDGE_BROWSER_CALLS is a number");
-    let mut properties = vec![
-        ("bridge.url", JsValue::from_str(url)),
-        ("acks", JsValue::from_str("all")),
-        ("linger.ms", JsValue::from(5)),
-        ("max.block.ms", JsValue::from(60_000)),
-    ];
-    if let Some(token) = TOKEN.filter(|t| !t.is_empty()) {
-        properties.push(("bridge.token", JsValue::from_str(token)));
-    }
-    let producer = Producer::connect(object(&properties))
-        .await
-        .expect("connect");
+    let (url, topic) = common::target("browser-cluster");
+    let calls: u32 = CALLS
+        .and_then(|c| c.parse().ok())
+        .expect("KAFKA_EDGE_BROWSER_CALLS, a number set by scripts/wasm browser-cluster");
+    let producer = common::connect(url, 60_000).await;
 
     let mut pending = Vec::new();
     for c in 0..calls {
