@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod drive;
 pub mod model;
+pub mod proxy;
 pub mod sim;
 
 /// The repository root (where `scripts/` lives).
