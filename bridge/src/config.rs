@@ -122,7 +122,9 @@ pub struct Limits {
     /// Time for TLS, the HTTP upgrade and the broker connection, from accept. Default 10 s.
     pub handshake_timeout_ms: u64,
     /// Longest wait for the client's next whole message (an idle producer reconnects
-    /// transparently; a client that trickles bytes is cut here). Default 300 s.
+    /// transparently; a client that trickles bytes is cut here), and for a write to the
+    /// client or the broker to complete (a client that does not read its answers holds
+    /// both). Default 300 s.
     pub idle_timeout_ms: u64,
     /// Time to open a TCP connection to a broker. Default 5 s.
     pub connect_timeout_ms: u64,

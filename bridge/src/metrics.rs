@@ -13,7 +13,7 @@ use crate::inspect::Refusal;
 
 /// Why a connection was refused or closed before its end, beside the frame refusals of
 /// [`Refusal::reason`].
-pub const CONNECTION_REASONS: [&str; 17] = [
+pub const CONNECTION_REASONS: [&str; 18] = [
     "too_many_connections",
     "too_many_connections_per_ip",
     "handshake_timeout",
@@ -28,6 +28,7 @@ pub const CONNECTION_REASONS: [&str; 17] = [
     "upstream_tls_failed",
     "sasl_session_expiring",
     "idle_timeout",
+    "write_timeout",
     "message_too_large",
     "websocket_error",
     "tls_error",

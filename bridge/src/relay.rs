@@ -103,28 +103,38 @@ where
             }
         }
     };
-    let _ = up_tx.shutdown().await;
-    match end {
-        End::Closed => {
-            let _ = ws_tx.close().await;
-        }
-        End::Refused(reason, detail) => {
-            shared.metrics.refused(reason);
-            tracing::info!(peer = %session.peer, reason, "closing: {detail}");
-            let code = if reason == "message_too_large" {
-                CloseCode::Size
-            } else {
-                CloseCode::Policy
-            };
-            let frame = CloseFrame {
-                code,
-                reason: reason.into(),
-            };
-            let _ = ws_tx.send(Message::Close(Some(frame))).await;
-            let _ = ws_tx.close().await;
-        }
+    // A client that stopped reading must not hold the session (and its slots) forever:
+    // closing gets a bounded time, then the task ends and drops both sockets.
+    if let End::Refused(reason, detail) = &end {
+        shared.metrics.refused(reason);
+        tracing::info!(peer = %session.peer, reason, "closing: {detail}");
     }
+    let close = async {
+        let _ = up_tx.shutdown().await;
+        match end {
+            End::Closed => {
+                let _ = ws_tx.close().await;
+            }
+            End::Refused(reason, _) => {
+                let code = if reason == "message_too_large" {
+                    CloseCode::Size
+                } else {
+                    CloseCode::Policy
+                };
+                let frame = CloseFrame {
+                    code,
+                    reason: reason.into(),
+                };
+                let _ = ws_tx.send(Message::Close(Some(frame))).await;
+                let _ = ws_tx.close().await;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
 }
+
+/// How long closing a session may take (sending the Close frame to a client).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 async fn client_to_broker<W, R>(
     ws_rx: &mut R,
@@ -179,8 +189,20 @@ where
         if let Some(rl) = rate.lock().await.as_mut() {
             rl.take(bytes.len()).await;
         }
-        if up_tx.write_all(&bytes).await.is_err() {
-            return End::Closed;
+        // The broker takes no more while its answers wait for a client that does not read
+        // them: the same bound as for an idle client.
+        match tokio::time::timeout(idle, up_tx.write_all(&bytes)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return End::Closed,
+            Err(_) => {
+                return End::Refused(
+                    "write_timeout",
+                    format!(
+                        "the broker took no request for {} ms",
+                        limits.idle_timeout_ms
+                    ),
+                );
+            }
         }
         shared
             .metrics
@@ -234,6 +256,7 @@ where
 {
     let shared = &session.shared;
     let max = shared.config.limits.max_frame_size;
+    let idle = Duration::from_millis(shared.config.limits.idle_timeout_ms);
     loop {
         let mut prefix = [0u8; 4];
         if up_rx.read_exact(&mut prefix).await.is_err() {
@@ -266,8 +289,15 @@ where
             rl.take(frame.len()).await;
         }
         let n = frame.len() as u64;
-        if ws_tx.send(Message::Binary(frame.into())).await.is_err() {
-            return End::Closed;
+        match tokio::time::timeout(idle, ws_tx.send(Message::Binary(frame.into()))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return End::Closed,
+            Err(_) => {
+                return End::Refused(
+                    "write_timeout",
+                    format!("the client read no answer for {} ms", idle.as_millis()),
+                );
+            }
         }
         shared
             .metrics

@@ -249,6 +249,69 @@ fn anonymous_clients_produce_when_no_token_is_configured() {
 }
 
 #[test]
+fn a_client_that_never_reads_is_let_go() {
+    let cluster = cluster();
+    let bridge = Bridge::start(&cluster, "", "idle_timeout_ms = 2000");
+    let rt = runtime();
+    let client = WsClient::of(&bridge);
+    let url = bridge.url("/bootstrap/0");
+    let sent = rt.block_on(async {
+        use futures_util::{SinkExt, StreamExt};
+        let ws = client.connect(&url).await.expect("ws");
+        let (mut tx, rx) = ws.split();
+        // Requests whose answers (about 2 KB each) pile up unread, until the bridge stops
+        // taking more (backpressure) or 100,000 were sent (200 MB of answers).
+        let names: Vec<String> = (0..40)
+            .map(|i| format!("bridge-ok-never-read-{i:02}-padding-padding"))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let frame = metadata_frame(&names);
+        let mut sent = 0;
+        while sent < 100_000 {
+            let send = tx.send(WsMessage::Binary(frame.clone().into()));
+            match tokio::time::timeout(Duration::from_secs(1), send).await {
+                Ok(Ok(())) => sent += 1,
+                _ => break,
+            }
+        }
+        // Hold the socket open, never reading: the bridge must let go by itself (idle
+        // timeout, then a bounded close), while the client still holds its end.
+        let until = Instant::now() + Duration::from_secs(12);
+        let mut let_go = false;
+        while Instant::now() < until {
+            let active = tokio::task::block_in_place(|| {
+                bridge.metric("kafka_edge_bridge_connections_active")
+            });
+            if active == 0.0 {
+                let_go = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop((tx, rx));
+        (sent, let_go)
+    });
+    let (sent, let_go) = sent;
+    // The bridge stopped taking requests: backpressure reached the client.
+    assert!(sent < 100_000, "all {sent} requests taken without a read");
+    assert!(let_go, "the session of a non-reading client stayed open");
+    assert_eq!(bridge.wait_refusals("write_timeout", 1.0), 1.0);
+    // Memory stayed bounded meanwhile (one frame each way per session plus buffers).
+    let rss_kib: u64 = std::fs::read_to_string(format!("/proc/{}/status", bridge.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .expect("VmHWM");
+    assert!(
+        rss_kib < 64 * 1024,
+        "bridge peak RSS {rss_kib} KiB after {sent} requests"
+    );
+}
+
+#[test]
 fn bytes_per_second_hold_a_connection_back() {
     let cluster = cluster();
     let topic = topic_name("bridge-ok-rate");
