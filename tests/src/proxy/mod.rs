@@ -49,207 +49,12 @@ use std::time::{Duration, Instant};
 
 use crate::TestRng;
 
-/// Which way bytes flow through the proxy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Direction {
-    /// Producer to broker.
-    Request,
-    /// Broker to producer.
-    Response,
-}
+mod fault;
+mod frame;
 
-impl Direction {
-    fn index(self) -> usize {
-        match self {
-            Direction::Request => 0,
-            Direction::Response => 1,
-        }
-    }
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Direction::Request => "request",
-            Direction::Response => "response",
-        })
-    }
-}
-
-/// The kinds of fault the proxy injects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultKind {
-    /// Cut the connection after N more bytes of requests.
-    CutRequest,
-    /// Cut the connection after N more bytes of responses.
-    CutResponse,
-    /// Forward only a prefix (0 to all but one byte) of the next response frame, then cut.
-    TruncateResponse,
-    /// Hold every byte of one direction for a while.
-    Stall,
-    /// Delay every chunk in both directions for a while.
-    Delay,
-    /// Cut every open connection and reset the next one accepted.
-    RefuseConnect,
-}
-
-impl FaultKind {
-    /// Every kind, in the order of [`FaultKind`]'s declaration.
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::CutRequest,
-        FaultKind::CutResponse,
-        FaultKind::TruncateResponse,
-        FaultKind::Stall,
-        FaultKind::Delay,
-        FaultKind::RefuseConnect,
-    ];
-
-    /// A short name for reports (`cut-request`, `truncate-response`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::CutRequest => "cut-request",
-            FaultKind::CutResponse => "cut-response",
-            FaultKind::TruncateResponse => "truncate-response",
-            FaultKind::Stall => "stall",
-            FaultKind::Delay => "delay",
-            FaultKind::RefuseConnect => "refuse-connect",
-        }
-    }
-
-    /// Whether the fault closes a connection (every kind but stall and delay).
-    pub fn cuts(self) -> bool {
-        !matches!(self, FaultKind::Stall | FaultKind::Delay)
-    }
-
-    fn at(i: usize) -> FaultKind {
-        FaultKind::ALL[i % FaultKind::ALL.len()]
-    }
-}
-
-/// How often each kind is drawn, in relative weights indexed like [`FaultKind::ALL`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FaultMix(pub [u32; 6]);
-
-impl Default for FaultMix {
-    /// Mostly cuts: 25% cut-request, 25% cut-response, 20% truncate-response, 10% stall,
-    /// 10% delay, 10% refuse-connect.
-    fn default() -> Self {
-        FaultMix([25, 25, 20, 10, 10, 10])
-    }
-}
-
-/// One armed fault with its drawn parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Fault {
-    /// Its place in the sequence of armed faults (0-based).
-    pub seq: usize,
-    /// What it does.
-    pub kind: FaultKind,
-    /// The direction a cut or a stall applies to (a delay applies to both; refuse-connect
-    /// to neither and says `Request`).
-    pub direction: Direction,
-    /// For cuts: bytes forwarded in `direction` before the cut (1 or more). For stalls and
-    /// delays: how long, in milliseconds.
-    pub amount: u64,
-    /// For a delay: milliseconds added to every chunk. For a truncated response: a random
-    /// draw that picks the prefix length once the frame's size is known.
-    pub extra: u64,
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let seq = self.seq;
-        match self.kind {
-            FaultKind::CutRequest | FaultKind::CutResponse => write!(
-                f,
-                "#{seq} cut after {} {} bytes",
-                self.amount, self.direction
-            ),
-            FaultKind::TruncateResponse => write!(f, "#{seq} truncate the next response"),
-            FaultKind::Stall => write!(f, "#{seq} stall {}s {} ms", self.direction, self.amount),
-            FaultKind::Delay => write!(
-                f,
-                "#{seq} delay chunks {} ms for {} ms",
-                self.extra, self.amount
-            ),
-            FaultKind::RefuseConnect => write!(f, "#{seq} cut all and refuse the next connect"),
-        }
-    }
-}
-
-/// Where a fault landed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FaultEvent {
-    /// The fault.
-    pub fault: Fault,
-    /// The connection it hit (numbered from 1 in accept order; 0 for stalls and delays,
-    /// which hit whatever flows).
-    pub conn: u64,
-    /// The stream offset in the fault's direction where the connection was cut (bytes
-    /// forwarded before the cut), or 0.
-    pub offset: u64,
-    /// For a truncated response: the frame's start offset and its size (after the 4-byte
-    /// prefix).
-    pub frame: Option<(u64, u64)>,
-    /// Milliseconds since the proxy started.
-    pub at_ms: u64,
-}
-
-impl fmt::Display for FaultEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ms: {}", self.at_ms, self.fault)?;
-        if self.conn != 0 {
-            write!(f, " on connection {} at offset {}", self.conn, self.offset)?;
-        }
-        if let Some((start, len)) = self.frame {
-            write!(f, " (frame at {start}, {len} bytes)")?;
-        }
-        Ok(())
-    }
-}
-
-/// Counts since the proxy started.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ProxyStats {
-    /// Faults armed by [`FaultProxy::inject`], per kind (indexed like [`FaultKind::ALL`]).
-    pub armed: [u64; 6],
-    /// Faults that took effect, per kind: a cut made; a stall, delay or refuse-connect
-    /// armed (they act at once: see `cut` and `refused` for what refuse-connect did).
-    pub fired: [u64; 6],
-    /// Connections accepted (refused ones included).
-    pub accepted: u64,
-    /// Connections reset at once by refuse-connect.
-    pub refused: u64,
-    /// Connections closed by a fault (each cut of refuse-connect counts).
-    pub cut: u64,
-    /// Bytes forwarded to the brokers.
-    pub request_bytes: u64,
-    /// Bytes forwarded to the producer.
-    pub response_bytes: u64,
-}
-
-impl ProxyStats {
-    /// Faults armed in all.
-    pub fn armed_total(&self) -> u64 {
-        self.armed.iter().sum()
-    }
-
-    /// Faults fired in all.
-    pub fn fired_total(&self) -> u64 {
-        self.fired.iter().sum()
-    }
-
-    /// `kind=count` for every kind fired, e.g. `cut-request=5 stall=1`.
-    pub fn fired_by_kind(&self) -> String {
-        FaultKind::ALL
-            .iter()
-            .zip(self.fired)
-            .filter(|(_, n)| *n > 0)
-            .map(|(k, n)| format!("{}={n}", k.name()))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
+use fault::kind_index;
+pub use fault::{Direction, Fault, FaultEvent, FaultKind, FaultMix, ProxyStats};
+use frame::FrameTracker;
 
 /// A cut a connection took, at its point in that connection's stream.
 #[derive(Clone, Copy, Debug)]
@@ -566,13 +371,6 @@ impl Drop for FaultProxy {
     }
 }
 
-fn kind_index(kind: FaultKind) -> usize {
-    FaultKind::ALL
-        .iter()
-        .position(|k| *k == kind)
-        .unwrap_or_default()
-}
-
 fn fired(
     st: &mut State,
     fault: Fault,
@@ -649,46 +447,6 @@ fn accept_loop(inner: &Arc<Inner>, listener: &TcpListener, broker: SocketAddr) {
                 conn.cut();
             }
         }
-    }
-}
-
-/// Finds Kafka frames (a 4-byte big-endian size, then that many bytes) in one direction
-/// of a connection.
-#[derive(Debug, Default)]
-struct FrameTracker {
-    next_start: u64,
-    header: [u8; 4],
-    header_len: usize,
-}
-
-impl FrameTracker {
-    /// Feeds `chunk`, which starts at stream offset `at`; returns the first frame whose
-    /// size prefix completes in this chunk and which starts at or after `from`, as
-    /// (start offset, size).
-    fn feed(&mut self, at: u64, chunk: &[u8], from: Option<u64>) -> Option<(u64, u64)> {
-        let mut found = None;
-        let mut i = 0usize;
-        while i < chunk.len() {
-            let pos = at + i as u64;
-            if pos < self.next_start {
-                let skip = (self.next_start - pos).min((chunk.len() - i) as u64);
-                i += skip as usize;
-                continue;
-            }
-            self.header[self.header_len] = chunk[i];
-            self.header_len += 1;
-            i += 1;
-            if self.header_len == 4 {
-                let size = u64::from(u32::from_be_bytes(self.header) & 0x7fff_ffff);
-                let start = self.next_start;
-                self.next_start = start + 4 + size;
-                self.header_len = 0;
-                if found.is_none() && from.is_some_and(|f| start >= f) {
-                    found = Some((start, size));
-                }
-            }
-        }
-        found
     }
 }
 
@@ -802,16 +560,6 @@ fn pump(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frame_tracker_finds_frames_split_across_chunks() {
-        let mut t = FrameTracker::default();
-        // Frame of 3 bytes, then a frame of 2 bytes whose size prefix is split.
-        let stream = [0, 0, 0, 3, 9, 9, 9, 0, 0, 0, 2, 7, 7];
-        assert_eq!(t.feed(0, &stream[..9], Some(0)), Some((0, 3)));
-        assert_eq!(t.feed(9, &stream[9..], Some(1)), Some((7, 2)));
-        assert_eq!(t.next_start, 13);
-    }
 
     #[test]
     fn a_seed_gives_the_same_faults() {
