@@ -216,6 +216,32 @@ const median = (xs) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Creates `topic` and waits until each partition has a leader. A broker that has just started
+ * answers UNKNOWN_TOPIC_OR_PARTITION for a while, longer than KafkaJS's own waitForLeaders
+ * retries: poll the metadata here for up to 60 s instead. */
+async function createTopic(admin, topic, partitions) {
+  const deadline = Date.now() + 60000;
+  let created = false;
+  for (;;) {
+    try {
+      if (!created) {
+        await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: false });
+        created = true;
+      }
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const ps = topics[0]?.partitions ?? [];
+      if (ps.length === partitions && ps.every((p) => p.leader >= 0)) return;
+    } catch (e) {
+      if (!e.retriable || Date.now() > deadline) throw e;
+      if (e.type === 'TOPIC_ALREADY_EXISTS') created = true;
+    }
+    if (Date.now() > deadline) throw new Error(`topic ${topic}: no leader for every partition after 60 s`);
+    await sleep(200);
+  }
+}
+
 function runChild(c) {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [fileURLToPath(import.meta.url), '--child', JSON.stringify(c)], {
@@ -259,7 +285,7 @@ async function parent(a) {
   for (let run = 1; run <= a.runs; run++) {
     for (const k of cases) {
       const topic = `bench-${stamp}-${k.client}-${k.acks}-${k.keys}-${run}`;
-      await admin.createTopics({ topics: [{ topic, numPartitions: a.partitions, replicationFactor: 1 }], waitForLeaders: true });
+      await createTopic(admin, topic, a.partitions);
       const r = await runChild({
         client: k.client, acks: k.acks, keyed: k.keys === 'keyed', run, topic,
         records: a.records, bootstrap: a.bootstrap, pkg: k.client === 'candidate' ? a.candidate : a.pkg,
