@@ -40,6 +40,19 @@ pub const MAX_CLIENT_ID_LEN: usize = 255;
 /// `batch.size`'s default, and the pool's slot size when `batch.size=0` (no batching).
 pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
+/// How many times `batch.size` a pool slot holds when batches are compressed: a batch's
+/// records stay uncompressed in their slot until it is closed, and a batch is full when its
+/// estimated compressed size reaches `batch.size`, so records compressing better than 4:1
+/// fill the slot before that (the batch then comes out smaller than Java's).
+pub const COMPRESSED_SLOT_FACTOR: usize = 4;
+
+/// `compression.gzip.level`'s default (`Deflater.DEFAULT_COMPRESSION`: zlib's level 6).
+pub const DEFAULT_GZIP_LEVEL: i32 = -1;
+/// `compression.lz4.level`'s default (lz4's fast compressor in Java).
+pub const DEFAULT_LZ4_LEVEL: i32 = 9;
+/// `compression.zstd.level`'s default.
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+
 /// `delivery.timeout.ms`'s default.
 pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
 
@@ -238,8 +251,17 @@ pub struct ProducerConfig {
     /// `enable.idempotence` (default true; see [`idempotence_enabled`](Self::idempotence_enabled)).
     pub enable_idempotence: bool,
     idempotence_explicit: bool,
-    /// `compression.type` (only `none` for now).
+    /// `compression.type` (default `none`): the codec of every batch (feature
+    /// `compression`, and a producer built with a [`Compressor`](crate::record::Compressor)
+    /// that has the codec; see [`record::Compressor`](crate::record::Compressor)).
     pub compression_type: CompressionType,
+    /// `compression.gzip.level` (default -1, zlib's default level 6; else 1..=9).
+    pub compression_gzip_level: i32,
+    /// `compression.lz4.level` (default 9; 1..=17). Java uses lz4's fast compressor at the
+    /// default level and its high-compression one otherwise.
+    pub compression_lz4_level: i32,
+    /// `compression.zstd.level` (default 3; -131072..=22).
+    pub compression_zstd_level: i32,
     /// `metadata.max.age.ms` (default 300000): metadata is refreshed at least this often.
     pub metadata_max_age_ms: u64,
     /// `metadata.max.idle.ms` (default 300000, at least 5000 as in Java): a topic no record
@@ -298,6 +320,9 @@ impl Default for ProducerConfig {
             enable_idempotence: true,
             idempotence_explicit: false,
             compression_type: CompressionType::None,
+            compression_gzip_level: DEFAULT_GZIP_LEVEL,
+            compression_lz4_level: DEFAULT_LZ4_LEVEL,
+            compression_zstd_level: DEFAULT_ZSTD_LEVEL,
             metadata_max_age_ms: 300_000,
             metadata_max_idle_ms: 300_000,
             reconnect_backoff_ms: 50,
@@ -360,6 +385,9 @@ impl ProducerConfig {
         "max.in.flight.requests.per.connection",
         "enable.idempotence",
         "compression.type",
+        "compression.gzip.level",
+        "compression.lz4.level",
+        "compression.zstd.level",
         "metadata.max.age.ms",
         "metadata.max.idle.ms",
         "reconnect.backoff.ms",
@@ -441,20 +469,33 @@ impl ProducerConfig {
             }
             "compression.type" => {
                 let v = value.trim();
-                self.compression_type = if v.eq_ignore_ascii_case("none") {
-                    CompressionType::None
-                } else if ["gzip", "snappy", "lz4", "zstd"]
-                    .iter()
-                    .any(|c| v.eq_ignore_ascii_case(c))
-                {
+                let codec = [
+                    CompressionType::None,
+                    CompressionType::Gzip,
+                    CompressionType::Snappy,
+                    CompressionType::Lz4,
+                    CompressionType::Zstd,
+                ]
+                .into_iter()
+                .find(|c| v.eq_ignore_ascii_case(c.name()))
+                .ok_or(ConfigError::InvalidValue {
+                    key: "compression.type",
+                })?;
+                if codec != CompressionType::None && !cfg!(feature = "compression") {
                     return Err(ConfigError::Unsupported {
                         key: "compression.type",
                     });
-                } else {
-                    return Err(ConfigError::InvalidValue {
-                        key: "compression.type",
-                    });
-                };
+                }
+                self.compression_type = codec;
+            }
+            "compression.gzip.level" => {
+                self.compression_gzip_level = parse("compression.gzip.level", value)?;
+            }
+            "compression.lz4.level" => {
+                self.compression_lz4_level = parse("compression.lz4.level", value)?;
+            }
+            "compression.zstd.level" => {
+                self.compression_zstd_level = parse("compression.zstd.level", value)?;
             }
             "metadata.max.idle.ms" => {
                 self.metadata_max_idle_ms = parse_u64("metadata.max.idle.ms", value)?;
@@ -526,12 +567,37 @@ impl ProducerConfig {
         }
     }
 
-    /// The pool's slot size: `batch.size`, or [`DEFAULT_BATCH_SIZE`] for `batch.size=0`.
+    /// The pool's slot size: `batch.size`, or [`DEFAULT_BATCH_SIZE`] for `batch.size=0`;
+    /// times [`COMPRESSED_SLOT_FACTOR`] when batches are compressed, since a slot holds a
+    /// batch's records uncompressed until it is closed while the batch is full only when
+    /// its estimated compressed size reaches `batch.size` (as in Java).
     pub const fn slot_size(&self) -> usize {
-        if self.batch_size == 0 {
+        let size = if self.batch_size == 0 {
             DEFAULT_BATCH_SIZE
         } else {
             self.batch_size
+        };
+        if self.compresses() {
+            size.saturating_mul(COMPRESSED_SLOT_FACTOR)
+        } else {
+            size
+        }
+    }
+
+    /// Whether batches are compressed (`compression.type` is not `none`, feature
+    /// `compression`).
+    pub const fn compresses(&self) -> bool {
+        cfg!(feature = "compression") && !matches!(self.compression_type, CompressionType::None)
+    }
+
+    /// The level of the configured codec, from its Java property (`compression.gzip.level`,
+    /// `compression.lz4.level`, `compression.zstd.level`); 0 for snappy and none.
+    pub const fn compression_level(&self) -> i32 {
+        match self.compression_type {
+            CompressionType::Gzip => self.compression_gzip_level,
+            CompressionType::Lz4 => self.compression_lz4_level,
+            CompressionType::Zstd => self.compression_zstd_level,
+            _ => 0,
         }
     }
 
@@ -653,9 +719,26 @@ impl ProducerConfig {
                 key: "request.timeout.ms",
             });
         }
-        if self.compression_type != CompressionType::None {
+        if self.compression_type != CompressionType::None && !cfg!(feature = "compression") {
             return Err(ConfigError::Unsupported {
                 key: "compression.type",
+            });
+        }
+        // Java's ranges (GzipCompression, Lz4Compression, ZstdCompression).
+        let gzip = self.compression_gzip_level;
+        if gzip != DEFAULT_GZIP_LEVEL && !(1..=9).contains(&gzip) {
+            return Err(ConfigError::InvalidValue {
+                key: "compression.gzip.level",
+            });
+        }
+        if !(1..=17).contains(&self.compression_lz4_level) {
+            return Err(ConfigError::InvalidValue {
+                key: "compression.lz4.level",
+            });
+        }
+        if !(-131_072..=22).contains(&self.compression_zstd_level) {
+            return Err(ConfigError::InvalidValue {
+                key: "compression.zstd.level",
             });
         }
         #[cfg(feature = "sasl")]
@@ -755,10 +838,21 @@ mod tests {
         );
         assert_eq!(
             c.set("compression.type", "zstd"),
-            Err(ConfigError::Unsupported {
+            if cfg!(feature = "compression") {
+                Ok(())
+            } else {
+                Err(ConfigError::Unsupported {
+                    key: "compression.type",
+                })
+            }
+        );
+        assert_eq!(
+            c.set("compression.type", "brotli"),
+            Err(ConfigError::InvalidValue {
                 key: "compression.type"
             })
         );
+        c.set("compression.type", "none").unwrap();
         assert_eq!(
             c.set("acks", "2"),
             Err(ConfigError::InvalidValue { key: "acks" })

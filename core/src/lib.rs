@@ -176,8 +176,9 @@ pub use accumulator::{
     TicketRange,
 };
 pub use config::{
-    Acks, BootstrapIter, BootstrapServers, BrokerAddress, ClientDnsLookup, ConfigError,
-    DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT_MS, MAX_BOOTSTRAP_LEN, MAX_BOOTSTRAP_SERVERS,
+    Acks, BootstrapIter, BootstrapServers, BrokerAddress, COMPRESSED_SLOT_FACTOR, ClientDnsLookup,
+    ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT_MS, DEFAULT_GZIP_LEVEL,
+    DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL, MAX_BOOTSTRAP_LEN, MAX_BOOTSTRAP_SERVERS,
     MAX_CLIENT_ID_LEN, MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
 pub use metadata::{

@@ -451,27 +451,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
         read: SlotId,
         write: SlotId,
     ) -> Result<(&[u8], &mut [u8]), PoolError> {
-        self.check(read)?;
-        self.check(write)?;
-        if read.index() == write.index() {
+        let (read, write) = self.buffers_mut(read, write)?;
+        Ok((read, write))
+    }
+
+    /// The bytes of two allocations, both mutably (a batch and the scratch it is compressed
+    /// into). The same handle twice is [`PoolError::StaleHandle`].
+    pub fn buffers_mut(
+        &mut self,
+        a: SlotId,
+        b: SlotId,
+    ) -> Result<(&mut [u8], &mut [u8]), PoolError> {
+        self.check(a)?;
+        self.check(b)?;
+        if a.index() == b.index() {
             return Err(PoolError::StaleHandle);
         }
-        let (r, w) = (self.range(read), self.range(write));
+        let (ra, rb) = (self.range(a), self.range(b));
         let storage = self.storage.as_mut();
-        if r.start < w.start {
+        if ra.start < rb.start {
             let (low, high) = storage
-                .split_at_mut_checked(w.start)
+                .split_at_mut_checked(rb.start)
                 .ok_or(PoolError::StaleHandle)?;
-            let read = low.get(r).ok_or(PoolError::StaleHandle)?;
-            let write = high.get_mut(..w.len()).ok_or(PoolError::StaleHandle)?;
-            Ok((read, write))
+            let a = low.get_mut(ra).ok_or(PoolError::StaleHandle)?;
+            let b = high.get_mut(..rb.len()).ok_or(PoolError::StaleHandle)?;
+            Ok((a, b))
         } else {
             let (low, high) = storage
-                .split_at_mut_checked(r.start)
+                .split_at_mut_checked(ra.start)
                 .ok_or(PoolError::StaleHandle)?;
-            let write = low.get_mut(w).ok_or(PoolError::StaleHandle)?;
-            let read = high.get(..r.len()).ok_or(PoolError::StaleHandle)?;
-            Ok((read, write))
+            let b = low.get_mut(rb).ok_or(PoolError::StaleHandle)?;
+            let a = high.get_mut(..ra.len()).ok_or(PoolError::StaleHandle)?;
+            Ok((a, b))
         }
     }
 }

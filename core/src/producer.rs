@@ -12,7 +12,7 @@ use crate::metadata::{RegisterError, TopicStatus, is_valid_topic_name};
 use crate::partitioner::{BuiltInPartitioner, PartitionError, Partitioner, select_partition};
 use crate::pool::{BufferPool, PoolError};
 use crate::protocol::ErrorCode;
-use crate::record::{Header, Record};
+use crate::record::{Compressor, Header, NoCompression, Record};
 use crate::security::{AuthFailure, AuthFailureKind};
 use crate::sender::{
     Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit,
@@ -172,14 +172,14 @@ impl core::error::Error for SendError {}
 ///   tables without heap (firmware), `HeapStorage` (feature `alloc`) for tables that grow
 ///   with use up to [`Limits`] far beyond any real cluster. A full table is a typed error
 ///   ([`TableFull`]), never a silent drop.
-pub struct Producer<S, St: Storage> {
+pub struct Producer<S, St: Storage, C = NoCompression> {
     io: Io<St>,
-    sender: Sender<S, St>,
+    sender: Sender<S, St, C>,
     partitioner: BuiltInPartitioner,
     closed: bool,
 }
 
-impl<S, St: Storage> fmt::Debug for Producer<S, St> {
+impl<S, St: Storage, C> fmt::Debug for Producer<S, St, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
             .field("sender", &self.sender)
@@ -217,14 +217,37 @@ pub trait Transport {
 impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
     /// A producer with `config` (validated), batches in `pool_storage` (`buffer.memory`),
     /// tables of at most `limits` (each also capped by `St`'s own capacity), and the
-    /// sticky partitioner seeded with `seed`.
+    /// sticky partitioner seeded with `seed`; without codecs (`compression.type=none`; see
+    /// [`with_compressor`](Producer::with_compressor)).
     pub fn new(
-        mut config: ProducerConfig,
+        config: ProducerConfig,
         pool_storage: S,
         limits: Limits,
         seed: u64,
     ) -> Result<Self, ConfigError> {
+        Self::with_compressor(config, pool_storage, limits, seed, NoCompression)
+    }
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C> {
+    /// Like [`new`](Producer::new), with `compressor` closing batches when
+    /// `compression.type` names a codec (feature `compression`). A codec the compressor
+    /// does not have is [`ConfigError::Unsupported`]; with compression one pool slot is set
+    /// aside for compressed output, so `pool_storage` must hold at least two slots
+    /// ([`ProducerConfig::slot_size`]).
+    pub fn with_compressor(
+        mut config: ProducerConfig,
+        pool_storage: S,
+        limits: Limits,
+        seed: u64,
+        compressor: C,
+    ) -> Result<Self, ConfigError> {
         config.validate()?;
+        if !compressor.supports(config.compression_type) {
+            return Err(ConfigError::Unsupported {
+                key: "compression.type",
+            });
+        }
         config.configure_delivery_timeout();
         let pool = BufferPool::<S, St::Slots>::new(pool_storage, config.slot_size()).map_err(
             |e| match e {
@@ -236,6 +259,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                 _ => ConfigError::InvalidValue { key: "batch.size" },
             },
         )?;
+        if config.compresses() && pool.slot_count() < 2 {
+            return Err(ConfigError::StorageTooSmall {
+                what: "buffer.memory",
+                needed: config.slot_size().saturating_mul(2),
+                available: pool.capacity_bytes(),
+            });
+        }
         config.buffer_memory = pool.capacity_bytes();
         let mut acc = RecordAccumulator::with_limits(
             pool,
@@ -245,6 +275,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
                 retry_backoff_ms: config.retry_backoff_ms,
                 max_request_size: config.max_request_size,
                 batching: config.batching(),
+                compression: config.compression_type,
+                compression_level: config.compression_level(),
+                batch_size: config.batch_size,
             },
             limits.batches,
             limits.partitions,
@@ -253,7 +286,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
         let partitioner =
             // Java's `Math.max(1, batch.size)`: with no batching, stick for one record.
             BuiltInPartitioner::new(config.batch_size.max(1), config.partitioner_ignore_keys, seed);
-        let mut sender = Sender::new(config, acc, limits)?;
+        let mut sender = Sender::new(config, acc, limits, compressor)?;
         sender.seed_random(seed);
         Ok(Self {
             io: St::Buffers::with_limit(limits.connections),
@@ -299,6 +332,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Producer<S, St> {
     /// Batches in requests on the wire.
     pub fn in_flight_batches(&self) -> usize {
         self.sender.in_flight_batches()
+    }
+
+    /// Batches closed uncompressed although `compression.type` names a codec (the
+    /// compressed records did not fit back into their slot, or the codec failed).
+    pub fn compression_fallbacks(&self) -> u64 {
+        self.sender.compression_fallbacks()
     }
 
     /// Bytes of the pool in use (`buffer.memory` minus what is available).

@@ -61,7 +61,18 @@
 //!   [`ProducerBuilder`]'s "TLS". SASL is the core's, over TLS or not.
 //! - **Logs** go through the `log` crate, each line prefixed `[Producer clientId=..]` as
 //!   Java's.
+//! - **Compression** (`compression.type` = `gzip`, `snappy`, `lz4`, `zstd`, with Java's
+//!   `compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`): one codec
+//!   per feature of the same name (all on by default), framed as Java frames them (gzip
+//!   member, snappy-java's xerial stream, LZ4 frame, zstd frame); a codec left out is
+//!   refused when the producer is built. With compression a pool slot holds
+//!   `4 x batch.size` of uncompressed records and a batch is full when its estimated
+//!   compressed size reaches `batch.size` (Java's running ratio estimate, per partition
+//!   here); one slot is kept aside to compress into. A compressed batch the broker refuses
+//!   as too large is not split (the core cannot decompress it): it fails with
+//!   `MESSAGE_TOO_LARGE`.
 
+mod compression;
 mod delivery;
 mod error;
 mod interceptor;

@@ -13,6 +13,7 @@ use kafka_edge_core::{
 };
 use log::{debug, error, info, warn};
 
+use crate::compression::Codecs;
 use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
 use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
@@ -27,7 +28,7 @@ pub const LIMITS: Limits = Limits::UNBOUNDED;
 
 /// The core producer as this transport instantiates it: the pool in a `Vec` of
 /// `buffer.memory` bytes and every other table on the heap, growing with use.
-pub(crate) type CoreProducer = kafka_edge_core::Producer<Vec<u8>, HeapStorage>;
+pub(crate) type CoreProducer = kafka_edge_core::Producer<Vec<u8>, HeapStorage, Codecs>;
 
 /// How long [`Drop`] lets [`Producer::close`] deliver what is pending (Java's `close()`
 /// waits forever; a bounded wait keeps a stuck broker from hanging a process at exit).
@@ -828,11 +829,10 @@ fn build_core(config: ProducerConfig) -> Result<CoreProducer, BuildError> {
     let seed = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
-    CoreProducer::new(config, vec![0u8; pool_len], LIMITS, seed).map_err(|source| {
-        BuildError::Config {
+    CoreProducer::with_compressor(config, vec![0u8; pool_len], LIMITS, seed, Codecs::default())
+        .map_err(|source| BuildError::Config {
             key: None,
             value: None,
             source,
-        }
-    })
+        })
 }

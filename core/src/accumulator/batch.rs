@@ -5,7 +5,7 @@
 
 use crate::backoff::exponential_backoff;
 use crate::pool::SlotId;
-use crate::record::BatchBuilder;
+use crate::record::{BatchBuilder, CompressionRatio, RECORD_BATCH_OVERHEAD};
 use crate::topic::TopicPartition;
 
 /// A handle to a batch, with a generation so that a handle kept after the batch was
@@ -126,6 +126,11 @@ pub struct ProducerBatch {
     pub(super) origin: BatchId,
     /// Ticket index of the first record (0 unless split off a larger batch).
     pub(super) origin_first: u32,
+    /// With compression, `batch.size`: the batch is full when its estimated compressed
+    /// size reaches it (Java's write limit); 0 without compression (full when the slot is).
+    pub(super) write_limit: usize,
+    /// The partition's compression ratio estimate when the batch was opened.
+    pub(super) ratio: CompressionRatio,
 }
 
 impl ProducerBatch {
@@ -179,9 +184,24 @@ impl ProducerBatch {
         self.state
     }
 
-    /// Whether the batch is full for appends.
+    /// Whether the batch is full for appends: closed, its slot full, or (compressed) its
+    /// estimated compressed size at `batch.size` (Java's `MemoryRecordsBuilder.isFull`).
     pub(super) const fn is_full(&self) -> bool {
-        !matches!(self.state, BatchState::Open) || self.builder.size_in_bytes() >= self.capacity
+        !matches!(self.state, BatchState::Open)
+            || self.builder.size_in_bytes() >= self.capacity
+            || (self.write_limit > 0 && self.estimated_size() >= self.write_limit)
+    }
+
+    /// The estimated size of the batch once compressed (Java's `estimatedBytesWritten`).
+    pub(super) const fn estimated_size(&self) -> usize {
+        self.ratio
+            .estimated_size(RECORD_BATCH_OVERHEAD, self.builder.records_size())
+    }
+
+    /// Whether a record of `size` bytes stays within the write limit of a compressed batch
+    /// (Java's `hasRoomFor`: `writeLimit >= estimatedBytesWritten() + recordSize`).
+    pub(super) const fn has_room_for(&self, size: usize) -> bool {
+        self.write_limit == 0 || self.estimated_size().saturating_add(size) <= self.write_limit
     }
 
     /// Milliseconds since creation or the last attempt (Java's `waitedTimeMs`).

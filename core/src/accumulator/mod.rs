@@ -11,10 +11,10 @@ mod split;
 
 use core::fmt;
 
-use crate::pool::{BufferPool, PoolError, Slot};
+use crate::pool::{BufferPool, PoolError, Slot, SlotId};
 use crate::record::{
-    BatchBuilder, BatchMeta, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record, WriteError,
-    set_producer_state,
+    BatchBuilder, BatchMeta, CompressionType, Compressor, MAX_RECORD_OVERHEAD, NoCompression,
+    RECORD_BATCH_OVERHEAD, Record, WriteError, set_producer_state,
 };
 use crate::storage::Table;
 use crate::topic::{NodeId, TopicPartition};
@@ -39,6 +39,14 @@ pub struct AccumulatorConfig {
     /// Whether a batch takes records until its slot is full; `false` (Java's
     /// `batch.size=0`) closes every batch after its first record.
     pub batching: bool,
+    /// `compression.type`: the codec batches are closed with (feature `compression`; see
+    /// [`record::Compressor`](crate::record::Compressor)).
+    pub compression: CompressionType,
+    /// The codec's level (`compression.gzip.level`, ...), handed to the compressor.
+    pub compression_level: i32,
+    /// `batch.size`: with compression, a batch is full when its estimated compressed size
+    /// reaches it; without, a batch is full when its slot is.
+    pub batch_size: usize,
 }
 
 impl AccumulatorConfig {
@@ -50,6 +58,9 @@ impl AccumulatorConfig {
         retry_backoff_ms: 100,
         max_request_size: 1_048_576,
         batching: true,
+        compression: CompressionType::None,
+        compression_level: 0,
+        batch_size: crate::config::DEFAULT_BATCH_SIZE,
     };
 }
 
@@ -230,6 +241,49 @@ pub struct RecordAccumulator<S, P, B, Q> {
     flushes_in_progress: u32,
     pool_exhausted: bool,
     retry_backoff_max_ms: u64,
+    /// With compression, the slot batches are compressed into before being copied back.
+    scratch: Option<SlotId>,
+    /// Batches closed uncompressed although a codec is configured.
+    compression_fallbacks: u64,
+}
+
+/// Whether batches are compressed (feature `compression` and a codec configured).
+const fn compresses(config: &AccumulatorConfig) -> bool {
+    cfg!(feature = "compression") && !matches!(config.compression, CompressionType::None)
+}
+
+/// Closes `batch` compressed: compresses its records into `scratch`, copies them back and
+/// writes the header. `Err` leaves the records intact, with the compressed size when that
+/// was what did not fit.
+fn close_compressed<S, P, C>(
+    pool: &mut BufferPool<S, P>,
+    scratch: SlotId,
+    config: &AccumulatorConfig,
+    batch: &ProducerBatch,
+    meta: &BatchMeta,
+    compressor: &mut C,
+) -> Result<usize, Option<usize>>
+where
+    S: AsRef<[u8]> + AsMut<[u8]>,
+    P: Table<Slot>,
+    C: Compressor + ?Sized,
+{
+    let (buf, out) = pool.buffers_mut(batch.slot, scratch).map_err(|_| None)?;
+    let buf = buf.get_mut(..batch.capacity).ok_or(None)?;
+    batch
+        .builder
+        .close_compressed(
+            buf,
+            meta,
+            compressor,
+            config.compression,
+            config.compression_level,
+            out,
+        )
+        .map_err(|e| match e {
+            WriteError::DoesNotFit { needed, .. } => Some(needed),
+            _ => None,
+        })
 }
 
 /// An accumulator with inline tables and no heap: a pool of at most `SLOTS` slots,
@@ -270,9 +324,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         batches: usize,
         partitions: usize,
     ) -> Self {
+        let mut pool = pool;
+        // One slot aside for compressed output, for the accumulator's whole life.
+        let scratch = if compresses(&config) {
+            pool.allocate(pool.slot_size()).ok()
+        } else {
+            None
+        };
         Self {
             pool,
             config,
+            scratch,
             entries: B::with_limit(batches.min(u32::MAX as usize)),
             free_head: None,
             batch_count: 0,
@@ -283,7 +345,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             flushes_in_progress: 0,
             pool_exhausted: false,
             retry_backoff_max_ms: config.retry_backoff_ms,
+            compression_fallbacks: 0,
         }
+    }
+
+    /// Batches closed uncompressed although a codec is configured: the compressor failed,
+    /// or the compressed records did not fit back into the batch's slot (incompressible
+    /// records filling it), or no scratch slot could be set aside (a one-slot pool).
+    pub const fn compression_fallbacks(&self) -> u64 {
+        self.compression_fallbacks
+    }
+
+    /// Whether a scratch slot is set aside for compressed output.
+    pub const fn has_compression_scratch(&self) -> bool {
+        self.scratch.is_some()
     }
 
     /// The index of a free batch entry (still on the free list), adding one to the table
@@ -516,7 +591,23 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 .and_then(|b| b.get_mut(..batch.capacity))
         {
             let index = batch.builder.record_count();
-            match batch.builder.append_with_payload(buf, record, payload) {
+            // A compressed batch takes a record while its estimated compressed size stays
+            // within `batch.size` (Java's `hasRoomFor`), else a new batch opens below.
+            let room = batch.write_limit == 0
+                || batch.builder.is_empty()
+                || batch
+                    .builder
+                    .next_record_size(record)
+                    .is_ok_and(|size| batch.has_room_for(size));
+            let appended = if room {
+                batch.builder.append_with_payload(buf, record, payload)
+            } else {
+                Err(WriteError::DoesNotFit {
+                    needed: upper,
+                    available: 0,
+                })
+            };
+            match appended {
                 Ok(appended_bytes) => {
                     let full = batch.is_full();
                     let generation = entries.get(ix(tail)).map_or(0, |e| e.generation);
@@ -635,6 +726,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 generation: entry.generation,
             },
             origin_first: 0,
+            write_limit: if compresses(&self.config) && self.config.batching {
+                self.config.batch_size
+            } else {
+                0
+            },
+            ratio: queue.ratio,
         };
         let full = batch.is_full();
         entry.batch = Some(batch);
@@ -733,29 +830,45 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             return 0;
         }
         let mut slots = out.iter_mut();
-        self.drain_into(now_ms, node, max_request_size, leader_of, meta_for, |id| {
-            if let Some(slot) = slots.next() {
-                *slot = id;
-            }
-            slots.len() > 0
-        })
+        self.drain_into(
+            now_ms,
+            node,
+            max_request_size,
+            leader_of,
+            meta_for,
+            &mut NoCompression,
+            |id| {
+                if let Some(slot) = slots.next() {
+                    *slot = id;
+                }
+                slots.len() > 0
+            },
+        )
     }
 
-    /// [`drain`](Self::drain) into a sink: `out` takes each batch id and says whether it
-    /// takes more (a request of unbounded batch count writes them straight into its
-    /// pieces).
-    pub fn drain_into<F, M, O>(
+    /// [`drain`](Self::drain) into a sink, closing batches with `compressor` when the
+    /// configuration names a codec: `out` takes each batch id and says whether it takes
+    /// more (a request of unbounded batch count writes them straight into its pieces).
+    ///
+    /// A batch is compressed into the scratch slot and copied back over its records; when
+    /// the compressor fails or the output does not fit back into the batch's slot, the
+    /// batch is closed uncompressed ([`compression_fallbacks`](Self::compression_fallbacks)
+    /// counts them). [`drain`](Self::drain) closes every batch uncompressed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn drain_into<F, M, C, O>(
         &mut self,
         now_ms: u64,
         node: NodeId,
         max_request_size: usize,
         mut leader_of: F,
         mut meta_for: M,
+        compressor: &mut C,
         mut out: O,
     ) -> usize
     where
         F: FnMut(TopicPartition) -> Option<NodeId>,
         M: FnMut(TopicPartition) -> BatchMeta,
+        C: Compressor + ?Sized,
         O: FnMut(BatchId) -> bool,
     {
         let n = self.queues.len();
@@ -774,6 +887,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 pool,
                 entries,
                 queues,
+                config,
+                scratch,
+                compression_fallbacks,
                 ..
             } = self;
             let Some(queue) = queues.get_mut(qi) else {
@@ -799,11 +915,36 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
             if matches!(batch.state, BatchState::Open | BatchState::Full) {
                 let meta = meta_for(queue.tp);
-                let closed = pool
-                    .buffer_mut(batch.slot)
-                    .ok()
-                    .and_then(|b| b.get_mut(..batch.capacity))
-                    .map(|buf| batch.builder.close(buf, &meta));
+                let mut closed = None;
+                if compresses(config) {
+                    let compressed = match *scratch {
+                        Some(scratch) => {
+                            close_compressed(pool, scratch, config, batch, &meta, compressor)
+                        }
+                        None => Err(None),
+                    };
+                    match compressed {
+                        Ok(len) => {
+                            // Java's ratio: compressed over uncompressed records, no header.
+                            let compressed = len.saturating_sub(RECORD_BATCH_OVERHEAD);
+                            queue.ratio.update(compressed, batch.builder.records_size());
+                            closed = Some(Ok(len));
+                        }
+                        Err(needed) => {
+                            // Learn from a batch that did not compress (its compressed size
+                            // when known, else its uncompressed size).
+                            let records = batch.builder.records_size();
+                            queue.ratio.update(needed.unwrap_or(records), records);
+                            *compression_fallbacks += 1;
+                        }
+                    }
+                }
+                let closed = closed.or_else(|| {
+                    pool.buffer_mut(batch.slot)
+                        .ok()
+                        .and_then(|b| b.get_mut(..batch.capacity))
+                        .map(|buf| batch.builder.close(buf, &meta))
+                });
                 match closed {
                     Some(Ok(len)) => batch.closed_len = len,
                     // Cannot happen (a batch always holds a record and fits its slot);
@@ -1140,6 +1281,7 @@ mod testing {
             retry_backoff_ms: 100,
             max_request_size: 1_000,
             batching: true,
+            ..AccumulatorConfig::DEFAULT
         }
     }
 }
@@ -1582,5 +1724,186 @@ mod tests {
                 prop_assert_eq!(released.get(t), Some(&1), "ticket {:?}", t);
             }
         }
+    }
+}
+
+#[cfg(all(test, feature = "compression"))]
+mod compression_tests {
+    extern crate std;
+    use super::testing::{leader, meta, rec, tp};
+    use super::*;
+    use crate::record::{CodecError, RecordBatchHeader, RecordBatchReader, crc32c};
+    use std::vec::Vec;
+
+    /// A test codec with a 4:1 ratio: a marker byte, then every fourth input byte.
+    struct Quarter;
+    impl Compressor for Quarter {
+        fn supports(&self, _: CompressionType) -> bool {
+            true
+        }
+        fn compress(
+            &mut self,
+            codec: CompressionType,
+            level: i32,
+            input: &[u8],
+            output: &mut [u8],
+        ) -> Result<usize, CodecError> {
+            assert_eq!((codec, level), (CompressionType::Lz4, 9));
+            let n = 1 + input.len().div_ceil(4);
+            let out = output.get_mut(..n).ok_or(CodecError::OutputTooSmall)?;
+            out[0] = 0xC4;
+            for (o, i) in out[1..].iter_mut().zip(input.iter().step_by(4)) {
+                *o = *i;
+            }
+            Ok(n)
+        }
+    }
+
+    /// A test codec that makes everything 10% larger (incompressible records).
+    struct Expand;
+    impl Compressor for Expand {
+        fn supports(&self, _: CompressionType) -> bool {
+            true
+        }
+        fn compress(
+            &mut self,
+            _: CompressionType,
+            _: i32,
+            input: &[u8],
+            output: &mut [u8],
+        ) -> Result<usize, CodecError> {
+            let n = input.len() + input.len() / 10 + 1;
+            output
+                .get_mut(..n)
+                .ok_or(CodecError::OutputTooSmall)?
+                .fill(0xEE);
+            Ok(n)
+        }
+    }
+
+    const BATCH_SIZE: usize = 1024;
+    const SLOT: usize = BATCH_SIZE * crate::config::COMPRESSED_SLOT_FACTOR;
+    type Acc = FixedAccumulator<Vec<u8>, 8, 4, 12>;
+
+    fn lz4_acc() -> Acc {
+        let pool = BufferPool::new(std::vec![0u8; 8 * SLOT], SLOT).unwrap();
+        RecordAccumulator::new(
+            pool,
+            AccumulatorConfig {
+                max_request_size: 1 << 20,
+                compression: CompressionType::Lz4,
+                compression_level: 9,
+                batch_size: BATCH_SIZE,
+                ..AccumulatorConfig::DEFAULT
+            },
+        )
+    }
+
+    /// Appends 57-byte records to partition 0 until a second batch opens; drains and
+    /// completes the first with `codec`, returning its record count and bytes.
+    fn one_batch(a: &mut Acc, codec: &mut impl Compressor) -> (u32, Vec<u8>) {
+        let value = [b'x'; 50];
+        // The first record of the batch may be there already (it opened it).
+        let mut appended = 0;
+        loop {
+            let r = a.append(0, tp(0), &rec(&value)).unwrap();
+            if r.new_batch_created && (appended > 0 || a.queued_batches(tp(0)) > 1) {
+                break;
+            }
+            appended += 1;
+        }
+        let mut out = [BatchId::PLACEHOLDER; 1];
+        let n = a.drain_into(0, NodeId(1), 1 << 20, leader, meta, codec, |id| {
+            out[0] = id;
+            false
+        });
+        assert_eq!(n, 1);
+        let bytes = a.batch_bytes(out[0]).unwrap().to_vec();
+        let released = a.complete(out[0]).unwrap();
+        (released.tickets.count(), bytes)
+    }
+
+    #[test]
+    fn compressed_batch_header_names_codec_and_crc_covers_compressed_bytes() {
+        let mut a = lz4_acc();
+        assert!(a.has_compression_scratch());
+        // The scratch slot is set aside for the accumulator's life.
+        assert_eq!(a.pool().free_slots(), 7);
+        let (records, bytes) = one_batch(&mut a, &mut Quarter);
+        // At the initial ratio of 1.0 a batch holds what fits in `batch.size` (Java's
+        // estimate: 61 + 16 * 57 * 1.05 = 1018.6; with a 17th record it would pass 1024).
+        assert_eq!(records, 16);
+        let h = RecordBatchHeader::new_checked(&bytes[..]).unwrap();
+        assert_eq!(h.compression(), Ok(CompressionType::Lz4));
+        assert_eq!(h.attributes() & 7, 3);
+        assert_eq!(h.record_count(), 16);
+        assert_eq!(bytes.len(), 61 + 1 + (16 * 57usize).div_ceil(4));
+        assert_eq!(h.batch_length() as usize, bytes.len() - 12);
+        assert_eq!(h.crc(), crc32c(&bytes[21..]));
+        assert_eq!(bytes[61], 0xC4);
+        assert_eq!(a.compression_fallbacks(), 0);
+    }
+
+    #[test]
+    fn batches_grow_as_the_ratio_estimate_learns() {
+        let mut a = lz4_acc();
+        let (first, _) = one_batch(&mut a, &mut Quarter);
+        let mut last = first;
+        for _ in 0..400 {
+            last = one_batch(&mut a, &mut Quarter).0;
+        }
+        // The observed ratio, (61 + 1 + 57n/4) / 57n, tends to 0.25 + 62/57n; with it the
+        // estimate lets more records in (61 + 57n * ratio * 1.05 + 57 <= 1024).
+        assert!(last > 2 * first, "first {first}, last {last}");
+        let ratio = a.queues.first().unwrap().ratio.per_ten_thousand();
+        assert!(ratio < 3_500, "ratio {ratio}");
+        assert_eq!(a.compression_fallbacks(), 0);
+    }
+
+    #[test]
+    fn incompressible_batch_that_does_not_fit_back_goes_uncompressed() {
+        let mut a = lz4_acc();
+        // A record filling (more than) its slot; 10% larger once "compressed".
+        let value = std::vec![0x5Au8; SLOT - 60];
+        let r = a.append(0, tp(0), &rec(&value)).unwrap();
+        assert!(r.batch_is_full);
+        let mut out = [BatchId::PLACEHOLDER; 1];
+        let n = a.drain_into(0, NodeId(1), 1 << 20, leader, meta, &mut Expand, |id| {
+            out[0] = id;
+            false
+        });
+        assert_eq!(n, 1);
+        assert_eq!(a.compression_fallbacks(), 1);
+        let bytes = a.batch_bytes(out[0]).unwrap();
+        let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
+        assert_eq!(batch.header().compression(), Ok(CompressionType::None));
+        let first = batch.records().unwrap().next().unwrap().unwrap();
+        assert_eq!(first.value, Some(&value[..]));
+        // The estimate learned that this partition does not compress (at least 1.0).
+        assert!(a.queues.first().unwrap().ratio.per_ten_thousand() >= 10_000);
+        a.complete(out[0]).unwrap();
+
+        // A compressed batch that still fits its slot is sent compressed.
+        let (records, bytes) = one_batch(&mut a, &mut Expand);
+        assert!(records >= 1);
+        assert_eq!(
+            RecordBatchHeader::new_checked(&bytes[..])
+                .unwrap()
+                .compression(),
+            Ok(CompressionType::Lz4)
+        );
+    }
+
+    #[test]
+    fn drain_without_a_compressor_sends_uncompressed() {
+        let mut a = lz4_acc();
+        a.append(0, tp(0), &rec(b"v")).unwrap();
+        a.begin_flush();
+        let mut out = [BatchId::PLACEHOLDER; 1];
+        assert_eq!(a.drain(0, NodeId(1), 1 << 20, leader, meta, &mut out), 1);
+        let h = RecordBatchHeader::new_checked(a.batch_bytes(out[0]).unwrap()).unwrap();
+        assert_eq!(h.compression(), Ok(CompressionType::None));
+        assert_eq!(h.verify_crc(), Ok(()));
+        assert_eq!(a.compression_fallbacks(), 1);
     }
 }

@@ -1,6 +1,7 @@
 //! A partition's queue of batches: a linked list threaded through the batch table
 //! (`BatchEntry::next`), oldest first, with its mute and hold flags.
 
+use crate::record::CompressionRatio;
 use crate::topic::TopicPartition;
 
 use super::batch::{BatchEntry, batch_at, ix};
@@ -15,6 +16,8 @@ pub struct PartitionQueue {
     pub(super) muted: bool,
     /// Held back until [`RecordAccumulator::release_holds`](super::RecordAccumulator::release_holds) (an epoch bump in progress).
     pub(super) held: bool,
+    /// The compression ratio estimate of the partition's batches (Java keeps one per topic).
+    pub(super) ratio: CompressionRatio,
 }
 
 pub(super) fn set_next(entries: &mut [BatchEntry], i: u32, next: Option<u32>) {
@@ -36,6 +39,7 @@ impl PartitionQueue {
             len: 0,
             muted: false,
             held: false,
+            ratio: CompressionRatio::INITIAL,
         }
     }
 

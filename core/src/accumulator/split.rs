@@ -238,6 +238,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             seq: orig.seq,
             origin: orig.origin,
             origin_first: orig.origin_first.saturating_add(skip),
+            write_limit: 0,
+            ratio: orig.ratio,
         });
         Ok((index, builder.record_count()))
     }

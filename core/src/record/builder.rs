@@ -18,6 +18,7 @@ use super::batch_header::{
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, attributes,
 };
+use super::compression::Compressor;
 use super::reader::DecodedRecord;
 use super::size::{Record, field_size};
 
@@ -96,21 +97,6 @@ impl fmt::Display for CodecError {
 }
 
 impl core::error::Error for CodecError {}
-
-/// A compression codec plugged in by the transport (the core ships none).
-///
-/// At close, [`BatchBuilder::close_compressed`] hands the codec the records section (every
-/// byte after the 61-byte header) and writes its output back as the batch's records,
-/// with the codec's [`CompressionType`] in the attributes. Kafka compresses the records
-/// section as one stream in the codec's framing (for example Kafka's xerial framing for
-/// Snappy).
-pub trait Codec {
-    /// The compression code written into the batch attributes.
-    fn compression_type(&self) -> CompressionType;
-
-    /// Compresses `input` into `output` and returns the number of bytes written.
-    fn compress(&mut self, input: &[u8], output: &mut [u8]) -> Result<usize, CodecError>;
-}
 
 /// Why a batch could not be started, appended to, closed or re-stamped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -394,17 +380,22 @@ impl BatchBuilder {
         self.write_header(buf, meta, CompressionType::None, self.write_pos)
     }
 
-    /// Like [`close`](Self::close), but first compresses the records section with `codec`
-    /// through `scratch` (which must hold the compressed records) and writes the result
-    /// back in place of the records.
+    /// Like [`close`](Self::close), but first compresses the records section with
+    /// `compressor` (`codec` at `level`) into `scratch`, then copies the result back in place
+    /// of the records and writes the header for it: `codec` in the attributes,
+    /// `batchLength` over the compressed size, the CRC32C over the compressed bytes.
     ///
-    /// Call it once: afterwards `buf` holds compressed records and the builder's count of
-    /// bytes no longer describes it.
-    pub fn close_compressed<C: Codec + ?Sized>(
+    /// On an error the uncompressed records are still intact in `buf` (the compressed bytes
+    /// are only copied back once they are known to fit), so the batch can still be closed
+    /// with [`close`](Self::close). After success `buf` holds compressed records: do not
+    /// append to it or close it again.
+    pub fn close_compressed<C: Compressor + ?Sized>(
         &self,
         buf: &mut [u8],
         meta: &BatchMeta,
-        codec: &mut C,
+        compressor: &mut C,
+        codec: CompressionType,
+        level: i32,
         scratch: &mut [u8],
     ) -> Result<usize, WriteError> {
         if self.record_count == 0 {
@@ -413,21 +404,26 @@ impl BatchBuilder {
         let records = buf
             .get(RECORD_BATCH_OVERHEAD..self.write_pos)
             .ok_or(WriteError::InvalidBatch(DecodeError::UnexpectedEof))?;
-        let compressed_len = codec
-            .compress(records, scratch)
+        let compressed_len = compressor
+            .compress(codec, level, records, scratch)
             .map_err(WriteError::Codec)?;
         let compressed = scratch
             .get(..compressed_len)
             .ok_or(WriteError::Codec(CodecError::Failed))?;
-        let end = RECORD_BATCH_OVERHEAD + compressed_len;
         let available = buf.len().saturating_sub(RECORD_BATCH_OVERHEAD);
+        let end = RECORD_BATCH_OVERHEAD.saturating_add(compressed_len);
         buf.get_mut(RECORD_BATCH_OVERHEAD..end)
             .ok_or(WriteError::DoesNotFit {
                 needed: compressed_len,
                 available,
             })?
             .copy_from_slice(compressed);
-        self.write_header(buf, meta, codec.compression_type(), end)
+        self.write_header(buf, meta, codec, end)
+    }
+
+    /// Bytes of the records section so far (uncompressed).
+    pub const fn records_size(&self) -> usize {
+        self.write_pos - RECORD_BATCH_OVERHEAD
     }
 
     fn write_header(
@@ -799,12 +795,20 @@ mod tests {
         );
     }
 
+    /// A test codec: a marker byte, then the records reversed.
     struct Reverse;
-    impl Codec for Reverse {
-        fn compression_type(&self) -> CompressionType {
-            CompressionType::Lz4
+    impl Compressor for Reverse {
+        fn supports(&self, codec: CompressionType) -> bool {
+            codec == CompressionType::Lz4
         }
-        fn compress(&mut self, input: &[u8], output: &mut [u8]) -> Result<usize, CodecError> {
+        fn compress(
+            &mut self,
+            codec: CompressionType,
+            level: i32,
+            input: &[u8],
+            output: &mut [u8],
+        ) -> Result<usize, CodecError> {
+            assert_eq!((codec, level), (CompressionType::Lz4, 9));
             let out = output
                 .get_mut(..input.len() + 1)
                 .ok_or(CodecError::OutputTooSmall)?;
@@ -823,24 +827,77 @@ mod tests {
         b.append(&mut buf, &record(1, None, Some(b"abc"), &[]))
             .unwrap();
         let records: Vec<u8> = buf[61..b.size_in_bytes()].to_vec();
+        assert_eq!(b.records_size(), records.len());
         let mut scratch = [0u8; 64];
+        let (lz4, level) = (CompressionType::Lz4, 9);
+        let meta = BatchMeta::idempotent(7, 1, 42);
         let len = b
-            .close_compressed(&mut buf, &BatchMeta::default(), &mut Reverse, &mut scratch)
+            .close_compressed(&mut buf, &meta, &mut Reverse, lz4, level, &mut scratch)
             .unwrap();
         assert_eq!(len, b.size_in_bytes() + 1);
         let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        // Attributes bits 0-2 carry the codec; batchLength covers the compressed records.
+        assert_eq!(h.attributes(), 3);
         assert_eq!(h.compression(), Ok(CompressionType::Lz4));
+        assert_eq!(h.batch_length() as usize, len - 12);
+        assert_eq!((h.record_count(), h.last_offset_delta()), (1, 0));
+        assert_eq!(
+            (h.producer_id(), h.producer_epoch(), h.base_sequence()),
+            (7, 1, 42)
+        );
+        // The CRC32C covers attributes to the end: the compressed bytes.
         assert_eq!(h.verify_crc(), Ok(()));
+        assert_eq!(h.crc(), crc32c(&buf[21..len]));
         let mut rev = records.clone();
         rev.reverse();
         assert_eq!(buf[61], 0xAA);
         assert_eq!(&buf[62..len], &rev[..]);
+    }
 
+    #[test]
+    fn test_close_compressed_failure_leaves_records_intact() {
+        let mut buf = [0u8; 128];
+        let mut b = BatchBuilder::start(&buf).unwrap();
+        b.append(&mut buf, &record(1, None, Some(b"abc"), &[]))
+            .unwrap();
+        let before = buf;
+        let meta = BatchMeta::default();
         let mut tiny = [0u8; 2];
         assert_eq!(
-            b.close_compressed(&mut buf, &BatchMeta::default(), &mut Reverse, &mut tiny),
+            b.close_compressed(
+                &mut buf,
+                &meta,
+                &mut Reverse,
+                CompressionType::Lz4,
+                9,
+                &mut tiny
+            ),
             Err(WriteError::Codec(CodecError::OutputTooSmall))
         );
+        assert_eq!(buf, before);
+        // The output does not fit back into a batch filled to its last byte.
+        let end = b.size_in_bytes();
+        let mut scratch = [0u8; 64];
+        assert_eq!(
+            b.close_compressed(
+                &mut buf[..end],
+                &meta,
+                &mut Reverse,
+                CompressionType::Lz4,
+                9,
+                &mut scratch
+            ),
+            Err(WriteError::DoesNotFit {
+                needed: end - 61 + 1,
+                available: end - 61
+            })
+        );
+        assert_eq!(buf, before);
+        // Closed uncompressed instead: a valid batch with compression bits 0.
+        let len = b.close(&mut buf[..end], &meta).unwrap();
+        let h = RecordBatchHeader::new_checked(&buf[..len]).unwrap();
+        assert_eq!(h.compression(), Ok(CompressionType::None));
+        assert_eq!(h.verify_crc(), Ok(()));
     }
 
     /// Records read back and re-encoded from index 1 on (new offset and timestamp deltas,

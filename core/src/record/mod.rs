@@ -6,6 +6,8 @@
 //! - [`BatchBuilder`] writes records straight into a caller's buffer (a pool slot) and fills
 //!   in the header and CRC32C when the batch is closed, byte for byte as Kafka's
 //!   `MemoryRecordsBuilder`.
+//! - [`Compressor`] is the codec a transport plugs in to compress a batch's records section
+//!   (see `compression.rs` for what Kafka writes per codec and where compressed bytes live).
 //! - [`RecordBatchHeader`] is a checked view of the 61-byte header, with the field ranges in
 //!   [`field`].
 //! - [`RecordBatchReader`] walks batches and their records, borrowed and lazily, verifying
@@ -13,6 +15,7 @@
 
 mod batch_header;
 mod builder;
+mod compression;
 mod crc;
 mod reader;
 mod size;
@@ -22,7 +25,8 @@ pub use batch_header::{
     NO_PRODUCER_ID, NO_SEQUENCE, NO_TIMESTAMP, RECORD_BATCH_OVERHEAD, RecordBatchHeader,
     TimestampType, field,
 };
-pub use builder::{BatchBuilder, BatchMeta, Codec, CodecError, WriteError, set_producer_state};
+pub use builder::{BatchBuilder, BatchMeta, CodecError, WriteError, set_producer_state};
+pub use compression::{CompressionRatio, Compressor, NoCompression};
 pub use crc::{crc32c, crc32c_append};
 pub use reader::{DecodedRecord, Headers, RecordBatch, RecordBatchReader, Records};
 pub use size::{Header, MAX_RECORD_OVERHEAD, Record};

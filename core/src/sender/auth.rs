@@ -18,6 +18,7 @@ use crate::protocol::{
     ErrorCode, Message, Reader, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest, SaslHandshakeResponse,
 };
+use crate::record::Compressor;
 use crate::sasl::{SaslClient, SaslError, Step};
 use crate::security::{AuthFailure, AuthFailureKind, MAX_AUTH_MESSAGE_LEN};
 use crate::storage::{Storage, Table, TableFull};
@@ -29,7 +30,7 @@ use super::{Io, Sender};
 /// nonce; 18 bytes are 24 base64 characters).
 const NONCE_RANDOM_LEN: usize = 18;
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     /// Runs the SASL steps due on every connection: handshakes to send, and
     /// re-authentications that became due (or whose connection became idle).
     pub(super) fn drive_sasl(&mut self, now_ms: u64, io: &mut Io<St>) {

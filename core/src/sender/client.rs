@@ -11,6 +11,7 @@ use crate::protocol::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, EncodeError, ErrorCode, MetadataRequestNames,
     Reader, ResponseHeader,
 };
+use crate::record::Compressor;
 use crate::security::AuthFailure;
 use crate::storage::{Storage, Table, TableFull, TableKind};
 
@@ -33,7 +34,7 @@ pub(super) struct Reconnect {
     last_ms: u64,
 }
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     // ---- inputs --------------------------------------------------------------------------
 
     pub(crate) fn handle_connected(&mut self, now_ms: u64, conn: ConnId, io: &mut Io<St>) {

@@ -8,6 +8,7 @@
 use crate::accumulator::{BatchId, BatchState, ProducerBatch, ReadyCheck};
 use crate::backoff::exponential_backoff;
 use crate::protocol::{ErrorCode, InitProducerIdRequest};
+use crate::record::Compressor;
 use crate::record::RecordBatchHeader;
 use crate::storage::{Storage, Table};
 use crate::topic::{TopicId, TopicPartition};
@@ -96,7 +97,7 @@ pub(super) fn forget_sequences<T: Table<SeqEntry>>(sequences: &mut T, topic: Top
     used
 }
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     // ---- producer id ---------------------------------------------------------------------
 
     pub(super) fn maybe_init_producer_id(&mut self, now_ms: u64, io: &mut Io<St>) {

@@ -48,7 +48,7 @@ use crate::config::{ConfigError, ProducerConfig};
 use crate::metadata::{Metadata, RegisterError};
 use crate::partitioner::{PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
-use crate::record::Record;
+use crate::record::{Compressor, Record};
 use crate::security::AuthFailure;
 use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
@@ -106,7 +106,9 @@ pub type MetadataOf<St> = Metadata<
 /// The connection buffers of a storage `St`.
 pub(crate) type Io<St> = <St as Storage>::Buffers;
 
-pub(crate) struct Sender<S, St: Storage> {
+pub(crate) struct Sender<S, St: Storage, C> {
+    /// Compresses batches when they are closed (`compression.type`).
+    compressor: C,
     config: ProducerConfig,
     acc: Accumulator<S, St>,
     metadata: MetadataOf<St>,
@@ -161,7 +163,7 @@ pub(crate) struct Sender<S, St: Storage> {
     metrics: ProducerMetrics,
 }
 
-impl<S, St: Storage> fmt::Debug for Sender<S, St> {
+impl<S, St: Storage, C> fmt::Debug for Sender<S, St, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
             .field("connections", &self.conns.len())
@@ -173,11 +175,12 @@ impl<S, St: Storage> fmt::Debug for Sender<S, St> {
     }
 }
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     pub(crate) fn new(
         config: ProducerConfig,
         acc: Accumulator<S, St>,
         limits: Limits,
+        compressor: C,
     ) -> Result<Self, ConfigError> {
         if limits.connections == 0 {
             return Err(ConfigError::StorageTooSmall {
@@ -191,6 +194,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
         let mut limits = limits;
         limits.response_bytes = limits.response_bytes.min(config.max_response_size);
         Ok(Self {
+            compressor,
             config,
             acc,
             metadata: Metadata::new(limits.topics, limits.partitions, limits.brokers),
@@ -288,6 +292,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
 
     pub(crate) const fn is_closing(&self) -> bool {
         self.close_deadline.is_some()
+    }
+
+    pub(crate) fn compression_fallbacks(&self) -> u64 {
+        self.acc.compression_fallbacks()
     }
 
     pub(crate) fn producer_id_and_epoch(&self) -> Option<(i64, i16)> {

@@ -6,6 +6,7 @@
 use crate::accumulator::{BatchId, ReadyCheck};
 use crate::config::Acks;
 use crate::protocol::{ApiKey, ProduceRequestEncoder, RequestHeader, Uuid, Writer};
+use crate::record::Compressor;
 use crate::record::{BatchMeta, RecordBatchHeader};
 use crate::storage::{Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicPartition};
@@ -14,7 +15,7 @@ use super::connection::{ConnBuffers, InFlight, Piece, RequestKind, Target, size_
 use super::idempotence::{increment_sequence, next_sequence};
 use super::{ExtraState, Io, Sender};
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     /// Drains the ready batches of every ready broker into Produce requests.
     pub(super) fn send_produce(&mut self, now_ms: u64, io: &mut Io<St>) -> ReadyCheck {
         let mut nodes = core::mem::replace(&mut self.nodes, St::Nodes::with_limit(0));
@@ -72,6 +73,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
                 acc,
                 metadata,
                 sequences,
+                compressor,
                 ..
             } = self;
             acc.drain_into(
@@ -86,6 +88,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
                         BatchMeta::NON_IDEMPOTENT
                     }
                 },
+                compressor,
                 |id| pieces.push(Piece::Batch(id)).is_ok() && pieces.len() < max_batches,
             )
         };

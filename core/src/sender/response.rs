@@ -9,6 +9,7 @@ use crate::protocol::{
     ErrorClass, ErrorCode, InitProducerIdResponse, Message, MetadataResponse, ProduceResponse,
     Reader,
 };
+use crate::record::Compressor;
 use crate::record::RecordBatchHeader;
 use crate::security::AuthFailure;
 use crate::storage::{Storage, Table};
@@ -34,7 +35,7 @@ impl Cause {
     }
 }
 
-impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> Sender<S, St> {
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
     // ---- responses -----------------------------------------------------------------------
 
     pub(super) fn handle_metadata(&mut self, now_ms: u64, version: i16, body: &[u8]) -> bool {
