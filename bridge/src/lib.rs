@@ -21,13 +21,21 @@
 //!   topic id; no transactional id) and InitProducerId (no transactional id);
 //!   SaslHandshake/SaslAuthenticate only with `sasl_passthrough`;
 //! - over time ([`relay`]): idle clients and clients trickling bytes (the next whole
-//!   message must arrive within `idle_timeout_ms`), bytes per second per connection.
+//!   message must arrive within `idle_timeout_ms`), clients that do not read their answers
+//!   (every write must complete within the same time), bytes per second per connection.
+//!   Each direction holds one frame at a time: a slow side slows the other (TCP
+//!   backpressure), it never makes the bridge buffer more.
 //!
 //! Broker connections ([`upstream`]) are plain TCP, TLS, and/or SASL (PLAIN, SCRAM) done by
 //! the bridge itself before any client frame is forwarded.
 //!
 //! Every refusal closes the connection, is logged with its reason, and is counted in
 //! `kafka_edge_bridge_refusals_total{reason}` on the metrics listener ([`metrics`]).
+//!
+//! Running it: `kafka-edge-bridge --config bridge.toml` (see `bridge.example.toml` and
+//! [`config`]), or with flags only, e.g. `kafka-edge-bridge --bootstrap-servers
+//! 127.0.0.1:9092 --listen 127.0.0.1:8080 --metrics-listen 127.0.0.1:9100` (anonymous: no
+//! token configured). It prints `LISTEN=` and `METRICS=` with the bound addresses.
 //!
 //! Without the default feature `server` only [`inspect`] and [`topics`] are built (the
 //! fuzz target uses them without an async runtime).
