@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use js_sys::{Function, Promise, Uint8Array};
 use kafka_edge_core::{
-    BrokerRef, ConnId, HeapStorage, ProduceError, Ticket, TicketRange, Transmit, Transport,
+    BatchId, BrokerRef, ConnId, HeapStorage, ProduceError, Ticket, TicketRange, Transmit, Transport,
 };
 use wasm_bindgen::JsValue;
 use wasm_bindgen::closure::Closure;
@@ -68,6 +68,13 @@ impl Inbox {
             let _ = resolve.call0(&JsValue::UNDEFINED);
         }
     }
+}
+
+/// The `send` call and record index of each accepted record of one batch, by ticket index.
+#[derive(Debug, Default)]
+pub(crate) struct BatchTickets {
+    slots: Vec<Option<(u32, usize)>>,
+    live: usize,
 }
 
 /// Where a delivered record landed.
@@ -173,7 +180,7 @@ pub(crate) struct Driver {
     conns: Vec<Option<Conn>>,
     next_generation: u32,
     /// The `send` call and record index of every accepted record without an outcome.
-    tickets: BTreeMap<Ticket, (u32, usize)>,
+    tickets: BTreeMap<BatchId, BatchTickets>,
     pub(crate) calls: BTreeMap<u32, Call>,
     next_call: u32,
     /// Resolved once every accepted record has its outcome.
@@ -237,13 +244,20 @@ impl Shared {
         let mut d = self.driver.borrow_mut();
         if let Some(c) = d.calls.get_mut(&call) {
             c.pending += 1;
-            d.tickets.insert(ticket, (call, index));
+            let e = d.tickets.entry(ticket.batch()).or_default();
+            let i = ticket.index() as usize;
+            if e.slots.len() <= i {
+                e.slots.resize(i + 1, None);
+            }
+            e.slots[i] = Some((call, index));
+            e.live += 1;
         }
     }
 
     /// Accepted records without an outcome.
     pub(crate) fn pending(&self) -> u32 {
-        u32::try_from(self.driver.borrow().tickets.len()).unwrap_or(u32::MAX)
+        let live: usize = self.driver.borrow().tickets.values().map(|t| t.live).sum();
+        u32::try_from(live).unwrap_or(u32::MAX)
     }
 
     /// Drops `call` (a record was refused): outcomes of its accepted records are ignored.
@@ -431,7 +445,7 @@ struct Sockets<'a> {
     conns: &'a mut Vec<Option<Conn>>,
     next_generation: &'a mut u32,
     inbox: &'a Rc<RefCell<Inbox>>,
-    tickets: &'a mut BTreeMap<Ticket, (u32, usize)>,
+    tickets: &'a mut BTreeMap<BatchId, BatchTickets>,
     calls: &'a mut BTreeMap<u32, Call>,
 }
 
@@ -441,16 +455,27 @@ impl Sockets<'_> {
         tickets: TicketRange,
         result: impl Fn(Ticket) -> Result<Placed, ProduceError>,
     ) {
+        let Some(e) = self.tickets.get_mut(&tickets.batch()) else {
+            return;
+        };
         for ticket in tickets.iter() {
-            let Some((call, index)) = self.tickets.remove(&ticket) else {
+            let Some((call, index)) = e
+                .slots
+                .get_mut(ticket.index() as usize)
+                .and_then(Option::take)
+            else {
                 continue;
             };
+            e.live -= 1;
             if let Some(c) = self.calls.get_mut(&call)
                 && let Some(slot) = c.outcomes.get_mut(index)
             {
                 *slot = Some(result(ticket));
                 c.pending = c.pending.saturating_sub(1);
             }
+        }
+        if e.live == 0 {
+            self.tickets.remove(&tickets.batch());
         }
     }
 }

@@ -244,11 +244,40 @@ impl Producer {
             let messages = messages
                 .dyn_ref::<Array>()
                 .ok_or_else(|| error::type_error("messages must be an array"))?;
-            let records = messages
-                .iter()
-                .map(|m| OwnedRecord::parse(&m))
-                .collect::<Result<Vec<_>, _>>()?;
-            let placed = send_records(&shared, &topic, &records).await?;
+            let wall_ms = js::wall_clock_ms();
+            let packed = pack_messages(messages, wall_ms as f64);
+            let (buf, records) = if let Some(packed) = packed.dyn_ref::<Array>() {
+                let buf = Uint8Array::from(packed.get(0)).to_vec();
+                let meta = js_sys::Float64Array::from(packed.get(1)).to_vec();
+                let mut at = 0usize;
+                let mut span = |len: f64| {
+                    if len < 0.0 {
+                        Span::Null
+                    } else {
+                        let from = at;
+                        at += len as usize;
+                        Span::At(from, at)
+                    }
+                };
+                let records = meta
+                    .chunks_exact(4)
+                    .map(|m| OwnedRecord {
+                        key: span(m[0]),
+                        value: span(m[1]),
+                        headers: Vec::new(),
+                        partition: (m[2] >= 0.0).then_some(m[2] as i32),
+                        timestamp: m[3] as i64,
+                    })
+                    .collect::<Vec<_>>();
+                (buf, records)
+            } else {
+                let records = messages
+                    .iter()
+                    .map(|m| OwnedRecord::parse(&m, wall_ms))
+                    .collect::<Result<Vec<_>, _>>()?;
+                (Vec::new(), records)
+            };
+            let placed = send_records(&shared, &topic, &records, &buf).await?;
             Ok(record_metadata(&topic, &placed))
         })
     }
@@ -264,8 +293,8 @@ impl Producer {
         let shared = Rc::clone(&self.shared);
         future_to_promise(async move {
             let topic = topic_of(&record)?;
-            let records = [OwnedRecord::parse(&record)?];
-            let placed = send_records(&shared, &topic, &records).await?;
+            let records = [OwnedRecord::parse(&record, js::wall_clock_ms())?];
+            let placed = send_records(&shared, &topic, &records, &[]).await?;
             let (p, timestamp) = match (placed.first(), records.first()) {
                 (Some(p), Some(r)) => (*p, r.timestamp),
                 _ => return Err(error::produce_error(&ProduceError::Closed)),
@@ -323,10 +352,93 @@ impl Producer {
     }
 }
 
+#[wasm_bindgen]
+extern "C" {
+    /// KafkaJS's `Message`, read through plain property loads (no Reflect, no key strings).
+    type JsMessage;
+    #[wasm_bindgen(method, getter, structural)]
+    fn key(this: &JsMessage) -> JsValue;
+    #[wasm_bindgen(method, getter, structural)]
+    fn value(this: &JsMessage) -> JsValue;
+    #[wasm_bindgen(method, getter, structural)]
+    fn headers(this: &JsMessage) -> JsValue;
+    #[wasm_bindgen(method, getter, structural)]
+    fn partition(this: &JsMessage) -> JsValue;
+    #[wasm_bindgen(method, getter, structural)]
+    fn timestamp(this: &JsMessage) -> JsValue;
+}
+
+#[wasm_bindgen(inline_js = r#"
+const enc = new TextEncoder();
+// One pass over a send call's messages: keys and values into one buffer, the rest in `meta`
+// (4 doubles a record: key length or -1, value length or -1, partition or -1, timestamp).
+// null when a message needs the general path (headers, string timestamps, a wrong type).
+export function pack_messages(messages, now) {
+  const n = messages.length;
+  let size = 0;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i];
+    if (m === null || typeof m !== 'object' || m.headers != null) return null;
+    const k = m.key, v = m.value;
+    if (k != null) size += typeof k === 'string' ? k.length * 3 : k.length;
+    if (v != null) size += typeof v === 'string' ? v.length * 3 : v.length;
+  }
+  const buf = new Uint8Array(size);
+  const meta = new Float64Array(n * 4);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const m = messages[i];
+    for (let f = 0; f < 2; f++) {
+      const b = f === 0 ? m.key : m.value;
+      let len = -1;
+      if (b == null) len = -1;
+      else if (b instanceof Uint8Array) { buf.set(b, at); len = b.length; }
+      else if (typeof b === 'string') len = enc.encodeInto(b, buf.subarray(at)).written;
+      else return null;
+      if (len > 0) at += len;
+      meta[i * 4 + f] = len;
+    }
+    const p = m.partition;
+    if (p == null) meta[i * 4 + 2] = -1;
+    else if (Number.isInteger(p) && p >= 0 && p <= 2147483647) meta[i * 4 + 2] = p;
+    else return null;
+    const t = m.timestamp;
+    if (t == null) meta[i * 4 + 3] = now;
+    else if (Number.isInteger(t)) meta[i * 4 + 3] = t;
+    else return null;
+  }
+  return [buf.subarray(0, at), meta];
+}
+"#)]
+extern "C" {
+    fn pack_messages(messages: &Array, now: f64) -> JsValue;
+}
+
+/// Bytes of a record: null, owned, or a range of the call's packed buffer.
+enum Span {
+    Null,
+    Own(Vec<u8>),
+    At(usize, usize),
+}
+
+impl Span {
+    fn from_option(b: Option<Vec<u8>>) -> Self {
+        b.map_or(Self::Null, Self::Own)
+    }
+
+    fn get<'a>(&'a self, buf: &'a [u8]) -> Option<&'a [u8]> {
+        match self {
+            Self::Null => None,
+            Self::Own(v) => Some(v),
+            Self::At(from, to) => buf.get(*from..*to),
+        }
+    }
+}
+
 /// A record's parts, copied out of JavaScript.
 struct OwnedRecord {
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
+    key: Span,
+    value: Span,
     headers: Vec<(String, Option<Vec<u8>>)>,
     partition: Option<i32>,
     /// Wall-clock milliseconds (`CreateTime`).
@@ -335,12 +447,13 @@ struct OwnedRecord {
 
 impl OwnedRecord {
     /// `{ key, value, headers, partition, timestamp }` (KafkaJS's `Message`).
-    fn parse(m: &JsValue) -> Result<Self, JsValue> {
+    fn parse(m: &JsValue, wall_ms: i64) -> Result<Self, JsValue> {
         if !m.is_object() {
             return Err(error::type_error("a message must be an object"));
         }
+        let m: &JsMessage = m.unchecked_ref();
         let mut headers = Vec::new();
-        let h = get(m, "headers");
+        let h = m.headers();
         if !h.is_null() && !h.is_undefined() {
             let h = h
                 .dyn_ref::<Object>()
@@ -359,7 +472,7 @@ impl OwnedRecord {
                 }
             }
         }
-        let partition = match get(m, "partition") {
+        let partition = match m.partition() {
             p if p.is_null() || p.is_undefined() => None,
             p => match p.as_f64() {
                 Some(n) if n.fract() == 0.0 && n >= 0.0 && n <= f64::from(i32::MAX) => {
@@ -372,8 +485,8 @@ impl OwnedRecord {
                 }
             },
         };
-        let timestamp = match get(m, "timestamp") {
-            t if t.is_null() || t.is_undefined() => js::wall_clock_ms(),
+        let timestamp = match m.timestamp() {
+            t if t.is_null() || t.is_undefined() => wall_ms,
             t => match (t.as_f64(), t.as_string()) {
                 (Some(n), _) if n.fract() == 0.0 => n as i64,
                 (_, Some(s)) => s
@@ -384,8 +497,8 @@ impl OwnedRecord {
             },
         };
         Ok(Self {
-            key: bytes(&get(m, "key"), "key")?,
-            value: bytes(&get(m, "value"), "value")?,
+            key: Span::from_option(bytes(&m.key(), "key")?),
+            value: Span::from_option(bytes(&m.value(), "value")?),
             headers,
             partition,
             timestamp,
@@ -399,10 +512,12 @@ async fn send_records(
     shared: &Shared,
     topic: &str,
     records: &[OwnedRecord],
+    buf: &[u8],
 ) -> Result<Vec<Placed>, JsValue> {
     let call = shared.open_call(records.len());
     let max_block_ms = shared.driver.borrow().core.config().max_block_ms;
-    let deadline = js::now_ms().saturating_add(max_block_ms);
+    let mut now = js::now_ms();
+    let deadline = now.saturating_add(max_block_ms);
     for (i, r) in records.iter().enumerate() {
         let headers: Vec<Header<'_>> = r
             .headers
@@ -415,13 +530,12 @@ async fn send_records(
         let record = ProducerRecord {
             topic,
             partition: r.partition,
-            key: r.key.as_deref(),
-            value: r.value.as_deref(),
+            key: r.key.get(buf),
+            value: r.value.get(buf),
             headers: &headers,
             timestamp: r.timestamp,
         };
         loop {
-            let now = js::now_ms();
             let sent = shared.driver.borrow_mut().core.send(now, &record);
             // A command leaves outputs (a metadata request, a full batch): drain them.
             shared.inbox.borrow_mut().kick();
@@ -436,6 +550,7 @@ async fn send_records(
                         return Err(error::timeout_error(topic, max_block_ms, &e));
                     }
                     shared.progress(deadline).await;
+                    now = js::now_ms();
                 }
                 Err(e) => {
                     shared.abandon(call);
@@ -510,10 +625,10 @@ fn set(obj: &Object, key: &str, value: JsValue) {
 fn bytes(v: &JsValue, what: &str) -> Result<Option<Vec<u8>>, JsValue> {
     if v.is_null() || v.is_undefined() {
         Ok(None)
-    } else if let Some(s) = v.as_string() {
-        Ok(Some(s.into_bytes()))
     } else if let Some(a) = v.dyn_ref::<Uint8Array>() {
         Ok(Some(a.to_vec()))
+    } else if let Some(s) = v.as_string() {
+        Ok(Some(s.into_bytes()))
     } else {
         Err(error::type_error(&format!(
             "{what} must be a string, a Uint8Array or null"

@@ -147,3 +147,39 @@ for (const acks of [0, 1]) {
     for (const b of batches) assert.equal(b.producerId, -1);
   });
 }
+
+test('calls without headers (one pass over the messages): null and empty keys, UTF-8, partitions, timestamps exact', async () => {
+  const topic = uniqueTopic('wasm-packed');
+  createTopic(topic, 3);
+  const producer = await Producer.connect({ 'bootstrap.servers': bootstrap, 'linger.ms': 5 });
+  const before = Date.now();
+  const messages = [
+    { key: null, value: 'null key' },
+    { key: '', value: '' },
+    { value: null },
+    { key: 'ключ-😀', value: 'значение ✓ 😀', partition: 2 },
+    { key: Buffer.from([0, 255, 1]), value: Uint8Array.of(9, 8, 7), timestamp: 1700000000123 },
+    { key: 'k', value: 'x'.repeat(70000), partition: 1, timestamp: 42 },
+  ];
+  const meta = await producer.send({ topic, messages });
+  assert.ok(meta.length >= 2);
+  // A wrong type in the same shape of call is still a typed error, not a silent drop.
+  await assert.rejects(producer.send({ topic, messages: [{ value: 'ok' }, { value: 7 }] }), { name: 'TypeError' });
+  await producer.close();
+
+  const byValue = new Map(judge(topic).map((r) => [r.value, r]));
+  assert.equal(byValue.size, messages.length, 'every record once (the refused call sent nothing)');
+  const at = (v) => byValue.get(v === null ? null : hex(v));
+  assert.equal(at('null key').key, null);
+  assert.equal(at('').key, '', 'an empty key stays empty, not null');
+  assert.equal(at(null).key, null);
+  assert.equal(at('значение ✓ 😀').key, hex('ключ-😀'));
+  assert.equal(at('значение ✓ 😀').partition, 2);
+  const bin = at(Uint8Array.of(9, 8, 7));
+  assert.equal(bin.key, '00ff01');
+  assert.equal(bin.timestamp, 1700000000123);
+  const big = at('x'.repeat(70000));
+  assert.equal(big.partition, 1);
+  assert.equal(big.timestamp, 42);
+  assert.ok(at('null key').timestamp >= before && at('null key').timestamp <= Date.now());
+});
