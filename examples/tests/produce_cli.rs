@@ -9,7 +9,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_edge_tests::{Cluster, Ground, judge, topic_name};
+use kafka_edge_tests::{Cluster, Ground, judge, judge_expect, topic_name};
 
 const BIN: &str = env!("CARGO_BIN_EXE_kafka-edge-produce");
 
@@ -61,7 +61,14 @@ impl Cli {
     }
 
     fn feed(&mut self, lines: usize) {
-        let text: String = (0..lines).map(|i| format!("line-{i}\n")).collect();
+        self.feed_from(0, lines);
+    }
+
+    /// Writes the lines `line-<from>` .. `line-<from + lines - 1>`.
+    fn feed_from(&mut self, from: usize, lines: usize) {
+        let text: String = (from..from + lines)
+            .map(|i| format!("line-{i}\n"))
+            .collect();
         let stdin = self.stdin.as_mut().expect("stdin open");
         stdin.write_all(text.as_bytes()).expect("write stdin");
         stdin.flush().expect("flush stdin");
@@ -262,6 +269,60 @@ fn second_signal_aborts_and_says_what_was_abandoned() {
     assert!(
         abort.contains("10 accepted records abandoned"),
         "abort message: {abort}"
+    );
+}
+
+/// (b') SIGTERM with the broker gone: the flush is bounded by `--flush-timeout-ms`, the
+/// summary counts the records delivered before and those that failed, the exit status is
+/// 1, and the topic holds exactly the delivered ones.
+#[test]
+fn sigterm_flush_is_bounded_and_the_summary_counts_what_failed() {
+    let own = OwnCluster::up("cli-sigterm");
+    let cluster = &own.cluster;
+    let topic = topic_name("cli-sigterm");
+    cluster.create_topic(&topic, 1, 1, &[]);
+    let mut cli = Cli::start(&[
+        "-b",
+        &cluster.bootstrap,
+        "-t",
+        &topic,
+        "--flush-timeout-ms",
+        "2000",
+        "-vvv",
+    ]);
+    cli.feed(10);
+    assert_eq!(
+        judge_expect(cluster, &topic, 10).len(),
+        10,
+        "delivered first"
+    );
+    cluster.kill(1);
+    cli.feed_from(10, 5);
+    cli.wait_for("stdin:15: accepted");
+    cli.signal("TERM");
+    let (status, after) = cli.wait(Duration::from_secs(20));
+    let lines = cli.stderr();
+    let summary = summary(&lines);
+    eprintln!("exit {status} {after:?} after SIGTERM; summary: {summary}");
+    assert_eq!(status.code(), Some(1), "{lines:#?}");
+    assert!(
+        summary.contains("15 records read, 10 delivered, 5 failed, 0 not sent")
+            && summary.contains("(interrupted)"),
+        "{summary}"
+    );
+    assert!(
+        after >= Duration::from_millis(1500) && after < Duration::from_secs(10),
+        "the flush should last about --flush-timeout-ms (2 s): {after:?}"
+    );
+    cluster.start(1);
+    let judged = judge(cluster, &topic);
+    let values: Vec<Option<String>> = judged.into_iter().map(|r| r.value).collect();
+    let expected: Vec<Option<String>> = (0..10)
+        .map(|i| Some(kafka_edge_tests::hex(format!("line-{i}").as_bytes())))
+        .collect();
+    assert_eq!(
+        values, expected,
+        "the topic holds the delivered records only"
     );
 }
 
