@@ -436,6 +436,56 @@ where
         self.need_update = true;
     }
 
+    /// Applies a leader hint of a Produce response (KIP-951's `current_leader`, with the
+    /// broker's address from `node_endpoints` when the metadata does not know it yet), as
+    /// Java's `Metadata.updatePartitionLeadership`: only a newer leader epoch than the one
+    /// known is taken, and only for a broker whose address is known. Returns whether the
+    /// leader of `tp` is now the hinted one (then no metadata update is needed for it).
+    pub fn update_partition_leader(
+        &mut self,
+        tp: TopicPartition,
+        leader: i32,
+        leader_epoch: i32,
+        endpoint: Option<(&str, u16)>,
+    ) -> bool {
+        if leader < 0 || leader_epoch < 0 {
+            return false;
+        }
+        let Some(t) = self.live(tp.topic) else {
+            return false;
+        };
+        let Some(p) = u32::try_from(tp.partition).ok().filter(|&p| p < t.count) else {
+            return false;
+        };
+        let at = t.first as usize + p as usize;
+        match self.partitions.get(at) {
+            Some(known) if known.leader_epoch < 0 || leader_epoch > known.leader_epoch => {}
+            _ => return false,
+        }
+        if !self.brokers.iter().any(|b| b.node.0 == leader) {
+            let Some((host, port)) = endpoint.filter(|&(_, port)| port != 0) else {
+                return false;
+            };
+            let mut h = HString::new();
+            if h.push_str(host).is_err() {
+                return false;
+            }
+            let broker = Broker {
+                node: NodeId(leader),
+                host: h,
+                port,
+            };
+            if self.brokers.push(broker).is_err() {
+                return false;
+            }
+        }
+        if let Some(info) = self.partitions.get_mut(at) {
+            info.leader = leader;
+            info.leader_epoch = leader_epoch;
+        }
+        true
+    }
+
     // ---- brokers -------------------------------------------------------------------------
 
     /// The known brokers.

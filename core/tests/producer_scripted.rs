@@ -620,6 +620,107 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     assert_eq!(h.p.metrics().batches_retried, 1);
 }
 
+/// KIP-951: NOT_LEADER_OR_FOLLOWER for partition 0 of `t` naming `leader` with `epoch`
+/// (and, with `endpoint`, that broker's address as `broker-<leader>:9092`).
+fn not_leader_with_hint(h: &mut Harness, conn: u16, req: &Req, leader: i32, epoch: i32) {
+    let mut pr = kp::produce_response::PartitionProduceResponse::default();
+    pr.index = 0;
+    pr.error_code = 6; // NOT_LEADER_OR_FOLLOWER
+    pr.base_offset = -1;
+    pr.log_append_time_ms = -1;
+    pr.current_leader.leader_id = kp::BrokerId(leader);
+    pr.current_leader.leader_epoch = epoch;
+    let mut tr = kp::produce_response::TopicProduceResponse::default();
+    tr.name = kp::TopicName(s("t"));
+    tr.partition_responses.push(pr);
+    let mut resp = kp::ProduceResponse::default();
+    resp.responses.push(tr);
+    let mut e = kp::produce_response::NodeEndpoint::default();
+    e.node_id = kp::BrokerId(leader);
+    e.host = s(&format!("broker-{leader}"));
+    e.port = 9092;
+    resp.node_endpoints.push(e);
+    h.respond(conn, req, &resp);
+}
+
+#[test]
+fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let boot = h.bootstrap("t", &[1], true);
+    let t = h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    let seq = batches[0].2[0].sequence;
+    let updates = h.p.metrics().metadata_updates;
+    // Broker 3, unknown to the metadata so far, leads from epoch 2 on (the metadata had 1).
+    not_leader_with_hint(&mut h, b1, &req, 3, 2);
+    assert_eq!(h.p.metrics().leader_hints_applied, 1);
+    for _ in 0..5 {
+        if h.net.conns.values().any(|c| c.host == "broker-3") {
+            break;
+        }
+        h.step();
+    }
+    // No Metadata request went out: the retry goes straight to the hinted leader.
+    assert!(
+        [boot, b1].iter().all(|c| h.net.conns[c].out.is_empty()),
+        "nothing (no Metadata request) was written to the other brokers"
+    );
+    let b3 = h.conn_to("broker-3");
+    h.connect_pending();
+    h.api_versions(b3, 11);
+    for _ in 0..5 {
+        if h.net.conns[&b3].out.len() >= 4 {
+            break;
+        }
+        h.step();
+    }
+    let req = h.expect(b3, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(batches[0].2[0].sequence, seq, "a retry keeps its sequence");
+    h.produce_response(b3, &req, &[("t", 0, 0, 41)]);
+    let d = delivered(&h);
+    assert_eq!(d.len(), 1);
+    assert!(d[0].1.contains(t));
+    assert_eq!(d[0].2, 41);
+    assert_eq!(
+        h.p.metrics().metadata_updates,
+        updates,
+        "no metadata update was needed"
+    );
+}
+
+#[test]
+fn a_stale_leader_hint_is_ignored_and_the_metadata_is_refreshed() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let boot = h.bootstrap("t", &[1], true);
+    h.send("t", Some(0), b"v").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    // Epoch 1 is the one the metadata already has: not newer, so not taken (Java's rule).
+    not_leader_with_hint(&mut h, b1, &req, 2, 1);
+    assert_eq!(h.p.metrics().leader_hints_applied, 0);
+    let meta_conn = [boot, b1]
+        .into_iter()
+        .find(|&c| h.net.conns[&c].out.len() >= 4)
+        .expect("a metadata request");
+    h.metadata(meta_conn, &[("t", &[2])]);
+    for _ in 0..5 {
+        if h.net.conns.values().any(|c| c.host == "broker-2") {
+            break;
+        }
+        h.step();
+    }
+    assert!(h.net.conns.values().any(|c| c.host == "broker-2"));
+}
+
 #[test]
 fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_is_success() {
     let mut h = Harness::new(&[

@@ -218,6 +218,9 @@ pub struct ProducerMetrics {
     pub batches_failed: u64,
     /// Metadata responses applied.
     pub metadata_updates: u64,
+    /// Partition leaders taken from Produce responses' leader hints (KIP-951) instead of
+    /// waiting for a metadata update.
+    pub leader_hints_applied: u64,
     /// Connections asked for (`Event::Connect`).
     pub connections_opened: u64,
     /// Connections lost or closed.

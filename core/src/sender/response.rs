@@ -6,8 +6,8 @@
 
 use crate::accumulator::{AccumulatorError, BatchId, BatchState};
 use crate::protocol::{
-    ErrorClass, ErrorCode, InitProducerIdResponse, Message, MetadataResponse, ProduceResponse,
-    Reader,
+    ErrorClass, ErrorCode, InitProducerIdResponse, Message, MetadataResponse,
+    PartitionProduceResponse, ProduceResponse, Reader,
 };
 use crate::record::Compressor;
 use crate::record::RecordBatchHeader;
@@ -127,6 +127,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         let Ok(resp) = ProduceResponse::decode(version, &mut Reader::new(body)) else {
             return false;
         };
+        let endpoints = resp.node_endpoints;
         for t in resp.responses.iter() {
             let topic = if version >= 13 {
                 self.metadata.topic_by_uuid(&t.topic_id.0)
@@ -148,14 +149,22 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     }
                 }
                 let Some(id) = found else { continue };
-                self.complete_batch(
-                    now_ms,
-                    id,
-                    tp,
-                    p.error_code,
-                    p.base_offset,
-                    p.log_append_time_ms,
-                );
+                // KIP-951: a broker that is no longer the leader names the new one; take it
+                // and retry there without waiting for a metadata round trip.
+                let leader_moved = p.error_code.class() == ErrorClass::RetriableWithMetadataRefresh
+                    && self.metadata.update_partition_leader(
+                        tp,
+                        p.current_leader.leader_id,
+                        p.current_leader.leader_epoch,
+                        endpoints
+                            .iter()
+                            .find(|e| e.node_id == p.current_leader.leader_id)
+                            .and_then(|e| Some((e.host, u16::try_from(e.port).ok()?))),
+                    );
+                if leader_moved {
+                    self.metrics.leader_hints_applied += 1;
+                }
+                self.complete_batch(now_ms, id, tp, &p, leader_moved);
                 if let Some(e) = self.extra_mut(id)
                     && matches!(e.state, ExtraState::InRequest { .. })
                 {
@@ -182,15 +191,18 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         true
     }
 
+    /// Applies the broker's answer `p` for batch `id` (of `tp`); `leader_moved`: a leader
+    /// hint of the response was taken, so no metadata update is needed.
     fn complete_batch(
         &mut self,
         now_ms: u64,
         id: BatchId,
         tp: TopicPartition,
-        code: ErrorCode,
-        base_offset: i64,
-        log_append_time_ms: i64,
+        p: &PartitionProduceResponse<'_>,
+        leader_moved: bool,
     ) {
+        let (code, base_offset, log_append_time_ms) =
+            (p.error_code, p.base_offset, p.log_append_time_ms);
         match code.class() {
             ErrorClass::None => self.succeed(id, base_offset, log_append_time_ms),
             ErrorClass::DuplicateSequence => self.succeed(
@@ -199,7 +211,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 log_append_time_ms,
             ),
             ErrorClass::RetriableWithMetadataRefresh => {
-                self.metadata.invalidate_leader(tp);
+                if !leader_moved {
+                    self.metadata.invalidate_leader(tp);
+                }
                 self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
             }
             ErrorClass::Retriable => {
