@@ -224,6 +224,12 @@ impl Cluster {
         self.kafka(&["kill", &n.to_string()]);
     }
 
+    /// Stops broker `n` with SIGTERM (Kafka's controlled shutdown: its partitions get new
+    /// leaders first) and waits until it has exited.
+    pub fn stop(&self, n: usize) {
+        self.kafka(&["stop", &n.to_string()]);
+    }
+
     /// Restarts broker `n` and waits until it answers Metadata.
     pub fn start(&self, n: usize) {
         self.kafka(&["start", &n.to_string()]);

@@ -103,3 +103,86 @@ fn acks_all_on_three_nodes() {
     p.close(Duration::from_secs(30));
     assert_read_back_exactly(&records, &judge(&c, &topic), |i| metas[i].partition);
 }
+
+/// A rolling restart's controlled shutdown (SIGTERM) of a leader: the broker answers the
+/// requests it gets meanwhile with NOT_LEADER_OR_FOLLOWER and the new leader (KIP-951), and
+/// the producer follows those hints instead of waiting for metadata; nothing is lost.
+#[test]
+fn controlled_shutdown_of_a_leader_is_followed_by_its_leader_hints() {
+    init_log();
+    let c = cluster(Ground::Kafka3);
+    let _exclusive = c.exclusive();
+    let topic = topic_name("std3-hints");
+    c.create_topic(&topic, 6, 3, &[]);
+    let p = builder(
+        &c,
+        &[
+            ("acks", "all"),
+            ("linger.ms", "2"),
+            ("delivery.timeout.ms", "120000"),
+        ],
+    )
+    .build()
+    .unwrap();
+    let records = keyed_records(21, 60_000, 100);
+    let owned = owned(&records);
+    let mut futures = Vec::with_capacity(records.len());
+    let mut outcomes = Vec::with_capacity(records.len());
+    let before = p.metrics();
+    let mut stopper = None;
+    for (i, r) in owned.iter().enumerate() {
+        if i == 10_000 {
+            // After 10,000 acknowledged records, SIGTERM broker 2 while the stream goes on.
+            for f in futures.drain(..) {
+                let f: kafka_edge_std::DeliveryFuture = f;
+                outcomes.push(
+                    f.wait_timeout(Duration::from_secs(150))
+                        .expect("an outcome"),
+                );
+            }
+            let c2 = c.clone();
+            stopper = Some(std::thread::spawn(move || c2.stop(2)));
+        }
+        if i % 1000 == 999 {
+            // A steady stream, not one burst: the shutdown finds requests in flight.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        futures.push(p.send(&r.record(&topic)).unwrap());
+    }
+    if let Some(s) = stopper {
+        s.join().unwrap();
+    }
+    for f in futures {
+        outcomes.push(
+            f.wait_timeout(Duration::from_secs(150))
+                .expect("an outcome"),
+        );
+    }
+    assert_eq!(outcomes.len(), records.len());
+    for (i, r) in outcomes.iter().enumerate() {
+        assert!(r.is_ok(), "record {i}: {r:?}");
+    }
+    let after = p.metrics();
+    p.close(Duration::from_secs(30));
+    c.start(2);
+    eprintln!(
+        "leader hints applied: {}, metadata updates: {}, batches retried: {}",
+        after.leader_hints_applied - before.leader_hints_applied,
+        after.metadata_updates - before.metadata_updates,
+        after.batches_retried - before.batches_retried
+    );
+    assert!(
+        after.leader_hints_applied > before.leader_hints_applied,
+        "no leader hint was followed: {after:?}"
+    );
+    c.wait_in_sync(&topic);
+    let partition = |i: usize| {
+        let key = unhex(records[i].key.as_deref().unwrap());
+        partition_for_key(&key, NonZeroU32::new(6).unwrap())
+    };
+    assert_read_back_exactly(
+        &records,
+        &judge_expect(&c, &topic, records.len()),
+        partition,
+    );
+}
