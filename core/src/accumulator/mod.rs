@@ -80,7 +80,9 @@ pub struct AppendResult {
     pub batch_is_full: bool,
     /// A new batch was opened for this record.
     pub new_batch_created: bool,
-    /// Bytes the record took in its batch.
+    /// Bytes the record took in its batch; in a compressed batch, the estimated compressed
+    /// bytes (Java's growth of `estimatedSizeInBytes`), so that the sticky partitioner
+    /// switches after about one `batch.size` of compressed bytes, as Java's.
     pub appended_bytes: usize,
     /// Whether the partition's last batch is full after this append (Java's
     /// `allBatchesFull`), for [`Partitioner::on_append`](crate::Partitioner::on_append).
@@ -608,8 +610,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 })
             };
             match appended {
-                Ok(appended_bytes) => {
+                Ok(size) => {
                     let full = batch.is_full();
+                    let appended_bytes = if batch.write_limit > 0 {
+                        batch.ratio.estimated_size(0, size)
+                    } else {
+                        size
+                    };
                     let generation = entries.get(ix(tail)).map_or(0, |e| e.generation);
                     return Ok(AppendResult {
                         ticket: Ticket {
@@ -734,6 +741,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             ratio: queue.ratio,
         };
         let full = batch.is_full();
+        let appended_bytes = if batch.write_limit > 0 {
+            batch.ratio.estimated_size(0, appended_bytes)
+        } else {
+            appended_bytes
+        };
         entry.batch = Some(batch);
         let generation = entry.generation;
         self.next_seq += 1;
@@ -1842,6 +1854,24 @@ mod compression_tests {
         assert_eq!(h.crc(), crc32c(&bytes[21..]));
         assert_eq!(bytes[61], 0xC4);
         assert_eq!(a.compression_fallbacks(), 0);
+    }
+
+    #[test]
+    fn appended_bytes_are_estimated_compressed_bytes() {
+        let mut a = lz4_acc();
+        let value = [b'x'; 50];
+        // 57 bytes at the initial ratio 1.0, times Java's 1.05.
+        let first = a.append(0, tp(0), &rec(&value)).unwrap();
+        let second = a.append(0, tp(0), &rec(&value)).unwrap();
+        assert_eq!((first.appended_bytes, second.appended_bytes), (59, 59));
+        // Learned 4:1, the same record counts for a quarter (and a bit).
+        for _ in 0..300 {
+            one_batch(&mut a, &mut Quarter);
+        }
+        let r = a.append(0, tp(1), &rec(&value)).unwrap();
+        assert_eq!(r.appended_bytes, 59, "a new partition starts at 1.0");
+        let r = a.append(0, tp(0), &rec(&value)).unwrap();
+        assert!(r.appended_bytes < 20, "{}", r.appended_bytes);
     }
 
     #[test]

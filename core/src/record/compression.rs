@@ -1,50 +1,57 @@
-//! Compression of a batch's records section, as Kafka's producer does it.
-//!
-//! The core ships no codec (it has no heap, and the codecs want one): a transport plugs in a
-//! [`Compressor`] (`kafka-edge-std` has gzip, snappy, lz4 and zstd). When a batch is closed
-//! the core hands the compressor the records section (every byte after the 61-byte header)
-//! and the level Java names for the codec (`compression.gzip.level`,
-//! `compression.lz4.level`, `compression.zstd.level`, KIP-390), then writes the output in
-//! place of the records and fills the header: the codec in attributes bits 0-2,
-//! `batchLength` over the compressed size and the CRC32C over the compressed bytes
-//! ([`BatchBuilder::close_compressed`](super::BatchBuilder::close_compressed)).
-//!
-//! What Kafka's Java producer writes in the records section of a v2 batch, per codec (read
-//! from `kafka-clients` 4.4, `org.apache.kafka.common.compress`):
-//! - gzip: one gzip member (`GZIPOutputStream`);
-//! - snappy: snappy-java's xerial stream (`SnappyOutputStream`: the 16-byte header
-//!   `82 'SNAPPY' 00`, version 1, compatible 1, then blocks of at most 32 KiB, each a
-//!   big-endian length and a raw snappy block) for every magic, v2 included;
-//! - lz4: the LZ4 frame format (`Lz4BlockOutputStream`: 64 KiB independent blocks, no
-//!   block or content checksum; the broken header checksum is only for magic 0);
-//! - zstd: one zstd frame.
-//!
-//! Where the compressed bytes live: the accumulator keeps one pool slot aside as scratch
-//! while compression is on; a batch is compressed into it and copied back over its own
-//! records (the slot holds the uncompressed records until then). When the output does not
-//! fit back (incompressible records filling their slot), the batch is sent uncompressed:
-//! valid for every broker, where Java would send the slightly larger compressed bytes.
-//!
-//! A compressed batch that the broker refuses as too large cannot be split as Java splits
-//! it (that needs the records back, and the core has no decompressor): it fails with
-//! `MESSAGE_TOO_LARGE`. Retries re-stamp the producer id, epoch and sequence in the header
-//! and recompute the CRC, which works on compressed batches as on others.
-//!
-//! Batches fill as Java's do: a batch is full when its *estimated* compressed size reaches
-//! `batch.size` ([`CompressionRatio`], Java's `CompressionRatioEstimator`), so a slot holds
-//! several times `batch.size` of uncompressed records (see
-//! [`ProducerConfig::slot_size`](crate::ProducerConfig::slot_size)).
+//! Compression of a batch's records section: the [`Compressor`] a transport plugs in (its
+//! documentation tells the whole story: framings per codec, where compressed bytes live,
+//! how batches fill) and Java's running [`CompressionRatio`] estimate.
 
 use super::batch_header::CompressionType;
 use super::builder::CodecError;
 
-/// Compresses the records section of a batch (implemented by transports).
+/// Compresses the records section of a batch, as Kafka's producer does (implemented by
+/// transports).
+///
+/// The core ships no codec (it has no heap, and the codecs want one): a transport plugs one
+/// in with [`Producer::with_compressor`](crate::Producer::with_compressor) (`kafka-edge-std`
+/// has gzip, snappy, lz4 and zstd). When a batch is closed the core hands the compressor
+/// the records section (every byte after the 61-byte header) and the level Java names for
+/// the codec (`compression.gzip.level`, `compression.lz4.level`, `compression.zstd.level`,
+/// KIP-390), then writes the output in place of the records and fills the header: the
+/// codec in attributes bits 0-2, `batchLength` over the compressed size and the CRC32C
+/// over the compressed bytes
+/// ([`BatchBuilder::close_compressed`](super::BatchBuilder::close_compressed)).
+///
+/// What Kafka's Java producer writes in the records section of a v2 batch, per codec (read
+/// from `kafka-clients` 4.4, `org.apache.kafka.common.compress`):
+/// - gzip: one gzip member (`GZIPOutputStream`);
+/// - snappy: snappy-java's xerial stream (`SnappyOutputStream`: the 16-byte header
+///   `82 'SNAPPY' 00`, version 1, compatible 1, then blocks of at most 32 KiB, each a
+///   big-endian length and a raw snappy block) for every magic, v2 included;
+/// - lz4: the LZ4 frame format (`Lz4BlockOutputStream`: 64 KiB independent blocks, no
+///   block or content checksum; the broken header checksum is only for magic 0);
+/// - zstd: one zstd frame.
+///
+/// Where the compressed bytes live: the accumulator keeps one pool slot aside as scratch
+/// while compression is on; a batch is compressed into it and copied back over its own
+/// records (the slot holds the uncompressed records until then). When the output does not
+/// fit back (incompressible records filling their slot), the batch is sent uncompressed:
+/// valid for every broker, where Java would send the slightly larger compressed bytes.
+///
+/// A compressed batch that the broker refuses as too large cannot be split as Java splits
+/// it (that needs the records back, and the core has no decompressor): it fails with
+/// `MESSAGE_TOO_LARGE`. Retries re-stamp the producer id, epoch and sequence in the header
+/// and recompute the CRC, which works on compressed batches as on others.
+///
+/// Batches fill as Java's do: a batch is full when its *estimated* compressed size reaches
+/// `batch.size` ([`CompressionRatio`], Java's `CompressionRatioEstimator`, kept per
+/// partition here and per topic in Java; a batch takes the estimate of when it was opened),
+/// so a slot holds several times `batch.size` of uncompressed records (see
+/// [`ProducerConfig::slot_size`](crate::ProducerConfig::slot_size)).
+///
+/// # Contract
 ///
 /// `compress` gets the whole uncompressed records section of one batch and must write it,
-/// compressed as Kafka frames it for `codec` (see the [module documentation](self)), into
-/// `output`, returning the bytes written; [`CodecError::OutputTooSmall`] when `output` is too
-/// small (the core then sends the batch uncompressed). `level` is the value of Java's level
-/// property for `codec` ([`ProducerConfig::compression_level`](crate::ProducerConfig::compression_level)).
+/// compressed as Kafka frames it for `codec` (above), into `output`, returning the bytes
+/// written; [`CodecError::OutputTooSmall`] when `output` is too small (the core then sends
+/// the batch uncompressed). `level` is the value of Java's level property for `codec`
+/// ([`ProducerConfig::compression_level`](crate::ProducerConfig::compression_level)).
 ///
 /// ```
 /// use kafka_edge_core::record::{CodecError, CompressionType, Compressor};

@@ -7,7 +7,7 @@
 //!   in the header and CRC32C when the batch is closed, byte for byte as Kafka's
 //!   `MemoryRecordsBuilder`.
 //! - [`Compressor`] is the codec a transport plugs in to compress a batch's records section
-//!   (see `compression.rs` for what Kafka writes per codec and where compressed bytes live).
+//!   (its documentation says what Kafka writes per codec and where compressed bytes live).
 //! - [`RecordBatchHeader`] is a checked view of the 61-byte header, with the field ranges in
 //!   [`field`].
 //! - [`RecordBatchReader`] walks batches and their records, borrowed and lazily, verifying
