@@ -22,9 +22,16 @@
 //!
 //! Like Java's tool, the clock starts before the first send (so it includes fetching the
 //! topic's metadata) and stops once `flush` returned. Exit status 1 if any record failed.
+//!
+//! For `scripts/failover`: `--keyed` gives record `i` the key `i` (decimal, as the Java
+//! oracle's `produce --count`), so every partition gets traffic; `--ack-log FILE` writes one
+//! line per outcome, `UNIX_MICROS PARTITION OFFSET` (partition -1 and the error for a
+//! failure), taken in the callback.
 
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use kafka_edge_examples::{Payload, PerfStats, ProcessUsage, parse_property};
@@ -63,6 +70,19 @@ struct Args {
     /// Print the metrics of the producer at the end (Java's --print-metrics).
     #[arg(long = "print-metrics")]
     print_metrics: bool,
+    /// Key record `i` with `i` in decimal (default: no key).
+    #[arg(long)]
+    keyed: bool,
+    /// Write `UNIX_MICROS PARTITION OFFSET` per acknowledged record to this file.
+    #[arg(long = "ack-log")]
+    ack_log: Option<std::path::PathBuf>,
+}
+
+/// Microseconds since the Unix epoch: the clock `scripts/failover` stamps its signals with.
+fn unix_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
 }
 
 fn main() {
@@ -98,14 +118,32 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let stats: &'static Mutex<PerfStats> = Box::leak(Box::new(Mutex::new(
         PerfStats::with_capacity(usize::try_from(records).unwrap_or(0)),
     )));
+    let ack_log: &'static Mutex<Option<BufWriter<File>>> =
+        Box::leak(Box::new(Mutex::new(match &args.ack_log {
+            Some(path) => Some(BufWriter::new(File::create(path)?)),
+            None => None,
+        })));
     let mut payload = Payload::new(size, 0x9e37_79b9_7f4a_7c15);
     let topic = args.topic.as_str();
+    let mut key = String::new();
     let start = Instant::now();
     for i in 0..records {
         let sent_at = Instant::now();
-        let record = ProducerRecord::new(topic).value(payload.next_value());
+        let mut record = ProducerRecord::new(topic).value(payload.next_value());
+        if args.keyed {
+            key.clear();
+            std::fmt::Write::write_fmt(&mut key, format_args!("{i}"))?;
+            record = record.key(key.as_bytes());
+        }
         producer.send_with_callback(&record, move |result| {
             let latency = sent_at.elapsed();
+            if let Some(log) = ack_log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                // A full disk shows as a short log, which scripts/failover reports.
+                let _ = match &result {
+                    Ok(m) => writeln!(log, "{} {} {}", unix_micros(), m.partition, m.offset),
+                    Err(e) => writeln!(log, "{} -1 {e}", unix_micros()),
+                };
+            }
             let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
             match result {
                 Ok(_) => {
@@ -132,6 +170,9 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     }
     producer.flush();
     let elapsed = start.elapsed();
+    if let Some(log) = ack_log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        log.flush()?;
+    }
     let s = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
     println!("{}", s.java_summary(records, elapsed));
     if args.print_metrics {

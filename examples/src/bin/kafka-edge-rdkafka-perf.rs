@@ -13,16 +13,20 @@
 //! librdkafka takes Java's property names used here (`acks`, `linger.ms`, `batch.size`) as
 //! aliases of its own. Delivery reports are served by `poll` on the sending thread, as
 //! librdkafka's applications do.
+//!
+//! `--keyed` and `--ack-log FILE` as in `kafka-edge-perf` (for `scripts/failover`).
 
+use std::fs::File;
+use std::io::{BufWriter, Write as _};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use kafka_edge_examples::{Payload, PerfStats, ProcessUsage, parse_property};
-use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Message as _};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +52,12 @@ struct Args {
     /// Producer properties, `key=value` (librdkafka's names or their Java aliases).
     #[arg(long = "producer-props", alias = "command-property", num_args = 1.., value_parser = parse_property)]
     producer_props: Vec<(String, String)>,
+    /// Key record `i` with `i` in decimal (default: no key).
+    #[arg(long)]
+    keyed: bool,
+    /// Write `UNIX_MICROS PARTITION OFFSET` per delivery report to this file.
+    #[arg(long = "ack-log")]
+    ack_log: Option<std::path::PathBuf>,
 }
 
 /// Collects delivery reports; the opaque of each record is its send time in nanoseconds
@@ -55,6 +65,14 @@ struct Args {
 struct Context {
     start: Instant,
     stats: Mutex<PerfStats>,
+    ack_log: Mutex<Option<BufWriter<File>>>,
+}
+
+/// Microseconds since the Unix epoch: the clock `scripts/failover` stamps its signals with.
+fn unix_micros() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
 }
 
 impl ClientContext for Context {}
@@ -67,6 +85,18 @@ impl ProducerContext for Context {
             .start
             .elapsed()
             .saturating_sub(Duration::from_nanos(sent_ns as u64));
+        if let Some(log) = self
+            .ack_log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            // A full disk shows as a short log, which scripts/failover reports.
+            let _ = match result {
+                Ok(m) => writeln!(log, "{} {} {}", unix_micros(), m.partition(), m.offset()),
+                Err((e, _)) => writeln!(log, "{} -1 {e}", unix_micros()),
+            };
+        }
         let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         match result {
             Ok(m) => {
@@ -112,14 +142,24 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
         stats: Mutex::new(PerfStats::with_capacity(
             usize::try_from(records).unwrap_or(0),
         )),
+        ack_log: Mutex::new(match &args.ack_log {
+            Some(path) => Some(BufWriter::new(File::create(path)?)),
+            None => None,
+        }),
     };
     let producer: BaseProducer<Context> = config.create_with_context(context)?;
     let mut payload = Payload::new(args.record_size, 0x9e37_79b9_7f4a_7c15);
+    let mut key = String::new();
     for i in 0..records {
         let value = payload.next_value();
         let sent_ns = start.elapsed().as_nanos() as usize;
         let mut record =
-            BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(value);
+            BaseRecord::<[u8], [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(value);
+        if args.keyed {
+            key.clear();
+            std::fmt::Write::write_fmt(&mut key, format_args!("{i}"))?;
+            record = record.key(key.as_bytes());
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -143,6 +183,15 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     }
     producer.flush(Duration::from_secs(120))?;
     let elapsed = start.elapsed();
+    if let Some(log) = producer
+        .context()
+        .ack_log
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_mut()
+    {
+        log.flush()?;
+    }
     let s = producer
         .context()
         .stats

@@ -42,6 +42,9 @@ import org.apache.kafka.common.utils.Utils;
  *                                                      "T-i") by KafkaProducer with the given producer
  *                                                      properties (security.protocol, sasl.*, ssl.*, acks, ...),
  *                                                      one every M ms if given (each acknowledged before the next)
+ *                  [--rate R] [--ack-log F]         R records a second (not waiting for acks); F gets one line per
+ *                                                      outcome, "UNIX_MICROS PARTITION OFFSET" (-1 and the error
+ *                                                      on failure), written in the callback (scripts/failover)
  * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
  * </pre>
  *
@@ -243,6 +246,8 @@ public final class Oracle {
     String topic = null;
     int count = -1;
     long paceMs = 0;
+    double rate = 0;
+    String ackLogPath = null;
     for (int i = 1; i < args.length; i++) {
       String a = args[i];
       if (i + 1 >= args.length) throw new IllegalArgumentException("produce: " + a + " needs a value");
@@ -252,6 +257,8 @@ public final class Oracle {
         case "--topic" -> topic = v;
         case "--count" -> count = Integer.parseInt(v);
         case "--pace-ms" -> paceMs = Long.parseLong(v);
+        case "--rate" -> rate = Double.parseDouble(v);
+        case "--ack-log" -> ackLogPath = v;
         case "-X" -> {
           int eq = v.indexOf('=');
           if (eq < 1) throw new IllegalArgumentException("produce: -X takes key=value, got " + v);
@@ -270,6 +277,10 @@ public final class Oracle {
     java.util.concurrent.atomic.AtomicReference<Throwable> first = new java.util.concurrent.atomic.AtomicReference<>();
     java.util.Map<Integer, long[]> offsets = new java.util.concurrent.ConcurrentSkipListMap<>();
     long t0 = System.nanoTime();
+    // Callbacks run on the producer's I/O thread, one at a time.
+    PrintStream ackLog = ackLogPath == null ? null
+        : new PrintStream(new java.io.BufferedOutputStream(new java.io.FileOutputStream(ackLogPath), 1 << 16), false,
+            StandardCharsets.UTF_8);
     try (KafkaProducer<byte[], byte[]> producer =
         new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
       for (int i = 0; i < count; i++) {
@@ -277,6 +288,11 @@ public final class Oracle {
             Integer.toString(i).getBytes(StandardCharsets.UTF_8), (topic + "-" + i).getBytes(StandardCharsets.UTF_8));
         try {
           producer.send(rec, (md, err) -> {
+            if (ackLog != null) {
+              java.time.Instant now = java.time.Instant.now();
+              long us = now.getEpochSecond() * 1_000_000L + now.getNano() / 1_000;
+              ackLog.println(err != null ? us + " -1 " + err : us + " " + md.partition() + " " + md.offset());
+            }
             if (err != null) {
               errors.incrementAndGet();
               first.compareAndSet(null, err);
@@ -293,6 +309,11 @@ public final class Oracle {
         if (paceMs > 0) {
           producer.flush();
           Thread.sleep(paceMs);
+        } else if (rate > 0) {
+          // As ProducerPerformance's throttle: hold the average rate.
+          long dueNs = t0 + (long) ((i + 1) * 1e9 / rate);
+          long waitNs = dueNs - System.nanoTime();
+          if (waitNs > 1_000_000) Thread.sleep(waitNs / 1_000_000, (int) (waitNs % 1_000_000));
         }
         // A refused login fails every record the same way: stop after the first.
         if (first.get() != null) break;
@@ -310,6 +331,7 @@ public final class Oracle {
     } catch (Exception e) {
       first.compareAndSet(null, e);
     }
+    if (ackLog != null) ackLog.close();
     res.put("acked", acked.get());
     res.put("errors", errors.get());
     ObjectNode offs = res.putObject("offsets");
