@@ -4,8 +4,12 @@ Sub-commands:
   leader  --bootstrap B --topic T [--partition 0]
           prints "NODE P,P,..": the broker leading the partition and every partition of the
           topic it leads (the ones its loss interrupts).
+  watch   --bootstrap B --topic T --victim N --partitions P,P --out F [--timeout S]
+          polls Metadata every 50 ms (started just before the signal) and writes
+          {"partition": UNIX_MICROS} of the first answer naming another leader for each: when
+          the cluster had failed over, whatever the client does.
   trial   --bootstrap B --topic T --client C --mode M --victim N --partitions P,P --signal-us S
-          --ack-log F --count N --judge-counts F --out F
+          --ack-log F --count N --judge-counts F [--watch F] --out F
           one trial's figures, as JSON in --out (and one line on stderr); see `recovery`.
   table   --json F TRIAL.json ...
           median and max per client and mode, as a table on stdout and JSON in --json.
@@ -39,6 +43,26 @@ def cmd_leader(a):
         sys.exit(f"failover: partition {a.partition} of {a.topic} has no leader")
     led = sorted(p.id for p in parts.values() if p.leader == leader)
     print(leader, ",".join(map(str, led)))
+
+
+def cmd_watch(a):
+    parts = [int(p) for p in a.partitions.split(",")]
+    client = AdminClient({"bootstrap.servers": a.bootstrap, "log_level": 0})
+    seen = {}
+    deadline = time.monotonic() + a.timeout
+    while len(seen) < len(parts) and time.monotonic() < deadline:
+        try:
+            md = client.list_topics(topic=a.topic, timeout=1)
+            now_us = time.time_ns() // 1000
+            for p in parts:
+                leader = md.topics[a.topic].partitions[p].leader
+                if p not in seen and leader >= 0 and leader != a.victim:
+                    seen[p] = now_us
+        except Exception:  # noqa: BLE001 - a dead broker's timeout: ask again
+            pass
+        time.sleep(0.05)
+    with open(a.out, "w") as f:
+        json.dump({str(p): us for p, us in seen.items()}, f)
 
 
 def read_epochs(bootstrap, topic, partitions, timeout=60):
@@ -114,6 +138,15 @@ def cmd_trial(a):
     for p in parts:
         per[p] = recovery([(us, o) for us, pp, o in acks if pp == p], epochs[p], a.signal_us)
     times = [r["recovery_ms"] for r in per.values() if r and r["recovery_ms"] is not None]
+    moved = None
+    if a.watch:
+        with open(a.watch) as f:
+            watched = json.load(f)
+        for p in parts:
+            if per[p] is not None and str(p) in watched:
+                per[p]["metadata_moved_ms"] = (watched[str(p)] - a.signal_us) / 1000
+        if len(watched) == len(parts):
+            moved = (max(watched.values()) - a.signal_us) / 1000
     complete = len(times) == len(parts)
     res = {
         "client": a.client, "mode": a.mode, "topic": a.topic, "victim": a.victim,
@@ -121,13 +154,16 @@ def cmd_trial(a):
         "acked": len(acks), "failed": len(failures), "first_failures": failures[:3],
         "stored": stored, "lost": max(0, a.count - stored), "duplicated": max(0, stored - a.count),
         "recovery_ms": max(times) if complete else None,
+        "metadata_moved_ms": moved,
         "per_partition": {str(p): per[p] for p in parts},
     }
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
     rec = f"{res['recovery_ms']:.0f} ms" if complete else "NOT MEASURED"
     each = ", ".join(f"{p}: {per[p] and per[p]['recovery_ms']}" for p in parts)
-    print(f"[failover] {a.client} {a.mode}: recovery {rec} (per partition {each}); "
+    seen = "?" if moved is None else f"{moved:.0f} ms"
+    print(f"[failover] {a.client} {a.mode}: recovery {rec}, metadata named the new leaders after {seen} "
+          f"(per partition {each}); "
           f"acked {len(acks)}/{a.count}, failed {len(failures)}, stored {stored}", file=sys.stderr)
 
 
@@ -150,6 +186,7 @@ def cmd_table(a):
             "median_ms": statistics.median(times) if times else None,
             "max_ms": max(times) if times else None,
             "all_ms": [t["recovery_ms"] for t in ts],
+            "metadata_moved_ms": [t.get("metadata_moved_ms") for t in ts],
             "sent": sum(t["count"] for t in ts), "stored": sum(t["stored"] for t in ts),
             "lost": sum(t["lost"] for t in ts), "duplicated": sum(t["duplicated"] for t in ts),
             "failed": sum(t["failed"] for t in ts),
@@ -157,12 +194,13 @@ def cmd_table(a):
 
     def ms(v):
         return "-" if v is None else f"{v:.0f}"
+    # "each trial": the client's recovery / when Metadata first named the new leaders.
     print(f"{'client':<10} {'mode':<5} {'median ms':>9} {'max ms':>7} {'trials':>6}  "
-          f"{'lost':>4} {'dup':>4} {'failed':>6}  each trial (ms)")
+          f"{'lost':>4} {'dup':>4} {'failed':>6}  each trial: recovery/metadata moved (ms)")
     for r in rows:
+        each = " ".join(f"{ms(v)}/{ms(m)}" for v, m in zip(r["all_ms"], r["metadata_moved_ms"]))
         print(f"{r['client']:<10} {r['mode']:<5} {ms(r['median_ms']):>9} {ms(r['max_ms']):>7} "
-              f"{r['measured']:>3}/{r['trials']:<2}  {r['lost']:>4} {r['duplicated']:>4} {r['failed']:>6}  "
-              f"{' '.join(ms(v) for v in r['all_ms'])}")
+              f"{r['measured']:>3}/{r['trials']:<2}  {r['lost']:>4} {r['duplicated']:>4} {r['failed']:>6}  {each}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"summary": rows, "trials": trials}, f, indent=1)
@@ -184,11 +222,17 @@ def main():
     t.add_argument("--victim", type=int, required=True)
     t.add_argument("--signal-us", type=int, required=True)
     t.add_argument("--count", type=int, required=True)
+    t.add_argument("--watch")
+    w = sub.add_parser("watch")
+    for name in ("--bootstrap", "--topic", "--partitions", "--out"):
+        w.add_argument(name, required=True)
+    w.add_argument("--victim", type=int, required=True)
+    w.add_argument("--timeout", type=float, default=60)
     s = sub.add_parser("table")
     s.add_argument("--json")
     s.add_argument("trials", nargs="+")
     a = p.parse_args()
-    {"leader": cmd_leader, "trial": cmd_trial, "table": cmd_table}[a.cmd](a)
+    {"leader": cmd_leader, "watch": cmd_watch, "trial": cmd_trial, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":
