@@ -26,7 +26,8 @@
 //! For `scripts/failover`: `--keyed` gives record `i` the key `i` (decimal, as the Java
 //! oracle's `produce --count`), so every partition gets traffic; `--ack-log FILE` writes one
 //! line per outcome, `UNIX_MICROS PARTITION OFFSET` (partition -1 and the error for a
-//! failure), taken in the callback.
+//! failure), taken in the callback; `--log debug` puts the producer's log on stderr, each
+//! line stamped with the same clock.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -76,6 +77,29 @@ struct Args {
     /// Write `UNIX_MICROS PARTITION OFFSET` per acknowledged record to this file.
     #[arg(long = "ack-log")]
     ack_log: Option<std::path::PathBuf>,
+    /// The producer's log on stderr from this level on (error, warn, info, debug, trace),
+    /// each line prefixed with microseconds since the Unix epoch.
+    #[arg(long, value_parser = parse_level)]
+    log: Option<log::LevelFilter>,
+}
+
+fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
+    s.parse().map_err(|e: log::ParseLevelError| e.to_string())
+}
+
+/// `UNIX_MICROS LEVEL message` on stderr.
+struct StampedLogger;
+
+impl log::Log for StampedLogger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::max_level()
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {} {}", unix_micros(), record.level(), record.args());
+        }
+    }
+    fn flush(&self) {}
 }
 
 /// Microseconds since the Unix epoch: the clock `scripts/failover` stamps its signals with.
@@ -87,6 +111,11 @@ fn unix_micros() -> u128 {
 
 fn main() {
     let args = Args::parse();
+    if let Some(level) = args.log
+        && log::set_logger(&StampedLogger).is_ok()
+    {
+        log::set_max_level(level);
+    }
     match run(&args) {
         Ok(0) => {}
         Ok(_) => std::process::exit(1),
