@@ -8,43 +8,18 @@
 
 mod common;
 
-use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{builder, cluster, init_log, owned};
-use kafka_edge_core::partition_for_key;
-use kafka_edge_std::{Producer, RecordMetadata};
+use common::{builder, cluster, init_log, murmur2_partition, owned, send_all};
 use kafka_edge_tests::{
     Cluster, Ground, TestRecord, TestRng, assert_read_back_exactly, hex, judge, keyed_records,
-    oracle, topic_name, unhex,
+    oracle, topic_name,
 };
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
-
-fn send_all(p: &Producer, topic: &str, records: &[TestRecord]) -> Vec<RecordMetadata> {
-    let owned = owned(records);
-    let futures: Vec<_> = owned
-        .iter()
-        .map(|r| p.send(&r.record(topic)).expect("accepted"))
-        .collect();
-    futures
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            f.wait_timeout(T)
-                .unwrap_or_else(|| panic!("record {i}: no outcome"))
-                .unwrap_or_else(|e| panic!("record {i}: {e}"))
-        })
-        .collect()
-}
-
-fn murmur2(r: &TestRecord, partitions: u32) -> i32 {
-    let key = unhex(r.key.as_deref().expect("keyed"));
-    partition_for_key(&key, NonZeroU32::new(partitions).expect("> 0"))
-}
 
 /// Java's reading of the batches the broker stored for `topic` (every partition's
 /// segments, concatenated per partition): one `verify` answer per partition that has data.
@@ -122,12 +97,12 @@ fn round_trip(
     let p = builder(c, props).build().expect("producer");
     let metas = send_all(&p, &topic, records);
     for (i, (r, m)) in records.iter().zip(&metas).enumerate() {
-        assert_eq!(m.partition, murmur2(r, 3), "record {i}");
+        assert_eq!(m.partition, murmur2_partition(r, 3), "record {i}");
         assert!(m.offset >= 0, "record {i}");
     }
     p.close(T);
     let judged = judge(c, &topic);
-    assert_read_back_exactly(records, &judged, |i| murmur2(&records[i], 3));
+    assert_read_back_exactly(records, &judged, |i| murmur2_partition(&records[i], 3));
     let codecs = batch_codecs(&stored_batches(c, &topic, 3));
     let stored: u64 = codecs.iter().map(|(_, n)| n).sum();
     assert_eq!(stored, records.len() as u64, "records in stored batches");
@@ -281,11 +256,23 @@ fn a_record_filling_its_slot_and_batches_growing_with_the_ratio() {
         let topic = topic_name(&format!("cz-ratio-{codec}"));
         c.create_topic(&topic, 1, 1, &["compression.type=producer"]);
         let records = text_records(19, 24_000, 100);
-        let p = builder(&c, &[("compression.type", codec), ("linger.ms", "20")])
+        // Batches close by their estimated size only (a long linger.ms), not by a linger
+        // that a slow machine may reach first; each wave ends with a flush.
+        let p = builder(&c, &[("compression.type", codec), ("linger.ms", "60000")])
             .build()
             .expect("producer");
         for wave in records.chunks(800) {
-            send_all(&p, &topic, wave);
+            let owned = owned(wave);
+            let futures: Vec<_> = owned
+                .iter()
+                .map(|r| p.send(&r.record(&topic)).expect("accepted"))
+                .collect();
+            p.flush();
+            for (i, f) in futures.into_iter().enumerate() {
+                f.wait_timeout(T)
+                    .unwrap_or_else(|| panic!("record {i}: no outcome"))
+                    .unwrap_or_else(|e| panic!("record {i}: {e}"));
+            }
         }
         p.close(T);
         let judged = judge(&c, &topic);

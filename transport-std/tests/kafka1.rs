@@ -4,46 +4,23 @@
 mod common;
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use common::{StallingProxy, builder, cluster, init_log, keyless_records, owned};
-use kafka_edge_core::partition_for_key;
+use common::{
+    StallingProxy, builder, cluster, init_log, keyless_records, murmur2_partition, owned, send_all,
+};
 use kafka_edge_core::protocol::ErrorCode;
 use kafka_edge_std::{
     DeliveryResult, ProduceError, Producer, ProducerInterceptor, ProducerRecord, Properties,
     RecordMetadata, SendError, StringSerializer, TypedProducer, TypedRecord,
 };
 use kafka_edge_tests::{
-    Ground, TestRecord, assert_read_back_exactly, judge, keyed_records, topic_name, unhex,
+    Ground, TestRecord, assert_read_back_exactly, judge, keyed_records, topic_name,
 };
 
 const T: Duration = Duration::from_secs(60);
-
-/// Sends `records` through futures, waits for all, returns their metadata.
-fn send_all(p: &Producer, topic: &str, records: &[TestRecord]) -> Vec<RecordMetadata> {
-    let owned = owned(records);
-    let futures: Vec<_> = owned
-        .iter()
-        .map(|r| p.send(&r.record(topic)).expect("accepted"))
-        .collect();
-    futures
-        .into_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            f.wait_timeout(T)
-                .unwrap_or_else(|| panic!("record {i}: no outcome"))
-                .unwrap_or_else(|e| panic!("record {i}: {e}"))
-        })
-        .collect()
-}
-
-fn murmur2_partition(r: &TestRecord, partitions: u32) -> i32 {
-    let key = unhex(r.key.as_deref().expect("keyed"));
-    partition_for_key(&key, NonZeroU32::new(partitions).expect("> 0"))
-}
 
 #[test]
 fn keyed_records_land_in_murmur2_partitions() {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use kafka_edge_std::{Header, Producer, ProducerBuilder, ProducerRecord};
+use kafka_edge_std::{Header, Producer, ProducerBuilder, ProducerRecord, RecordMetadata};
 use kafka_edge_tests::{Cluster, Ground, TestRecord, unhex};
 
 /// The cluster of `ground`, waiting for the test ground to start it.
@@ -189,4 +189,29 @@ impl StallingProxy {
         }
         b
     }
+}
+
+/// Sends `records` to `topic` through futures, waits up to 60 s for each, returns their
+/// metadata (a record without an outcome, or failed, panics naming it).
+pub fn send_all(p: &Producer, topic: &str, records: &[TestRecord]) -> Vec<RecordMetadata> {
+    let owned = owned(records);
+    let futures: Vec<_> = owned
+        .iter()
+        .map(|r| p.send(&r.record(topic)).expect("accepted"))
+        .collect();
+    futures
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| {
+            f.wait_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|| panic!("record {i}: no outcome"))
+                .unwrap_or_else(|e| panic!("record {i}: {e}"))
+        })
+        .collect()
+}
+
+/// Java's partition (murmur2) of keyed record `r` over `partitions`.
+pub fn murmur2_partition(r: &TestRecord, partitions: u32) -> i32 {
+    let key = unhex(r.key.as_deref().expect("keyed"));
+    kafka_edge_core::partition_for_key(&key, std::num::NonZeroU32::new(partitions).expect("> 0"))
 }
