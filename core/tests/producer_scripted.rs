@@ -573,9 +573,10 @@ fn responses_in_one_byte_chunks() {
     assert_eq!((d[0].0, d[0].2), (0, 55));
 }
 
-#[test]
-fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
-    let mut h = Harness::new(&[("linger.ms", "0")]);
+/// Bootstraps (topic `t`, partition 0 led by broker 1, idempotent), sends one record to
+/// partition 0 and returns the bootstrap and broker-1 connections, its ticket and the
+/// Produce request that carries it.
+fn first_produce_on_broker_1(h: &mut Harness) -> (u16, u16, Ticket, Req) {
     let boot = h.bootstrap("t", &[1], true);
     let t = h.send("t", Some(0), b"v").unwrap();
     let b1 = h.conn_to("broker-1");
@@ -583,6 +584,13 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     h.api_versions(b1, 11);
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
+    (boot, b1, t, req)
+}
+
+#[test]
+fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let (boot, b1, t, req) = first_produce_on_broker_1(&mut h);
     let (_, batches) = produce_batches(&req);
     let seq = batches[0].2[0].sequence;
     h.produce_response(b1, &req, &[("t", 0, 6, -1)]); // NOT_LEADER_OR_FOLLOWER
@@ -646,13 +654,7 @@ fn not_leader_with_hint(h: &mut Harness, conn: u16, req: &Req, leader: i32, epoc
 #[test]
 fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip() {
     let mut h = Harness::new(&[("linger.ms", "0")]);
-    let boot = h.bootstrap("t", &[1], true);
-    let t = h.send("t", Some(0), b"v").unwrap();
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions(b1, 11);
-    h.wait_request(b1, 3);
-    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (boot, b1, t, req) = first_produce_on_broker_1(&mut h);
     let (_, batches) = produce_batches(&req);
     let seq = batches[0].2[0].sequence;
     let updates = h.p.metrics().metadata_updates;
@@ -697,13 +699,7 @@ fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip(
 #[test]
 fn a_stale_leader_hint_is_ignored_and_the_metadata_is_refreshed() {
     let mut h = Harness::new(&[("linger.ms", "0")]);
-    let boot = h.bootstrap("t", &[1], true);
-    h.send("t", Some(0), b"v").unwrap();
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions(b1, 11);
-    h.wait_request(b1, 3);
-    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (boot, b1, _, req) = first_produce_on_broker_1(&mut h);
     // Epoch 1 is the one the metadata already has: not newer, so not taken (Java's rule).
     not_leader_with_hint(&mut h, b1, &req, 2, 1);
     assert_eq!(h.p.metrics().leader_hints_applied, 0);
@@ -963,13 +959,7 @@ fn unsupported_api_versions_version_is_retried_lower() {
 #[test]
 fn out_of_order_sequence_bumps_the_epoch_and_retries() {
     let mut h = Harness::new(&[("linger.ms", "0")]);
-    let boot = h.bootstrap("t", &[1], true);
-    let t = h.send("t", Some(0), b"v").unwrap();
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions(b1, 11);
-    h.wait_request(b1, 3);
-    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (boot, b1, t, req) = first_produce_on_broker_1(&mut h);
     h.produce_response(b1, &req, &[("t", 0, 59, -1)]); // UNKNOWN_PRODUCER_ID
     // InitProducerId with the current id and epoch (KIP-360), on a ready connection.
     let mut bumped = false;
