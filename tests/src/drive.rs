@@ -37,6 +37,17 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// Records in the outcome.
+    pub fn count(&self) -> usize {
+        match self {
+            Outcome::Delivered { tickets, .. } | Outcome::Failed { tickets, .. } => {
+                tickets.count() as usize
+            }
+        }
+    }
+}
+
 /// Drives a producer over real TCP sockets.
 pub struct BlockingLoop {
     streams: HashMap<u16, TcpStream>,

@@ -309,37 +309,8 @@ enum NetEvent {
     Closed(u16, u64),
 }
 
-/// One outcome as the driver saw it.
-#[derive(Debug, Clone)]
-pub enum Outcome {
-    /// Delivered at `base_offset`.
-    Delivered {
-        /// Partition.
-        partition: i32,
-        /// Tickets.
-        tickets: TicketRange,
-        /// Base offset.
-        base_offset: i64,
-    },
-    /// Failed.
-    Failed {
-        /// Tickets.
-        tickets: TicketRange,
-        /// Why.
-        error: String,
-    },
-}
-
-impl Outcome {
-    /// Records in the outcome.
-    pub fn count(&self) -> usize {
-        match self {
-            Outcome::Delivered { tickets, .. } | Outcome::Failed { tickets, .. } => {
-                tickets.count() as usize
-            }
-        }
-    }
-}
+/// One outcome as the driver saw it (the test ground's, shared with its TCP loop).
+pub use kafka_edge_tests::drive::Outcome;
 
 /// Drives a core `Producer` over WebSockets: each connection the core asks for is a
 /// WebSocket task on a tokio runtime; each request goes out as one binary message holding
