@@ -536,6 +536,18 @@ where
         due.max(backoff_until)
     }
 
+    /// Asks for an update unless the last one is younger than `min_age_ms` at `now_ms`: for
+    /// asking again and again while something waits (a leader that cannot be reached)
+    /// without a request per loop.
+    pub fn request_update_after(&mut self, now_ms: u64, min_age_ms: u64) {
+        if self
+            .last_refresh_ms
+            .is_none_or(|t| now_ms >= t.saturating_add(min_age_ms))
+        {
+            self.need_update = true;
+        }
+    }
+
     /// Records that a Metadata request was sent at `now_ms`.
     pub fn attempt_started(&mut self, now_ms: u64) {
         self.last_attempt_ms = now_ms;

@@ -333,10 +333,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     }
 
     /// Makes sure some connection is coming up, for a request any broker can answer
-    /// (Java's `leastLoadedNode`): known brokers first, then the bootstrap servers.
+    /// (Java's `leastLoadedNode`), when none can take it now: known brokers first, then the
+    /// bootstrap servers, each at most one connection. A connection coming up is waited
+    /// for; but when every connection is up and full (Produce requests stalled behind
+    /// `acks=all` while a dead follower is still in the ISR, say), a new one is opened to
+    /// a broker without one, so that a metadata request is not starved.
     pub(super) fn want_any_connection(&mut self, now_ms: u64) {
-        if self.conns.iter().any(|c| !c.is_free()) {
-            // Wait for the connections there are (a request slot frees up, or one comes up).
+        if self.conns.iter().any(|c| !c.is_free() && !c.is_ready()) {
+            return;
+        }
+        let has_room = self
+            .conns
+            .iter()
+            .any(|c| c.is_free() && !c.disconnect_pending)
+            || self.conns.len() < self.conns.limit().min(u16::MAX as usize);
+        if !has_room {
             return;
         }
         let brokers = self.metadata.brokers().len();
@@ -352,7 +363,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             } else {
                 Target::Bootstrap(u16::try_from(j - brokers).unwrap_or(0))
             };
-            if self.backing_off(target, now_ms) {
+            if self.backing_off(target, now_ms) || self.find_conn(target).is_some() {
                 continue;
             }
             if self.open_connection(now_ms, target).is_some() {

@@ -37,7 +37,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 None => {
                     if self.metadata.broker(node).is_none() {
                         self.metadata.request_update();
-                    } else if !self.backing_off(target, now_ms) {
+                    } else if self.backing_off(target, now_ms) {
+                        // The leader cannot be reached (a broker gone): ask, every
+                        // `retry.backoff.ms`, whether another one leads now, rather than
+                        // only after the next failed reconnect (librdkafka's fast leader
+                        // query).
+                        self.metadata
+                            .request_update_after(now_ms, self.config.retry_backoff_ms);
+                    } else {
                         let _ = self.open_connection(now_ms, target);
                     }
                 }
