@@ -711,3 +711,45 @@ pub fn assert_read_back_exactly(
         .map(|(p, v)| (p, v.len()))
         .collect()
 }
+
+/// Installs, once per test binary, a logger that writes the producers' logs to stderr with
+/// a millisecond wall-clock stamp (to line them up with the fault proxy's events) and the
+/// thread. Level from `KAFKA_EDGE_LOG`, else `RUST_LOG` (`trace`, `debug`, `info`,
+/// `error`; default `warn`).
+pub fn init_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let var = std::env::var("KAFKA_EDGE_LOG").or_else(|_| std::env::var("RUST_LOG"));
+        let level = match var.as_deref() {
+            Ok("trace") => log::LevelFilter::Trace,
+            Ok("debug") => log::LevelFilter::Debug,
+            Ok("info") => log::LevelFilter::Info,
+            Ok("error") => log::LevelFilter::Error,
+            _ => log::LevelFilter::Warn,
+        };
+        let _ = log::set_logger(&LOGGER);
+        log::set_max_level(level);
+    });
+}
+
+struct StderrLogger;
+static LOGGER: StderrLogger = StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        eprintln!(
+            "{} {} [{}] {}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+            record.level(),
+            std::thread::current().name().unwrap_or("?"),
+            record.args()
+        );
+    }
+    fn flush(&self) {}
+}

@@ -187,45 +187,6 @@ impl Outcomes {
     }
 }
 
-fn init_log() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let level = match std::env::var("RUST_LOG").as_deref() {
-            Ok("trace") => log::LevelFilter::Trace,
-            Ok("debug") => log::LevelFilter::Debug,
-            Ok("info") => log::LevelFilter::Info,
-            Ok("error") => log::LevelFilter::Error,
-            _ => log::LevelFilter::Warn,
-        };
-        let _ = log::set_logger(&LOGGER);
-        log::set_max_level(level);
-    });
-}
-
-/// Producer logs on stderr with a millisecond wall-clock stamp (to line them up with the
-/// proxy's fault events) and the thread.
-struct StderrLogger;
-static LOGGER: StderrLogger = StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        eprintln!(
-            "{} {} [{}] {}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-            record.level(),
-            std::thread::current().name().unwrap_or("?"),
-            record.args()
-        );
-    }
-    fn flush(&self) {}
-}
-
 /// The outcome count at which fault `k` (of `faults`) is armed: the first at the start
 /// (it meets the producer id and metadata exchanges), the last at 70% of the records.
 /// Outcomes come in bursts (a retried request completes thousands at once), so a fault
@@ -235,7 +196,7 @@ fn arm_point(k: usize, faults: usize, records: usize) -> usize {
 }
 
 fn cut_run(cfg: RunConfig) -> RunReport {
-    init_log();
+    kafka_edge_tests::init_log();
     let started = Instant::now();
     let cluster = Cluster::wait(Ground::Kafka1);
     let topic = topic_name(if cfg.idempotence {

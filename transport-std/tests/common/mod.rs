@@ -83,42 +83,8 @@ pub fn keyless_records(n: usize) -> Vec<TestRecord> {
         .collect()
 }
 
-/// Installs a logger once (RUST_LOG-like level from `KAFKA_EDGE_LOG`, default warn).
-pub fn init_log() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let level = match std::env::var("KAFKA_EDGE_LOG").as_deref() {
-            Ok("trace") => log::LevelFilter::Trace,
-            Ok("debug") => log::LevelFilter::Debug,
-            Ok("info") => log::LevelFilter::Info,
-            _ => log::LevelFilter::Warn,
-        };
-        let _ = log::set_logger(&LOGGER);
-        log::set_max_level(level);
-    });
-}
-
-struct StderrLogger;
-static LOGGER: StderrLogger = StderrLogger;
-
-impl log::Log for StderrLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        eprintln!(
-            "{:?} {} [{}] {}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_millis(),
-            record.level(),
-            std::thread::current().name().unwrap_or("?"),
-            record.args()
-        );
-    }
-    fn flush(&self) {}
-}
+/// The test ground's stderr logger (`KAFKA_EDGE_LOG` or `RUST_LOG`, default warn).
+pub use kafka_edge_tests::init_log;
 
 /// A TCP proxy in front of one broker that can hold back everything (a broker that stops
 /// answering). Pair it with [`ProducerBuilder::resolver`] so that every connection of the
