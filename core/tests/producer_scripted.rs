@@ -660,6 +660,7 @@ fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip(
     let updates = h.p.metrics().metadata_updates;
     // Broker 3, unknown to the metadata so far, leads from epoch 2 on (the metadata had 1).
     not_leader_with_hint(&mut h, b1, &req, 3, 2);
+    let hinted_at = h.now;
     assert_eq!(h.p.metrics().leader_hints_applied, 1);
     for _ in 0..5 {
         if h.net.conns.values().any(|c| c.host == "broker-3") {
@@ -682,6 +683,11 @@ fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip(
         h.step();
     }
     let req = h.expect(b3, kp::ApiKey::Produce);
+    assert!(
+        h.now - hinted_at < 100,
+        "a retry to a new leader skips retry.backoff.ms (sent {} ms after the hint)",
+        h.now - hinted_at
+    );
     let (_, batches) = produce_batches(&req);
     assert_eq!(batches[0].2[0].sequence, seq, "a retry keeps its sequence");
     h.produce_response(b3, &req, &[("t", 0, 0, 41)]);

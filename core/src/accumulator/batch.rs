@@ -6,7 +6,7 @@
 use crate::backoff::exponential_backoff;
 use crate::pool::SlotId;
 use crate::record::{BatchBuilder, CompressionRatio, RECORD_BATCH_OVERHEAD};
-use crate::topic::TopicPartition;
+use crate::topic::{NodeId, TopicPartition};
 
 /// A handle to a batch, with a generation so that a handle kept after the batch was
 /// released is detected ([`AccumulatorError::UnknownBatch`](super::AccumulatorError::UnknownBatch)). The default value is only a
@@ -119,6 +119,10 @@ pub struct ProducerBatch {
     pub(super) created_ms: u64,
     pub(super) last_attempt_ms: u64,
     pub(super) attempts: u32,
+    /// The broker the batch was last sent to (`NodeId(-1)` before its first attempt): a
+    /// retry whose partition has a new leader since skips its backoff (Java's
+    /// `hasLeaderChangedForTheOngoingRetry`).
+    pub(super) sent_to: NodeId,
     pub(super) state: BatchState,
     /// Creation order, to re-enqueue in order (a split batch keeps its original's).
     pub(super) seq: u64,
@@ -209,8 +213,12 @@ impl ProducerBatch {
         now_ms.saturating_sub(self.last_attempt_ms)
     }
 
-    pub(super) const fn backing_off(&self, now_ms: u64, retry_backoff_ms: u64) -> bool {
-        self.attempts > 0 && self.waited_ms(now_ms) < retry_backoff_ms
+    /// Whether the batch waits out its retry backoff before going to `leader`: it was
+    /// tried before, `retry_backoff_ms` has not passed, and the partition's leader is still
+    /// the broker of its last attempt. A retry to a new leader goes at once, as Java's
+    /// `shouldBackoff` decides with KIP-951 (the new leader is not the one that failed).
+    pub(super) fn backing_off(&self, now_ms: u64, retry_backoff_ms: u64, leader: NodeId) -> bool {
+        self.attempts > 0 && self.sent_to == leader && self.waited_ms(now_ms) < retry_backoff_ms
     }
 
     /// The backoff before retry number `attempts`: `base * 2^(attempts - 1)` up to `max`

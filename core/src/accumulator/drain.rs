@@ -148,6 +148,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             if batch.backing_off(
                 now_ms,
                 batch.retry_backoff(retry_backoff_ms, retry_backoff_max_ms),
+                node,
             ) {
                 continue;
             }
@@ -196,6 +197,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 }
             }
             batch.state = BatchState::InFlight;
+            batch.sent_to = node;
             size = size.saturating_add(batch.closed_len);
             queue.pop_front(entries);
             let generation = entries.get(ix(head)).map_or(0, |e| e.generation);

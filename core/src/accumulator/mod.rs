@@ -689,6 +689,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             created_ms: now_ms,
             last_attempt_ms: now_ms,
             attempts: 0,
+            sent_to: NodeId(-1),
             // Without batching the first record fills the batch (Java's write limit 0).
             state: if self.config.batching {
                 BatchState::Open
@@ -764,7 +765,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
             let waited = batch.waited_ms(now_ms);
             let backoff = batch.retry_backoff(cfg.retry_backoff_ms, self.retry_backoff_max_ms);
-            let backing_off = batch.backing_off(now_ms, backoff);
+            let backing_off = batch.backing_off(now_ms, backoff, leader);
             let time_to_wait = if backing_off { backoff } else { cfg.linger_ms };
             let full = queue.len > 1 || batch.is_full();
             let expired = waited >= time_to_wait;
@@ -1402,6 +1403,33 @@ mod tests {
                 1
             );
         }
+    }
+
+    #[test]
+    fn a_retry_to_a_new_leader_skips_its_backoff() {
+        let mut a = acc(cfg());
+        a.append(0, tp(0), &rec(b"a")).unwrap();
+        let mut out = [BatchId::default(); 1];
+        assert_eq!(a.drain(0, NodeId(1), 10_000, leader, meta, &mut out), 1);
+        a.reenqueue(1_000, out[0]).unwrap();
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
+        // Still led by broker 1, the one that failed: the backoff holds.
+        a.ready(1_000, leader, &mut nodes);
+        assert!(nodes.is_empty());
+        assert_eq!(a.drain(1_000, NodeId(1), 10_000, leader, meta, &mut out), 0);
+        // Broker 2 leads now: ready and drained at once, 99 ms before the backoff ends.
+        let moved = |_: TopicPartition| Some(NodeId(2));
+        let check = a.ready(1_001, moved, &mut nodes);
+        assert_eq!(nodes.as_slice(), &[NodeId(2)]);
+        assert_eq!(check.next_ready_check_delay_ms, None);
+        assert_eq!(a.drain(1_001, NodeId(2), 10_000, moved, meta, &mut out), 1);
+        // Failing on broker 2 as well, its next retry there waits its backoff.
+        a.reenqueue(2_000, out[0]).unwrap();
+        nodes.clear();
+        a.ready(2_000, moved, &mut nodes);
+        assert!(nodes.is_empty());
+        assert_eq!(a.drain(2_099, NodeId(2), 10_000, moved, meta, &mut out), 0);
+        assert_eq!(a.drain(2_100, NodeId(2), 10_000, moved, meta, &mut out), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::record::{
     WriteError,
 };
 use crate::storage::Table;
+use crate::topic::NodeId;
 
 use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at, ix};
 use super::queue::{PartitionQueue, next_of, set_next};
@@ -234,6 +235,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             created_ms: orig.created_ms,
             last_attempt_ms: now_ms,
             attempts: 0,
+            sent_to: NodeId(-1),
             state: BatchState::Full,
             seq: orig.seq,
             origin: orig.origin,
