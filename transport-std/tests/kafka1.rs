@@ -17,7 +17,7 @@ use kafka_edge_std::{
     RecordMetadata, SendError, StringSerializer, TypedProducer, TypedRecord,
 };
 use kafka_edge_tests::{
-    Ground, TestRecord, assert_read_back_exactly, judge, keyed_records, topic_name,
+    Ground, TestRecord, assert_read_back_exactly, hex, judge, keyed_records, topic_name,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -410,6 +410,94 @@ fn blocked_send_resumes_when_outcomes_free_memory() {
     }
     p.close(Duration::ZERO);
     assert!(third.try_result().is_some());
+}
+
+/// The broker gone for longer than `delivery.timeout.ms` while records keep coming: every
+/// accepted record fails with the delivery timeout (none is lost without an outcome, none
+/// written), sends beyond the pool wait `max.block.ms` and are refused with a type, the
+/// buffer never holds more than `buffer.memory`, and all of it is free again once the
+/// outcomes are in. The broker back, the same producer delivers again.
+#[test]
+fn broker_gone_past_the_delivery_timeout_fails_every_record_and_frees_memory() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-gone");
+    c.create_topic(&topic, 1, 1, &[]);
+    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
+    const MEMORY: usize = 16 * 16384;
+    let p = proxy
+        .builder(&[
+            ("batch.size", "16384"),
+            ("buffer.memory", &MEMORY.to_string()),
+            ("linger.ms", "5"),
+            ("request.timeout.ms", "1000"),
+            ("delivery.timeout.ms", "2000"),
+            ("max.block.ms", "500"),
+        ])
+        .build()
+        .unwrap();
+    p.send(&ProducerRecord::new(&topic).value(b"before"))
+        .unwrap()
+        .wait()
+        .unwrap();
+    proxy.gone(true);
+    let outcomes = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
+    let (mut accepted, mut refused) = (0usize, 0usize);
+    let value = [b'g'; 100];
+    let t0 = Instant::now();
+    // Three delivery timeouts' worth of sending: the pool fills, expires, fills again.
+    while t0.elapsed() < Duration::from_millis(6000) {
+        let seen = outcomes.clone();
+        match p.send_with_callback(&ProducerRecord::new(&topic).value(&value), move |r| {
+            let kind = match r {
+                Ok(_) => "delivered".to_string(),
+                Err(e) => format!("{e:?}"),
+            };
+            *seen.lock().unwrap().entry(kind).or_default() += 1;
+        }) {
+            Ok(()) => accepted += 1,
+            Err(SendError::BufferTimeout { max_block_ms: 500 }) => refused += 1,
+            Err(e) => panic!("send: {e}"),
+        }
+        assert!(p.buffer_used_bytes() <= MEMORY, "{}", p.buffer_used_bytes());
+    }
+    let deadline = Instant::now() + T;
+    while outcomes.lock().unwrap().values().sum::<usize>() < accepted {
+        assert!(Instant::now() < deadline, "outcomes missing: {outcomes:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let outcomes = outcomes.lock().unwrap().clone();
+    let expired = format!(
+        "{:?}",
+        ProduceError::Kafka(kafka_edge_core::ProduceError::DeliveryTimeout)
+    );
+    assert_eq!(
+        outcomes,
+        HashMap::from([(expired, accepted)]),
+        "every accepted record expired, once"
+    );
+    assert!(
+        accepted > 2 * MEMORY / 150,
+        "the pool filled more than twice: {accepted}"
+    );
+    assert!(
+        refused > 0,
+        "some sends waited max.block.ms and were refused"
+    );
+    assert_eq!(p.buffer_used_bytes(), 0, "all buffer memory is free again");
+    proxy.gone(false);
+    p.send(&ProducerRecord::new(&topic).value(b"after"))
+        .unwrap()
+        .wait_timeout(T)
+        .expect("an outcome")
+        .expect("delivered once the broker is back");
+    p.close(T);
+    let values: Vec<_> = judge(&c, &topic).into_iter().map(|r| r.value).collect();
+    assert_eq!(
+        values,
+        [Some(hex(b"before")), Some(hex(b"after"))],
+        "nothing that expired was written"
+    );
 }
 
 #[test]

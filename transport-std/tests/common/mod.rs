@@ -87,11 +87,12 @@ pub fn keyless_records(n: usize) -> Vec<TestRecord> {
 pub use kafka_edge_tests::init_log;
 
 /// A TCP proxy in front of one broker that can hold back everything (a broker that stops
-/// answering). Pair it with [`ProducerBuilder::resolver`] so that every connection of the
-/// producer goes through it.
+/// answering) or be gone (every connection closed, new ones refused). Pair it with
+/// [`ProducerBuilder::resolver`] so that every connection of the producer goes through it.
 pub struct StallingProxy {
     pub addr: std::net::SocketAddr,
     stall: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    gone: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl StallingProxy {
@@ -104,10 +105,14 @@ impl StallingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stall = Arc::new(AtomicBool::new(false));
-        let s = stall.clone();
+        let gone = Arc::new(AtomicBool::new(false));
+        let (s, g) = (stall.clone(), gone.clone());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
+                if g.load(Ordering::Relaxed) {
+                    continue; // dropped: closed at once
+                }
                 let Ok(server) = TcpStream::connect(target) else {
                     continue;
                 };
@@ -115,7 +120,7 @@ impl StallingProxy {
                     (client.try_clone().unwrap(), server.try_clone().unwrap()),
                     (server, client),
                 ] {
-                    let stall = s.clone();
+                    let (stall, gone) = (s.clone(), g.clone());
                     std::thread::spawn(move || {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
@@ -123,10 +128,10 @@ impl StallingProxy {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => n,
                             };
-                            while stall.load(Ordering::Relaxed) {
+                            while stall.load(Ordering::Relaxed) && !gone.load(Ordering::Relaxed) {
                                 std::thread::sleep(Duration::from_millis(20));
                             }
-                            if to.write_all(&buf[..n]).is_err() {
+                            if gone.load(Ordering::Relaxed) || to.write_all(&buf[..n]).is_err() {
                                 break;
                             }
                         }
@@ -135,7 +140,13 @@ impl StallingProxy {
                 }
             }
         });
-        StallingProxy { addr, stall }
+        StallingProxy { addr, stall, gone }
+    }
+
+    /// The broker is gone (true): connections close as soon as either side sends, and new
+    /// ones are closed at once; or back (false).
+    pub fn gone(&self, on: bool) {
+        self.gone.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Holds back (true) or forwards (false) all bytes from now on.
