@@ -117,6 +117,8 @@ struct Sent {
     topic: usize,
     value: Vec<u8>,
     outcome: Option<Result<(i32, i64), String>>,
+    /// The partition the outcome named, and the outcome's place among all outcomes.
+    completed: Option<(i32, usize)>,
 }
 
 /// The simulated network and the test's bookkeeping, as the core's [`Transport`] for one
@@ -139,7 +141,13 @@ struct Net<'a> {
 impl Net<'_> {
     /// Records the outcome of every ticket of `tickets`, reported for `topic`; each must
     /// get exactly one, for the topic it was sent to.
-    fn settle(&mut self, topic: &str, tickets: TicketRange, outcome: Result<(i32, i64), String>) {
+    fn settle(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        tickets: TicketRange,
+        outcome: Result<(i32, i64), String>,
+    ) {
         let seed = self.seed;
         for (k, t) in tickets.iter().enumerate() {
             let i = *self
@@ -159,6 +167,7 @@ impl Net<'_> {
                 Ok((p, base)) => Ok((*p, if *base >= 0 { base + k as i64 } else { -1 })),
                 Err(e) => Err(e.clone()),
             });
+            s.completed = Some((partition, *self.outcomes));
             *self.outcomes += 1;
         }
     }
@@ -203,11 +212,11 @@ impl Transport for Net<'_> {
         base_offset: i64,
         _log_append_time_ms: i64,
     ) {
-        self.settle(topic, tickets, Ok((partition, base_offset)));
+        self.settle(topic, partition, tickets, Ok((partition, base_offset)));
     }
 
-    fn failed(&mut self, topic: &str, _partition: i32, tickets: TicketRange, error: ProduceError) {
-        self.settle(topic, tickets, Err(format!("{error}")));
+    fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: ProduceError) {
+        self.settle(topic, partition, tickets, Err(format!("{error}")));
     }
 
     fn transmit(&mut self, tx: &Transmit<'_>) -> usize {
@@ -378,6 +387,7 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
                         topic,
                         value,
                         outcome: None,
+                        completed: None,
                     });
                     next_send_at = now + rng.below(3);
                 }
@@ -574,6 +584,24 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
                     last_index = Some(idx);
                 }
                 let _ = last_key_index.insert(v, idx);
+            }
+        }
+    }
+    // With idempotence, outcomes of a partition come in send order (Java completes callbacks
+    // and futures so), whatever the retries, splits, expiries and failures on the way.
+    // Without it, several requests in flight may land, and complete, out of order.
+    let mut last_completed: HashMap<(usize, i32), (usize, usize)> = HashMap::new();
+    for (i, s) in sent.iter().enumerate().filter(|_| idempotent) {
+        if let Some((partition, place)) = s.completed {
+            if let Some((j, before)) = last_completed.insert((s.topic, partition), (i, place)) {
+                assert!(
+                    place > before,
+                    "seed {seed}: record {i}'s outcome came before record {j}'s, sent earlier \
+                     to the same partition {}-{partition} ({:?} before {:?})",
+                    topic_names[s.topic],
+                    s.outcome,
+                    sent[j].outcome
+                );
             }
         }
     }

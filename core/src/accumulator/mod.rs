@@ -419,12 +419,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     }
 
     /// The first queued batch (oldest of its partition) created `delivery.timeout.ms` or
-    /// more before `now_ms`, without releasing it (see [`detach`](Self::detach)).
+    /// more before `now_ms`, without releasing it (see [`detach`](Self::detach)). The
+    /// batches of a muted partition wait for the outcome of the batch in flight, as in
+    /// [`expire`](Self::expire), so that outcomes keep send order.
     pub fn first_expired(&self, now_ms: u64) -> Option<BatchId> {
         let timeout = self.config.delivery_timeout_ms;
-        self.heads().find(|&id| {
-            self.batch(id)
-                .is_ok_and(|b| now_ms.saturating_sub(b.created_ms) >= timeout)
+        self.queues.iter().filter(|q| !q.muted).find_map(|q| {
+            let head = q.head?;
+            let entry = self.entries.get(ix(head))?;
+            let batch = entry.batch.as_ref()?;
+            (now_ms.saturating_sub(batch.created_ms) >= timeout).then_some(BatchId {
+                index: head,
+                generation: entry.generation,
+            })
         })
     }
 
@@ -749,13 +756,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             let Some(batch) = queue.head.and_then(|h| batch_at(&self.entries, h)) else {
                 continue;
             };
-            let expires_in =
-                (batch.created_ms.saturating_add(cfg.delivery_timeout_ms)).saturating_sub(now_ms);
-            check.next_expiry_delay_ms = Some(
-                check
-                    .next_expiry_delay_ms
-                    .map_or(expires_in, |d| d.min(expires_in)),
-            );
+            // A muted partition's batches expire only after the outcome of its batch in
+            // flight (see `first_expired`): no timer for them until then.
+            if !queue.muted {
+                let expires_in = (batch.created_ms.saturating_add(cfg.delivery_timeout_ms))
+                    .saturating_sub(now_ms);
+                check.next_expiry_delay_ms = Some(
+                    check
+                        .next_expiry_delay_ms
+                        .map_or(expires_in, |d| d.min(expires_in)),
+                );
+            }
             let Some(leader) = leader_of(queue.tp) else {
                 check.unknown_leader = true;
                 continue;
@@ -789,7 +800,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// Expires queued batches created `delivery.timeout.ms` or more before `now_ms` (oldest
     /// first in each partition), releasing them into `out`; returns how many. Call again if
     /// `out` filled up. In-flight batches are not expired here: their request's outcome
-    /// (or its timeout) decides.
+    /// (or its timeout) decides. Nor are the queued batches of a muted partition (one whose
+    /// batch is in flight, to keep order): they wait for that outcome, so that a partition's
+    /// outcomes come in send order, as Java completes them.
     pub fn expire(&mut self, now_ms: u64, out: &mut [ReleasedBatch]) -> usize {
         let timeout = self.config.delivery_timeout_ms;
         let mut count = 0;
@@ -801,6 +814,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 let Some(queue) = self.queues.get_mut(qi) else {
                     break;
                 };
+                if queue.muted {
+                    break;
+                }
                 let Some(head) = queue.head else { break };
                 let Some(batch) = batch_at(&self.entries, head) else {
                     break;
@@ -1454,6 +1470,30 @@ mod tests {
         let released = a.complete(t0.batch()).unwrap();
         assert!(released.tickets.contains(t0));
         assert_eq!(a.batch_count(), 1);
+    }
+
+    #[test]
+    fn a_muted_partition_expires_nothing_until_its_batch_in_flight_has_an_outcome() {
+        let mut a = acc(cfg());
+        a.append(0, tp(0), &rec(b"a")).unwrap();
+        let mut out = [BatchId::default(); 1];
+        assert_eq!(a.drain(10, NodeId(1), 10_000, leader, meta, &mut out), 1);
+        a.mute(tp(0)).unwrap();
+        let queued = a.append(20, tp(0), &rec(b"b")).unwrap().ticket.batch();
+        // Past the queued batch's delivery timeout, but its elder is still in flight.
+        let mut nodes = heapless::Vec::<NodeId, 4>::new();
+        let check = a.ready(2_000, leader, &mut nodes);
+        assert_eq!(check.next_expiry_delay_ms, None, "no timer for it either");
+        assert_eq!(a.first_expired(2_000), None);
+        let mut released = [ReleasedBatch::default(); 2];
+        assert_eq!(a.expire(2_000, &mut released), 0);
+        // The elder's outcome unmutes the partition: now it expires.
+        a.complete(out[0]).unwrap();
+        a.unmute(tp(0));
+        let check = a.ready(2_000, leader, &mut nodes);
+        assert_eq!(check.next_expiry_delay_ms, Some(0));
+        assert_eq!(a.first_expired(2_000), Some(queued));
+        assert_eq!(a.expire(2_000, &mut released), 1);
     }
 
     #[derive(Debug, Clone)]
