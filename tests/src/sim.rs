@@ -592,17 +592,17 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
     // Without it, several requests in flight may land, and complete, out of order.
     let mut last_completed: HashMap<(usize, i32), (usize, usize)> = HashMap::new();
     for (i, s) in sent.iter().enumerate().filter(|_| idempotent) {
-        if let Some((partition, place)) = s.completed {
-            if let Some((j, before)) = last_completed.insert((s.topic, partition), (i, place)) {
-                assert!(
-                    place > before,
-                    "seed {seed}: record {i}'s outcome came before record {j}'s, sent earlier \
-                     to the same partition {}-{partition} ({:?} before {:?})",
-                    topic_names[s.topic],
-                    s.outcome,
-                    sent[j].outcome
-                );
-            }
+        if let Some((partition, place)) = s.completed
+            && let Some((j, before)) = last_completed.insert((s.topic, partition), (i, place))
+        {
+            assert!(
+                place > before,
+                "seed {seed}: record {i}'s outcome came before record {j}'s, sent earlier \
+                 to the same partition {}-{partition} ({:?} before {:?})",
+                topic_names[s.topic],
+                s.outcome,
+                sent[j].outcome
+            );
         }
     }
     for (i, s) in sent.iter().enumerate() {
