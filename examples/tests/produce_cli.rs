@@ -430,3 +430,66 @@ fn missing_file_sends_nothing() {
     assert_eq!(judge(&cluster, &topic).len(), 0, "records read back");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// (f) Bad input, each answered with its cause and an exit status, nothing accepted lost: a
+/// property value that does not parse (usage error 2, the value echoed); an invalid topic
+/// name and a partition out of range (the record fails, exit 1); a record above
+/// `max.request.size` between two good ones (only it fails; the others are delivered and
+/// read back).
+#[test]
+fn bad_input_is_named_and_only_the_bad_records_fail() {
+    let cluster = cluster();
+    let topic = topic_name("cli-bad");
+    cluster.create_topic(&topic, 1, 1, &[]);
+    let b = cluster.bootstrap.as_str();
+    let run = |args: &[&str], input: &str| {
+        let mut cli = Cli::start(args);
+        cli.stdin
+            .as_mut()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write stdin");
+        cli.close_stdin();
+        let (status, _) = cli.wait(Duration::from_secs(60));
+        let lines = cli.stderr();
+        eprintln!("{args:?}: exit {status}:\n{}", lines.join("\n"));
+        (status.code(), lines)
+    };
+    let has = |lines: &[String], needles: &[&str]| {
+        lines.iter().any(|l| needles.iter().all(|n| l.contains(n)))
+    };
+
+    let (code, lines) = run(&["-b", b, "-t", &topic, "-X", "linger.ms=abc"], "a\n");
+    assert_eq!(code, Some(2), "{lines:#?}");
+    assert!(has(&lines, &["linger.ms=abc"]), "{lines:#?}");
+
+    let (code, lines) = run(&["-b", b, "-t", "bad/topic"], "a\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(has(&lines, &["stdin:1", "invalid topic"]), "{lines:#?}");
+    assert!(summary(&lines).contains("1 records read, 0 delivered, 1 failed"));
+
+    let (code, lines) = run(&["-b", b, "-t", &topic, "-p", "7"], "a\n");
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(has(&lines, &["stdin:1", "partition"]), "{lines:#?}");
+    assert!(summary(&lines).contains("1 records read, 0 delivered, 1 failed"));
+
+    let big = "x".repeat(3000);
+    let (code, lines) = run(
+        &["-b", b, "-t", &topic, "-X", "max.request.size=1000"],
+        &format!("first\n{big}\nlast\n"),
+    );
+    assert_eq!(code, Some(1), "{lines:#?}");
+    assert!(has(&lines, &["stdin:2", "max.request.size"]), "{lines:#?}");
+    assert!(summary(&lines).contains("3 records read, 2 delivered, 1 failed, 0 not sent"));
+    let values: Vec<_> = judge(&cluster, &topic)
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+    assert_eq!(
+        values,
+        [
+            Some(kafka_edge_tests::hex(b"first")),
+            Some(kafka_edge_tests::hex(b"last"))
+        ]
+    );
+}
