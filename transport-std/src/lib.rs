@@ -78,6 +78,7 @@ mod error;
 mod interceptor;
 mod io;
 mod oauth;
+mod partitioner;
 mod producer;
 mod properties;
 mod record;
@@ -86,16 +87,19 @@ mod tls;
 
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{
-    AuthenticationError, BuildError, ProduceError, PropertiesError, SendError, SerializationError,
-    TlsConfigError,
+    AuthenticationError, BuildError, ErrorCode, ProduceError, PropertiesError, SendError,
+    SerializationError, TlsConfigError,
 };
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
-pub use kafka_edge_core::{Partitioner, ProducerConfig};
-pub use producer::{DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver};
+pub use kafka_edge_core::{Limits, ProducerConfig, murmur2, partition_for_key};
+pub use partitioner::{Partitioner, TopicPartitions};
+pub use producer::{
+    DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver, SendFuture,
+};
 pub use properties::Properties;
-pub use record::{Header, ProducerRecord, RecordMetadata};
+pub use record::{Header, Headers, INLINE_HEADERS, ProducerRecord, RecordMetadata};
 #[cfg(feature = "json")]
 pub use serialize::JsonSerializer;
 pub use serialize::{BytesSerializer, Serializer, StringSerializer, TypedProducer, TypedRecord};
