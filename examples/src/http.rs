@@ -12,6 +12,31 @@
 //! error ([`SendError`] or [`ProduceError`]) by name, with the broker's error code when a
 //! broker refused. `503` (with `Retry-After`) means try again: buffer memory or metadata was
 //! not ready within `max.block.ms`, or at once with `mode=try`.
+//!
+//! The smallest such service (the README's):
+//!
+//! ```no_run
+//! use axum::{Router, body::Bytes, extract::{Path, State}, http::StatusCode, routing::post};
+//! use kafka_edge_std::{Producer, ProducerRecord};
+//!
+//! async fn produce(State(p): State<Producer>, Path(topic): Path<String>, body: Bytes) -> (StatusCode, String) {
+//!     let record = ProducerRecord::new(&topic).value(&body);
+//!     let result = match p.send_async(&record).await {       // waits for buffer memory, cooperatively
+//!         Ok(delivery) => delivery.await.map_err(|e| e.to_string()), // the broker's acknowledgement
+//!         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+//!     };
+//!     match result {
+//!         Ok(meta) => (StatusCode::OK, format!("{}-{}@{}", meta.topic, meta.partition, meta.offset)),
+//!         Err(e) => (StatusCode::BAD_GATEWAY, e),
+//!     }
+//! }
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let producer = Producer::builder().set("bootstrap.servers", "127.0.0.1:9092").build()?;
+//! let app = Router::new().route("/topics/{topic}", post(produce)).with_state(producer);
+//! # axum::serve(tokio::net::TcpListener::bind("127.0.0.1:8080").await?, app).await?;
+//! # Ok(()) }
+//! ```
 
 use axum::Json;
 use axum::Router;
