@@ -580,3 +580,92 @@ impl std::error::Error for ProduceError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_edge_core::{TableFull, TableKind};
+
+    #[test]
+    fn core_refusals_become_named_causes() {
+        let topic = "events";
+        assert_eq!(
+            SendError::from_core(CoreSendError::BufferFull, topic),
+            SendError::BufferFull
+        );
+        assert_eq!(
+            SendError::from_core(
+                CoreSendError::InvalidPartition {
+                    partition: 7,
+                    num_partitions: 3
+                },
+                topic
+            ),
+            SendError::InvalidPartition {
+                topic: topic.into(),
+                partition: 7,
+                num_partitions: 3
+            }
+        );
+        let full = SendError::from_core(
+            CoreSendError::TableFull(TableFull {
+                table: TableKind::Topics,
+                limit: 65_535,
+            }),
+            topic,
+        );
+        assert_eq!(
+            full,
+            SendError::TableFull {
+                table: "topics",
+                limit: 65_535
+            }
+        );
+        let refused = SendError::from_core(
+            CoreSendError::Topic {
+                code: ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            },
+            topic,
+        );
+        assert_eq!(
+            refused.broker_code().map(|c| (c.code(), c.name())),
+            Some((29, "TOPIC_AUTHORIZATION_FAILED"))
+        );
+        assert!(!refused.is_retriable());
+        assert!(SendError::BufferFull.is_retriable());
+    }
+
+    #[test]
+    fn outcomes_expose_the_broker_code() {
+        let e = ProduceError::from_core(
+            CoreProduceError::Broker {
+                code: ErrorCode::MESSAGE_TOO_LARGE,
+            },
+            None,
+        );
+        assert_eq!(
+            e,
+            ProduceError::Broker {
+                code: ErrorCode::MESSAGE_TOO_LARGE
+            }
+        );
+        let code = e.broker_code().unwrap();
+        assert_eq!((code.code(), code.name()), (10, "MESSAGE_TOO_LARGE"));
+        assert!(e.to_string().starts_with("MESSAGE_TOO_LARGE (10)"), "{e}");
+        assert_eq!(
+            ProduceError::from_core(CoreProduceError::DeliveryTimeout, None).broker_code(),
+            None
+        );
+        let auth = AuthenticationError {
+            kind: AuthFailureKind::Sasl,
+            message: "bad password".into(),
+        };
+        assert_eq!(
+            ProduceError::from_core(
+                CoreProduceError::Authentication(AuthFailureKind::Sasl),
+                Some(&auth)
+            ),
+            ProduceError::Authentication(auth)
+        );
+    }
+}

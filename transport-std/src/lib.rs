@@ -136,8 +136,10 @@ mod partitioner;
 mod producer;
 mod properties;
 mod record;
+mod send_future;
 mod serialize;
 mod tls;
+mod waiters;
 
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{

@@ -1,12 +1,10 @@
 //! [`Producer`]: the handle applications share between threads, and the state it shares
 //! with the I/O thread.
 
-use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::task::{Context, Poll, Waker};
+use std::task::Waker;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +22,8 @@ use crate::io::{IoLoop, WAKER_TOKEN};
 use crate::partitioner::{CoreAdapter, Partitioner};
 use crate::properties::Properties;
 use crate::record::ProducerRecord;
+pub use crate::send_future::SendFuture;
+use crate::waiters::SendWaiters;
 
 /// The limits of this transport's tables: far beyond any real cluster, and paid for only
 /// as they are used (every table grows with use; see the crate docs for the bytes each
@@ -165,7 +165,7 @@ pub(crate) struct Shared {
     pub(crate) waker: mio::Waker,
     start: Instant,
     pub(crate) client_id: String,
-    max_block_ms: u64,
+    pub(crate) max_block_ms: u64,
     max_request_size: usize,
     pub(crate) interceptors: Vec<Box<dyn ProducerInterceptor>>,
     pub(crate) resolver: Option<Box<Resolver>>,
@@ -409,7 +409,7 @@ impl ProducerBuilder {
 /// Connections resolve names again when they are opened, so the addresses may change.
 #[derive(Clone)]
 pub struct Producer {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     /// Shared by the clones: the last one dropped closes the producer.
     owner: Arc<Owner>,
 }
@@ -676,7 +676,10 @@ impl Producer {
     }
 
     /// Checks what needs no lock and stamps the record: the core's view of it.
-    fn prepare<'r>(&self, record: &'r ProducerRecord<'_>) -> Result<CoreRecord<'r>, SendError> {
+    pub(crate) fn prepare<'r>(
+        &self,
+        record: &'r ProducerRecord<'_>,
+    ) -> Result<CoreRecord<'r>, SendError> {
         let max = self.shared.max_request_size;
         let size = record.min_encoded_size();
         if size > max {
@@ -695,7 +698,7 @@ impl Producer {
     /// One try of the core's `send`, under the lock. `Ok` takes the completion out of
     /// `completion`; `BufferFull` and `MetadataNotReady` mean wait (or give up), any other
     /// error is final.
-    fn attempt(
+    pub(crate) fn attempt(
         &self,
         st: &mut State,
         record: &ProducerRecord<'_>,
@@ -734,7 +737,12 @@ impl Producer {
     }
 
     /// The error of a wait that ran out: for memory or for metadata.
-    fn timed_out(st: &State, waited_for: &SendError, topic: &str, max_block_ms: u64) -> SendError {
+    pub(crate) fn timed_out(
+        st: &State,
+        waited_for: &SendError,
+        topic: &str,
+        max_block_ms: u64,
+    ) -> SendError {
         match waited_for {
             SendError::BufferFull => SendError::BufferTimeout { max_block_ms },
             _ => SendError::MetadataTimeout {
@@ -901,172 +909,6 @@ fn close(sh: &Shared, io_thread: &Mutex<Option<JoinHandle<()>>>, timeout: Durati
             "[Producer clientId={}] the I/O thread panicked",
             sh.client_id
         );
-    }
-}
-
-/// The future of [`Producer::send_async`]: resolves once the record is accepted (to its
-/// [`DeliveryFuture`]) or refused. See [`Producer::send_async`] for its cancel safety.
-#[must_use = "the record is sent only when the future is polled"]
-pub struct SendFuture<'p, 'r> {
-    producer: &'p Producer,
-    record: &'r ProducerRecord<'r>,
-    max_block_ms: u64,
-    /// Core time of the first wait, set then (the common path reads no clock for it).
-    started: Option<u64>,
-    /// The registration of this future's waker, while it waits.
-    waiter: Option<u64>,
-    done: bool,
-}
-
-impl SendFuture<'_, '_> {
-    /// Waits up to `max_block` (in place of `max.block.ms`) for buffer memory and metadata
-    /// (rdkafka's `queue_timeout`); zero gives up at once as
-    /// [`try_send`](Producer::try_send) does, but with the timeout errors.
-    pub fn max_block(mut self, max_block: Duration) -> Self {
-        self.max_block_ms = u64::try_from(max_block.as_millis()).unwrap_or(u64::MAX);
-        self
-    }
-
-    fn finish(
-        &mut self,
-        st: &mut State,
-        result: Result<DeliveryFuture, SendError>,
-    ) -> Poll<Result<DeliveryFuture, SendError>> {
-        if let Some(id) = self.waiter.take() {
-            st.send_waiters.remove(id);
-        }
-        self.done = true;
-        if let Err(e) = &result {
-            for i in &self.producer.shared.interceptors {
-                i.on_send_error(self.record, e);
-            }
-        }
-        Poll::Ready(result)
-    }
-}
-
-impl std::fmt::Debug for SendFuture<'_, '_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SendFuture")
-            .field("topic", &self.record.topic)
-            .field("max_block_ms", &self.max_block_ms)
-            .field("waiting", &self.waiter.is_some())
-            .finish()
-    }
-}
-
-impl Future for SendFuture<'_, '_> {
-    type Output = Result<DeliveryFuture, SendError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        assert!(!this.done, "SendFuture polled after it resolved");
-        let producer = this.producer;
-        let sh = &*producer.shared;
-        if this.started.is_none() && this.waiter.is_none() {
-            for i in &sh.interceptors {
-                i.on_send(this.record);
-            }
-        }
-        let prepared = match producer.prepare(this.record) {
-            Ok(p) => p,
-            Err(e) => return this.finish(&mut sh.lock(), Err(e)),
-        };
-        let (future, slot) = DeliveryFuture::new();
-        let mut completion = Some(Completion::Future(slot));
-        let mut guard = sh.lock();
-        let st = &mut *guard;
-        let waited_for = match producer.attempt(st, this.record, &prepared, &mut completion) {
-            Ok(()) => return this.finish(st, Ok(future)),
-            Err(e @ (SendError::BufferFull | SendError::MetadataNotReady { .. })) => e,
-            Err(e) => return this.finish(st, Err(e)),
-        };
-        let now = sh.now_ms();
-        let deadline = this
-            .started
-            .get_or_insert(now)
-            .saturating_add(this.max_block_ms);
-        if now >= deadline {
-            let e = Producer::timed_out(st, &waited_for, this.record.topic, this.max_block_ms);
-            return this.finish(st, Err(e));
-        }
-        // Registered under the lock that the I/O thread frees memory under: no wake-up
-        // between the failed try and the registration is lost.
-        this.waiter = Some(st.send_waiters.register(this.waiter, cx.waker(), deadline));
-        if st.io_sleep_until.is_none_or(|until| deadline < until) {
-            // The I/O thread sleeps past this deadline: let it sleep less.
-            st.wake(&sh.waker);
-        }
-        Poll::Pending
-    }
-}
-
-impl Drop for SendFuture<'_, '_> {
-    fn drop(&mut self) {
-        if let Some(id) = self.waiter.take() {
-            self.producer.shared.lock().send_waiters.remove(id);
-        }
-    }
-}
-
-/// The wakers of async sends waiting for buffer memory or metadata, each with the core
-/// time at which its `max.block.ms` runs out. The I/O thread wakes them all when outcomes
-/// freed memory or responses came (they try again), and each at its deadline.
-#[derive(Default)]
-pub(crate) struct SendWaiters {
-    next_id: u64,
-    entries: Vec<(u64, Waker, u64)>,
-}
-
-impl SendWaiters {
-    /// Registers (or updates, given its id) a waiting task; returns its id.
-    fn register(&mut self, id: Option<u64>, waker: &Waker, deadline_ms: u64) -> u64 {
-        if let Some(id) = id
-            && let Some(entry) = self.entries.iter_mut().find(|e| e.0 == id)
-        {
-            if !entry.1.will_wake(waker) {
-                entry.1.clone_from(waker);
-            }
-            entry.2 = deadline_ms;
-            return id;
-        }
-        let id = self.next_id;
-        self.next_id += 1;
-        self.entries.push((id, waker.clone(), deadline_ms));
-        id
-    }
-
-    fn remove(&mut self, id: u64) {
-        if let Some(i) = self.entries.iter().position(|e| e.0 == id) {
-            self.entries.swap_remove(i);
-        }
-    }
-
-    /// The earliest deadline, for the I/O thread's sleep.
-    pub(crate) fn earliest_deadline(&self) -> Option<u64> {
-        self.entries.iter().map(|e| e.2).min()
-    }
-
-    /// The wakers to wake now: all of them after news (`all`), else those whose deadline
-    /// passed. Woken tasks register again if they still wait.
-    pub(crate) fn take_due(&mut self, all: bool, now_ms: u64) -> Vec<Waker> {
-        if all {
-            return self.take_all();
-        }
-        let mut due = Vec::new();
-        self.entries.retain(|e| {
-            let keep = e.2 > now_ms;
-            if !keep {
-                due.push(e.1.clone());
-            }
-            keep
-        });
-        due
-    }
-
-    /// Every waker (the producer closes or its I/O thread ended).
-    pub(crate) fn take_all(&mut self) -> Vec<Waker> {
-        self.entries.drain(..).map(|e| e.1).collect()
     }
 }
 
