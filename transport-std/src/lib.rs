@@ -149,7 +149,10 @@ pub use error::{
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
-pub use kafka_edge_core::{Limits, ProducerConfig, murmur2, partition_for_key};
+// Core types that appear in this crate's API, so that users never name the core crate.
+pub use kafka_edge_core::{
+    ConfigError, Limits, ProducerConfig, ProducerMetrics, murmur2, partition_for_key,
+};
 pub use partitioner::{Partitioner, TopicPartitions};
 pub use producer::{
     DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver, SendFuture,
