@@ -604,7 +604,8 @@ impl Producer {
     /// future before it resolved means the record was **not** accepted (it will not be sent
     /// and has no outcome): a `select!` or a timeout around it loses nothing that was
     /// accepted. Once it resolved, dropping the [`DeliveryFuture`] does not cancel the
-    /// record.
+    /// record. Interceptors see `on_send` at the first poll and `on_send_error` if it
+    /// resolves with an error; a future dropped unresolved reports neither.
     pub fn send_async<'p, 'r>(&'p self, record: &'r ProducerRecord<'r>) -> SendFuture<'p, 'r> {
         SendFuture {
             producer: self,
