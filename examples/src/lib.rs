@@ -10,6 +10,10 @@
 //! - [`Payload`]: 100-byte values as `ProducerPerformance` makes them (random `A`-`Z` bytes,
 //!   new for every record).
 //! - [`parse_property`]: `key=value` command-line arguments.
+//! - [`http`]: the axum service of `kafka-edge-http` (HTTP POSTs produced with the async
+//!   send).
+
+pub mod http;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

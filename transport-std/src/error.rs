@@ -11,6 +11,7 @@ use kafka_edge_core::security::AuthFailureKind;
 
 pub use crate::tls::TlsConfigError;
 
+pub use kafka_edge_core::protocol::ErrorCode;
 use kafka_edge_core::{
     ConfigError as CoreConfigError, ProduceError as CoreProduceError, SendError as CoreSendError,
 };
@@ -172,13 +173,28 @@ impl std::error::Error for PropertiesError {
     }
 }
 
-/// Why [`Producer::send`](crate::Producer::send) did not accept a record. Nothing was sent
-/// and no callback will be called for it.
+/// Why [`Producer::send`](crate::Producer::send) (or [`send_async`](crate::Producer::send_async),
+/// [`try_send`](crate::Producer::try_send)) did not accept a record. Nothing was sent and no
+/// callback will be called for it.
+///
+/// [`is_retriable`](Self::is_retriable) says whether the same record may be accepted later
+/// (the buffer or the metadata was not ready); [`broker_code`](Self::broker_code) gives the
+/// broker's [`ErrorCode`] when the cluster refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
     /// The producer is closed (or closing): Java's `IllegalStateException`.
     Closed,
+    /// Buffer memory is full now ([`try_send`](crate::Producer::try_send) only: the other
+    /// sends wait for memory up to `max.block.ms`). Retry once records were delivered.
+    BufferFull,
+    /// The topic's partitions are not known yet and are being fetched
+    /// ([`try_send`](crate::Producer::try_send) only: the other sends wait up to
+    /// `max.block.ms`). Retry shortly.
+    MetadataNotReady {
+        /// The topic.
+        topic: String,
+    },
     /// The topic's metadata did not arrive within `max.block.ms` (it does not exist and is
     /// not auto-created, or the cluster cannot be reached).
     MetadataTimeout {
@@ -205,9 +221,50 @@ pub enum SendError {
         /// The limit.
         max: usize,
     },
-    /// The core refused the record (invalid topic or partition, too many topics, fatal
-    /// producer state, ...).
-    Rejected(CoreSendError),
+    /// Not a legal topic name (empty, longer than 249 bytes, characters other than ASCII
+    /// letters, digits, `.`, `_` and `-`), or the cluster says the topic is invalid.
+    InvalidTopic {
+        /// The topic.
+        topic: String,
+    },
+    /// The record's partition (explicit, or chosen by a custom
+    /// [`Partitioner`](crate::Partitioner)) is not in `0..num_partitions`.
+    InvalidPartition {
+        /// The topic.
+        topic: String,
+        /// The partition asked for.
+        partition: i32,
+        /// The topic's partition count.
+        num_partitions: u32,
+    },
+    /// The record's timestamp is negative (and not -1).
+    InvalidTimestamp {
+        /// The timestamp refused (ms since the Unix epoch).
+        timestamp: i64,
+    },
+    /// One of the producer's tables is full (see [`LIMITS`](crate::LIMITS)): `table` names
+    /// the limit (`topics`, `partitions`, `batches`, ...). Topics unused for
+    /// `metadata.max.idle.ms` leave the topic table.
+    TableFull {
+        /// The limit's name in [`Limits`](crate::Limits) (`"topics"`, `"partitions"`, ...).
+        table: &'static str,
+        /// Its value, in entries.
+        limit: usize,
+    },
+    /// The cluster refused the topic in its metadata (for example
+    /// `TOPIC_AUTHORIZATION_FAILED`).
+    TopicRefused {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: ErrorCode,
+    },
+    /// The producer hit a fatal broker error (for example `CLUSTER_AUTHORIZATION_FAILED`, or
+    /// no common API version): nothing more can be sent.
+    Fatal {
+        /// The broker's error code.
+        code: ErrorCode,
+    },
     /// The key or value serializer failed.
     Serialization(SerializationError),
     /// The last authentication with the brokers failed and none succeeded since: a TLS
@@ -217,12 +274,90 @@ pub enum SendError {
     Authentication(AuthenticationError),
     /// The I/O thread is gone (it panicked): nothing can be sent any more.
     IoThreadGone,
+    /// A refusal of the core that this version of the crate does not name, in the core's
+    /// words.
+    Other {
+        /// What the core said.
+        reason: String,
+    },
+}
+
+impl SendError {
+    /// Whether the same record may be accepted later: the buffer was full or the metadata
+    /// was not there yet (at once, or within `max.block.ms`).
+    pub fn is_retriable(&self) -> bool {
+        matches!(
+            self,
+            Self::BufferFull
+                | Self::MetadataNotReady { .. }
+                | Self::BufferTimeout { .. }
+                | Self::MetadataTimeout { .. }
+        )
+    }
+
+    /// The broker's error code, when the cluster refused (the topic, or fatally).
+    pub fn broker_code(&self) -> Option<ErrorCode> {
+        match self {
+            Self::TopicRefused { code, .. } | Self::Fatal { code } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The core's refusal in this crate's words (`BufferFull` and `MetadataNotReady` come
+    /// back as such: the callers decide whether to wait).
+    pub(crate) fn from_core(e: CoreSendError, topic: &str) -> Self {
+        match e {
+            CoreSendError::Closed => Self::Closed,
+            CoreSendError::BufferFull => Self::BufferFull,
+            CoreSendError::MetadataNotReady => Self::MetadataNotReady {
+                topic: topic.to_string(),
+            },
+            CoreSendError::RecordTooLarge { size, max } => Self::RecordTooLarge { size, max },
+            CoreSendError::InvalidTopic => Self::InvalidTopic {
+                topic: topic.to_string(),
+            },
+            CoreSendError::InvalidPartition {
+                partition,
+                num_partitions,
+            } => Self::InvalidPartition {
+                topic: topic.to_string(),
+                partition,
+                num_partitions,
+            },
+            CoreSendError::InvalidTimestamp { timestamp } => Self::InvalidTimestamp { timestamp },
+            CoreSendError::TableFull(full) => Self::TableFull {
+                table: full.table.limit_name(),
+                limit: full.limit,
+            },
+            CoreSendError::Topic { code } => Self::TopicRefused {
+                topic: topic.to_string(),
+                code,
+            },
+            CoreSendError::Fatal(code) => Self::Fatal { code },
+            CoreSendError::Authentication(kind) => Self::Authentication(AuthenticationError {
+                kind,
+                message: Arc::from(""),
+            }),
+            other => Self::Other {
+                reason: other.to_string(),
+            },
+        }
+    }
 }
 
 impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Closed => f.write_str("Cannot perform operation after producer has been closed"),
+            Self::BufferFull => f.write_str(
+                "buffer memory is full (buffer.memory): retry once records were delivered",
+            ),
+            Self::MetadataNotReady { topic } => {
+                write!(
+                    f,
+                    "the partitions of topic {topic} are being fetched: retry shortly"
+                )
+            }
             Self::MetadataTimeout {
                 topic,
                 max_block_ms,
@@ -247,10 +382,33 @@ impl fmt::Display for SendError {
                 "The message is {size} bytes when serialized which is larger than {max}, the \
                  value of the max.request.size configuration or the buffer memory."
             ),
-            Self::Rejected(e) => e.fmt(f),
+            Self::InvalidTopic { topic } => write!(f, "invalid topic name {topic:?}"),
+            Self::InvalidPartition {
+                topic,
+                partition,
+                num_partitions,
+            } => write!(
+                f,
+                "Invalid partition given with record: {partition} is not in the range \
+                 [0...{num_partitions}) of topic {topic}."
+            ),
+            Self::InvalidTimestamp { timestamp } => {
+                write!(
+                    f,
+                    "Invalid timestamp: {timestamp}. Timestamp should always be non-negative or -1."
+                )
+            }
+            Self::TableFull { table, limit } => {
+                write!(f, "the producer's {table} table is full at {limit} entries")
+            }
+            Self::TopicRefused { topic, code } => {
+                write!(f, "the cluster refused topic {topic}: {code}")
+            }
+            Self::Fatal { code } => write!(f, "the producer is in a fatal state: {code}"),
             Self::Serialization(e) => e.fmt(f),
             Self::Authentication(e) => e.fmt(f),
             Self::IoThreadGone => f.write_str("the producer's I/O thread is gone"),
+            Self::Other { reason } => f.write_str(reason),
         }
     }
 }
@@ -258,7 +416,6 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Rejected(e) => Some(e),
             Self::Serialization(e) => Some(e),
             Self::Authentication(e) => Some(e),
             _ => None,
@@ -325,26 +482,73 @@ impl std::error::Error for SerializationError {}
 
 /// Why an accepted record was not delivered: the outcome of a
 /// [`DeliveryFuture`](crate::DeliveryFuture) or callback.
+/// [`broker_code`](Self::broker_code) gives the broker's [`ErrorCode`] when a broker refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProduceError {
-    /// The core's verdict: a broker error (`MESSAGE_TOO_LARGE`, ...), retries exhausted on
-    /// a lost connection, `delivery.timeout.ms` passed, closed before delivery, or fatal.
-    Kafka(CoreProduceError),
-    /// Authentication with the brokers failed (the core's
-    /// `ProduceError::Authentication`, with its reason): the record was not written.
+    /// A broker refused the record with an error that is not retriable (or retries ran out
+    /// on a retriable one): `MESSAGE_TOO_LARGE` for a record too large on its own,
+    /// `INVALID_RECORD`, `TOPIC_AUTHORIZATION_FAILED`, `NOT_ENOUGH_REPLICAS`, ...
+    Broker {
+        /// The broker's error code (its name, number and whether it is retriable).
+        code: ErrorCode,
+    },
+    /// The connection failed while the record was in flight and `retries` ran out.
+    Network,
+    /// `delivery.timeout.ms` passed since the record's batch was created (Java's
+    /// `TimeoutException`).
+    DeliveryTimeout,
+    /// The producer was closed and its close timeout passed before the record was
+    /// delivered.
+    Closed,
+    /// The producer hit a fatal broker error (for example `CLUSTER_AUTHORIZATION_FAILED`,
+    /// or no common API version): nothing more can be sent.
+    Fatal {
+        /// The broker's error code.
+        code: ErrorCode,
+    },
+    /// Authentication with the brokers failed (TLS or SASL, with its reason): the record
+    /// was not written.
     Authentication(AuthenticationError),
     /// The producer stopped tracking the record without an outcome from the core (its I/O
     /// thread panicked): the record may or may not have been written.
     Abandoned,
+    /// An outcome of the core that this version of the crate does not name, in the core's
+    /// words.
+    Other {
+        /// What the core said.
+        reason: String,
+    },
 }
 
 impl ProduceError {
-    /// The broker's error code, when the broker refused the record.
-    pub fn broker_code(&self) -> Option<kafka_edge_core::protocol::ErrorCode> {
+    /// The broker's error code, when a broker refused the record (or failed the producer).
+    pub fn broker_code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Kafka(CoreProduceError::Broker { code }) => Some(*code),
+            Self::Broker { code } | Self::Fatal { code } => Some(*code),
             _ => None,
+        }
+    }
+
+    /// The core's outcome in this crate's words (`auth`: the details of the last
+    /// authentication failure, when known).
+    pub(crate) fn from_core(e: CoreProduceError, auth: Option<&AuthenticationError>) -> Self {
+        match e {
+            CoreProduceError::Broker { code } => Self::Broker { code },
+            CoreProduceError::Network => Self::Network,
+            CoreProduceError::DeliveryTimeout => Self::DeliveryTimeout,
+            CoreProduceError::Closed => Self::Closed,
+            CoreProduceError::Fatal(code) => Self::Fatal { code },
+            CoreProduceError::Authentication(kind) => Self::Authentication(match auth {
+                Some(a) if a.kind == kind => a.clone(),
+                _ => AuthenticationError {
+                    kind,
+                    message: Arc::from(""),
+                },
+            }),
+            other => Self::Other {
+                reason: other.to_string(),
+            },
         }
     }
 }
@@ -352,11 +556,18 @@ impl ProduceError {
 impl fmt::Display for ProduceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Kafka(e) => e.fmt(f),
+            Self::Broker { code } => write!(f, "{code}"),
+            Self::Network => f.write_str("the connection to the broker failed and retries ran out"),
+            Self::DeliveryTimeout => f.write_str(
+                "expiring record(s): delivery.timeout.ms has passed since batch creation",
+            ),
+            Self::Closed => f.write_str("producer closed forcefully before delivery"),
+            Self::Fatal { code } => write!(f, "the producer is in a fatal state: {code}"),
             Self::Authentication(e) => e.fmt(f),
             Self::Abandoned => f.write_str(
                 "the producer's I/O thread stopped before the record's outcome was known",
             ),
+            Self::Other { reason } => f.write_str(reason),
         }
     }
 }
@@ -364,15 +575,97 @@ impl fmt::Display for ProduceError {
 impl std::error::Error for ProduceError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Kafka(e) => Some(e),
             Self::Authentication(e) => Some(e),
-            Self::Abandoned => None,
+            _ => None,
         }
     }
 }
 
-impl From<CoreProduceError> for ProduceError {
-    fn from(e: CoreProduceError) -> Self {
-        Self::Kafka(e)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_edge_core::{TableFull, TableKind};
+
+    #[test]
+    fn core_refusals_become_named_causes() {
+        let topic = "events";
+        assert_eq!(
+            SendError::from_core(CoreSendError::BufferFull, topic),
+            SendError::BufferFull
+        );
+        assert_eq!(
+            SendError::from_core(
+                CoreSendError::InvalidPartition {
+                    partition: 7,
+                    num_partitions: 3
+                },
+                topic
+            ),
+            SendError::InvalidPartition {
+                topic: topic.into(),
+                partition: 7,
+                num_partitions: 3
+            }
+        );
+        let full = SendError::from_core(
+            CoreSendError::TableFull(TableFull {
+                table: TableKind::Topics,
+                limit: 65_535,
+            }),
+            topic,
+        );
+        assert_eq!(
+            full,
+            SendError::TableFull {
+                table: "topics",
+                limit: 65_535
+            }
+        );
+        let refused = SendError::from_core(
+            CoreSendError::Topic {
+                code: ErrorCode::TOPIC_AUTHORIZATION_FAILED,
+            },
+            topic,
+        );
+        assert_eq!(
+            refused.broker_code().map(|c| (c.code(), c.name())),
+            Some((29, "TOPIC_AUTHORIZATION_FAILED"))
+        );
+        assert!(!refused.is_retriable());
+        assert!(SendError::BufferFull.is_retriable());
+    }
+
+    #[test]
+    fn outcomes_expose_the_broker_code() {
+        let e = ProduceError::from_core(
+            CoreProduceError::Broker {
+                code: ErrorCode::MESSAGE_TOO_LARGE,
+            },
+            None,
+        );
+        assert_eq!(
+            e,
+            ProduceError::Broker {
+                code: ErrorCode::MESSAGE_TOO_LARGE
+            }
+        );
+        let code = e.broker_code().unwrap();
+        assert_eq!((code.code(), code.name()), (10, "MESSAGE_TOO_LARGE"));
+        assert!(e.to_string().starts_with("MESSAGE_TOO_LARGE (10)"), "{e}");
+        assert_eq!(
+            ProduceError::from_core(CoreProduceError::DeliveryTimeout, None).broker_code(),
+            None
+        );
+        let auth = AuthenticationError {
+            kind: AuthFailureKind::Sasl,
+            message: "bad password".into(),
+        };
+        assert_eq!(
+            ProduceError::from_core(
+                CoreProduceError::Authentication(AuthFailureKind::Sasl),
+                Some(&auth)
+            ),
+            ProduceError::Authentication(auth)
+        );
     }
 }

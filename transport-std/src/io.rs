@@ -156,7 +156,7 @@ impl IoLoop {
     pub(crate) fn run(mut self) {
         let shared = self.shared.clone();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_loop()));
-        let leftovers: Vec<Pending> = {
+        let (leftovers, wakers): (Vec<Pending>, _) = {
             let mut st = shared.lock();
             st.io_gone = true;
             let mut left: Vec<Pending> = std::mem::take(&mut st.orphans);
@@ -166,8 +166,9 @@ impl IoLoop {
                 b.remaining = 0;
             }
             shared.progress.notify_all();
-            left
+            (left, st.send_waiters.take_all())
         };
+        wakers.into_iter().for_each(std::task::Waker::wake);
         if result.is_err() {
             error!(
                 "[Producer clientId={}] the I/O thread panicked; {} records abandoned",
@@ -216,11 +217,17 @@ impl IoLoop {
             if notify && st.waiters > 0 {
                 shared.progress.notify_all();
             }
+            // Async sends try again after news, or give up at their deadline.
+            let wakers = st.send_waiters.take_due(notify || exit, now);
             let orphans = std::mem::take(&mut st.orphans);
-            let next = st.core.poll_timeout();
+            let next = match (st.core.poll_timeout(), st.send_waiters.earliest_deadline()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             st.io_sleep_until = next;
             st.io_sleeping = !exit;
             drop(guard);
+            wakers.into_iter().for_each(std::task::Waker::wake);
             for p in orphans {
                 self.outbox.push((p, Err(ProduceError::Abandoned)));
             }
@@ -588,12 +595,7 @@ impl Transport for SocketTransport<'_> {
             tickets.count(),
         );
         let mut done = Vec::new();
-        let outcome = match (error, self.auth_error) {
-            (CoreError::Authentication(kind), Some(e)) if e.kind == kind => {
-                ProduceError::Authentication(e.clone())
-            }
-            _ => ProduceError::Kafka(error),
-        };
+        let outcome = ProduceError::from_core(error, self.auth_error);
         let Some(entry) = self.take_batch(tickets) else {
             return;
         };

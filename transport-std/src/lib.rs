@@ -29,6 +29,70 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Async services
+//!
+//! [`Producer`] is a `Clone + Send + Sync` handle: give each task (or an axum `State`) a
+//! clone. [`Producer::send_async`] never blocks the executor: while buffer memory is full
+//! or the topic's metadata is being fetched, its task sleeps until the I/O thread wakes it
+//! (when memory is freed, metadata arrives, or `max.block.ms` runs out); no runtime is
+//! needed (tokio, async-std, smol and `block_on` all work). [`Producer::try_send`] never
+//! waits at all: [`SendError::BufferFull`] says the buffer is full now (shed the load, an
+//! HTTP 503). Errors are this crate's own: [`SendError`] (not accepted) and
+//! [`ProduceError`] (accepted, not delivered) name the cause, and `broker_code()` gives the
+//! broker's [`ErrorCode`] (name, number, retriable).
+//!
+//! ```no_run
+//! use kafka_edge_std::{Producer, ProducerRecord, SendError};
+//!
+//! async fn handle(producer: Producer, body: Vec<u8>) -> Result<i64, SendError> {
+//!     let record = ProducerRecord::new("events").key(b"user-1").value(&body);
+//!     // Waits (without blocking) up to `max.block.ms` for buffer memory.
+//!     let delivery = producer.send_async(&record).await?;
+//!     match delivery.await {
+//!         Ok(meta) => Ok(meta.offset),
+//!         Err(e) => {
+//!             eprintln!("not written: {e} (broker code {:?})", e.broker_code());
+//!             Ok(-1)
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! From rdkafka's `FutureProducer`: `send(record, queue_timeout).await` is
+//! `send_async(&record).max_block(queue_timeout).await?.await`; `send_result` (no wait) is
+//! `try_send`; the `Timeout::Never` of a queue is a large `max_block`. The record is
+//! accepted in the poll that resolves `send_async`, so a `send_async` dropped before it
+//! resolved sent nothing (see its "Cancel safety"). `close` (and dropping the last clone)
+//! waits for pending records: call it from `spawn_blocking` inside a runtime.
+//! `examples/src/http.rs` (binary `kafka-edge-http`) is an axum service built this way.
+//!
+//! # Limits
+//!
+//! | what | limit | why, or what raises it |
+//! | --- | --- | --- |
+//! | buffer memory | `buffer.memory` (default 32 MiB), in `buffer.memory / batch.size` slots of `batch.size` (default 16 KiB; 4 x `batch.size` with compression) | a send waits (or `try_send` fails) when no slot is free; a record larger than a slot takes several contiguous slots |
+//! | a record | `max.request.size` (default 1 MiB; at most 2 GiB - 1) and the buffer memory | [`SendError::RecordTooLarge`] at once |
+//! | topics in use | 65,535 | [`SendError::TableFull`] `topics`; topics idle for `metadata.max.idle.ms` leave the table |
+//! | partitions, over all topics in use | 1,048,576 | [`SendError::TableFull`] `partitions` |
+//! | batches alive (queued, in flight, or awaiting their outcome) | 1,048,576 | more than any `buffer.memory` holds |
+//! | brokers, connections | 65,535 each | brokers beyond it are logged and not used |
+//! | `max.in.flight.requests.per.connection` | 1 to 8 (Java allows more; default 5) | refused when the producer is built |
+//! | a response | `max.response.size` (default 100 MiB, Kafka's `socket.request.max.bytes`) | a larger one closes the connection (retried) |
+//! | a request's framing (headers, topic and partition fields) | 64 MiB | far beyond `max.request.size` |
+//! | `bootstrap.servers` | 32 entries, host names of up to 255 bytes | refused when the producer is built |
+//! | `client.id` | 255 bytes | refused when the producer is built |
+//! | a topic name | 249 bytes of `[a-zA-Z0-9._-]` (Kafka's rule) | [`SendError::InvalidTopic`] |
+//! | headers | any number; the first [`INLINE_HEADERS`] (4) without a heap allocation | |
+//! | threads | one I/O thread per producer; callbacks run on it | |
+//!
+//! The tables ([`LIMITS`]) grow with use. What an entry costs on x86_64 (`size_of`,
+//! measured): a topic 336 bytes, a partition 56 (leader and epoch 8, leader list 4, queue
+//! 32, sequence 12), a broker 272, a connection 600 plus its buffers (which grow to its
+//! largest response and request framing), a batch 184 beside its `batch.size` of pool (12
+//! per pool slot). The pool itself is exactly `buffer.memory` (any `buffer.memory /
+//! batch.size`); the core state without tables is about 10.6 KB. Async sends waiting for
+//! memory cost one entry (a waker) each, and are all woken when memory is freed.
+//!
 //! # Design
 //!
 //! - **One copy**: the core state machine lives behind a mutex that caller threads and the
@@ -44,18 +108,8 @@
 //!   a vector of completions indexed by ticket; record `i` of a delivered range gets offset
 //!   `base_offset + i`. Futures and callbacks complete outside the lock, exactly once
 //!   (a record dropped without an outcome completes with [`ProduceError::Abandoned`]).
-//! - **Capacities**: no table is sized up front. Every table of the core (topics,
-//!   partitions, brokers, connections, batches, request and response buffers) grows with
-//!   use up to [`LIMITS`] ([`kafka_edge_core::Limits::UNBOUNDED`]): 65,535 topics, 1,048,576
-//!   partitions, 65,535 brokers and connections, 1,048,576 batches alive, responses of up to
-//!   `max.response.size` (100 MiB by default, Kafka's `socket.request.max.bytes`). What an
-//!   entry costs on x86_64 (`size_of`, measured): a topic 336 bytes, a partition 56
-//!   (leader and epoch 8, leader list 4, queue 32, sequence 12), a broker 272, a
-//!   connection 600 plus its buffers (which grow to its largest response and request
-//!   framing), a batch 184 beside its `batch.size` of pool (12 per pool slot). The pool
-//!   itself is exactly `buffer.memory` (any `buffer.memory / batch.size`); the core state
-//!   without tables is about 10.6 KB. A topic unused for `metadata.max.idle.ms` leaves
-//!   its entries for others.
+//! - **Capacities**: no table is sized up front; every table of the core grows with use
+//!   up to [`LIMITS`] (see "Limits" above).
 //! - **TLS** (`security.protocol=SSL`, `SASL_SSL`): rustls (the `ring` provider) inside
 //!   the same `mio` loop, configured from Java's `ssl.*` properties; see
 //!   [`ProducerBuilder`]'s "TLS". SASL is the core's, over TLS or not.
@@ -78,24 +132,33 @@ mod error;
 mod interceptor;
 mod io;
 mod oauth;
+mod partitioner;
 mod producer;
 mod properties;
 mod record;
+mod send_future;
 mod serialize;
 mod tls;
+mod waiters;
 
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{
-    AuthenticationError, BuildError, ProduceError, PropertiesError, SendError, SerializationError,
-    TlsConfigError,
+    AuthenticationError, BuildError, ErrorCode, ProduceError, PropertiesError, SendError,
+    SerializationError, TlsConfigError,
 };
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
-pub use kafka_edge_core::{Partitioner, ProducerConfig};
-pub use producer::{DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver};
+// Core types that appear in this crate's API, so that users never name the core crate.
+pub use kafka_edge_core::{
+    ConfigError, Limits, ProducerConfig, ProducerMetrics, murmur2, partition_for_key,
+};
+pub use partitioner::{Partitioner, TopicPartitions};
+pub use producer::{
+    DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver, SendFuture,
+};
 pub use properties::Properties;
-pub use record::{Header, ProducerRecord, RecordMetadata};
+pub use record::{Header, Headers, INLINE_HEADERS, ProducerRecord, RecordMetadata};
 #[cfg(feature = "json")]
 pub use serialize::JsonSerializer;
 pub use serialize::{BytesSerializer, Serializer, StringSerializer, TypedProducer, TypedRecord};

@@ -4,12 +4,13 @@
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Waker;
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_edge_core::{
-    ClientDnsLookup, HeapStorage, Limits, Partitioner, ProducerConfig,
-    ProducerRecord as CoreRecord, SendError as CoreSendError, Ticket,
+    ClientDnsLookup, HeapStorage, Limits, ProducerConfig, ProducerRecord as CoreRecord,
+    SendError as CoreSendError, Ticket,
 };
 use log::{debug, error, info, warn};
 
@@ -18,8 +19,11 @@ use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
 use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
 use crate::io::{IoLoop, WAKER_TOKEN};
+use crate::partitioner::{CoreAdapter, Partitioner};
 use crate::properties::Properties;
 use crate::record::ProducerRecord;
+pub use crate::send_future::SendFuture;
+use crate::waiters::SendWaiters;
 
 /// The limits of this transport's tables: far beyond any real cluster, and paid for only
 /// as they are used (every table grows with use; see the crate docs for the bytes each
@@ -37,7 +41,7 @@ pub const DEFAULT_DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// What the builder adds to the core configuration.
 struct Options {
     interceptors: Vec<Box<dyn ProducerInterceptor>>,
-    partitioner: Option<Box<dyn Partitioner + Send>>,
+    partitioner: Option<Box<dyn Partitioner>>,
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
     tls: Option<crate::tls::TlsSettings>,
@@ -62,7 +66,9 @@ pub(crate) struct State {
     pub(crate) core: CoreProducer,
     /// By batch index (`BatchId::index`).
     pub(crate) batches: Vec<BatchSlots>,
-    partitioner: Option<Box<dyn Partitioner + Send>>,
+    partitioner: Option<CoreAdapter>,
+    /// Async sends waiting for buffer memory or metadata: woken by the I/O thread.
+    pub(crate) send_waiters: SendWaiters,
     /// The I/O thread is (about to be) blocked in `poll` until `io_sleep_until`.
     pub(crate) io_sleeping: bool,
     pub(crate) io_sleep_until: Option<u64>,
@@ -72,7 +78,7 @@ pub(crate) struct State {
     pub(crate) close_deadline_ms: u64,
     /// The I/O thread has ended: nothing more will be delivered.
     pub(crate) io_gone: bool,
-    /// Threads blocked on `Shared::progress`.
+    /// Threads blocked on `Shared::progress` (blocking sends and flushes).
     pub(crate) waiters: usize,
     /// Completions found where they should not be (a batch entry reused with records
     /// left); the I/O thread fails them outside the lock.
@@ -115,7 +121,7 @@ impl State {
 
     fn try_send(&mut self, now_ms: u64, record: &CoreRecord<'_>) -> Result<Ticket, CoreSendError> {
         match self.partitioner.as_mut() {
-            Some(p) => self.core.send_with(now_ms, record, p.as_mut()),
+            Some(p) => self.core.send_with(now_ms, record, p),
             None => self.core.send(now_ms, record),
         }
     }
@@ -159,7 +165,7 @@ pub(crate) struct Shared {
     pub(crate) waker: mio::Waker,
     start: Instant,
     pub(crate) client_id: String,
-    max_block_ms: u64,
+    pub(crate) max_block_ms: u64,
     max_request_size: usize,
     pub(crate) interceptors: Vec<Box<dyn ProducerInterceptor>>,
     pub(crate) resolver: Option<Box<Resolver>>,
@@ -255,7 +261,7 @@ fn wall_clock_ms() -> i64 {
 pub struct ProducerBuilder {
     properties: Properties,
     interceptors: Vec<Box<dyn ProducerInterceptor>>,
-    partitioner: Option<Box<dyn Partitioner + Send>>,
+    partitioner: Option<Box<dyn Partitioner>>,
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
 }
@@ -303,9 +309,8 @@ impl ProducerBuilder {
     }
 
     /// Chooses the partition of records without an explicit one, in place of murmur2 and
-    /// the sticky partitioner (Java's `partitioner.class`). It is called under the
-    /// producer's lock with the topic's partitions; `on_append` is not called.
-    pub fn partitioner(mut self, partitioner: impl Partitioner + Send + 'static) -> Self {
+    /// the sticky partitioner (Java's `partitioner.class`); see [`Partitioner`].
+    pub fn partitioner(mut self, partitioner: impl Partitioner + 'static) -> Self {
         self.partitioner = Some(Box::new(partitioner));
         self
     }
@@ -353,8 +358,23 @@ impl ProducerBuilder {
     }
 }
 
-/// A Kafka producer (Java's `KafkaProducer`): share it between threads by reference or in
-/// an `Arc`; [`send`](Self::send) is cheap and safe from any number of threads.
+/// A Kafka producer (Java's `KafkaProducer`): a handle that is `Clone`, `Send` and `Sync`.
+/// Clones share one producer (one I/O thread, one buffer memory); the producer closes when
+/// the last clone is dropped (waiting up to
+/// [`drop_close_timeout`](ProducerBuilder::drop_close_timeout)) or when any clone calls
+/// [`close`](Self::close).
+///
+/// # Sending
+///
+/// | method | when buffer memory is full or the topic's metadata is not known yet | use from |
+/// | --- | --- | --- |
+/// | [`send`](Self::send), [`send_with_callback`](Self::send_with_callback) | blocks the thread up to `max.block.ms` | threads |
+/// | [`send_async`](Self::send_async) | `.await`s up to `max.block.ms`, never blocking the executor | async tasks (any executor) |
+/// | [`try_send`](Self::try_send) | returns at once with [`SendError::BufferFull`] or [`SendError::MetadataNotReady`] | anywhere that must not wait |
+///
+/// Each returns a [`DeliveryFuture`] once the record is accepted: the record's outcome,
+/// which can be `.await`ed, waited for, or ignored (the record is sent anyway). Every
+/// accepted record gets exactly one outcome.
 ///
 /// # Threading
 ///
@@ -371,7 +391,9 @@ impl ProducerBuilder {
 ///
 /// `send` blocks up to `max.block.ms` while buffer memory is full or the topic's metadata
 /// is being fetched, as Java's does; then it returns [`SendError::BufferTimeout`] or
-/// [`SendError::MetadataTimeout`]. Every record it accepts gets exactly one outcome.
+/// [`SendError::MetadataTimeout`]. [`send_async`](Self::send_async) waits the same way
+/// without blocking: its task is woken by the I/O thread when memory is freed, metadata
+/// arrives, or `max.block.ms` passes. Every record accepted gets exactly one outcome.
 ///
 /// # Bootstrap servers
 ///
@@ -385,10 +407,24 @@ impl ProducerBuilder {
 /// canonical names by reverse lookup, which only matters to SASL/Kerberos; std has no
 /// reverse lookup and this producer no Kerberos, so connections use the resolved addresses.)
 /// Connections resolve names again when they are opened, so the addresses may change.
+#[derive(Clone)]
 pub struct Producer {
+    pub(crate) shared: Arc<Shared>,
+    /// Shared by the clones: the last one dropped closes the producer.
+    owner: Arc<Owner>,
+}
+
+/// What closes the producer when the last clone of the handle is dropped.
+struct Owner {
     shared: Arc<Shared>,
     io_thread: Mutex<Option<JoinHandle<()>>>,
     drop_close_timeout: Duration,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        close(&self.shared, &self.io_thread, self.drop_close_timeout);
+    }
 }
 
 impl std::fmt::Debug for Producer {
@@ -484,7 +520,8 @@ impl Producer {
             state: Mutex::new(State {
                 core,
                 batches,
-                partitioner,
+                partitioner: partitioner.map(CoreAdapter),
+                send_waiters: SendWaiters::default(),
                 io_sleeping: false,
                 io_sleep_until: None,
                 wake_pending: false,
@@ -517,9 +554,12 @@ impl Producer {
              ({slots} slots of batch.size={batch_size})"
         );
         Ok(Self {
+            owner: Arc::new(Owner {
+                shared: shared.clone(),
+                io_thread: Mutex::new(Some(handle)),
+                drop_close_timeout,
+            }),
             shared,
-            io_thread: Mutex::new(Some(handle)),
-            drop_close_timeout,
         })
     }
 
@@ -530,18 +570,75 @@ impl Producer {
 
     /// Sends `record` (Java's `send(record)`): copies it into a batch and returns at once,
     /// unless buffer memory is full or the topic's metadata is not known yet: then it blocks
-    /// up to `max.block.ms`. The future completes once the brokers acknowledged the record
-    /// (or it failed).
+    /// the thread up to `max.block.ms` (from an async task use
+    /// [`send_async`](Self::send_async)). The future completes once the brokers
+    /// acknowledged the record (or it failed).
     pub fn send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryFuture, SendError> {
         let (future, slot) = DeliveryFuture::new();
         self.send_completion(record, Completion::Future(slot))?;
         Ok(future)
     }
 
+    /// Sends `record` without blocking the thread: the returned future copies the record
+    /// into a batch when polled, and while buffer memory is full or the topic's metadata
+    /// is being fetched it waits (up to `max.block.ms`, or
+    /// [`SendFuture::max_block`]), woken by the producer's I/O thread when memory is freed
+    /// or metadata arrives. It needs no particular runtime (tokio, async-std, smol, a
+    /// `block_on`). It resolves to the record's [`DeliveryFuture`], which resolves once the
+    /// brokers acknowledged the record: rdkafka's `FutureProducer::send(record,
+    /// queue_timeout).await` is `send_async(&record).await?.await`.
+    ///
+    /// ```no_run
+    /// # async fn f(producer: kafka_edge_std::Producer) -> Result<(), Box<dyn std::error::Error>> {
+    /// use kafka_edge_std::ProducerRecord;
+    /// let record = ProducerRecord::new("events").key(b"k").value(b"v");
+    /// let delivery = producer.send_async(&record).await?; // accepted (buffered)
+    /// let meta = delivery.await?; // acknowledged
+    /// println!("written at {}-{}@{}", meta.topic, meta.partition, meta.offset);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// The record is accepted in the same poll that resolves the future, so dropping the
+    /// future before it resolved means the record was **not** accepted (it will not be sent
+    /// and has no outcome): a `select!` or a timeout around it loses nothing that was
+    /// accepted. Once it resolved, dropping the [`DeliveryFuture`] does not cancel the
+    /// record. Interceptors see `on_send` at the first poll and `on_send_error` if it
+    /// resolves with an error; a future dropped unresolved reports neither.
+    pub fn send_async<'p, 'r>(&'p self, record: &'r ProducerRecord<'r>) -> SendFuture<'p, 'r> {
+        SendFuture {
+            producer: self,
+            record,
+            max_block_ms: self.shared.max_block_ms,
+            started: None,
+            waiter: None,
+            done: false,
+        }
+    }
+
+    /// Sends `record` if the producer can take it at once, else returns at once:
+    /// [`SendError::BufferFull`] while buffer memory is full, and
+    /// [`SendError::MetadataNotReady`] while the topic's partitions are being fetched (the
+    /// fetch has started: retry shortly). Never blocks; for shedding load (an HTTP 503)
+    /// where waiting is worse than refusing.
+    pub fn try_send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryFuture, SendError> {
+        let (future, slot) = DeliveryFuture::new();
+        self.intercepted(record, |p| {
+            let prepared = p.prepare(record)?;
+            let mut completion = Some(Completion::Future(slot));
+            let sh = &*p.shared;
+            let mut st = sh.lock();
+            p.attempt(&mut st, record, &prepared, &mut completion)
+        })?;
+        Ok(future)
+    }
+
     /// Sends `record` and calls `callback` with its outcome on the I/O thread (Java's
-    /// `send(record, callback)`). The callback must be quick; it may send more records but
-    /// must not call [`flush`](Self::flush) or block on a future. When `send_with_callback`
-    /// returns an error, the callback is dropped without being called.
+    /// `send(record, callback)`), blocking as [`send`](Self::send) does. The callback must
+    /// be quick; it may send more records but must not call [`flush`](Self::flush) or block
+    /// on a future. When `send_with_callback` returns an error, the callback is dropped
+    /// without being called.
     pub fn send_with_callback<F>(
         &self,
         record: &ProducerRecord<'_>,
@@ -558,10 +655,19 @@ impl Producer {
         record: &ProducerRecord<'_>,
         completion: Completion,
     ) -> Result<(), SendError> {
+        self.intercepted(record, |p| p.send_blocking(record, completion))
+    }
+
+    /// Runs a send between the interceptors' `on_send` and, when it fails, `on_send_error`.
+    fn intercepted(
+        &self,
+        record: &ProducerRecord<'_>,
+        send: impl FnOnce(&Self) -> Result<(), SendError>,
+    ) -> Result<(), SendError> {
         for i in &self.shared.interceptors {
             i.on_send(record);
         }
-        let result = self.send_inner(record, completion);
+        let result = send(self);
         if let Err(e) = &result {
             for i in &self.shared.interceptors {
                 i.on_send_error(record, e);
@@ -570,95 +676,119 @@ impl Producer {
         result
     }
 
-    fn send_inner(
+    /// Checks what needs no lock and stamps the record: the core's view of it.
+    pub(crate) fn prepare<'r>(
         &self,
-        record: &ProducerRecord<'_>,
-        completion: Completion,
-    ) -> Result<(), SendError> {
-        let sh = &*self.shared;
+        record: &'r ProducerRecord<'_>,
+    ) -> Result<CoreRecord<'r>, SendError> {
+        let max = self.shared.max_request_size;
         let size = record.min_encoded_size();
-        if size > sh.max_request_size {
-            return Err(SendError::RecordTooLarge {
-                size,
-                max: sh.max_request_size,
-            });
+        if size > max {
+            return Err(SendError::RecordTooLarge { size, max });
         }
-        let timestamp = record.timestamp.unwrap_or_else(wall_clock_ms);
-        let core_record = CoreRecord {
+        Ok(CoreRecord {
             topic: record.topic,
             partition: record.partition,
             key: record.key,
             value: record.value,
             headers: &record.headers,
-            timestamp,
-        };
+            timestamp: record.timestamp.unwrap_or_else(wall_clock_ms),
+        })
+    }
+
+    /// One try of the core's `send`, under the lock. `Ok` takes the completion out of
+    /// `completion`; `BufferFull` and `MetadataNotReady` mean wait (or give up), any other
+    /// error is final.
+    pub(crate) fn attempt(
+        &self,
+        st: &mut State,
+        record: &ProducerRecord<'_>,
+        prepared: &CoreRecord<'_>,
+        completion: &mut Option<Completion>,
+    ) -> Result<(), SendError> {
+        let sh = &*self.shared;
+        if st.closing {
+            return Err(SendError::Closed);
+        }
+        if st.io_gone {
+            return Err(SendError::IoThreadGone);
+        }
+        let before = st.progress();
+        let result = st.try_send(sh.now_ms(), prepared);
+        st.wake_if_needed(before, &sh.waker);
+        match result {
+            Ok(ticket) => {
+                if let Some(c) = completion.take() {
+                    st.register(ticket, Pending::new(c, prepared.timestamp));
+                }
+                Ok(())
+            }
+            Err(CoreSendError::Authentication(kind)) => {
+                let message = st
+                    .core
+                    .authentication_failure()
+                    .map_or("", |f| f.message.as_str());
+                Err(SendError::Authentication(AuthenticationError {
+                    kind,
+                    message: message.into(),
+                }))
+            }
+            Err(e) => Err(SendError::from_core(e, record.topic)),
+        }
+    }
+
+    /// The error of a wait that ran out: for memory or for metadata.
+    pub(crate) fn timed_out(
+        st: &State,
+        waited_for: &SendError,
+        topic: &str,
+        max_block_ms: u64,
+    ) -> SendError {
+        match waited_for {
+            SendError::BufferFull => SendError::BufferTimeout { max_block_ms },
+            _ => SendError::MetadataTimeout {
+                topic: topic.to_string(),
+                max_block_ms,
+                cause: st.last_connection_error.clone(),
+            },
+        }
+    }
+
+    fn send_blocking(
+        &self,
+        record: &ProducerRecord<'_>,
+        completion: Completion,
+    ) -> Result<(), SendError> {
+        let sh = &*self.shared;
+        let prepared = self.prepare(record)?;
+        let mut completion = Some(completion);
         // Set on the first wait only: the common path reads the clock twice (wall clock for
         // the timestamp, monotonic for the core).
         let mut deadline: Option<Instant> = None;
         let mut st = sh.lock();
         loop {
-            if st.closing {
-                return Err(SendError::Closed);
-            }
-            if st.io_gone {
-                return Err(SendError::IoThreadGone);
-            }
-            let before = st.progress();
-            let waiting_for_memory = match st.try_send(sh.now_ms(), &core_record) {
-                Ok(ticket) => {
-                    st.register(ticket, Pending::new(completion, timestamp));
-                    st.wake_if_needed(before, &sh.waker);
-                    return Ok(());
-                }
-                Err(CoreSendError::BufferFull) => true,
-                Err(CoreSendError::MetadataNotReady) => false,
-                Err(CoreSendError::Closed) => return Err(SendError::Closed),
-                Err(CoreSendError::RecordTooLarge { size, max }) => {
-                    return Err(SendError::RecordTooLarge { size, max });
-                }
-                Err(CoreSendError::Authentication(kind)) => {
-                    let message = st
-                        .core
-                        .authentication_failure()
-                        .map_or("", |f| f.message.as_str());
-                    return Err(SendError::Authentication(AuthenticationError {
-                        kind,
-                        message: message.into(),
-                    }));
-                }
-                Err(e) => return Err(SendError::Rejected(e)),
+            let waited_for = match self.attempt(&mut st, record, &prepared, &mut completion) {
+                Ok(()) => return Ok(()),
+                Err(e @ (SendError::BufferFull | SendError::MetadataNotReady { .. })) => e,
+                Err(e) => return Err(e),
             };
-            st.wake_if_needed(before, &sh.waker);
             let now = Instant::now();
             let deadline =
                 *deadline.get_or_insert_with(|| now + Duration::from_millis(sh.max_block_ms));
             let left = match deadline.checked_duration_since(now) {
                 Some(left) if !left.is_zero() => left,
                 _ => {
-                    return Err(if waiting_for_memory {
-                        SendError::BufferTimeout {
-                            max_block_ms: sh.max_block_ms,
-                        }
-                    } else {
-                        SendError::MetadataTimeout {
-                            topic: record.topic.to_string(),
-                            max_block_ms: sh.max_block_ms,
-                            cause: st.last_connection_error.clone(),
-                        }
-                    });
+                    return Err(Self::timed_out(
+                        &st,
+                        &waited_for,
+                        record.topic,
+                        sh.max_block_ms,
+                    ));
                 }
             };
             if sh.on_io_thread() {
                 // A callback cannot wait for the I/O thread: it is the I/O thread.
-                return Err(if waiting_for_memory {
-                    SendError::BufferTimeout { max_block_ms: 0 }
-                } else {
-                    SendError::MetadataTimeout {
-                        topic: record.topic.to_string(),
-                        max_block_ms: 0,
-                        cause: st.last_connection_error.clone(),
-                    }
-                });
+                return Err(Self::timed_out(&st, &waited_for, record.topic, 0));
             }
             st.waiters += 1;
             st = sh
@@ -718,42 +848,7 @@ impl Producer {
     /// has its outcome when `close` returns. From a callback, `close` only starts closing
     /// (with no grace time) and returns.
     pub fn close(&self, timeout: Duration) {
-        let sh = &*self.shared;
-        let on_io = sh.on_io_thread();
-        let timeout = if on_io { Duration::ZERO } else { timeout };
-        let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        {
-            let mut st = sh.lock();
-            let now = sh.now_ms();
-            let deadline = now.saturating_add(timeout_ms);
-            if !st.io_gone && (!st.closing || deadline < st.close_deadline_ms) {
-                debug!(
-                    "[Producer clientId={}] closing with timeout {timeout_ms} ms",
-                    sh.client_id
-                );
-                st.core.close(now, timeout_ms);
-                st.close_deadline_ms = deadline;
-            }
-            st.closing = true;
-            st.wake(&sh.waker);
-            sh.progress.notify_all();
-        }
-        if on_io {
-            warn!(
-                "[Producer clientId={}] close() from a callback: closing without waiting",
-                sh.client_id
-            );
-            return;
-        }
-        let mut handle = self.io_thread.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = handle.take()
-            && h.join().is_err()
-        {
-            error!(
-                "[Producer clientId={}] the I/O thread panicked",
-                sh.client_id
-            );
-        }
+        close(&self.shared, &self.owner.io_thread, timeout);
     }
 
     /// Bytes of buffer memory in use (batches not yet reported).
@@ -776,9 +871,45 @@ impl Producer {
     }
 }
 
-impl Drop for Producer {
-    fn drop(&mut self) {
-        self.close(self.drop_close_timeout);
+/// [`Producer::close`], for the handle and for the last clone's drop.
+fn close(sh: &Shared, io_thread: &Mutex<Option<JoinHandle<()>>>, timeout: Duration) {
+    let on_io = sh.on_io_thread();
+    let timeout = if on_io { Duration::ZERO } else { timeout };
+    let timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+    let wakers = {
+        let mut st = sh.lock();
+        let now = sh.now_ms();
+        let deadline = now.saturating_add(timeout_ms);
+        if !st.io_gone && (!st.closing || deadline < st.close_deadline_ms) {
+            debug!(
+                "[Producer clientId={}] closing with timeout {timeout_ms} ms",
+                sh.client_id
+            );
+            st.core.close(now, timeout_ms);
+            st.close_deadline_ms = deadline;
+        }
+        st.closing = true;
+        st.wake(&sh.waker);
+        sh.progress.notify_all();
+        st.send_waiters.take_all()
+    };
+    // Async sends waiting for memory now fail with `Closed`.
+    wakers.into_iter().for_each(Waker::wake);
+    if on_io {
+        warn!(
+            "[Producer clientId={}] close() from a callback: closing without waiting",
+            sh.client_id
+        );
+        return;
+    }
+    let mut handle = io_thread.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(h) = handle.take()
+        && h.join().is_err()
+    {
+        error!(
+            "[Producer clientId={}] the I/O thread panicked",
+            sh.client_id
+        );
     }
 }
 

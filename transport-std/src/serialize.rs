@@ -81,7 +81,7 @@ pub struct TypedRecord<'a, K: ?Sized, V: ?Sized> {
     /// The value, or `None` for a null value.
     pub value: Option<&'a V>,
     /// The headers.
-    pub headers: Vec<Header<'a>>,
+    pub headers: crate::record::Headers<'a>,
     /// `CreateTime` (ms since the Unix epoch), or `None` for now.
     pub timestamp: Option<i64>,
 }
@@ -94,7 +94,7 @@ impl<'a, K: ?Sized, V: ?Sized> TypedRecord<'a, K, V> {
             partition: None,
             key: None,
             value: Some(value),
-            headers: Vec::new(),
+            headers: crate::record::Headers::new(),
             timestamp: None,
         }
     }

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 use common::{
     StallingProxy, builder, cluster, init_log, keyless_records, murmur2_partition, owned, send_all,
 };
-use kafka_edge_core::protocol::ErrorCode;
 use kafka_edge_std::{
-    DeliveryResult, ProduceError, Producer, ProducerInterceptor, ProducerRecord, Properties,
-    RecordMetadata, SendError, StringSerializer, TypedProducer, TypedRecord,
+    DeliveryResult, ErrorCode, ProduceError, Producer, ProducerInterceptor, ProducerRecord,
+    Properties, RecordMetadata, SendError, StringSerializer, TypedProducer, TypedRecord,
 };
 use kafka_edge_tests::{
     Ground, TestRecord, assert_read_back_exactly, hex, judge, keyed_records, topic_name,
@@ -96,7 +95,14 @@ fn explicit_partitions_are_kept() {
     let err = p
         .send(&ProducerRecord::new(&topic).value(b"x").partition(3))
         .unwrap_err();
-    assert!(matches!(err, SendError::Rejected(_)), "{err:?}");
+    assert_eq!(
+        err,
+        SendError::InvalidPartition {
+            topic: topic.clone(),
+            partition: 3,
+            num_partitions: 3
+        }
+    );
     p.close(T);
     assert_read_back_exactly(&records, &judge(&c, &topic), |i| (i % 3) as i32);
 }
@@ -259,10 +265,7 @@ fn close_with_zero_timeout_fails_what_is_pending() {
     p.close(Duration::ZERO);
     for f in futures {
         let r = f.try_result().expect("an outcome at close");
-        assert_eq!(
-            r,
-            Err(ProduceError::Kafka(kafka_edge_core::ProduceError::Closed))
-        );
+        assert_eq!(r, Err(ProduceError::Closed));
     }
 }
 
@@ -375,12 +378,7 @@ fn full_buffer_blocks_up_to_max_block_ms() {
     assert_eq!(accepted.len(), 4, "one 900-byte record per 1 KiB slot");
     p.close(Duration::ZERO);
     for f in &accepted {
-        assert_eq!(
-            f.try_result(),
-            Some(Err(ProduceError::Kafka(
-                kafka_edge_core::ProduceError::Closed
-            )))
-        );
+        assert_eq!(f.try_result(), Some(Err(ProduceError::Closed)));
     }
 }
 
@@ -742,20 +740,31 @@ fn typed_producer_and_properties_files() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// Sends every keyless record to partition `len(value) % n` (a custom partitioner).
-struct ByLength;
+/// A custom partitioner written with kafka-edge-std alone: keys starting with `pin-` go to
+/// the last partition, other keys where Java's murmur2 puts them, keyless records to
+/// partition `len(value) % n`. It records what it was shown.
+struct Pinning {
+    seen: Arc<Mutex<Vec<(String, u32, usize)>>>,
+}
 
-impl kafka_edge_std::Partitioner for ByLength {
+impl kafka_edge_std::Partitioner for Pinning {
     fn partition(
         &mut self,
         topic: &str,
-        _key: Option<&[u8]>,
+        key: Option<&[u8]>,
         value: Option<&[u8]>,
-        partitions: &kafka_edge_core::PartitionSet<'_>,
-    ) -> Result<i32, kafka_edge_core::PartitionError> {
-        // The core names the topic, as Java's `partition(topic, ...)` does.
-        assert!(topic.starts_with("std-custom-part"), "{topic}");
-        Ok((value.map_or(0, <[u8]>::len) as u32 % partitions.num_partitions()) as i32)
+        partitions: kafka_edge_std::TopicPartitions<'_>,
+    ) -> i32 {
+        self.seen.lock().unwrap().push((
+            topic.to_string(),
+            partitions.count(),
+            partitions.available().len(),
+        ));
+        match key {
+            Some(k) if k.starts_with(b"pin-") => partitions.count() as i32 - 1,
+            Some(k) => partitions.partition_for_key(k),
+            None => (value.map_or(0, <[u8]>::len) as u32 % partitions.count()) as i32,
+        }
     }
 }
 
@@ -765,18 +774,41 @@ fn a_custom_partitioner_places_records() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-custom-part");
     c.create_topic(&topic, 3, 1, &[]);
-    let p = builder(&c, &[]).partitioner(ByLength).build().unwrap();
-    let values: Vec<Vec<u8>> = (0..30).map(|i| vec![b'x'; 1 + i]).collect();
-    let metas: Vec<_> = values
-        .iter()
-        .map(|v| p.send(&ProducerRecord::new(&topic).value(v)).unwrap())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .map(|f| f.wait().unwrap())
-        .collect();
-    for (v, m) in values.iter().zip(&metas) {
-        assert_eq!(m.partition, (v.len() % 3) as i32);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let p = builder(&c, &[("linger.ms", "5")])
+        .partitioner(Pinning { seen: seen.clone() })
+        .build()
+        .unwrap();
+    let mut records: Vec<TestRecord> = keyed_records(7, 60, 40);
+    for (i, r) in records.iter_mut().enumerate() {
+        match i % 3 {
+            0 => r.key = Some(kafka_edge_tests::hex(format!("pin-{i}").as_bytes())),
+            1 => r.key = None,
+            _ => {}
+        }
     }
+    let expected = |r: &TestRecord| -> i32 {
+        match &r.key {
+            Some(k) if k.starts_with(&kafka_edge_tests::hex(b"pin-")) => 2,
+            Some(_) => murmur2_partition(r, 3),
+            None => (r.value.as_ref().map_or(0, |v| v.len() / 2) % 3) as i32,
+        }
+    };
+    let metas = send_all(&p, &topic, &records);
+    for (i, (r, m)) in records.iter().zip(&metas).enumerate() {
+        assert_eq!(m.partition, expected(r), "record {i}");
+    }
+    p.close(T);
+    // The partitioner saw the topic's name and its 3 partitions, all with a leader.
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), records.len());
+    assert!(
+        seen.iter().all(|s| *s == (topic.clone(), 3, 3)),
+        "{:?}",
+        seen[0]
+    );
+    let judged = judge(&c, &topic);
+    assert_read_back_exactly(&records, &judged, |i| expected(&records[i]));
 }
 
 #[test]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{init_log, owned};
-use kafka_edge_core::partition_for_key;
+use kafka_edge_std::partition_for_key;
 use kafka_edge_std::{
     AuthFailureKind, BuildError, Producer, ProducerBuilder, ProducerRecord, SendError,
     TlsConfigError,
@@ -155,7 +155,7 @@ fn ssl_large_requests_cross_full_buffers() {
         .map(|i| TestRecord {
             key: None,
             value: Some(kafka_edge_tests::hex(&vec![i; 100_000])),
-            headers: vec![],
+            headers: Default::default(),
             timestamp: 1_700_000_000_000 + i64::from(i),
             partition: Some(0),
         })
@@ -284,7 +284,7 @@ fn mtls_with_inline_pem_librdkafka_names_and_pkcs12() {
         let r = TestRecord {
             key: None,
             value: Some(kafka_edge_tests::hex(name.as_bytes())),
-            headers: vec![],
+            headers: Default::default(),
             timestamp: 1_700_000_000_000 + i as i64,
             partition: Some(0),
         };

@@ -7,7 +7,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use common::{builder, cluster, init_log, owned};
-use kafka_edge_core::partition_for_key;
+use kafka_edge_std::partition_for_key;
 use kafka_edge_tests::{Ground, assert_read_back_exactly, judge, keyed_records, topic_name, unhex};
 
 #[test]

@@ -190,5 +190,5 @@ pub fn send_all(p: &Producer, topic: &str, records: &[TestRecord]) -> Vec<Record
 /// Java's partition (murmur2) of keyed record `r` over `partitions`.
 pub fn murmur2_partition(r: &TestRecord, partitions: u32) -> i32 {
     let key = unhex(r.key.as_deref().expect("keyed"));
-    kafka_edge_core::partition_for_key(&key, std::num::NonZeroU32::new(partitions).expect("> 0"))
+    kafka_edge_std::partition_for_key(&key, std::num::NonZeroU32::new(partitions).expect("> 0"))
 }
