@@ -465,10 +465,7 @@ fn broker_gone_past_the_delivery_timeout_fails_every_record_and_frees_memory() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let outcomes = outcomes.lock().unwrap().clone();
-    let expired = format!(
-        "{:?}",
-        ProduceError::Kafka(kafka_edge_core::ProduceError::DeliveryTimeout)
-    );
+    let expired = format!("{:?}", ProduceError::DeliveryTimeout);
     assert_eq!(
         outcomes,
         HashMap::from([(expired, accepted)]),
