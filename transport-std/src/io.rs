@@ -208,6 +208,7 @@ impl IoLoop {
                 st.core.handle_timeout(now);
             }
             notify |= self.drain(st, now);
+            st.metrics.roll_if_due(now, &mut st.core);
             st.last_connection_error.clone_from(&self.conn_errors.last);
             self.log_limits(st);
             let exit = st.closing
@@ -217,7 +218,14 @@ impl IoLoop {
                 shared.progress.notify_all();
             }
             let orphans = std::mem::take(&mut st.orphans);
-            let next = st.core.poll_timeout();
+            // Wake for the next metrics sample boundary too.
+            let next = Some(
+                st.core
+                    .poll_timeout()
+                    .map_or(st.metrics.next_roll_ms(), |t| {
+                        t.min(st.metrics.next_roll_ms())
+                    }),
+            );
             st.io_sleep_until = next;
             st.io_sleeping = !exit;
             drop(guard);

@@ -77,6 +77,7 @@ mod delivery;
 mod error;
 mod interceptor;
 mod io;
+mod metrics;
 mod oauth;
 mod producer;
 mod properties;
@@ -93,6 +94,10 @@ pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
 pub use kafka_edge_core::{Partitioner, ProducerConfig};
+pub use metrics::{
+    Counters, DEFAULT_NUM_SAMPLES, DEFAULT_SAMPLE_WINDOW_MS, MetricKind, MetricValue, Metrics,
+    TopicMetrics,
+};
 pub use producer::{DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver};
 pub use properties::Properties;
 pub use record::{Header, ProducerRecord, RecordMetadata};

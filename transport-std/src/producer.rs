@@ -18,6 +18,7 @@ use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
 use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
 use crate::io::{IoLoop, WAKER_TOKEN};
+use crate::metrics::{Metrics, Sampler};
 use crate::properties::Properties;
 use crate::record::ProducerRecord;
 
@@ -43,6 +44,11 @@ struct Options {
     tls: Option<crate::tls::TlsSettings>,
     /// The OAUTHBEARER token, with `sasl.mechanism=OAUTHBEARER`.
     oauth_token: Option<String>,
+    /// `metrics.*` settings and the metrics callback.
+    metrics: (
+        crate::metrics::MetricsSettings,
+        Option<crate::metrics::MetricsCallback>,
+    ),
 }
 
 /// The completions of one batch of the core's batch table.
@@ -79,6 +85,8 @@ pub(crate) struct State {
     pub(crate) orphans: Vec<Pending>,
     /// The I/O thread's last connection error, while no connection succeeded since.
     pub(crate) last_connection_error: Option<String>,
+    /// The samples behind [`Producer::metrics`]; the I/O thread rolls them.
+    pub(crate) metrics: Sampler,
 }
 
 /// What the I/O thread sleeps until, before a command on the core.
@@ -258,6 +266,7 @@ pub struct ProducerBuilder {
     partitioner: Option<Box<dyn Partitioner + Send>>,
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
+    pub(crate) metrics_callback: Option<crate::metrics::MetricsCallback>,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -279,6 +288,7 @@ impl Default for ProducerBuilder {
             partitioner: None,
             resolver: None,
             drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
+            metrics_callback: None,
         }
     }
 }
@@ -339,6 +349,7 @@ impl ProducerBuilder {
             None
         };
         let oauth_token = crate::oauth::token(&self.properties, &config)?;
+        let metrics = crate::metrics::settings(&self.properties)?;
         Producer::start(
             config,
             Options {
@@ -348,6 +359,7 @@ impl ProducerBuilder {
                 drop_close_timeout: self.drop_close_timeout,
                 tls,
                 oauth_token,
+                metrics: (metrics, self.metrics_callback),
             },
         )
     }
@@ -432,6 +444,7 @@ impl Producer {
                 drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
                 tls,
                 oauth_token: None,
+                metrics: Default::default(),
             },
         )
     }
@@ -444,6 +457,7 @@ impl Producer {
             drop_close_timeout,
             tls,
             oauth_token,
+            metrics,
         } = options;
         let batch_size = config.slot_size();
         let slots = config.buffer_memory / batch_size.max(1);
@@ -494,6 +508,7 @@ impl Producer {
                 waiters: 0,
                 orphans: Vec::new(),
                 last_connection_error: None,
+                metrics: Sampler::new(metrics.0, &client_id, 0, metrics.1)?,
             }),
             progress: Condvar::new(),
             waker,
@@ -661,12 +676,16 @@ impl Producer {
                 });
             }
             st.waiters += 1;
+            let waited = Instant::now();
             st = sh
                 .progress
                 .wait_timeout(st, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
             st.waiters -= 1;
+            if waiting_for_memory {
+                st.metrics.add_buffer_wait(waited.elapsed());
+            }
         }
     }
 
@@ -761,9 +780,10 @@ impl Producer {
         self.shared.lock().core.buffer_used_bytes()
     }
 
-    /// The core's counters (requests, batches, retries, connections, bytes).
-    pub fn metrics(&self) -> kafka_edge_core::ProducerMetrics {
-        *self.shared.lock().core.metrics()
+    /// Java's producer metrics now, over the current window (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        let st = self.shared.lock();
+        st.metrics.snapshot(self.shared.now_ms(), &st.core)
     }
 
     /// Replaces the OAUTHBEARER token (`sasl.mechanism=OAUTHBEARER`) for the authentications
