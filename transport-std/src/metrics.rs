@@ -745,24 +745,31 @@ impl Sampler {
             &now,
             maxima,
             self.settings,
-            core.buffer_available_bytes() as u64,
-            core.config().buffer_memory as u64,
-            core.requests_in_flight() as u64,
+            Levels {
+                buffer_available_bytes: core.buffer_available_bytes() as u64,
+                buffer_total_bytes: core.config().buffer_memory as u64,
+                requests_in_flight: core.requests_in_flight() as u64,
+            },
         )
     }
 }
 
+/// The levels read at the instant of a snapshot (Java's gauges).
+#[derive(Debug, Clone, Copy, Default)]
+struct Levels {
+    buffer_available_bytes: u64,
+    buffer_total_bytes: u64,
+    requests_in_flight: u64,
+}
+
 /// The metrics from the window's first reading `base` to `now`.
-#[allow(clippy::too_many_arguments)]
 fn compute(
     client_id: &str,
     base: &Reading,
     now: &Reading,
     maxima: Maxima,
     settings: MetricsSettings,
-    buffer_available_bytes: u64,
-    buffer_total_bytes: u64,
-    requests_in_flight: u64,
+    levels: Levels,
 ) -> Metrics {
     let elapsed = now.at_ms.saturating_sub(base.at_ms);
     let window_ms = rate_window_ms(elapsed, settings.window_ms, settings.samples);
@@ -771,7 +778,7 @@ fn compute(
     let rate = |f: fn(&ProducerMetrics) -> u64| per_second(d(f), window_ms);
     let latency_count = d(|m| m.request_latency_count);
     let batches = d(|m| m.batches_sent);
-    let topics = now
+    let mut topics = now
         .topics
         .iter()
         .map(|(name, t)| {
@@ -794,7 +801,6 @@ fn compute(
             }
         })
         .collect::<Vec<_>>();
-    let mut topics = topics;
     topics.sort_by(|x, y| x.topic.cmp(&y.topic));
     Metrics {
         client_id: client_id.to_string(),
@@ -819,8 +825,8 @@ fn compute(
         },
         records_per_request_avg: average(d(|m| m.records_sent), d(|m| m.produce_requests)),
         compression_rate_avg: average(d(|m| m.compression_ratio_ppm_sum), batches) / 1_000_000.0,
-        buffer_total_bytes,
-        buffer_available_bytes,
+        buffer_total_bytes: levels.buffer_total_bytes,
+        buffer_available_bytes: levels.buffer_available_bytes,
         bufferpool_wait_ratio: now.buffer_wait_ns.saturating_sub(base.buffer_wait_ns) as f64
             / (window_ms.max(1) as f64 * 1_000_000.0),
         bufferpool_wait_time_ns_total: now.buffer_wait_ns,
@@ -828,7 +834,7 @@ fn compute(
         outgoing_byte_rate: rate(|m| m.bytes_sent),
         request_total: b.requests_sent,
         request_rate: rate(|m| m.requests_sent),
-        requests_in_flight,
+        requests_in_flight: levels.requests_in_flight,
         batch_split_total: b.batches_split,
         batch_split_rate: rate(|m| m.batches_split),
         topics,
@@ -905,7 +911,12 @@ mod tests {
         };
         let base = reading(10_000, 1_000, 10, 50_000);
         let now = reading(12_000, 3_000, 30, 250_000);
-        let m = compute("c", &base, &now, Maxima::default(), settings, 7, 8, 1);
+        let levels = Levels {
+            buffer_available_bytes: 7,
+            buffer_total_bytes: 8,
+            requests_in_flight: 1,
+        };
+        let m = compute("c", &base, &now, Maxima::default(), settings, levels);
         assert_eq!(m.window_ms, 2_000);
         assert_eq!(m.record_send_total, 3_000);
         // 2,000 records in 2 s.
@@ -938,7 +949,14 @@ mod tests {
         let settings = MetricsSettings::default();
         let base = reading(0, 0, 0, 0);
         let now = reading(5_000, 350, 7, 700);
-        let m = compute("c", &base, &now, Maxima::default(), settings, 0, 0, 0);
+        let m = compute(
+            "c",
+            &base,
+            &now,
+            Maxima::default(),
+            settings,
+            Levels::default(),
+        );
         // 5 s elapsed, plus one whole 30 s window: 350 records / 35 s.
         assert_eq!(m.window_ms, 35_000);
         assert!((m.record_send_rate - 10.0).abs() < 1e-9);
@@ -954,9 +972,7 @@ mod tests {
             &reading(30_000, 30, 3, 300),
             Maxima::default(),
             settings,
-            0,
-            0,
-            0,
+            Levels::default(),
         );
         let text = m.to_prometheus("kafka_producer", &[("env", "a\\b")]);
         assert!(text.contains("# TYPE kafka_producer_record_send_total counter\n"));
