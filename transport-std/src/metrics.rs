@@ -949,18 +949,17 @@ mod tests {
         let settings = MetricsSettings::default();
         let base = reading(0, 0, 0, 0);
         let now = reading(5_000, 350, 7, 700);
-        let m = compute(
-            "c",
-            &base,
-            &now,
-            Maxima::default(),
-            settings,
-            Levels::default(),
-        );
+        let maxima = Maxima {
+            batch_bytes: 500,
+            latency_ms: 9,
+        };
+        let m = compute("c", &base, &now, maxima, settings, Levels::default());
         // 5 s elapsed, plus one whole 30 s window: 350 records / 35 s.
         assert_eq!(m.window_ms, 35_000);
         assert!((m.record_send_rate - 10.0).abs() < 1e-9);
-        assert!(m.batch_size_max.is_finite());
+        // A maximum counts only with samples in the window: batches yes, latencies none.
+        assert!((m.batch_size_max - 500.0).abs() < 1e-9);
+        assert!(m.request_latency_max.is_nan());
     }
 
     #[test]
