@@ -181,6 +181,8 @@ pub use config::{
     DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL, MAX_BOOTSTRAP_LEN, MAX_BOOTSTRAP_SERVERS,
     MAX_CLIENT_ID_LEN, MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
 };
+#[cfg(feature = "metrics")]
+pub use metadata::TopicMetrics;
 pub use metadata::{
     Broker, MAX_TOPIC_NAME_LEN, Metadata, RegisterError, TopicStatus, is_valid_topic_name,
 };

@@ -91,6 +91,33 @@ pub struct TopicEntry {
     generation: u16,
     /// When a record was last sent to the topic (`now_ms` scale).
     last_used_ms: u64,
+    /// The topic's send, retry and error counters (Java's `producer-topic-metrics`).
+    #[cfg(feature = "metrics")]
+    metrics: TopicMetrics,
+}
+
+/// Cumulative counters of one topic (Java's `producer-topic-metrics` group, before rates):
+/// kept in the topic's entry of the topic table, so they start from zero when a topic
+/// dropped after `metadata.max.idle.ms` is registered again.
+#[cfg(feature = "metrics")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TopicMetrics {
+    /// Records put in Produce requests, retries included (Java's topic `record-send-total`).
+    pub records_sent: u64,
+    /// Batch bytes put in Produce requests, retries included (Java's topic `byte-total`).
+    pub bytes_sent: u64,
+    /// Batches put in Produce requests, retries included (the count behind the average
+    /// compression rate).
+    pub batches_sent: u64,
+    /// Sum over those batches of compressed size over uncompressed size, in millionths
+    /// (1,000,000 for an uncompressed batch; Java's topic `compression-rate` is this sum
+    /// over `batches_sent`).
+    pub compression_ratio_ppm_sum: u64,
+    /// Records re-enqueued for a retry (Java's topic `record-retry-total`).
+    pub records_retried: u64,
+    /// Records whose batch failed (Java's topic `record-error-total`).
+    pub records_failed: u64,
 }
 
 /// Why a topic could not be registered.
@@ -231,6 +258,8 @@ where
             live: true,
             generation,
             last_used_ms: 0,
+            #[cfg(feature = "metrics")]
+            metrics: TopicMetrics::default(),
         };
         let i = match self.topics.iter().position(|t| !t.live) {
             Some(i) => {
@@ -249,6 +278,21 @@ where
         self.need_update = true;
         let t = self.topics.get(i).ok_or(full)?;
         Self::handle(i, t).ok_or(full)
+    }
+
+    /// The counters of topic `id`, to update; `None` for a stale handle.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn topic_metrics_mut(&mut self, id: TopicId) -> Option<&mut TopicMetrics> {
+        self.live_mut(id).map(|t| &mut t.metrics)
+    }
+
+    /// The registered topics with their counters, in handle order.
+    #[cfg(feature = "metrics")]
+    pub fn topic_metrics(&self) -> impl Iterator<Item = (&str, &TopicMetrics)> + '_ {
+        self.topics
+            .iter()
+            .filter(|t| t.live)
+            .map(|t| (t.name.as_str(), &t.metrics))
     }
 
     /// Records that a record was sent to `id` at `now_ms` (for `metadata.max.idle.ms`).

@@ -389,12 +389,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         self.sender.has_output()
     }
 
-    /// Counters.
+    /// Counters (see [`ProducerMetrics`]).
     pub const fn metrics(&self) -> &ProducerMetrics {
         self.sender.metrics()
     }
 
+    /// Requests written or being written and not yet answered, over all connections
+    /// (Java's `requests-in-flight`).
+    pub fn requests_in_flight(&self) -> usize {
+        self.sender.requests_in_flight()
+    }
+
+    /// Bytes of the pool that no batch holds (Java's `buffer-available-bytes`); the
+    /// pool's size is `config().buffer_memory` (`buffer-total-bytes`).
+    pub const fn buffer_available_bytes(&self) -> usize {
+        self.sender.buffer_available_bytes()
+    }
+
+    /// The registered topics with their counters (Java's `producer-topic-metrics`), in
+    /// handle order.
+    #[cfg(feature = "metrics")]
+    pub fn topic_metrics(&self) -> impl Iterator<Item = (&str, &crate::TopicMetrics)> + '_ {
+        self.sender.metadata().topic_metrics()
+    }
+
     // ---- commands ------------------------------------------------------------------------
+
+    /// Starts a new window for the maxima of [`ProducerMetrics`] (`batch_bytes_max`,
+    /// `request_latency_max_ms`): a transport that reports maxima per time window calls it
+    /// when a window ends.
+    pub fn reset_metric_maxima(&mut self) {
+        self.sender.reset_metric_maxima();
+    }
 
     /// Accepts `record` into its partition's batch (`now_ms`: the monotonic clock), or says
     /// why not. The outcome comes later as `Event::Delivered` or `Event::Failed` naming the

@@ -2041,3 +2041,7 @@ fn garbage_in_place_of_a_produce_response_closes_the_connection_and_the_batch_is
 #[cfg(feature = "sasl")]
 #[path = "producer_scripted/sasl.rs"]
 mod sasl;
+
+#[cfg(feature = "metrics")]
+#[path = "producer_scripted/metrics.rs"]
+mod metrics;

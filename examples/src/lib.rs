@@ -12,6 +12,7 @@
 //! - [`parse_property`]: `key=value` command-line arguments.
 //! - [`http`]: the axum service of `kafka-edge-http` (HTTP POSTs produced with the async
 //!   send).
+//! - [`metrics_table`]: the producer's metrics as Java's tools print them (`--metrics`).
 
 pub mod http;
 
@@ -35,6 +36,36 @@ pub fn parse_property(s: &str) -> Result<(String, String), String> {
         Some((k, v)) if !k.is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
         _ => Err(format!("expected key=value, got {s:?}")),
     }
+}
+
+/// The producer's metrics as Java's `ToolsUtils.printMetrics` prints them for
+/// `ProducerPerformance --print-metrics`: a `Metric Name   Value` header, then one line per
+/// metric, `group:name:{tags}` padded to the longest, ` : `, the value with three decimals,
+/// sorted by that name.
+///
+/// ```no_run
+/// # fn show(p: &kafka_edge_std::Producer) {
+/// print!("{}", kafka_edge_examples::metrics_table(&p.metrics()));
+/// # }
+/// ```
+pub fn metrics_table(m: &kafka_edge_std::Metrics) -> String {
+    let rows: BTreeMap<String, f64> = m
+        .values()
+        .into_iter()
+        .map(|v| {
+            let tags = match &v.topic {
+                Some(t) => format!("{{client-id={}, topic={t}}}", m.client_id),
+                None => format!("{{client-id={}}}", m.client_id),
+            };
+            (format!("{}:{}:{tags}", v.group, v.name), v.value)
+        })
+        .collect();
+    let width = rows.keys().map(String::len).max().unwrap_or(0);
+    let mut out = format!("\n{:<width$}   Value\n", "Metric Name");
+    for (name, value) in &rows {
+        let _ = writeln!(out, "{name:<width$} : {value:.3}");
+    }
+    out
 }
 
 /// CPU time and peak memory of this process.

@@ -493,3 +493,57 @@ fn bad_input_is_named_and_only_the_bad_records_fail() {
         ]
     );
 }
+
+/// (g) `--metrics`: Java's metric lines on standard output after the input is delivered,
+/// counting the records read (three lines of a file, one topic).
+#[test]
+fn metrics_are_printed_by_java_s_names() {
+    let cluster = cluster();
+    let topic = topic_name("cli-metrics");
+    cluster.create_topic(&topic, 1, 1, &[]);
+    let dir = std::env::temp_dir().join(topic_name("cli-metrics-files"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let input = dir.join("three.txt");
+    std::fs::write(&input, "a\nb\nc\n").expect("write");
+    let out = Command::new(BIN)
+        .args([
+            "-b",
+            &cluster.bootstrap,
+            "-t",
+            &topic,
+            "-X",
+            "client.id=cli-metrics",
+            "--metrics",
+            input.to_str().expect("utf-8"),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{BIN}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}", out.status);
+    let value = |name: &str| -> f64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.split(" : ").next().map(str::trim_end) == Some(name))
+            .unwrap_or_else(|| panic!("{name} missing"));
+        line.rsplit(" : ").next().unwrap().trim().parse().unwrap()
+    };
+    assert!(stdout.lines().any(|l| l.starts_with("Metric Name")));
+    assert_eq!(
+        value("producer-metrics:record-send-total:{client-id=cli-metrics}"),
+        3.0
+    );
+    assert_eq!(
+        value("producer-metrics:record-error-total:{client-id=cli-metrics}"),
+        0.0
+    );
+    assert_eq!(
+        value(&format!(
+            "producer-topic-metrics:record-send-total:{{client-id=cli-metrics, topic={topic}}}"
+        )),
+        3.0
+    );
+    assert_eq!(judge(&cluster, &topic).len(), 3, "records read back");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -336,8 +336,8 @@ fn cut_run(cfg: RunConfig) -> RunReport {
             .iter()
             .filter(|c| c.load(Ordering::SeqCst) != 1)
             .count(),
-        disconnects: metrics.disconnects,
-        batches_retried: metrics.batches_retried,
+        disconnects: metrics.counters.disconnects,
+        batches_retried: metrics.counters.batches_retried,
         send_secs,
         ..RunReport::default()
     };

@@ -209,6 +209,7 @@ impl IoLoop {
                 st.core.handle_timeout(now);
             }
             notify |= self.drain(st, now);
+            st.metrics.roll_if_due(now, &mut st.core);
             st.last_connection_error.clone_from(&self.conn_errors.last);
             self.log_limits(st);
             let exit = st.closing
@@ -220,10 +221,16 @@ impl IoLoop {
             // Async sends try again after news, or give up at their deadline.
             let wakers = st.send_waiters.take_due(notify || exit, now);
             let orphans = std::mem::take(&mut st.orphans);
-            let next = match (st.core.poll_timeout(), st.send_waiters.earliest_deadline()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            // Wake for the core's timer, an async send's deadline and the next metrics
+            // sample boundary, whichever comes first.
+            let next = [
+                st.core.poll_timeout(),
+                st.send_waiters.earliest_deadline(),
+                Some(st.metrics.next_roll_ms()),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
             st.io_sleep_until = next;
             st.io_sleeping = !exit;
             drop(guard);

@@ -131,6 +131,7 @@ mod delivery;
 mod error;
 mod interceptor;
 mod io;
+mod metrics;
 mod oauth;
 mod partitioner;
 mod producer;
@@ -150,8 +151,10 @@ pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
 // Core types that appear in this crate's API, so that users never name the core crate.
-pub use kafka_edge_core::{
-    ConfigError, Limits, ProducerConfig, ProducerMetrics, murmur2, partition_for_key,
+pub use kafka_edge_core::{ConfigError, Limits, ProducerConfig, murmur2, partition_for_key};
+pub use metrics::{
+    Counters, DEFAULT_NUM_SAMPLES, DEFAULT_SAMPLE_WINDOW_MS, MetricKind, MetricValue, Metrics,
+    TopicMetrics,
 };
 pub use partitioner::{Partitioner, TopicPartitions};
 pub use producer::{

@@ -19,6 +19,7 @@ use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
 use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
 use crate::io::{IoLoop, WAKER_TOKEN};
+use crate::metrics::{Metrics, Sampler};
 use crate::partitioner::{CoreAdapter, Partitioner};
 use crate::properties::Properties;
 use crate::record::ProducerRecord;
@@ -47,6 +48,11 @@ struct Options {
     tls: Option<crate::tls::TlsSettings>,
     /// The OAUTHBEARER token, with `sasl.mechanism=OAUTHBEARER`.
     oauth_token: Option<String>,
+    /// `metrics.*` settings and the metrics callback.
+    metrics: (
+        crate::metrics::MetricsSettings,
+        Option<crate::metrics::MetricsCallback>,
+    ),
 }
 
 /// The completions of one batch of the core's batch table.
@@ -85,6 +91,8 @@ pub(crate) struct State {
     pub(crate) orphans: Vec<Pending>,
     /// The I/O thread's last connection error, while no connection succeeded since.
     pub(crate) last_connection_error: Option<String>,
+    /// The samples behind [`Producer::metrics`]; the I/O thread rolls them.
+    pub(crate) metrics: Sampler,
 }
 
 /// What the I/O thread sleeps until, before a command on the core.
@@ -264,6 +272,7 @@ pub struct ProducerBuilder {
     partitioner: Option<Box<dyn Partitioner>>,
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
+    pub(crate) metrics_callback: Option<crate::metrics::MetricsCallback>,
 }
 
 impl std::fmt::Debug for ProducerBuilder {
@@ -285,6 +294,7 @@ impl Default for ProducerBuilder {
             partitioner: None,
             resolver: None,
             drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
+            metrics_callback: None,
         }
     }
 }
@@ -344,6 +354,7 @@ impl ProducerBuilder {
             None
         };
         let oauth_token = crate::oauth::token(&self.properties, &config)?;
+        let metrics = crate::metrics::settings(&self.properties)?;
         Producer::start(
             config,
             Options {
@@ -353,6 +364,7 @@ impl ProducerBuilder {
                 drop_close_timeout: self.drop_close_timeout,
                 tls,
                 oauth_token,
+                metrics: (metrics, self.metrics_callback),
             },
         )
     }
@@ -468,6 +480,7 @@ impl Producer {
                 drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
                 tls,
                 oauth_token: None,
+                metrics: Default::default(),
             },
         )
     }
@@ -480,6 +493,7 @@ impl Producer {
             drop_close_timeout,
             tls,
             oauth_token,
+            metrics,
         } = options;
         let batch_size = config.slot_size();
         let slots = config.buffer_memory / batch_size.max(1);
@@ -531,6 +545,7 @@ impl Producer {
                 waiters: 0,
                 orphans: Vec::new(),
                 last_connection_error: None,
+                metrics: Sampler::new(metrics.0, &client_id, 0, metrics.1)?,
             }),
             progress: Condvar::new(),
             waker,
@@ -613,6 +628,7 @@ impl Producer {
             max_block_ms: self.shared.max_block_ms,
             started: None,
             waiter: None,
+            memory_wait_since: None,
             done: false,
         }
     }
@@ -791,12 +807,16 @@ impl Producer {
                 return Err(Self::timed_out(&st, &waited_for, record.topic, 0));
             }
             st.waiters += 1;
+            let waited = Instant::now();
             st = sh
                 .progress
                 .wait_timeout(st, left)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
             st.waiters -= 1;
+            if matches!(waited_for, SendError::BufferFull) {
+                st.metrics.add_buffer_wait(waited.elapsed());
+            }
         }
     }
 
@@ -856,9 +876,10 @@ impl Producer {
         self.shared.lock().core.buffer_used_bytes()
     }
 
-    /// The core's counters (requests, batches, retries, connections, bytes).
-    pub fn metrics(&self) -> kafka_edge_core::ProducerMetrics {
-        *self.shared.lock().core.metrics()
+    /// Java's producer metrics now, over the current window (see [`Metrics`]).
+    pub fn metrics(&self) -> Metrics {
+        let st = self.shared.lock();
+        st.metrics.snapshot(self.shared.now_ms(), &st.core)
     }
 
     /// Replaces the OAUTHBEARER token (`sasl.mechanism=OAUTHBEARER`) for the authentications

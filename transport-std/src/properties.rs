@@ -172,9 +172,12 @@ impl Properties {
             if IGNORED_KEYS.contains(&key) {
                 continue;
             }
-            // TLS is this transport's: `tls_settings` reads the `ssl.*` keys; so is the
-            // OAUTHBEARER token (`oauth::token`).
-            if crate::tls::TLS_KEYS.contains(&key) || crate::oauth::OAUTH_KEYS.contains(&key) {
+            // TLS is this transport's: `tls_settings` reads the `ssl.*` keys; so are the
+            // OAUTHBEARER token (`oauth::token`) and the `metrics.*` sampling settings.
+            if crate::tls::TLS_KEYS.contains(&key)
+                || crate::oauth::OAUTH_KEYS.contains(&key)
+                || crate::metrics::METRICS_KEYS.contains(&key)
+            {
                 continue;
             }
             config

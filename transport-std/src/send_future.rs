@@ -22,6 +22,8 @@ pub struct SendFuture<'p, 'r> {
     pub(crate) started: Option<u64>,
     /// The registration of this future's waker, while it waits.
     pub(crate) waiter: Option<u64>,
+    /// Core time since when it waits for buffer memory (`bufferpool-wait-time`).
+    pub(crate) memory_wait_since: Option<u64>,
     pub(crate) done: bool,
 }
 
@@ -83,12 +85,19 @@ impl Future for SendFuture<'_, '_> {
         let mut completion = Some(Completion::Future(slot));
         let mut guard = sh.lock();
         let st = &mut *guard;
+        if let Some(since) = this.memory_wait_since.take() {
+            let waited = sh.now_ms().saturating_sub(since);
+            st.metrics.add_buffer_wait(Duration::from_millis(waited));
+        }
         let waited_for = match producer.attempt(st, this.record, &prepared, &mut completion) {
             Ok(()) => return this.finish(st, Ok(future)),
             Err(e @ (SendError::BufferFull | SendError::MetadataNotReady { .. })) => e,
             Err(e) => return this.finish(st, Err(e)),
         };
         let now = sh.now_ms();
+        if matches!(waited_for, SendError::BufferFull) {
+            this.memory_wait_since = Some(now);
+        }
         let deadline = this
             .started
             .get_or_insert(now)

@@ -1061,7 +1061,7 @@ fn an_idle_topic_is_dropped_and_comes_back_under_idempotence() {
     };
     assert_eq!(send_a(0), (0..10).collect::<Vec<i64>>());
     let before = p.metrics();
-    assert_eq!(before.topics_evicted, 0);
+    assert_eq!(before.counters.topics_evicted, 0);
     std::thread::sleep(Duration::from_millis(5_500));
     // A new topic makes a metadata request, which drops the idle one.
     let mb = p
@@ -1071,10 +1071,10 @@ fn an_idle_topic_is_dropped_and_comes_back_under_idempotence() {
         .unwrap();
     assert_eq!(mb.offset, 0);
     let after = p.metrics();
-    assert_eq!(after.topics_evicted, 1, "{after:?}");
+    assert_eq!(after.counters.topics_evicted, 1, "{after:?}");
     assert_eq!(
-        after.producer_id_changes,
-        before.producer_id_changes + 1,
+        after.counters.producer_id_changes,
+        before.counters.producer_id_changes + 1,
         "the epoch is bumped before the dropped partition's sequences are reused"
     );
     assert_eq!(send_a(10), (10..20).collect::<Vec<i64>>());
@@ -1134,7 +1134,10 @@ fn outcomes_of_a_partition_complete_in_send_order_through_a_split() {
         assert_eq!(m.offset, i as i64, "record {i}: offsets follow send order");
     }
     p.flush();
-    assert!(p.metrics().batches_split > 0, "the batch was split");
+    assert!(
+        p.metrics().counters.batches_split > 0,
+        "the batch was split"
+    );
     p.close(T);
     let callbacks = callbacks.lock().unwrap().clone();
     assert_eq!(callbacks.len(), N / 2);

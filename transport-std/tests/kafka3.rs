@@ -65,11 +65,11 @@ fn idempotent_acks_all_survives_a_broker_kill() {
     // The kill was felt: connections to broker 2 were lost and requests went elsewhere.
     let after = p.metrics();
     assert!(
-        after.disconnects > before.disconnects,
+        after.counters.disconnects > before.counters.disconnects,
         "no connection was lost: {after:?}"
     );
     assert!(
-        after.metadata_updates > before.metadata_updates + 1,
+        after.counters.metadata_updates > before.counters.metadata_updates + 1,
         "no metadata refresh after the kill: {after:?}"
     );
     p.close(Duration::from_secs(30));
@@ -167,12 +167,12 @@ fn controlled_shutdown_of_a_leader_is_followed_by_its_leader_hints() {
     c.start(2);
     eprintln!(
         "leader hints applied: {}, metadata updates: {}, batches retried: {}",
-        after.leader_hints_applied - before.leader_hints_applied,
-        after.metadata_updates - before.metadata_updates,
-        after.batches_retried - before.batches_retried
+        after.counters.leader_hints_applied - before.counters.leader_hints_applied,
+        after.counters.metadata_updates - before.counters.metadata_updates,
+        after.counters.batches_retried - before.counters.batches_retried
     );
     assert!(
-        after.leader_hints_applied > before.leader_hints_applied,
+        after.counters.leader_hints_applied > before.counters.leader_hints_applied,
         "no leader hint was followed: {after:?}"
     );
     c.wait_in_sync(&topic);

@@ -135,6 +135,21 @@ pub struct ProducerBatch {
     pub(super) write_limit: usize,
     /// The partition's compression ratio estimate when the batch was opened.
     pub(super) ratio: CompressionRatio,
+    /// Compressed over uncompressed record bytes when closed, in millionths (1,000,000
+    /// for a batch closed uncompressed).
+    pub(super) compression_ppm: u32,
+}
+
+/// The compression ratio of a batch sent uncompressed, in millionths.
+pub(super) const UNCOMPRESSED_PPM: u32 = 1_000_000;
+
+/// `compressed / uncompressed` in millionths, saturating (1,000,000 for empty records).
+pub(super) fn ratio_ppm(compressed: usize, uncompressed: usize) -> u32 {
+    if uncompressed == 0 {
+        return UNCOMPRESSED_PPM;
+    }
+    let ppm = (compressed as u64).saturating_mul(1_000_000) / uncompressed as u64;
+    u32::try_from(ppm).unwrap_or(u32::MAX)
 }
 
 impl ProducerBatch {
@@ -171,6 +186,12 @@ impl ProducerBatch {
             BatchState::Open | BatchState::Full => self.builder.size_in_bytes(),
             BatchState::Retry | BatchState::InFlight => self.closed_len,
         }
+    }
+
+    /// Its records section's compressed size over its uncompressed size, in millionths
+    /// (1,000,000 when not compressed; Java's `ProducerBatch.compressionRatio`).
+    pub const fn compression_ratio_ppm(&self) -> u32 {
+        self.compression_ppm
     }
 
     /// Instant (`now_ms`) of creation.

@@ -7,7 +7,7 @@ use crate::record::{BatchMeta, Compressor, NoCompression, RECORD_BATCH_OVERHEAD,
 use crate::storage::Table;
 use crate::topic::{NodeId, TopicPartition};
 
-use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at_mut, ix};
+use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at_mut, ix, ratio_ppm};
 use super::queue::PartitionQueue;
 use super::{AccumulatorConfig, RecordAccumulator, compresses};
 
@@ -172,6 +172,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                             // Java's ratio: compressed over uncompressed records, no header.
                             let compressed = len.saturating_sub(RECORD_BATCH_OVERHEAD);
                             queue.ratio.update(compressed, batch.builder.records_size());
+                            batch.compression_ppm =
+                                ratio_ppm(compressed, batch.builder.records_size());
                             closed = Some(Ok(len));
                         }
                         Err(needed) => {

@@ -24,7 +24,7 @@ use crate::topic::{NodeId, TopicPartition};
 pub use batch::{
     BatchEntry, BatchId, BatchState, ProducerBatch, ReleasedBatch, Ticket, TicketRange,
 };
-use batch::{batch_at, batch_at_mut, ix};
+use batch::{UNCOMPRESSED_PPM, batch_at, batch_at_mut, ix};
 pub use queue::PartitionQueue;
 
 /// Settings of the accumulator, named after the Java producer's.
@@ -715,6 +715,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 0
             },
             ratio: queue.ratio,
+            compression_ppm: UNCOMPRESSED_PPM,
         };
         let full = batch.is_full();
         let appended_bytes = if batch.write_limit > 0 {

@@ -10,7 +10,9 @@ use crate::record::{
 use crate::storage::Table;
 use crate::topic::NodeId;
 
-use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at, ix};
+use super::batch::{
+    BatchEntry, BatchId, BatchState, ProducerBatch, UNCOMPRESSED_PPM, batch_at, ix,
+};
 use super::queue::{PartitionQueue, next_of, set_next};
 use super::{AccumulatorError, RecordAccumulator};
 
@@ -242,6 +244,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             origin_first: orig.origin_first.saturating_add(skip),
             write_limit: 0,
             ratio: orig.ratio,
+            compression_ppm: UNCOMPRESSED_PPM,
         });
         Ok((index, builder.record_count()))
     }

@@ -649,6 +649,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 self.handle_init_producer_id(now_ms, request.version, body)
             }
             RequestKind::Produce => {
+                self.count_latency(now_ms, request.sent_ms);
                 self.handle_produce(now_ms, k, request.correlation_id, request.version, body)
             }
             #[cfg(feature = "sasl")]

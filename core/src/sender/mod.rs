@@ -31,6 +31,7 @@ mod auth;
 mod client;
 mod connection;
 mod idempotence;
+mod metrics;
 mod output;
 mod produce;
 mod response;

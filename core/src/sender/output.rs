@@ -196,7 +196,11 @@ impl<'a> Transmit<'a> {
     }
 }
 
-/// Counters, for metrics and tests.
+/// Counters, for metrics and tests: cumulative totals and sums, and maxima since
+/// [`Producer::reset_metric_maxima`](crate::Producer::reset_metric_maxima). Rates and
+/// averages over a time window are differences of two readings (the transport keeps the
+/// clock). The fields for Java's producer metrics (`records_sent`, latencies, batch sizes,
+/// compression) exist with the feature `metrics`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ProducerMetrics {
@@ -233,6 +237,42 @@ pub struct ProducerMetrics {
     pub topics_evicted: u64,
     /// SASL exchanges completed (first authentications and re-authentications, KIP-368).
     pub sasl_authentications: u64,
+    /// Records put in Produce requests, retries included (Java's `record-send-total`;
+    /// over `produce_requests` it is `records-per-request-avg`).
+    #[cfg(feature = "metrics")]
+    pub records_sent: u64,
+    /// Records re-enqueued for a retry (Java's `record-retry-total`).
+    #[cfg(feature = "metrics")]
+    pub records_retried: u64,
+    /// Records whose batch failed (Java's `record-error-total`).
+    #[cfg(feature = "metrics")]
+    pub records_failed: u64,
+    /// Sum of the bytes of the batches put in Produce requests, retries included (over
+    /// `batches_sent`, Java's `batch-size-avg`).
+    #[cfg(feature = "metrics")]
+    pub batch_bytes_sum: u64,
+    /// Largest batch put in a Produce request since the maxima were last reset
+    /// ([`Producer::reset_metric_maxima`](crate::Producer::reset_metric_maxima)), in bytes
+    /// (Java's `batch-size-max` over its window).
+    #[cfg(feature = "metrics")]
+    pub batch_bytes_max: u64,
+    /// Sum over the batches sent of compressed size over uncompressed size, in millionths
+    /// (1,000,000 for an uncompressed batch; over `batches_sent`, Java's
+    /// `compression-rate-avg`).
+    #[cfg(feature = "metrics")]
+    pub compression_ratio_ppm_sum: u64,
+    /// Produce responses timed: from the request's creation (queued for its connection) to
+    /// its response's arrival (Java's `request-time` sensor).
+    #[cfg(feature = "metrics")]
+    pub request_latency_count: u64,
+    /// Sum of those latencies, in milliseconds (over `request_latency_count`, Java's
+    /// `request-latency-avg`).
+    #[cfg(feature = "metrics")]
+    pub request_latency_sum_ms: u64,
+    /// Longest of those latencies since the maxima were last reset, in milliseconds
+    /// (Java's `request-latency-max` over its window).
+    #[cfg(feature = "metrics")]
+    pub request_latency_max_ms: u64,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, P, B, Q> BatchBytes for RecordAccumulator<S, P, B, Q>

@@ -161,6 +161,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if self.write_produce(now_ms, k, version, correlation_id, n, io) {
             self.metrics.produce_requests += 1;
             self.metrics.batches_sent += n as u64;
+            self.count_produce_request(io.get(k).map(|b| &b.pieces[..]).unwrap_or_default());
         } else {
             // The framing did not fit the scratch's limit: put the batches back untouched.
             let mut i = 0;

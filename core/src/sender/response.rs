@@ -311,6 +311,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             self.fail_batch(id, cause.error(), definitely_not_written);
         } else if self.acc.reenqueue(now_ms, id).is_ok() {
             self.metrics.batches_retried += 1;
+            self.count_retry(id);
             if let Some(e) = self.extra_mut(id) {
                 e.state = ExtraState::Idle;
             }
@@ -532,6 +533,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 }
                 Err(error) => {
                     self.metrics.batches_failed += 1;
+                    self.count_failure(tp.topic, released.tickets.count());
                     Event::Failed {
                         topic: tp.topic,
                         partition: tp.partition,

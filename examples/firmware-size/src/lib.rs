@@ -136,6 +136,14 @@ pub fn turn(p: &mut FirmwareProducer, sink: &mut Sink, now_ms: u64) -> Option<u6
     }
     let conn = ConnId(black_box(0));
     p.handle_received(now_ms, conn, black_box(&RECEIVED[..]));
+    // A firmware that reports its metrics reads the counters and each topic's.
+    #[cfg(feature = "metrics")]
+    {
+        black_box(p.metrics());
+        for topic in p.topic_metrics() {
+            black_box(topic);
+        }
+    }
     p.drain(now_ms, sink)
 }
 

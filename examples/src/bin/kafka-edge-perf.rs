@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use kafka_edge_examples::{Payload, PerfStats, ProcessUsage, parse_property};
+use kafka_edge_examples::{Payload, PerfStats, ProcessUsage, metrics_table, parse_property};
 use kafka_edge_std::{Producer, ProducerRecord, Properties};
 
 #[derive(Parser, Debug)]
@@ -68,8 +68,8 @@ struct Args {
     /// A producer properties file (Java's --producer.config).
     #[arg(long = "producer.config")]
     producer_config: Option<std::path::PathBuf>,
-    /// Print the metrics of the producer at the end (Java's --print-metrics).
-    #[arg(long = "print-metrics")]
+    /// Print the producer's metrics at the end, by Java's names (Java's --print-metrics).
+    #[arg(long = "print-metrics", alias = "metrics")]
     print_metrics: bool,
     /// Key record `i` with `i` in decimal (default: no key).
     #[arg(long)]
@@ -205,7 +205,7 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let s = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
     println!("{}", s.java_summary(records, elapsed));
     if args.print_metrics {
-        println!("{:#?}", producer.metrics());
+        print!("{}", metrics_table(&producer.metrics()));
     }
     producer.close(Duration::from_secs(30));
     println!("{}", ProcessUsage::now().line(records));

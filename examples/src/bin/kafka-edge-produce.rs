@@ -49,7 +49,7 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use clap::{ArgAction, Parser};
-use kafka_edge_examples::parse_property;
+use kafka_edge_examples::{metrics_table, parse_property};
 use kafka_edge_std::{Producer, ProducerRecord, SendError};
 
 /// Exit status when some records failed or were not sent.
@@ -97,6 +97,10 @@ struct Args {
     /// After a signal, how long accepted records may take to be delivered (ms).
     #[arg(long = "flush-timeout-ms", default_value_t = 30_000)]
     flush_timeout_ms: u64,
+    /// Print the producer's metrics on standard output at the end, by Java's names (as
+    /// Java's `ProducerPerformance --print-metrics`).
+    #[arg(long)]
+    metrics: bool,
     /// More log: info (-v), debug (-vv), trace (-vvv).
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     verbose: u8,
@@ -188,6 +192,7 @@ fn open_inputs(files: &[PathBuf]) -> Result<Vec<Input>, String> {
 
 /// Returns the exit status.
 fn run(args: Args) -> i32 {
+    let print_metrics = args.metrics;
     let inputs = match open_inputs(&args.files) {
         Ok(inputs) => inputs,
         Err(e) => {
@@ -302,6 +307,9 @@ fn run(args: Args) -> i32 {
         delivered as f64 / secs.max(1e-9),
         if interrupted { " (interrupted)" } else { "" },
     );
+    if print_metrics {
+        print!("{}", metrics_table(&producer.metrics()));
+    }
     if let Some(e) = input_error {
         eprintln!("kafka-edge-produce: {e}; the records before it are counted above");
         return EXIT_INPUT;
