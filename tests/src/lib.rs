@@ -524,6 +524,49 @@ pub mod oracle {
             .collect()
     }
 
+    /// Java's reading of the batches the one-node broker of `c` stored for `topic` (every
+    /// partition's segments under `node1/data`, concatenated per partition): one `verify`
+    /// answer per partition that has data.
+    pub fn stored_batches(c: &Cluster, topic: &str, partitions: u32) -> Vec<serde_json::Value> {
+        let mut segments = Vec::new();
+        for p in 0..partitions {
+            let dir: PathBuf = c.dir.join("node1/data").join(format!("{topic}-{p}"));
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "log"))
+                .collect();
+            files.sort();
+            let bytes: Vec<u8> = files
+                .iter()
+                .flat_map(|f| std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
+                .collect();
+            if !bytes.is_empty() {
+                segments.push(bytes);
+            }
+        }
+        assert!(!segments.is_empty(), "no stored batches for {topic}");
+        let answers = verify(&segments);
+        for a in &answers {
+            assert_eq!(a["valid"], true, "Java could not read a stored batch: {a}");
+        }
+        answers
+    }
+
+    /// `(codec, record count)` of every stored batch.
+    pub fn batch_codecs(answers: &[serde_json::Value]) -> Vec<(String, u64)> {
+        answers
+            .iter()
+            .flat_map(|a| a["batches"].as_array().cloned().unwrap_or_default())
+            .map(|b| {
+                (
+                    b["compression"].as_str().unwrap_or("?").to_string(),
+                    b["records"].as_array().map_or(0, |r| r.len() as u64),
+                )
+            })
+            .collect()
+    }
+
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
     pub fn murmur2(keys: &[Vec<u8>], partitions: u32) -> Vec<(i32, u32)> {
         let input: String = keys.iter().map(|k| format!("{}\n", hex(k))).collect();

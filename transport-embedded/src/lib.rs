@@ -38,14 +38,17 @@ use core::pin::{Pin, pin};
 use embassy_futures::select::{Either, select, select_slice};
 use embedded_io_async::{Error as _, ErrorKind, Read, Write};
 use heapless::String;
+use kafka_edge_core::record::{Compressor, NoCompression};
 use kafka_edge_core::storage::Storage;
 use kafka_edge_core::{
     BrokerRef, ConnId, MAX_HOST_LEN, ProduceError, ProducerRecord, SendError, Ticket, TicketRange,
     Transmit, Transport,
 };
 
-/// The core producer this driver runs (`S`: pool storage, `St`: table storage).
-pub type CoreProducer<S, St> = kafka_edge_core::Producer<S, St>;
+/// The core producer this driver runs (`S`: pool storage, `St`: table storage, `Z`: the
+/// compressor, none by default; with the core's feature `lz4`, its heap-free
+/// `record::Lz4`).
+pub type CoreProducer<S, St, Z = NoCompression> = kafka_edge_core::Producer<S, St, Z>;
 
 /// Monotonic time, and waiting for an instant, from the application's timer.
 pub trait Clock {
@@ -298,10 +301,11 @@ pub struct Producer<
     const N: usize,
     const TX: usize = 2048,
     const RX: usize = 1024,
+    Z = NoCompression,
 > where
     St: Storage,
 {
-    core: &'p mut CoreProducer<S, St>,
+    core: &'p mut CoreProducer<S, St, Z>,
     slots: [Slot<C, TX, RX>; N],
     clock: K,
     on_outcome: H,
@@ -309,8 +313,8 @@ pub struct Producer<
     stats: Stats,
 }
 
-impl<S, St, C, K, H, const N: usize, const TX: usize, const RX: usize> fmt::Debug
-    for Producer<'_, S, St, C, K, H, N, TX, RX>
+impl<S, St, C, K, H, const N: usize, const TX: usize, const RX: usize, Z> fmt::Debug
+    for Producer<'_, S, St, C, K, H, N, TX, RX, Z>
 where
     St: Storage,
 {
@@ -322,11 +326,12 @@ where
     }
 }
 
-impl<'p, S, St, C, K, H, const N: usize, const TX: usize, const RX: usize>
-    Producer<'p, S, St, C, K, H, N, TX, RX>
+impl<'p, S, St, C, K, H, const N: usize, const TX: usize, const RX: usize, Z>
+    Producer<'p, S, St, C, K, H, N, TX, RX, Z>
 where
     S: AsRef<[u8]> + AsMut<[u8]>,
     St: Storage,
+    Z: Compressor,
     C: Connection,
     K: Clock,
     H: OnOutcome,
@@ -335,7 +340,7 @@ where
     /// give at least the core's connection limit) with `clock`; every outcome goes to
     /// `on_outcome`.
     pub fn new(
-        core: &'p mut CoreProducer<S, St>,
+        core: &'p mut CoreProducer<S, St, Z>,
         connections: [C; N],
         clock: K,
         on_outcome: H,
@@ -351,7 +356,7 @@ where
     }
 
     /// The core producer (its metrics, metadata, `is_flushed`, ...).
-    pub fn core(&self) -> &CoreProducer<S, St> {
+    pub fn core(&self) -> &CoreProducer<S, St, Z> {
         self.core
     }
 

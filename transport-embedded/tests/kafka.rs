@@ -12,7 +12,7 @@ use common::*;
 use kafka_edge_core::{ProducerConfig, ProducerRecord};
 use kafka_edge_embedded::{Error, Producer};
 use kafka_edge_tests::{
-    Ground, assert_read_back_exactly, judge, judge_expect, keyed_records, topic_name,
+    Ground, assert_read_back_exactly, judge, judge_expect, keyed_records, oracle, topic_name,
 };
 #[test]
 fn keyed_records_through_the_async_driver_exactly_once() {
@@ -54,6 +54,71 @@ fn keyed_records_through_the_async_driver_exactly_once() {
     let mut read: Vec<(i32, i64)> = judged.iter().map(|j| (j.partition, j.offset)).collect();
     read.sort_unstable();
     assert_eq!(reported, read);
+}
+
+/// `compression.type=lz4` with the core's heap-free compressor (no `alloc`, its hash table
+/// inside the value): Apache Kafka accepts the batches (it decompresses them to assign
+/// offsets) and librdkafka reads every record back exactly.
+#[test]
+fn lz4_batches_of_the_heap_free_compressor_read_back_exactly() {
+    use kafka_edge_core::record::Lz4;
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("embedded-lz4");
+    c.create_topic(&topic, 3, 1, &["compression.type=producer"]);
+    // Sensor readings as text: compressible, as firmware's records are.
+    let mut records = keyed_records(13, 5_000, 1);
+    for (i, r) in records.iter_mut().enumerate() {
+        let reading = format!(
+            "{{\"sensor\":\"s-{:04}\",\"seq\":{i},\"temp\":{}.{},\"unit\":\"C\"}}",
+            i % 16,
+            18 + i % 7,
+            i % 10
+        );
+        r.value = Some(kafka_edge_tests::hex(reading.as_bytes()));
+    }
+    let bytes = owned(&records);
+    let mut config = ProducerConfig::new(&c.bootstrap).expect("bootstrap");
+    for (k, v) in [("compression.type", "lz4"), ("linger.ms", "50")] {
+        config.set(k, v).expect(k);
+    }
+    let mut core = Box::new(
+        kafka_edge_core::Producer::<Vec<u8>, Tables, Lz4>::with_compressor(
+            config,
+            vec![0; 128 * 1024],
+            LIMITS,
+            7,
+            Lz4::new(),
+        )
+        .expect("config"),
+    );
+    let outcomes = Outcomes::default();
+    let conns: [Tcp; 4] = Default::default();
+    let tickets = runtime().block_on(async {
+        let clock = TokioClock(tokio::time::Instant::now());
+        let mut p = Producer::<_, _, _, _, _, 4, 2048, 1024, Lz4>::new(
+            &mut core,
+            conns,
+            clock,
+            recorder(&outcomes),
+        );
+        produce_all(&mut p, &topic, &bytes).await
+    });
+    let placed = outcome_per_ticket(&tickets, &outcomes);
+    assert_eq!(placed.len(), records.len());
+    assert_eq!(
+        core.compression_fallbacks(),
+        0,
+        "every batch went out compressed"
+    );
+    // Java reads every stored batch (`verify` asserts it) and names its codec.
+    let codecs = oracle::batch_codecs(&oracle::stored_batches(&c, &topic, 3));
+    let lz4 = codecs.iter().filter(|(codec, _)| codec == "lz4").count();
+    assert!(
+        lz4 > 0 && lz4 == codecs.len(),
+        "{lz4} of {} stored batches are lz4",
+        codecs.len()
+    );
+    assert_read_back_exactly(&records, &judge(&c, &topic), |i| murmur2(&records[i], 3));
 }
 
 #[test]

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{builder, cluster, init_log, murmur2_partition, owned, send_all};
@@ -16,52 +15,9 @@ use kafka_edge_tests::{
     Cluster, Ground, TestRecord, TestRng, assert_read_back_exactly, hex, judge, keyed_records,
     oracle, topic_name,
 };
-use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
-
-/// Java's reading of the batches the broker stored for `topic` (every partition's
-/// segments, concatenated per partition): one `verify` answer per partition that has data.
-fn stored_batches(c: &Cluster, topic: &str, partitions: u32) -> Vec<Value> {
-    let mut segments = Vec::new();
-    for p in 0..partitions {
-        let dir: PathBuf = c.dir.join("node1/data").join(format!("{topic}-{p}"));
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|f| f.extension().is_some_and(|x| x == "log"))
-            .collect();
-        files.sort();
-        let bytes: Vec<u8> = files
-            .iter()
-            .flat_map(|f| std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display())))
-            .collect();
-        if !bytes.is_empty() {
-            segments.push(bytes);
-        }
-    }
-    assert!(!segments.is_empty(), "no stored batches for {topic}");
-    let answers = oracle::verify(&segments);
-    for a in &answers {
-        assert_eq!(a["valid"], true, "Java could not read a stored batch: {a}");
-    }
-    answers
-}
-
-/// `(codec, record count)` of every stored batch.
-fn batch_codecs(answers: &[Value]) -> Vec<(String, u64)> {
-    answers
-        .iter()
-        .flat_map(|a| a["batches"].as_array().cloned().unwrap_or_default())
-        .map(|b| {
-            (
-                b["compression"].as_str().unwrap_or("?").to_string(),
-                b["records"].as_array().map_or(0, |r| r.len() as u64),
-            )
-        })
-        .collect()
-}
 
 /// Keyed records with headers and compressible values (text with some noise).
 fn text_records(seed: u64, n: usize, value_len: usize) -> Vec<TestRecord> {
@@ -103,7 +59,7 @@ fn round_trip(
     p.close(T);
     let judged = judge(c, &topic);
     assert_read_back_exactly(records, &judged, |i| murmur2_partition(&records[i], 3));
-    let codecs = batch_codecs(&stored_batches(c, &topic, 3));
+    let codecs = oracle::batch_codecs(&oracle::stored_batches(c, &topic, 3));
     let stored: u64 = codecs.iter().map(|(_, n)| n).sum();
     assert_eq!(stored, records.len() as u64, "records in stored batches");
     codecs
@@ -277,8 +233,8 @@ fn a_record_filling_its_slot_and_batches_growing_with_the_ratio() {
         p.close(T);
         let judged = judge(&c, &topic);
         assert_read_back_exactly(&records, &judged, |_| 0);
-        let answers = stored_batches(&c, &topic, 1);
-        let codecs = batch_codecs(&answers);
+        let answers = oracle::stored_batches(&c, &topic, 1);
+        let codecs = oracle::batch_codecs(&answers);
         let most = codecs.iter().map(|(_, n)| *n).max().unwrap_or(0);
         // A record takes about 150 bytes: 16 KiB holds ~110 of them uncompressed.
         assert!(most > 200, "{codec}: at most {most} records per batch");

@@ -17,6 +17,8 @@ mod batch_header;
 mod builder;
 mod compression;
 mod crc;
+#[cfg(feature = "lz4")]
+mod lz4;
 mod reader;
 mod size;
 
@@ -28,5 +30,7 @@ pub use batch_header::{
 pub use builder::{BatchBuilder, BatchMeta, CodecError, WriteError, set_producer_state};
 pub use compression::{CompressionRatio, Compressor, NoCompression};
 pub use crc::{crc32c, crc32c_append};
+#[cfg(feature = "lz4")]
+pub use lz4::{LZ4_BLOCK, LZ4_FRAME_HEADER, Lz4};
 pub use reader::{DecodedRecord, Headers, RecordBatch, RecordBatchReader, Records};
 pub use size::{Header, MAX_RECORD_OVERHEAD, Record};

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use embedded_io_adapters::tokio_1::FromTokio;
-use kafka_edge_core::record::Header;
+use kafka_edge_core::record::{Compressor, Header};
 use kafka_edge_core::{
     BrokerRef, FixedStorage, Limits, ProducerConfig, ProducerRecord, Ticket, TicketRange,
     partition_for_key,
@@ -131,8 +131,8 @@ pub fn owned(records: &[TestRecord]) -> Vec<Owned> {
 
 /// Sends `owned` to `topic` with `enqueue` (many records in flight), flushes and closes;
 /// returns each record's ticket and every outcome.
-pub async fn produce_all<H: OnOutcome>(
-    p: &mut Producer<'_, Vec<u8>, Tables, Tcp, TokioClock, H, 4>,
+pub async fn produce_all<H: OnOutcome, Z: Compressor>(
+    p: &mut Producer<'_, Vec<u8>, Tables, Tcp, TokioClock, H, 4, 2048, 1024, Z>,
     topic: &str,
     owned: &[Owned],
 ) -> Vec<Ticket> {
@@ -218,8 +218,8 @@ impl Owned {
 }
 
 /// Enqueues `r` to `topic` (waiting up to `max.block.ms`), its headers borrowed for the call.
-pub async fn enqueue_one<H: OnOutcome, const TX: usize, const RX: usize>(
-    p: &mut Producer<'_, Vec<u8>, Tables, Tcp, TokioClock, H, 4, TX, RX>,
+pub async fn enqueue_one<H: OnOutcome, const TX: usize, const RX: usize, Z: Compressor>(
+    p: &mut Producer<'_, Vec<u8>, Tables, Tcp, TokioClock, H, 4, TX, RX, Z>,
     topic: &str,
     r: &Owned,
 ) -> Result<Ticket, Error> {
