@@ -28,6 +28,47 @@ errors (authentication, TLS), so that a refused login fails fast and says why.
 
 Exits non-zero on any consumer error (a CRC mismatch included) or when it cannot reach a
 partition's high watermark within --timeout seconds.
+
+A partition that makes no progress for 10 s is reported on stderr with librdkafka's own view of
+it (its statistics, refreshed every 5 s): fetch_state, leader, broker (the one it fetches
+from), leader_epoch, next_offset (next fetch offset), app_offset, hi_offset, ls_offset,
+fetchq_cnt (-1001: not known yet, e.g. no fetch answered). Reading it:
+  - fetch_state other than active (offset-query, offset-wait, validate-epoch-wait): librdkafka
+    waits on an offset lookup or a leader-epoch validation (KIP-320 OffsetForLeaderEpoch);
+  - leader != broker: the partition has not moved to its new leader yet;
+  - active, next_offset equal to the judge's offset, hi_offset above it, fetchq_cnt 0: the
+    fetches to that broker bring nothing back (the broker's side);
+  - next_offset above the judge's offset with no record delivered: librdkafka skipped records
+    it does not hand out (aborted-transaction or control batches): the data's side;
+  - hi_offset below the judge's target: the leader's high watermark is below the one read
+    before reading (a former leader's).
+Then the judge starts a fresh consumer where the stalled one stopped (offsets are still
+checked to be dense); --no-reconnect keeps the consumer (to study a stall), --debug CONTEXTS
+adds librdkafka's debug log (e.g. consumer,fetch,topic,metadata,broker) on stderr, and
+scripts/lib/judge_restart.py runs the judge around broker kills and restarts and counts stalls.
+
+That reconnect is a workaround for a stall seen after a broker of the three-node cluster was
+killed and restarted, whose cause is not known. What was measured (librdkafka 2.16.0 from
+confluent-kafka 2.16.1, the newest on PyPI; Kafka 4.4.0; 3 nodes; --no-reconnect; no stall in
+any of these):
+  - judge_restart.py, 6 partitions RF 3, min.insync.replicas 2, records of an idempotent acks=all
+    producer, the judge run after the restart (12 tries), while the broker was down (12), 1 to
+    8 s into its restart (21), and right after a restart with the producer running through
+    the kill and the restart (12): 57 tries;
+  - the same with a preferred leader election (what the controller does every 300 s, moving
+    leaders back to the restarted broker) while the judge reads: 6 tries;
+  - the three-node kill test of kafka-edge-std (200,000 records, 3 partitions, broker 2 killed
+    and restarted while it produces; the judge after every replica is back in sync): 36 runs,
+    18 of them with --no-reconnect (the other 18 reported no partition without progress);
+  - one broker frozen (SIGSTOP) for 25 s while the judge read: the partitions it led resumed
+    on their new leaders about 7 s later (broker.session.timeout.ms 6 s).
+The one stall recorded before (the kill test, partition 2 at offset 67059 of 68244) outlasted
+eleven fresh consumers over 115 s: each new consumer, assigned at that offset, stalled there
+too, so that stall did not lie in state a consumer had built up (a stale leader, a backoff, a
+pending validation) but in what the cluster answered, in the records at that offset, or in how
+librdkafka handles them; the report above tells which when it comes back. No librdkafka issue
+or changelog entry (up to 2.15.0) describes it; the fixes of stalls after leader changes
+(e.g. #4680 in 2.5.0, #4970 in 2.10.0) predate 2.16.0.
 """
 
 import argparse
@@ -86,6 +127,11 @@ def main():
     p.add_argument("--expect", type=int, default=0,
                    help="wait (up to --timeout) until the partitions hold at least this many records: "
                         "after a leader change the new leader's high watermark can lag for a moment")
+    p.add_argument("--no-reconnect", action="store_true",
+                   help="keep the consumer of a stalled partition (report the stall, do not reconnect)")
+    p.add_argument("--debug", metavar="CONTEXTS",
+                   help="librdkafka debug contexts of the consumer (e.g. consumer,fetch,topic,metadata,broker), "
+                        "logged on stderr")
     a = p.parse_args()
     topics, named = topics_of(a)
     extra = {}
@@ -95,6 +141,21 @@ def main():
         k, v = kv.split("=", 1)
         extra[k] = v
     client_errors = {}  # distinct client errors (without librdkafka's "(after N ms ...)"), in order
+    # librdkafka's own view of each assigned partition (its statistics, every 5 s): what a
+    # stalled partition reports tells where it is stuck.
+    fetch_view = {}
+
+    def on_stats(js):
+        try:
+            stats = json.loads(js)
+        except ValueError:
+            return
+        for t, tv in stats.get("topics", {}).items():
+            for pid, pv in tv.get("partitions", {}).items():
+                if pv.get("desired"):
+                    fetch_view[(t, int(pid))] = {
+                        k: pv.get(k) for k in ("fetch_state", "leader", "broker", "leader_epoch", "next_offset",
+                                               "app_offset", "hi_offset", "ls_offset", "fetchq_cnt")}
 
     def on_error(err):
         client_errors.setdefault(str(err.str()).split(" (after ")[0], None)
@@ -110,6 +171,8 @@ def main():
             "fetch.max.bytes": 64 * 1024 * 1024,
             "topic.metadata.refresh.interval.ms": 1000,
             "log_level": 3,
+            "statistics.interval.ms": 5000,
+            "stats_cb": on_stats,
         }
         if extra:
             # Client errors (a refused login, a failed TLS handshake) go to error_cb and are
@@ -117,6 +180,9 @@ def main():
             conf["log_level"] = 0
             conf.update(extra)
             conf["error_cb"] = on_error
+        if a.debug:
+            conf["debug"] = a.debug
+            conf["log_level"] = 7
         return Consumer(conf)
 
     def tp(key, offset=None):
@@ -190,16 +256,23 @@ def main():
                   f"partitions complete, {now - t_start:.1f} s", file=sys.stderr)
         stalled = [k for k in todo if now - progress_at[k] > 10]
         if stalled:
-            # Right after a broker restart a consumer can stay stuck on a stale leader: start a
-            # fresh one where this one stopped (offsets are still checked to be dense).
-            at = ", ".join(f"{t}/{part} at {next_offset[(t, part)]}" for t, part in sorted(stalled)[:10])
-            print(f"judge: {len(stalled)} partitions made no progress for 10 s ({at}); reconnecting",
-                  file=sys.stderr)
+            # What librdkafka says of each stalled partition (fetch state, leader and its epoch,
+            # next fetch offset, watermarks) tells where it is stuck.
+            def view(k):
+                v = fetch_view.get(k)
+                return " ".join(f"{n}={v[n]}" for n in v) if v else "no statistics yet"
+            at = "; ".join(f"{t}/{part} at {next_offset[(t, part)]} of {ends[(t, part)]} ({view((t, part))})"
+                           for t, part in sorted(stalled)[:10])
+            print(f"judge: {len(stalled)} partitions made no progress for 10 s: {at}"
+                  + ("" if a.no_reconnect else "; reconnecting"), file=sys.stderr)
             for k in todo:
                 progress_at[k] = now
-            c.close()
-            c = consumer()
-            c.assign([tp(key, next_offset[key]) for key in keys])
+            if not a.no_reconnect:
+                # A fresh consumer where this one stopped (offsets are still checked to be dense).
+                c.close()
+                fetch_view.clear()
+                c = consumer()
+                c.assign([tp(key, next_offset[key]) for key in keys])
         for m in c.consume(num_messages=10000, timeout=0.5):
             if m.error() is not None:
                 sys.exit(f"judge: consumer error: {m.error()}")
