@@ -9,6 +9,7 @@ use crate::topic::{NodeId, TopicPartition};
 
 use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at_mut, ix, ratio_ppm};
 use super::queue::PartitionQueue;
+use super::queue::share_topic_ratio;
 use super::{AccumulatorConfig, RecordAccumulator, compresses};
 
 /// Closes `batch` compressed: compresses its records into `scratch`, copies them back and
@@ -157,6 +158,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 next_start = qi;
                 break;
             }
+            let mut learnt = false;
             if matches!(batch.state, BatchState::Open | BatchState::Full) {
                 let meta = meta_for(queue.tp);
                 let mut closed = None;
@@ -172,6 +174,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                             // Java's ratio: compressed over uncompressed records, no header.
                             let compressed = len.saturating_sub(RECORD_BATCH_OVERHEAD);
                             queue.ratio.update(compressed, batch.builder.records_size());
+                            learnt = true;
                             batch.compression_ppm =
                                 ratio_ppm(compressed, batch.builder.records_size());
                             closed = Some(Ok(len));
@@ -181,6 +184,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                             // when known, else its uncompressed size).
                             let records = batch.builder.records_size();
                             queue.ratio.update(needed.unwrap_or(records), records);
+                            learnt = true;
                             *compression_fallbacks += 1;
                         }
                     }
@@ -202,6 +206,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             batch.sent_to = node;
             size = size.saturating_add(batch.closed_len);
             queue.pop_front(entries);
+            if learnt {
+                share_topic_ratio(queues, qi);
+            }
             let generation = entries.get(ix(head)).map_or(0, |e| e.generation);
             let more = out(BatchId {
                 index: head,
@@ -225,6 +232,7 @@ mod tests {
     use super::super::*;
     use super::*;
     use crate::record::{CodecError, RecordBatchHeader, RecordBatchReader, crc32c};
+    use crate::topic::TopicId;
     use std::vec::Vec;
 
     /// A test codec with a 4:1 ratio: a marker byte, then every fourth input byte.
@@ -348,10 +356,43 @@ mod tests {
         for _ in 0..300 {
             one_batch(&mut a, &mut Quarter);
         }
-        let r = a.append(0, tp(1), &rec(&value)).unwrap();
-        assert_eq!(r.appended_bytes, 59, "a new partition starts at 1.0");
         let r = a.append(0, tp(0), &rec(&value)).unwrap();
         assert!(r.appended_bytes < 20, "{}", r.appended_bytes);
+        // One estimate per topic, as Java keeps it: a new partition of the topic starts
+        // from it, a partition of another topic at 1.0.
+        let r = a.append(0, tp(1), &rec(&value)).unwrap();
+        assert!(r.appended_bytes < 20, "{}", r.appended_bytes);
+        let other = TopicPartition::new(TopicId::new(1, 0), 0);
+        let r = a.append(0, other, &rec(&value)).unwrap();
+        assert_eq!(r.appended_bytes, 59, "another topic starts at 1.0");
+    }
+
+    #[test]
+    fn a_topics_partitions_share_one_ratio_estimate() {
+        let mut a = lz4_acc();
+        let value = [b'x'; 50];
+        // Partitions 1 and 2 exist (queued, at 1.0) before partition 0 learns 4:1.
+        a.append(0, tp(1), &rec(&value)).unwrap();
+        a.append(0, tp(2), &rec(&value)).unwrap();
+        let other = TopicPartition::new(TopicId::new(1, 0), 0);
+        a.append(0, other, &rec(&value)).unwrap();
+        for _ in 0..300 {
+            one_batch(&mut a, &mut Quarter);
+        }
+        let ratio = |a: &Acc, tp| {
+            a.queues
+                .iter()
+                .find(|q| q.tp == tp)
+                .unwrap()
+                .ratio
+                .per_ten_thousand()
+        };
+        let learnt = ratio(&a, tp(0));
+        assert!(learnt < 3_500, "{learnt}");
+        assert_eq!(ratio(&a, tp(1)), learnt);
+        assert_eq!(ratio(&a, tp(2)), learnt);
+        // Its one batch (drained in turn) taught it its own, near 1.0.
+        assert!(ratio(&a, other) > 9_000, "another topic keeps its own");
     }
 
     #[test]

@@ -498,8 +498,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         let index = match self.find_queue(tp) {
             Ok(i) => i,
             Err(at) => {
+                let mut queue = PartitionQueue::new(tp);
+                if let Some(ratio) = queue::topic_ratio(&self.queues, at, tp) {
+                    queue.ratio = ratio;
+                }
                 self.queues
-                    .push(PartitionQueue::new(tp))
+                    .push(queue)
                     .map_err(|_| AccumulatorError::TooManyPartitions)?;
                 if let Some(tail) = self.queues.get_mut(at..) {
                     tail.rotate_right(1);

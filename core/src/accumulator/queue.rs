@@ -16,8 +16,40 @@ pub struct PartitionQueue {
     pub(super) muted: bool,
     /// Held back until [`RecordAccumulator::release_holds`](super::RecordAccumulator::release_holds) (an epoch bump in progress).
     pub(super) held: bool,
-    /// The compression ratio estimate of the partition's batches (Java keeps one per topic).
+    /// The compression ratio estimate of the topic's batches: Java keeps one per topic, so
+    /// every queue of a topic holds the same ([`share_topic_ratio`]).
     pub(super) ratio: CompressionRatio,
+}
+
+/// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
+/// one estimate, as Java's `CompressionRatioEstimator` keeps it. The queues of a topic are
+/// adjacent (the table is sorted by topic, then partition).
+pub(super) fn share_topic_ratio(queues: &mut [PartitionQueue], qi: usize) {
+    let Some(q) = queues.get(qi) else { return };
+    let (topic, ratio) = (q.tp.topic, q.ratio);
+    let (before, after) = queues.split_at_mut(qi);
+    let same = |q: &&mut PartitionQueue| q.tp.topic == topic;
+    for q in before.iter_mut().rev().take_while(same) {
+        q.ratio = ratio;
+    }
+    for q in after.iter_mut().skip(1).take_while(same) {
+        q.ratio = ratio;
+    }
+}
+
+/// The ratio estimate a new queue at `at` starts from: its topic's, when a neighbour is of
+/// the same topic.
+pub(super) fn topic_ratio(
+    queues: &[PartitionQueue],
+    at: usize,
+    tp: TopicPartition,
+) -> Option<CompressionRatio> {
+    let left = at.checked_sub(1).and_then(|i| queues.get(i));
+    [left, queues.get(at)]
+        .into_iter()
+        .flatten()
+        .find(|q| q.tp.topic == tp.topic)
+        .map(|q| q.ratio)
 }
 
 pub(super) fn set_next(entries: &mut [BatchEntry], i: u32, next: Option<u32>) {

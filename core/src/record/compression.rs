@@ -40,8 +40,8 @@ use super::builder::CodecError;
 /// and recompute the CRC, which works on compressed batches as on others.
 ///
 /// Batches fill as Java's do: a batch is full when its *estimated* compressed size reaches
-/// `batch.size` ([`CompressionRatio`], Java's `CompressionRatioEstimator`, kept per
-/// partition here and per topic in Java; a batch takes the estimate of when it was opened),
+/// `batch.size` ([`CompressionRatio`], Java's `CompressionRatioEstimator`, one per topic as
+/// in Java; a batch takes the estimate of when it was opened),
 /// so a slot holds several times `batch.size` of uncompressed records (see
 /// [`ProducerConfig::slot_size`](crate::ProducerConfig::slot_size)).
 ///
