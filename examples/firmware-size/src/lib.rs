@@ -20,7 +20,11 @@ pub const POOL_BYTES: usize = 32 * 1024;
 pub type Storage = FixedStorage<4, 16, 4, 2, 16, 16384, 2048>;
 
 /// The producer, over a pool in static memory.
+#[cfg(not(feature = "lz4"))]
 pub type FirmwareProducer = Producer<&'static mut [u8], Storage>;
+/// The producer, over a pool in static memory, compressing with the heap-free LZ4.
+#[cfg(feature = "lz4")]
+pub type FirmwareProducer = Producer<&'static mut [u8], Storage, kafka_edge_core::record::Lz4>;
 
 /// The limits matching [`Storage`]'s capacities.
 pub const LIMITS: Limits = Limits {
@@ -35,7 +39,7 @@ pub const LIMITS: Limits = Limits {
 
 /// Builds the producer for `10.0.2.2:9092` (QEMU's user-mode host address) over `pool`.
 pub fn producer(pool: &'static mut [u8]) -> Result<FirmwareProducer, kafka_edge_core::ConfigError> {
-    #[cfg_attr(not(feature = "sasl"), allow(unused_mut))]
+    #[cfg_attr(not(any(feature = "sasl", feature = "lz4")), allow(unused_mut))]
     let mut config = ProducerConfig::new("10.0.2.2:9092")?;
     // With SASL linked in and in use (the mechanism is chosen at run time: all are linked).
     #[cfg(feature = "sasl")]
@@ -47,6 +51,18 @@ pub fn producer(pool: &'static mut [u8]) -> Result<FirmwareProducer, kafka_edge_
     ] {
         config.set(key, value)?;
     }
+    #[cfg(feature = "lz4")]
+    {
+        config.set("compression.type", "lz4")?;
+        FirmwareProducer::with_compressor(
+            config,
+            pool,
+            LIMITS,
+            0x5eed,
+            kafka_edge_core::record::Lz4::new(),
+        )
+    }
+    #[cfg(not(feature = "lz4"))]
     FirmwareProducer::new(config, pool, LIMITS, 0x5eed)
 }
 
