@@ -7,7 +7,6 @@
 //! `HTTP_LOAD_POSTS` (default 2400) sets the number of POSTs for longer runs.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,17 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The one-node cluster, waiting (up to 5 minutes) for `scripts/kafka up` to finish.
 fn cluster() -> Cluster {
-    if let Some(dir) = std::env::var_os("KAFKA_EDGE_DIR_1").map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until {
-            let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-            if env.contains("UP_MS=") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(Ground::Kafka1)
+    Cluster::wait(Ground::Kafka1)
 }
 
 /// One HTTP/1.1 request on its own connection: the status and the body.

@@ -4,7 +4,6 @@
 //! metadata timeout, and input files checked before anything is sent.
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,17 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_kafka-edge-produce");
 /// The one-node cluster, waiting (up to 5 minutes) for `scripts/kafka up` to finish when the
 /// test ground is still starting it.
 fn cluster() -> Cluster {
-    if let Some(dir) = std::env::var_os("KAFKA_EDGE_DIR_1").map(PathBuf::from) {
-        let until = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < until {
-            let env = std::fs::read_to_string(dir.join("env")).unwrap_or_default();
-            if env.contains("UP_MS=") {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    Cluster::get(Ground::Kafka1)
+    Cluster::wait(Ground::Kafka1)
 }
 
 /// The tool in a child process, its stderr gathered line by line as it comes.

@@ -181,6 +181,8 @@ async fn async_sends_wait_for_a_tiny_buffer_while_other_tasks_run() {
             match p.try_send(&record) {
                 Ok(f) => out.push((r.clone(), f)),
                 Err(SendError::BufferFull) => full += 1,
+                // Before the first metadata arrives: shed as well, without waiting for it.
+                Err(SendError::MetadataNotReady { .. }) => {}
                 Err(e) => panic!("try_send: {e}"),
             }
             assert!(t.elapsed() < Duration::from_secs(1), "try_send waited");
@@ -235,16 +237,15 @@ async fn try_send_refuses_at_once_when_full_and_a_cancelled_send_async_sends_not
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-async-full");
     c.create_topic(&topic, 1, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
-    let producer = proxy
-        .builder(&[
+    let (proxy, producer) = StallingProxy::with_producer(
+        &c,
+        &[
             ("batch.size", "1024"),
             ("buffer.memory", "4096"),
             ("linger.ms", "0"),
             ("max.block.ms", "60000"),
-        ])
-        .build()
-        .unwrap();
+        ],
+    );
     let records: Vec<TestRecord> = (0..7)
         .map(|i| TestRecord {
             key: None,

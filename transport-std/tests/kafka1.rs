@@ -339,8 +339,7 @@ fn stalled_producer(props: &[(&str, &str)]) -> (Producer, StallingProxy, String)
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-stall");
     c.create_topic(&topic, 1, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
-    let p = proxy.builder(props).build().unwrap();
+    let (proxy, p) = StallingProxy::with_producer(&c, props);
     p.send(&ProducerRecord::new(&topic).value(b"warm-up"))
         .unwrap()
         .wait()
@@ -421,19 +420,18 @@ fn broker_gone_past_the_delivery_timeout_fails_every_record_and_frees_memory() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-gone");
     c.create_topic(&topic, 1, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
     const MEMORY: usize = 16 * 16384;
-    let p = proxy
-        .builder(&[
+    let (proxy, p) = StallingProxy::with_producer(
+        &c,
+        &[
             ("batch.size", "16384"),
             ("buffer.memory", &MEMORY.to_string()),
             ("linger.ms", "5"),
             ("request.timeout.ms", "1000"),
             ("delivery.timeout.ms", "2000"),
             ("max.block.ms", "500"),
-        ])
-        .build()
-        .unwrap();
+        ],
+    );
     p.send(&ProducerRecord::new(&topic).value(b"before"))
         .unwrap()
         .wait()
@@ -852,16 +850,15 @@ fn partial_writes_resume_when_the_socket_drains() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-partial");
     c.create_topic(&topic, 4, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
-    let p = proxy
-        .builder(&[
+    let (proxy, p) = StallingProxy::with_producer(
+        &c,
+        &[
             ("batch.size", "262144"),
             ("buffer.memory", "33554432"),
             ("linger.ms", "5"),
             ("acks", "1"),
-        ])
-        .build()
-        .unwrap();
+        ],
+    );
     p.send(&ProducerRecord::new(&topic).value(b"warm-up").partition(0))
         .unwrap()
         .wait()

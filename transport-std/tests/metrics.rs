@@ -237,15 +237,14 @@ fn counts_a_retry_after_a_request_timeout() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-metrics-retry");
     c.create_topic(&topic, 1, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
-    let p = proxy
-        .builder(&[
+    let (proxy, p) = StallingProxy::with_producer(
+        &c,
+        &[
             ("linger.ms", "0"),
             ("request.timeout.ms", "1500"),
             ("delivery.timeout.ms", "60000"),
-        ])
-        .build()
-        .unwrap();
+        ],
+    );
     p.send(&ProducerRecord::new(&topic).value(b"warm-up"))
         .unwrap()
         .wait_timeout(T)
@@ -292,17 +291,16 @@ fn counts_time_blocked_for_buffer_memory() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-metrics-block");
     c.create_topic(&topic, 1, 1, &[]);
-    let proxy = StallingProxy::start(c.bootstrap.split(',').next().unwrap());
-    let p = proxy
-        .builder(&[
+    let (proxy, p) = StallingProxy::with_producer(
+        &c,
+        &[
             ("batch.size", "1024"),
             ("buffer.memory", "4096"),
             ("linger.ms", "0"),
             ("max.block.ms", "1000"),
             ("metrics.sample.window.ms", "60000"),
-        ])
-        .build()
-        .unwrap();
+        ],
+    );
     p.send(&ProducerRecord::new(&topic).value(b"warm-up"))
         .unwrap()
         .wait_timeout(T)

@@ -154,6 +154,14 @@ impl StallingProxy {
         self.stall.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// A proxy in front of the first broker of `c`, and a producer with `props` whose every
+    /// connection goes through it.
+    pub fn with_producer(c: &Cluster, props: &[(&str, &str)]) -> (Self, Producer) {
+        let proxy = Self::start(c.bootstrap.split(',').next().expect("a bootstrap server"));
+        let producer = proxy.builder(props).build().expect("producer");
+        (proxy, producer)
+    }
+
     /// A producer builder whose every connection goes through the proxy.
     pub fn builder(&self, props: &[(&str, &str)]) -> ProducerBuilder {
         let addr = self.addr;
