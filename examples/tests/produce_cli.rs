@@ -454,7 +454,10 @@ fn bad_input_is_named_and_only_the_bad_records_fail() {
 
     let (code, lines) = run(&["-b", b, "-t", "bad/topic"], "a\n");
     assert_eq!(code, Some(1), "{lines:#?}");
-    assert!(has(&lines, &["stdin:1", "invalid topic"]), "{lines:#?}");
+    assert!(
+        has(&lines, &["stdin:1", "invalid topic", "bad/topic"]),
+        "{lines:#?}"
+    );
     assert!(summary(&lines).contains("1 records read, 0 delivered, 1 failed"));
 
     let (code, lines) = run(&["-b", b, "-t", &topic, "-p", "7"], "a\n");
