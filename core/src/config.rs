@@ -271,10 +271,26 @@ pub struct ProducerConfig {
     /// `reconnect.backoff.ms` (default 50): wait before reconnecting to a broker.
     pub reconnect_backoff_ms: u64,
     /// `reconnect.backoff.max.ms` (default 1000): the reconnect backoff doubles up to this.
+    /// As in Java, setting `reconnect.backoff.ms` without it sets it to the same value (a
+    /// constant reconnect backoff).
     pub reconnect_backoff_max_ms: u64,
+    reconnect_backoff_max_explicit: bool,
     /// `socket.connection.setup.timeout.ms` (default 10000): a connection attempt that the
     /// transport did not complete by then is abandoned.
     pub socket_connection_setup_timeout_ms: u64,
+    /// `socket.connection.setup.timeout.max.ms` (default 30000): the setup timeout doubles
+    /// with each consecutive failed attempt to the same broker, up to this (as in Java,
+    /// but without Java's random 20% spread: the core draws no random numbers).
+    pub socket_connection_setup_timeout_max_ms: u64,
+    /// `connections.max.idle.ms` (default 540000): a connection with nothing in flight and
+    /// no request or response for this long is closed; `None` (a negative value, as in
+    /// Java) never closes one for idleness.
+    pub connections_max_idle_ms: Option<u64>,
+    /// `metadata.recovery.strategy` (default `rebootstrap`): whether the bootstrap servers
+    /// are tried again, beside the brokers of the last metadata, when metadata is needed
+    /// and no connection is ready (`false`: Java's `none`, only the known brokers once
+    /// metadata has named some).
+    pub rebootstrap: bool,
     /// `max.request.size` (default 1048576): largest Produce request (and record).
     pub max_request_size: usize,
     /// `partitioner.ignore.keys` (default false): keyed records are placed like keyless ones.
@@ -327,7 +343,11 @@ impl Default for ProducerConfig {
             metadata_max_idle_ms: 300_000,
             reconnect_backoff_ms: 50,
             reconnect_backoff_max_ms: 1_000,
+            reconnect_backoff_max_explicit: false,
             socket_connection_setup_timeout_ms: 10_000,
+            socket_connection_setup_timeout_max_ms: 30_000,
+            connections_max_idle_ms: Some(540_000),
+            rebootstrap: true,
             max_request_size: 1_048_576,
             partitioner_ignore_keys: false,
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
@@ -393,6 +413,9 @@ impl ProducerConfig {
         "reconnect.backoff.ms",
         "reconnect.backoff.max.ms",
         "socket.connection.setup.timeout.ms",
+        "socket.connection.setup.timeout.max.ms",
+        "connections.max.idle.ms",
+        "metadata.recovery.strategy",
         "max.request.size",
         "partitioner.ignore.keys",
         "client.dns.lookup",
@@ -505,13 +528,38 @@ impl ProducerConfig {
             }
             "reconnect.backoff.ms" => {
                 self.reconnect_backoff_ms = parse_u64("reconnect.backoff.ms", value)?;
+                // Java's `postProcessReconnectBackoffConfigs`: the base set without the
+                // maximum disables the exponential reconnect backoff.
+                if !self.reconnect_backoff_max_explicit {
+                    self.reconnect_backoff_max_ms = self.reconnect_backoff_ms;
+                }
             }
             "reconnect.backoff.max.ms" => {
                 self.reconnect_backoff_max_ms = parse_u64("reconnect.backoff.max.ms", value)?;
+                self.reconnect_backoff_max_explicit = true;
             }
             "socket.connection.setup.timeout.ms" => {
                 self.socket_connection_setup_timeout_ms =
                     parse_u64("socket.connection.setup.timeout.ms", value)?;
+            }
+            "socket.connection.setup.timeout.max.ms" => {
+                self.socket_connection_setup_timeout_max_ms =
+                    parse_u64("socket.connection.setup.timeout.max.ms", value)?;
+            }
+            "connections.max.idle.ms" => {
+                let ms: i64 = parse("connections.max.idle.ms", value)?;
+                self.connections_max_idle_ms = u64::try_from(ms).ok();
+            }
+            "metadata.recovery.strategy" => {
+                self.rebootstrap = match value.trim() {
+                    v if v.eq_ignore_ascii_case("rebootstrap") => true,
+                    v if v.eq_ignore_ascii_case("none") => false,
+                    _ => {
+                        return Err(ConfigError::InvalidValue {
+                            key: "metadata.recovery.strategy",
+                        });
+                    }
+                };
             }
             "max.request.size" => {
                 self.max_request_size = parse_usize("max.request.size", value)?;
@@ -766,6 +814,26 @@ impl ProducerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_connection_settings_of_javas_client() {
+        let mut c = ProducerConfig::new("h:1").unwrap();
+        assert_eq!(c.connections_max_idle_ms, Some(540_000));
+        assert_eq!(c.socket_connection_setup_timeout_max_ms, 30_000);
+        assert!(c.rebootstrap);
+        c.set("connections.max.idle.ms", "-1").unwrap();
+        assert_eq!(c.connections_max_idle_ms, None);
+        c.set("metadata.recovery.strategy", "None").unwrap();
+        assert!(!c.rebootstrap);
+        assert!(c.set("metadata.recovery.strategy", "sometimes").is_err());
+        // reconnect.backoff.ms alone makes the reconnect backoff constant, as in Java...
+        c.set("reconnect.backoff.ms", "200").unwrap();
+        assert_eq!(c.reconnect_backoff_max_ms, 200);
+        // ...and an explicit maximum wins, whichever comes first.
+        c.set("reconnect.backoff.max.ms", "5000").unwrap();
+        c.set("reconnect.backoff.ms", "300").unwrap();
+        assert_eq!(c.reconnect_backoff_max_ms, 5000);
+    }
 
     #[test]
     fn defaults_are_javas() {

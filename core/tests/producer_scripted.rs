@@ -2045,3 +2045,6 @@ mod sasl;
 #[cfg(feature = "metrics")]
 #[path = "producer_scripted/metrics.rs"]
 mod metrics;
+
+#[path = "producer_scripted/connections.rs"]
+mod connections;

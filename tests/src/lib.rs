@@ -567,6 +567,52 @@ pub mod oracle {
             .collect()
     }
 
+    /// A property of Java's `ProducerConfig.configDef()`.
+    #[derive(Debug, Clone, Deserialize)]
+    pub struct JavaConfigKey {
+        /// The property's name.
+        pub name: String,
+        /// Its type (`INT`, `LONG`, `STRING`, `LIST`, `CLASS`, `PASSWORD`, ...).
+        #[serde(rename = "type")]
+        pub kind: String,
+        /// Its default in Java's string form (`None`: no default, or null).
+        pub default: Option<String>,
+        /// Whether it has a default (null counts as one).
+        pub has_default: bool,
+        /// Java's validator, as Java prints it (`[0,...]`, `[all, -1, 0, 1]`).
+        pub validator: Option<String>,
+    }
+
+    /// Every property of Java's producer configuration.
+    pub fn producer_config() -> Vec<JavaConfigKey> {
+        lines_through(&["config"], "")
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("oracle config {l}: {e}")))
+            .collect()
+    }
+
+    /// For each `(key, value)`: `Ok(())` when Java's `ProducerConfig` takes it (the rest at
+    /// their defaults), else Java's message.
+    pub fn producer_config_check(pairs: &[(String, String)]) -> Vec<Result<(), String>> {
+        let input: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{}\n", serde_json::json!({"key": k, "value": v})))
+            .collect();
+        let out = lines_through(&["config-check"], &input);
+        assert_eq!(
+            out.len(),
+            pairs.len(),
+            "oracle config-check: one answer per line"
+        );
+        out.iter()
+            .map(|l| match l.strip_prefix("refused: ") {
+                Some(why) => Err(why.to_string()),
+                None if l == "ok" => Ok(()),
+                None => panic!("oracle config-check: {l}"),
+            })
+            .collect()
+    }
+
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
     pub fn murmur2(keys: &[Vec<u8>], partitions: u32) -> Vec<(i32, u32)> {
         let input: String = keys.iter().map(|k| format!("{}\n", hex(k))).collect();

@@ -52,6 +52,16 @@ pub enum BuildError {
     /// Kafka's unsecured validator) Java's `OAuthBearerLoginModule` with
     /// `unsecuredLoginStringClaim_sub` in `sasl.jaas.config`.
     MissingOAuthToken,
+    /// A property of Java's producer that this producer does not offer, set to a value
+    /// other than Java's default (see [`java_config`](crate::java_config)).
+    Refused {
+        /// The property.
+        key: String,
+        /// The value given (`[hidden]` for a secret).
+        value: String,
+        /// Why it is refused.
+        why: &'static str,
+    },
     /// The poller, its waker or the I/O thread could not be created.
     Io(io::Error),
 }
@@ -77,6 +87,9 @@ impl fmt::Display for BuildError {
                 "no resolvable bootstrap urls given in bootstrap.servers (cannot resolve {})",
                 urls.join(", ")
             ),
+            Self::Refused { key, value, why } => {
+                write!(f, "{key}={value} is not supported: {why}")
+            }
             Self::UnknownBootstrapHost { url, source } => {
                 write!(f, "unknown host in bootstrap.servers: {url} ({source})")
             }
@@ -94,7 +107,7 @@ impl std::error::Error for BuildError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Config { source, .. } => Some(source),
-            Self::NoResolvableBootstrap { .. } => None,
+            Self::NoResolvableBootstrap { .. } | Self::Refused { .. } => None,
             Self::UnknownBootstrapHost { source, .. } => Some(source),
             Self::Tls(e) => Some(e),
             Self::MissingOAuthToken => None,

@@ -744,7 +744,7 @@ fn open(
     let Some(addr) = addr else {
         return false;
     };
-    let mut stream = match TcpStream::connect(addr) {
+    let mut stream = match crate::socket::connect(addr, shared.socket) {
         Ok(s) => s,
         Err(e) => {
             conn_errors.failed(client_id, ConnErrors::CONNECT, &addr.to_string(), &e);

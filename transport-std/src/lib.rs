@@ -131,6 +131,7 @@ mod delivery;
 mod error;
 mod interceptor;
 mod io;
+pub mod java_config;
 mod metrics;
 mod oauth;
 mod partitioner;
@@ -139,6 +140,7 @@ mod properties;
 mod record;
 mod send_future;
 mod serialize;
+mod socket;
 mod tls;
 mod waiters;
 

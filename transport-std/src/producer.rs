@@ -46,6 +46,8 @@ struct Options {
     resolver: Option<Box<Resolver>>,
     drop_close_timeout: Duration,
     tls: Option<crate::tls::TlsSettings>,
+    /// `send.buffer.bytes`, `receive.buffer.bytes`.
+    socket: crate::socket::SocketBuffers,
     /// The OAUTHBEARER token, with `sasl.mechanism=OAUTHBEARER`.
     oauth_token: Option<String>,
     /// `metrics.*` settings and the metrics callback.
@@ -53,6 +55,15 @@ struct Options {
         crate::metrics::MetricsSettings,
         Option<crate::metrics::MetricsCallback>,
     ),
+}
+
+/// Everything [`ProducerBuilder::build`] reads from the properties.
+struct Settings {
+    config: ProducerConfig,
+    tls: Option<crate::tls::TlsSettings>,
+    oauth_token: Option<String>,
+    metrics: crate::metrics::MetricsSettings,
+    socket: crate::socket::SocketBuffers,
 }
 
 /// The completions of one batch of the core's batch table.
@@ -180,6 +191,8 @@ pub(crate) struct Shared {
     pub(crate) io_thread: OnceLock<ThreadId>,
     /// With a TLS `security.protocol`: the configuration of every connection.
     pub(crate) tls: Option<crate::tls::TlsSettings>,
+    /// The socket buffer sizes of every connection.
+    pub(crate) socket: crate::socket::SocketBuffers,
 }
 
 /// A custom resolution of broker addresses: see [`ProducerBuilder::resolver`].
@@ -344,9 +357,14 @@ impl ProducerBuilder {
         self
     }
 
-    /// Validates the configuration, resolves the bootstrap servers (see [`Producer`]'s
-    /// "Bootstrap servers") and starts the I/O thread.
-    pub fn build(self) -> Result<Producer, BuildError> {
+    /// Checks every setting as [`build`](Self::build) does (properties, TLS files, token,
+    /// metrics and socket settings), without resolving the bootstrap servers or starting
+    /// anything.
+    pub fn validate(&self) -> Result<(), BuildError> {
+        self.settings().map(drop)
+    }
+
+    fn settings(&self) -> Result<Settings, BuildError> {
         let config = self.properties.to_config()?;
         let tls = if config.security_protocol.uses_tls() {
             Some(crate::tls::settings(&self.properties)?)
@@ -355,6 +373,43 @@ impl ProducerBuilder {
         };
         let oauth_token = crate::oauth::token(&self.properties, &config)?;
         let metrics = crate::metrics::settings(&self.properties)?;
+        let socket = crate::socket::settings(&self.properties)?;
+        Ok(Settings {
+            config,
+            tls,
+            oauth_token,
+            metrics,
+            socket,
+        })
+    }
+
+    /// Validates the configuration, resolves the bootstrap servers (see [`Producer`]'s
+    /// "Bootstrap servers") and starts the I/O thread. Each property of Java's producer
+    /// that is ignored here (see [`java_config`](crate::java_config)) is logged once, as a
+    /// warning, with the reason.
+    pub fn build(self) -> Result<Producer, BuildError> {
+        let Settings {
+            config,
+            tls,
+            oauth_token,
+            metrics,
+            socket,
+        } = self.settings()?;
+        if self.properties.get("reconnect.backoff.ms").is_some()
+            && self.properties.get("reconnect.backoff.max.ms").is_none()
+        {
+            // Java's words (CommonClientConfigs.postProcessReconnectBackoffConfigs).
+            warn!(
+                "Disabling exponential reconnect backoff because reconnect.backoff.ms is set, \
+                 but reconnect.backoff.max.ms is not."
+            );
+        }
+        for (key, why) in self.properties.ignored() {
+            warn!(
+                "[Producer clientId={}] {key} is ignored: {why}",
+                config.client_id.as_str()
+            );
+        }
         Producer::start(
             config,
             Options {
@@ -363,6 +418,7 @@ impl ProducerBuilder {
                 resolver: self.resolver,
                 drop_close_timeout: self.drop_close_timeout,
                 tls,
+                socket,
                 oauth_token,
                 metrics: (metrics, self.metrics_callback),
             },
@@ -479,6 +535,7 @@ impl Producer {
                 resolver: None,
                 drop_close_timeout: DEFAULT_DROP_CLOSE_TIMEOUT,
                 tls,
+                socket: Default::default(),
                 oauth_token: None,
                 metrics: Default::default(),
             },
@@ -492,6 +549,7 @@ impl Producer {
             resolver,
             drop_close_timeout,
             tls,
+            socket,
             oauth_token,
             metrics,
         } = options;
@@ -557,6 +615,7 @@ impl Producer {
             resolver,
             io_thread: OnceLock::new(),
             tls,
+            socket,
         });
         let io = IoLoop::new(shared.clone(), poll);
         let handle = std::thread::Builder::new()

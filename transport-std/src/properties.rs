@@ -7,10 +7,7 @@ use std::path::Path;
 use kafka_edge_core::{ConfigError as CoreConfigError, ProducerConfig};
 
 use crate::error::{BuildError, PropertiesError};
-
-/// Java keys that configure nothing here (this crate has its own serializers), accepted and
-/// ignored so that a Java properties file can be used as it is.
-const IGNORED_KEYS: &[&str] = &["key.serializer", "value.serializer"];
+use crate::java_config::{Support, java_default, java_property};
 
 /// Producer settings under the Java client's property names (`bootstrap.servers`, `acks`,
 /// `linger.ms`, ...), with string values.
@@ -161,22 +158,48 @@ impl Properties {
         }
     }
 
+    /// The properties set here that this producer ignores (see
+    /// [`java_config`](crate::java_config)), each with the reason; the producer logs one
+    /// warning for each when it is built.
+    pub fn ignored(&self) -> Vec<(&str, &'static str)> {
+        self.iter()
+            .filter_map(|(key, _)| match java_property(key)?.support {
+                Support::Ignored(why) => Some((key, why)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The core configuration these properties describe (Java's defaults for the rest),
-    /// validated. Keys that only Java's serializer setup uses (`key.serializer`,
-    /// `value.serializer`) are ignored, the `ssl.*` keys of TLS are this transport's (see
-    /// [`ProducerBuilder`](crate::ProducerBuilder)'s "TLS"); any other unknown key is an
-    /// error.
+    /// validated. Every property of Java's producer is taken, ignored or refused as
+    /// [`java_config`](crate::java_config) says; the `ssl.*` keys of TLS are this
+    /// transport's (see [`ProducerBuilder`](crate::ProducerBuilder)'s "TLS"); any other
+    /// unknown key is an error.
     pub fn to_config(&self) -> Result<ProducerConfig, BuildError> {
         let mut config = ProducerConfig::default();
         for (key, value) in self.iter() {
-            if IGNORED_KEYS.contains(&key) {
-                continue;
+            match java_property(key).map(|p| p.support) {
+                Some(Support::Ignored(_)) => continue,
+                Some(Support::Refused(why)) => {
+                    let at_default =
+                        java_default(key).is_some_and(|d| d.eq_ignore_ascii_case(value.trim()));
+                    if at_default {
+                        continue;
+                    }
+                    return Err(BuildError::Refused {
+                        key: key.to_string(),
+                        value: shown(key, value).to_string(),
+                        why,
+                    });
+                }
+                Some(Support::Supported) | None => {}
             }
             // TLS is this transport's: `tls_settings` reads the `ssl.*` keys; so are the
             // OAUTHBEARER token (`oauth::token`) and the `metrics.*` sampling settings.
             if crate::tls::TLS_KEYS.contains(&key)
                 || crate::oauth::OAUTH_KEYS.contains(&key)
                 || crate::metrics::METRICS_KEYS.contains(&key)
+                || crate::socket::SOCKET_KEYS.contains(&key)
             {
                 continue;
             }

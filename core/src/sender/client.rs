@@ -293,6 +293,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 (b.host.clone(), b.port)
             }
         };
+        // Java's connection setup timeout: doubled per consecutive failure to the target.
+        let failures = self
+            .reconnects
+            .iter()
+            .find(|r| r.target == target)
+            .map_or(0, |r| r.failures);
+        let setup_timeout_ms = exponential_backoff(
+            failures.saturating_add(1),
+            self.config.socket_connection_setup_timeout_ms,
+            self.config.socket_connection_setup_timeout_max_ms,
+        );
         let free = self
             .conns
             .iter()
@@ -323,7 +334,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         };
         let c = self.conns.get_mut(k)?;
         c.reset();
-        c.state = ConnState::Connecting { since_ms: now_ms };
+        c.state = ConnState::Connecting {
+            since_ms: now_ms,
+            timeout_ms: setup_timeout_ms,
+        };
         c.target = target;
         c.host = host;
         c.port = port;
@@ -351,7 +365,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         let brokers = self.metadata.brokers().len();
-        let bootstrap = self.config.bootstrap_servers.len();
+        // metadata.recovery.strategy=none: once metadata named brokers, only they are asked.
+        let bootstrap = if self.config.rebootstrap || brokers == 0 {
+            self.config.bootstrap_servers.len()
+        } else {
+            0
+        };
         let total = brokers + bootstrap;
         for i in 0..total {
             let j = (self.target_cursor + i) % total.max(1);
@@ -417,18 +436,40 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             let Some(c) = self.conns.get(k) else { continue };
             let expired = match c.state {
                 ConnState::Free => false,
-                ConnState::Connecting { since_ms } => {
-                    now_ms
-                        >= since_ms.saturating_add(self.config.socket_connection_setup_timeout_ms)
-                }
+                ConnState::Connecting {
+                    since_ms,
+                    timeout_ms,
+                } => now_ms >= since_ms.saturating_add(timeout_ms),
                 _ => c.in_flight.front().is_some_and(|r| {
                     now_ms >= r.sent_ms.saturating_add(self.config.request_timeout_ms)
                 }),
             };
+            let idle = self.idle_until(c).is_some_and(|at| now_ms >= at);
             if expired {
                 self.close_connection(now_ms, k, true);
+            } else if idle {
+                self.close_idle_connection(k);
             }
         }
+    }
+
+    /// When connection `c`, up with nothing in flight, passes `connections.max.idle.ms`.
+    pub(super) fn idle_until(&self, c: &Connection) -> Option<u64> {
+        let idle = self.config.connections_max_idle_ms?;
+        c.is_quiet().then(|| c.last_active_ms.saturating_add(idle))
+    }
+
+    /// Closes connection `k` for idleness (Java's idle expiry): nothing is in flight, and it
+    /// counts neither as a failure (no reconnect backoff) nor as a reason for new metadata.
+    fn close_idle_connection(&mut self, k: usize) {
+        let Some(c) = self.conns.get_mut(k) else {
+            return;
+        };
+        let announce = !c.connect_pending;
+        c.reset();
+        c.connect_pending = false;
+        c.disconnect_pending = announce;
+        self.metrics.disconnects += 1;
     }
 
     // ---- requests ------------------------------------------------------------------------
@@ -537,6 +578,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             sent_ms: now_ms,
             expects_response: true,
         };
+        c.last_active_ms = now_ms;
         if !c.start_transmit(request, len) {
             return false;
         }
@@ -633,6 +675,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
         if let Some(c) = self.conns.get_mut(k) {
             c.in_flight.pop_front();
+            c.last_active_ms = now_ms;
         }
         self.metrics.responses_received += 1;
         let api = request.kind.api();

@@ -84,6 +84,8 @@ pub(super) enum ConnState {
     /// `Event::Connect` issued; waiting for `handle_connected`.
     Connecting {
         since_ms: u64,
+        /// `socket.connection.setup.timeout.ms`, doubled per consecutive failure.
+        timeout_ms: u64,
     },
     /// Connected; ApiVersions to send or in flight.
     Negotiating,
@@ -208,6 +210,8 @@ pub struct Connection {
     /// `Event::Connect` (then `Event::Disconnect`) to report for this slot.
     pub(super) connect_pending: bool,
     pub(super) disconnect_pending: bool,
+    /// When a request was last started or a response last arrived (`connections.max.idle.ms`).
+    pub(super) last_active_ms: u64,
     /// When to authenticate again (KIP-368), from the broker's session lifetime.
     #[cfg(feature = "sasl")]
     pub(super) reauth_at: Option<u64>,
@@ -235,6 +239,7 @@ impl Connection {
             tx_blocked: false,
             connect_pending: false,
             disconnect_pending: false,
+            last_active_ms: 0,
             #[cfg(feature = "sasl")]
             reauth_at: None,
             reauth_due: false,
@@ -268,6 +273,11 @@ impl Connection {
     /// Whether a request is being written.
     pub(super) fn has_transmit(&self) -> bool {
         self.tx_len > 0
+    }
+
+    /// Whether the connection is up with nothing in flight or being written.
+    pub(super) fn is_quiet(&self) -> bool {
+        self.is_ready() && self.in_flight.is_empty() && !self.has_transmit()
     }
 
     /// Whether a new request may be queued now, under `max_in_flight`.

@@ -556,8 +556,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             at(d);
         }
         for c in self.conns.iter() {
-            if let ConnState::Connecting { since_ms } = c.state {
-                at(since_ms.saturating_add(self.config.socket_connection_setup_timeout_ms));
+            if let ConnState::Connecting {
+                since_ms,
+                timeout_ms,
+            } = c.state
+            {
+                at(since_ms.saturating_add(timeout_ms));
+            }
+            if let Some(idle) = self.idle_until(c) {
+                at(idle);
             }
             if let Some(front) = c.in_flight.front() {
                 at(front.sent_ms.saturating_add(self.config.request_timeout_ms));

@@ -17,6 +17,7 @@ import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.compress.Compression;
+import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.header.Header;
 import org.apache.kafka.common.header.internals.RecordHeader;
 import org.apache.kafka.common.record.TimestampType;
@@ -46,6 +47,12 @@ import org.apache.kafka.common.utils.Utils;
  *                                                      outcome, "UNIX_MICROS PARTITION OFFSET" (-1 and the error
  *                                                      on failure), written in the callback (scripts/failover)
  * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
+ * config           (no stdin)                       -> every property of ProducerConfig.configDef(), one JSON
+ *                                                      line each: {"name","type","default" (null: none),
+ *                                                      "has_default","validator"}
+ * config-check     JSON {"key":..,"value":..} per line -> "ok", or "refused: MESSAGE": whether
+ *                                                      new ProducerConfig(...) takes that value (the other
+ *                                                      properties at their defaults, bootstrap and serializers set)
  * </pre>
  *
  * Batch description: {"base_offset":0,"partition_leader_epoch":-1,"producer_id":-1,
@@ -88,12 +95,39 @@ public final class Oracle {
         System.arraycopy(args, 1, rest, 0, rest.length);
         org.apache.kafka.tools.ProducerPerformance.main(rest);
       }
+      case "config" -> {
+        for (ConfigDef.ConfigKey k : ProducerConfig.configDef().configKeys().values()) {
+          ObjectNode o = JSON.createObjectNode();
+          o.put("name", k.name);
+          o.put("type", k.type.toString());
+          o.put("has_default", k.hasDefault());
+          o.put("default", k.hasDefault() ? ConfigDef.convertToString(k.defaultValue, k.type) : null);
+          o.put("validator", k.validator == null ? null : k.validator.toString());
+          out.println(JSON.writeValueAsString(o));
+        }
+      }
+      case "config-check" -> lines(in, line -> out.println(configCheck(JSON.readTree(line))));
       default -> {
         System.err.println("unknown sub-command " + args[0]);
         System.exit(2);
       }
     }
     out.flush();
+  }
+
+  /** Whether Java's ProducerConfig takes {@code key=value}, the rest at their defaults. */
+  private static String configCheck(JsonNode n) {
+    java.util.Map<String, Object> m = new java.util.HashMap<>();
+    m.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, "localhost:9092");
+    m.put(ProducerConfig.KEY_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+    m.put(ProducerConfig.VALUE_SERIALIZER_CLASS_CONFIG, ByteArraySerializer.class.getName());
+    m.put(n.get("key").asText(), n.get("value").asText());
+    try {
+      new ProducerConfig(m);
+      return "ok";
+    } catch (Exception e) {
+      return "refused: " + String.valueOf(e.getMessage()).replace('\n', ' ');
+    }
   }
 
   interface LineHandler {
