@@ -10,6 +10,8 @@ Sub-commands:
          creates the N topics P0000..P<N-1> (see numbered_topics) in one CreateTopics request
          and waits until every partition of each has a leader.
   delete --bootstrap B --name T
+  acls   --bootstrap B --user U --denied M
+         the ACLs of `scripts/kafka up --security --acl` (see write_acl_props there).
 """
 
 import argparse
@@ -17,7 +19,8 @@ import os
 import sys
 import time
 
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
+                                  NewTopic, ResourcePatternType, ResourceType)
 
 
 def admin(bootstrap):
@@ -205,6 +208,21 @@ def cmd_delete(a):
         fut.result()
 
 
+def cmd_acls(a):
+    def allow(user, op, prefix):
+        return AclBinding(ResourceType.TOPIC, prefix, ResourcePatternType.PREFIXED, f"User:{user}",
+                          "*", op, AclPermissionType.ALLOW)
+    bindings = [
+        allow(a.user, AclOperation.DESCRIBE, "acl-ok-"),
+        allow(a.user, AclOperation.WRITE, "acl-ok-"),
+        allow(a.user, AclOperation.DESCRIBE, "acl-ro-"),
+        allow(a.denied, AclOperation.DESCRIBE, "acl-"),
+    ]
+    client = admin(a.bootstrap)
+    for _, fut in client.create_acls(bindings, request_timeout=30).items():
+        fut.result()
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -236,9 +254,13 @@ def main():
     d = sub.add_parser("delete")
     d.add_argument("--bootstrap", required=True)
     d.add_argument("--name", required=True)
+    c = sub.add_parser("acls")
+    c.add_argument("--bootstrap", required=True)
+    c.add_argument("--user", required=True)
+    c.add_argument("--denied", required=True)
     a = p.parse_args()
     {"wait": cmd_wait, "topic": cmd_topic, "topics": cmd_topics, "insync": cmd_insync,
-     "delete": cmd_delete}[a.cmd](a)
+     "delete": cmd_delete, "acls": cmd_acls}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -273,15 +273,29 @@ pub struct SecureBroker {
 impl SecureBroker {
     /// The secured broker of the test ground, waiting for it like [`Cluster::wait`].
     pub fn get() -> SecureBroker {
-        let dir = std::env::var_os("KAFKA_EDGE_DIR_SECURE")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                panic!(
-                    "KAFKA_EDGE_DIR_SECURE is not set: run the tests through scripts/test, or \
-                     start the broker with `scripts/kafka up --security --dir D` and export \
-                     KAFKA_EDGE_DIR_SECURE=D"
-                )
-            });
+        Self::from_env("KAFKA_EDGE_DIR_SECURE", "--security")
+    }
+
+    /// The secured broker with ACLs (`scripts/kafka up --security --acl`, named by
+    /// `KAFKA_EDGE_DIR_ACL`), waiting for it like [`Cluster::wait`].
+    pub fn get_acl() -> SecureBroker {
+        let b = Self::from_env("KAFKA_EDGE_DIR_ACL", "--security --acl");
+        assert_eq!(
+            b.var("ACL"),
+            "1",
+            "{} was not started with --acl",
+            b.cluster.dir.display()
+        );
+        b
+    }
+
+    fn from_env(var: &str, up_args: &str) -> SecureBroker {
+        let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
+            panic!(
+                "{var} is not set: run the tests through scripts/test, or start the broker \
+                 with `scripts/kafka up {up_args} --dir D` and export {var}=D"
+            )
+        });
         let env: HashMap<String, String> = read_env_when_up(&dir)
             .lines()
             .filter_map(|l| l.split_once('='))
@@ -611,6 +625,30 @@ pub mod oracle {
                 None => panic!("oracle config-check: {l}"),
             })
             .collect()
+    }
+
+    /// Java's `KafkaProducer` sends `count` records (key `i`, value `topic-i`) to `topic`
+    /// with `props` and stops at the first error: its summary (`acked`, `errors`,
+    /// `error_class`, `error`, `ms`, ...; see `tests/oracle`).
+    pub fn produce_summary(
+        bootstrap: &str,
+        topic: &str,
+        count: usize,
+        props: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let mut cmd = script("oracle");
+        cmd.args(["produce", "--bootstrap", bootstrap, "--topic", topic])
+            .args(["--count", &count.to_string()]);
+        for (k, v) in props {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("oracle produce: cannot run: {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("oracle produce: {e}: {text}"))
     }
 
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
