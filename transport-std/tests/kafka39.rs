@@ -27,6 +27,8 @@ const PRODUCE: i16 = 0;
 const METADATA: i16 = 3;
 const API_VERSIONS: i16 = 18;
 const INIT_PRODUCER_ID: i16 = 22;
+const SASL_HANDSHAKE: i16 = 17;
+const SASL_AUTHENTICATE: i16 = 36;
 
 /// The 3.9 node, checked to really be of the 3.x line (so that the suite never passes
 /// against the newer broker by mistake).
@@ -282,12 +284,16 @@ fn sasl_plain_and_scram_read_back_exactly() {
             "org.apache.kafka.common.security.{module} required username=\"{user}\" \
              password=\"{password}\";"
         );
-        let mut b = Producer::builder()
-            .set("bootstrap.servers", bootstrap)
-            .set("client.id", "std-kafka39-sasl")
-            .set("security.protocol", protocol)
-            .set("sasl.mechanism", mechanism)
-            .set("sasl.jaas.config", &jaas);
+        // Without TLS, the proxy sees the SASL requests' versions.
+        let proxy = (protocol == "SASL_PLAINTEXT").then(|| SniffingProxy::start(bootstrap));
+        let mut b = match &proxy {
+            Some(proxy) => proxy.builder(&[]),
+            None => Producer::builder().set("bootstrap.servers", bootstrap),
+        }
+        .set("client.id", "std-kafka39-sasl")
+        .set("security.protocol", protocol)
+        .set("sasl.mechanism", mechanism)
+        .set("sasl.jaas.config", &jaas);
         let mut judge_props = vec![
             ("bootstrap.servers", bootstrap),
             ("security.protocol", protocol),
@@ -307,5 +313,20 @@ fn sasl_plain_and_scram_read_back_exactly() {
         p.close(T);
         let judged = judge_with(&s.cluster, &topic, records.len(), &judge_props);
         assert_read_back_exactly(&records, &judged, |_| 0);
+        for (api, name, want) in [
+            (SASL_HANDSHAKE, "SaslHandshake", 1),
+            (SASL_AUTHENTICATE, "SaslAuthenticate", 2),
+        ] {
+            let Some(proxy) = &proxy else { break };
+            let used = proxy.versions(api);
+            assert!(
+                !used.is_empty(),
+                "{mechanism}: no {name} request passed the proxy"
+            );
+            assert!(
+                used.iter().all(|v| *v == want),
+                "{mechanism}: {name} versions sent {used:?}, want v{want}"
+            );
+        }
     }
 }
