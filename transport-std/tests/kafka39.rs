@@ -3,8 +3,8 @@
 //! listeners (`scripts/kafka up --old --security --dir D`, named by `KAFKA_EDGE_DIR_39`).
 //!
 //! A short suite: the versions negotiated with ApiVersions (seen on the wire by a proxy),
-//! idempotent acks=all and plain acks=1 keyed records, each codec, and SASL PLAIN and SCRAM;
-//! every record read back by the librdkafka judge and compared exactly.
+//! idempotent acks=all and plain acks=1 keyed records, each codec, and SASL (PLAIN, SCRAM,
+//! OAUTHBEARER); every record read back by the librdkafka judge and compared exactly.
 
 mod common;
 
@@ -249,41 +249,64 @@ fn each_codec_round_trips() {
     }
 }
 
-/// SASL PLAIN and SCRAM-SHA-256 over SASL_PLAINTEXT, SCRAM-SHA-512 inside TLS (SASL_SSL):
-/// SaslHandshake v1 and SaslAuthenticate v2, as on 4.x.
+/// SASL PLAIN and SCRAM-SHA-256 over SASL_PLAINTEXT, SCRAM-SHA-512 inside TLS (SASL_SSL),
+/// and OAUTHBEARER with the unsecured token Kafka's default validator accepts: SaslHandshake
+/// v1 and SaslAuthenticate v2, as on 4.x.
 #[test]
-fn sasl_plain_and_scram_read_back_exactly() {
+fn sasl_plain_scram_and_oauthbearer_read_back_exactly() {
     init_log();
     let s = SecureBroker::of(Ground::Kafka39);
     let _ = cluster();
     let (user, password) = (s.var("SASL_USER"), s.var("SASL_PASSWORD"));
-    for (listener, protocol, mechanism, module) in [
+    let login = |module: &str| {
+        format!(
+            "org.apache.kafka.common.security.{module} required username=\"{user}\" \
+             password=\"{password}\";"
+        )
+    };
+    let oauth = format!(
+        "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+         unsecuredLoginStringClaim_sub=\"{user}\";"
+    );
+    let principal = format!("principal={user}");
+    let with_password = [("sasl.username", user), ("sasl.password", password)];
+    let unsecured_jwt = [
+        ("enable.sasl.oauthbearer.unsecure.jwt", "true"),
+        ("sasl.oauthbearer.config", principal.as_str()),
+    ];
+    for (listener, protocol, mechanism, jaas, credentials) in [
         (
             "SASL_PLAINTEXT",
             "SASL_PLAINTEXT",
             "PLAIN",
-            "plain.PlainLoginModule",
+            login("plain.PlainLoginModule"),
+            with_password,
         ),
         (
             "SASL_PLAINTEXT",
             "SASL_PLAINTEXT",
             "SCRAM-SHA-256",
-            "scram.ScramLoginModule",
+            login("scram.ScramLoginModule"),
+            with_password,
         ),
         (
             "SASL_SSL",
             "SASL_SSL",
             "SCRAM-SHA-512",
-            "scram.ScramLoginModule",
+            login("scram.ScramLoginModule"),
+            with_password,
+        ),
+        (
+            "OAUTH",
+            "SASL_PLAINTEXT",
+            "OAUTHBEARER",
+            oauth,
+            unsecured_jwt,
         ),
     ] {
         let topic = topic_name(&format!("std-k39-{}", mechanism.to_lowercase()));
         s.cluster.create_topic(&topic, 1, 1, &[]);
         let bootstrap = s.var(&format!("BOOTSTRAP_{listener}"));
-        let jaas = format!(
-            "org.apache.kafka.common.security.{module} required username=\"{user}\" \
-             password=\"{password}\";"
-        );
         // Without TLS, the proxy sees the SASL requests' versions.
         let proxy = (protocol == "SASL_PLAINTEXT").then(|| SniffingProxy::start(bootstrap));
         let mut b = match &proxy {
@@ -298,9 +321,8 @@ fn sasl_plain_and_scram_read_back_exactly() {
             ("bootstrap.servers", bootstrap),
             ("security.protocol", protocol),
             ("sasl.mechanisms", mechanism),
-            ("sasl.username", user),
-            ("sasl.password", password),
         ];
+        judge_props.extend_from_slice(&credentials);
         if protocol == "SASL_SSL" {
             b = b
                 .set("ssl.truststore.type", "PEM")
