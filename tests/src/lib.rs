@@ -4,8 +4,9 @@
 //!
 //! Clusters are started by `scripts/test` before the tests run and named to them through
 //! environment variables that hold a `scripts/kafka` directory:
-//! `KAFKA_EDGE_DIR_1` (one Apache Kafka node), `KAFKA_EDGE_DIR_3` (three nodes) and
-//! `KAFKA_EDGE_DIR_TANSU`. A test whose cluster is missing fails with the command to start it.
+//! `KAFKA_EDGE_DIR_1` (one Apache Kafka node), `KAFKA_EDGE_DIR_3` (three nodes),
+//! `KAFKA_EDGE_DIR_TANSU` and `KAFKA_EDGE_DIR_39` (one node of the older Kafka 3.9 line, with
+//! secured listeners). A test whose cluster is missing fails with the command to start it.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -121,6 +122,9 @@ pub enum Ground {
     Kafka3,
     /// The tansu broker.
     Tansu,
+    /// One Apache Kafka node of the older line pinned as `KAFKA_OLD_VERSION` (3.9), with the
+    /// secured listeners of `scripts/kafka up --security`.
+    Kafka39,
 }
 
 impl Ground {
@@ -129,6 +133,7 @@ impl Ground {
             Ground::Kafka1 => "KAFKA_EDGE_DIR_1",
             Ground::Kafka3 => "KAFKA_EDGE_DIR_3",
             Ground::Tansu => "KAFKA_EDGE_DIR_TANSU",
+            Ground::Kafka39 => "KAFKA_EDGE_DIR_39",
         }
     }
     fn up_args(self) -> &'static str {
@@ -136,6 +141,7 @@ impl Ground {
             Ground::Kafka1 => "--brokers 1",
             Ground::Kafka3 => "--brokers 3",
             Ground::Tansu => "--engine tansu",
+            Ground::Kafka39 => "--old --security --brokers 1",
         }
     }
 }
@@ -241,6 +247,16 @@ impl Cluster {
         self.kafka(&["insync", topic]);
     }
 
+    /// The Apache Kafka version the cluster runs (`KAFKA_VERSION` of its env file; a cluster
+    /// whose env file does not name one runs the default of `scripts/versions`).
+    pub fn kafka_version(&self) -> Option<String> {
+        let env = std::fs::read_to_string(self.dir.join("env"))
+            .unwrap_or_else(|e| panic!("no env file in {}: {e}", self.dir.display()));
+        env.lines()
+            .find_map(|l| l.strip_prefix("KAFKA_VERSION="))
+            .map(str::to_string)
+    }
+
     /// Log file of broker `n`.
     pub fn log(&self, n: usize) -> PathBuf {
         self.dir.join(format!("node{n}")).join("server.log")
@@ -273,13 +289,18 @@ pub struct SecureBroker {
 impl SecureBroker {
     /// The secured broker of the test ground, waiting for it like [`Cluster::wait`].
     pub fn get() -> SecureBroker {
-        Self::from_env("KAFKA_EDGE_DIR_SECURE", "--security")
+        Self::named_by("KAFKA_EDGE_DIR_SECURE", "--security")
+    }
+
+    /// The secured listeners of `ground`'s broker (one started with `--security`).
+    pub fn of(ground: Ground) -> SecureBroker {
+        Self::named_by(ground.var(), ground.up_args())
     }
 
     /// The secured broker with ACLs (`scripts/kafka up --security --acl`, named by
     /// `KAFKA_EDGE_DIR_ACL`), waiting for it like [`Cluster::wait`].
     pub fn get_acl() -> SecureBroker {
-        let b = Self::from_env("KAFKA_EDGE_DIR_ACL", "--security --acl");
+        let b = Self::named_by("KAFKA_EDGE_DIR_ACL", "--security --acl");
         assert_eq!(
             b.var("ACL"),
             "1",
@@ -289,11 +310,11 @@ impl SecureBroker {
         b
     }
 
-    fn from_env(var: &str, up_args: &str) -> SecureBroker {
+    fn named_by(var: &str, up_args: &str) -> SecureBroker {
         let dir = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| {
             panic!(
-                "{var} is not set: run the tests through scripts/test, or start the broker \
-                 with `scripts/kafka up {up_args} --dir D` and export {var}=D"
+                "{var} is not set: run the tests through scripts/test, or start the broker with \
+                 `scripts/kafka up {up_args} --dir D` and export {var}=D"
             )
         });
         let env: HashMap<String, String> = read_env_when_up(&dir)
