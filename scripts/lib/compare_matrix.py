@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,7 @@ def parse_args():
     p.add_argument("--rate-partitions", type=int, default=6)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--label", default="", help="names the run in the table and the plots")
+    p.add_argument("--publish", default="", help="also copy table.md and the plots into this folder (docs/perf)")
     return p.parse_args()
 
 
@@ -413,6 +415,11 @@ def main():
     with open(os.path.join(a.out, "matrix.json"), "w") as f:
         json.dump(dict(label=label, settings=vars(a), skipped=skipped, runs=results, medians=meds), f, indent=1)
     print(md)
+    if a.publish:
+        os.makedirs(a.publish, exist_ok=True)
+        for path in [os.path.join(a.out, "table.md")] + files:
+            shutil.copy(path, a.publish)
+        say(f"table.md and the plots copied to {a.publish}")
     still_failed = [r["id"] for r in results if r["rc"] != 0]
     say(f"matrix.json, table.md{', ' + ', '.join(os.path.basename(p) for p in files) if files else ''} in {a.out}")
     if still_failed:
