@@ -163,7 +163,16 @@ def one_run(a, run, runs_dir):
     cfg = {"file.delete.delay.ms": "1000"}
     fut = client.create_topics([admin.NewTopic(topic, run["partitions"], 1, config=cfg)])[topic]
     fut.result()
-    admin.wait_for_leaders(client, [topic], run["partitions"], 60)
+    try:
+        admin.wait_for_leaders(client, [topic], run["partitions"], 60)
+        return measure(a, run, topic, runs_dir)
+    finally:
+        # Deleted whatever happened, so that a failing matrix does not fill the disk.
+        for _, f in client.delete_topics([topic], operation_timeout=30).items():
+            f.result()
+
+
+def measure(a, run, topic, runs_dir):
     log_path = os.path.join(runs_dir, run["id"] + ".txt")
     time_path = os.path.join(runs_dir, run["id"] + ".time")
     cmd = ["/usr/bin/time", "-o", time_path, "-f", "%e %U %S %M"] + command(a, run, topic)
@@ -191,8 +200,6 @@ def one_run(a, run, runs_dir):
     result["judged"] = judge_count(a, topic)
     if result["judged"] != run["records"]:
         result["rc"] = result["rc"] or 97
-    for _, f in client.delete_topics([topic], operation_timeout=30).items():
-        f.result()
     return result
 
 
@@ -372,6 +379,10 @@ def main():
     took = []  # (run, seconds) of this session
     failed = 0
     for i, run in enumerate(todo, 1):
+        if a.broker_pid and not admin.alive(int(a.broker_pid)):
+            say(f"!! the broker (pid {a.broker_pid}) is gone: stopping after {i - 1} of {len(todo)} runs; "
+                "scripts/compare --matrix --resume (same options) continues")
+            sys.exit(1)
         t0 = time.time()
         try:
             r = one_run(a, run, os.path.join(a.out, "runs"))
