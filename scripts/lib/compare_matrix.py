@@ -360,13 +360,26 @@ def main():
     os.makedirs(os.path.join(a.out, "runs"), exist_ok=True)
     jsonl = os.path.join(a.out, "runs.jsonl")
     done = {}
+    # What makes runs of the same id comparable: a resumed matrix must keep it.
+    same = dict(bytes=a.bytes, batch_size=a.batch_size, key_range=a.key_range, rate=a.rate,
+                rate_seconds=a.rate_seconds)
+    settings = os.path.join(a.out, "settings.json")
     if a.resume and os.path.exists(jsonl):
+        old = json.load(open(settings)) if os.path.exists(settings) else "unknown settings (no settings.json)"
+        if old != same:
+            sys.exit(f"--resume: {jsonl} was made with {old}, not {same}: resume with those options")
         for line in open(jsonl):
             r = json.loads(line)
             if r["rc"] == 0:
                 done[r["id"]] = r
     elif os.path.exists(jsonl):
-        os.remove(jsonl)
+        kept = f"{jsonl}.{time.strftime('%Y%m%dT%H%M%S')}"
+        os.rename(jsonl, kept)
+        say(f"a new matrix: the previous one's runs moved to {kept}")
+    json.dump(same, open(settings, "w"))
+    for name in ("matrix.png", "latency.png", "table.md", "matrix.json"):
+        if os.path.exists(os.path.join(a.out, name)):
+            os.remove(os.path.join(a.out, name))
     clients = a.clients.split()
     for c, b in (("rdkafka", a.rdkafka_bin), ("rskafka", a.rskafka_bin)):
         if c in clients and not b:
@@ -376,7 +389,7 @@ def main():
     skipped = {acks: clients_for(clients, acks)[1] for acks in a.acks.split()}
     runs = plan(a)
     todo = [r for r in runs if r["id"] not in done]
-    say(f"matrix: {len(runs)} runs ({len(done)} already done), clients {a.clients}; "
+    say(f"matrix: {len(runs)} runs ({len(runs) - len(todo)} already done), clients {a.clients}; "
         f"{a.bytes:,} B per run; output {a.out}")
     for acks, s in skipped.items():
         for c, why in s.items():
@@ -422,7 +435,9 @@ def main():
     latest = {}
     for r in results:
         latest[r["id"]] = r
-    results = list(latest.values())
+    # Only this matrix's runs (a resumed file may hold others, made with other --sizes, say).
+    planned = {r["id"] for r in runs}
+    results = [r for r in latest.values() if r["id"] in planned]
     meds = medians(results)
     label = a.label or time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     md = table(a, meds, skipped, label)
@@ -445,4 +460,9 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:
+        say("!! interrupted: the runs so far are in runs.jsonl; scripts/compare --matrix --resume "
+            "(same options) continues")
+        sys.exit(130)
