@@ -28,6 +28,9 @@
 //! line per outcome, `UNIX_MICROS PARTITION OFFSET` (partition -1 and the error for a
 //! failure), taken in the callback; `--log debug` puts the producer's log on stderr, each
 //! line stamped with the same clock.
+//!
+//! For `scripts/compare --matrix`: Java's `--key-distribution range --record-key-range N`
+//! (record `i` keyed `i % N` in decimal, the keys Java's tool writes).
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -74,6 +77,13 @@ struct Args {
     /// Key record `i` with `i` in decimal (default: no key).
     #[arg(long)]
     keyed: bool,
+    /// Java's `--key-distribution`: `none` (no key) or `range` (record `i` gets the key
+    /// `i % --record-key-range` in decimal, as Java's tool writes it).
+    #[arg(long = "key-distribution", default_value = "none", value_parser = ["none", "range"])]
+    key_distribution: String,
+    /// Java's `--record-key-range`: the number of distinct keys of `--key-distribution range`.
+    #[arg(long = "record-key-range", value_parser = clap::value_parser!(u64).range(1..))]
+    record_key_range: Option<u64>,
     /// Write `UNIX_MICROS PARTITION OFFSET` per acknowledged record to this file.
     #[arg(long = "ack-log")]
     ack_log: Option<std::path::PathBuf>,
@@ -155,13 +165,23 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let mut payload = Payload::new(size, 0x9e37_79b9_7f4a_7c15);
     let topic = args.topic.as_str();
     let mut key = String::new();
+    let key_range = match (args.key_distribution.as_str(), args.record_key_range) {
+        ("range", Some(n)) => Some(n),
+        ("range", None) => return Err("--key-distribution range needs --record-key-range".into()),
+        (_, Some(_)) => return Err("--record-key-range needs --key-distribution range".into()),
+        _ => None,
+    };
+    let key_of = |i: u64| match key_range {
+        Some(n) => Some(i % n),
+        None => args.keyed.then_some(i),
+    };
     let start = Instant::now();
     for i in 0..records {
         let sent_at = Instant::now();
         let mut record = ProducerRecord::new(topic).value(payload.next_value());
-        if args.keyed {
+        if let Some(k) = key_of(i) {
             key.clear();
-            std::fmt::Write::write_fmt(&mut key, format_args!("{i}"))?;
+            std::fmt::Write::write_fmt(&mut key, format_args!("{k}"))?;
             record = record.key(key.as_bytes());
         }
         producer.send_with_callback(&record, move |result| {

@@ -14,7 +14,8 @@
 //! aliases of its own. Delivery reports are served by `poll` on the sending thread, as
 //! librdkafka's applications do.
 //!
-//! `--keyed` and `--ack-log FILE` as in `kafka-edge-perf` (for `scripts/failover`).
+//! `--keyed`, `--ack-log FILE` (for `scripts/failover`) and Java's `--key-distribution range
+//! --record-key-range N` (for `scripts/compare --matrix`) as in `kafka-edge-perf`.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -55,6 +56,13 @@ struct Args {
     /// Key record `i` with `i` in decimal (default: no key).
     #[arg(long)]
     keyed: bool,
+    /// Java's `--key-distribution`: `none` (no key) or `range` (record `i` gets the key
+    /// `i % --record-key-range` in decimal, as Java's tool writes it).
+    #[arg(long = "key-distribution", default_value = "none", value_parser = ["none", "range"])]
+    key_distribution: String,
+    /// Java's `--record-key-range`: the number of distinct keys of `--key-distribution range`.
+    #[arg(long = "record-key-range", value_parser = clap::value_parser!(u64).range(1..))]
+    record_key_range: Option<u64>,
     /// Write `UNIX_MICROS PARTITION OFFSET` per delivery report to this file.
     #[arg(long = "ack-log")]
     ack_log: Option<std::path::PathBuf>,
@@ -150,14 +158,24 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let producer: BaseProducer<Context> = config.create_with_context(context)?;
     let mut payload = Payload::new(args.record_size, 0x9e37_79b9_7f4a_7c15);
     let mut key = String::new();
+    let key_range = match (args.key_distribution.as_str(), args.record_key_range) {
+        ("range", Some(n)) => Some(n),
+        ("range", None) => return Err("--key-distribution range needs --record-key-range".into()),
+        (_, Some(_)) => return Err("--record-key-range needs --key-distribution range".into()),
+        _ => None,
+    };
+    let key_of = |i: u64| match key_range {
+        Some(n) => Some(i % n),
+        None => args.keyed.then_some(i),
+    };
     for i in 0..records {
         let value = payload.next_value();
         let sent_ns = start.elapsed().as_nanos() as usize;
         let mut record =
             BaseRecord::<[u8], [u8], usize>::with_opaque_to(&args.topic, sent_ns).payload(value);
-        if args.keyed {
+        if let Some(k) = key_of(i) {
             key.clear();
-            std::fmt::Write::write_fmt(&mut key, format_args!("{i}"))?;
+            std::fmt::Write::write_fmt(&mut key, format_args!("{k}"))?;
             record = record.key(key.as_bytes());
         }
         loop {
