@@ -295,6 +295,10 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `partitioner.ignore.keys` (default false): keyed records are placed like keyless ones.
     pub partitioner_ignore_keys: bool,
+    /// `partitioner.adaptive.partitioning.enable` (default true): the built-in partitioner
+    /// weighs partitions by their queued batches when it switches sticky partitions
+    /// (KIP-794; see [`BuiltInPartitioner`](crate::BuiltInPartitioner)).
+    pub partitioner_adaptive: bool,
     /// `client.dns.lookup` (default `use_all_dns_ips`): read by transports that resolve
     /// host names.
     pub client_dns_lookup: ClientDnsLookup,
@@ -350,6 +354,7 @@ impl Default for ProducerConfig {
             rebootstrap: true,
             max_request_size: 1_048_576,
             partitioner_ignore_keys: false,
+            partitioner_adaptive: true,
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             max_response_size: 104_857_600,
             security_protocol: SecurityProtocol::Plaintext,
@@ -418,6 +423,7 @@ impl ProducerConfig {
         "metadata.recovery.strategy",
         "max.request.size",
         "partitioner.ignore.keys",
+        "partitioner.adaptive.partitioning.enable",
         "client.dns.lookup",
         "max.response.size",
         "security.protocol",
@@ -566,6 +572,10 @@ impl ProducerConfig {
             }
             "partitioner.ignore.keys" => {
                 self.partitioner_ignore_keys = parse_bool("partitioner.ignore.keys", value)?;
+            }
+            "partitioner.adaptive.partitioning.enable" => {
+                self.partitioner_adaptive =
+                    parse_bool("partitioner.adaptive.partitioning.enable", value)?;
             }
             "client.dns.lookup" => self.client_dns_lookup = value.parse()?,
             "max.response.size" => {

@@ -187,8 +187,8 @@ pub use metadata::{
     Broker, MAX_TOPIC_NAME_LEN, Metadata, RegisterError, TopicStatus, is_valid_topic_name,
 };
 pub use partitioner::{
-    BuiltInPartitioner, PartitionError, PartitionSet, Partitioner, StickyState, murmur2,
-    partition_for_key, select_partition, to_positive,
+    BuiltInPartitioner, NoLoad, PartitionError, PartitionLoad, PartitionSet, Partitioner,
+    StickyState, murmur2, partition_for_key, select_partition, to_positive,
 };
 pub use pool::{BufferPool, FixedPool, PoolError, SlotId};
 pub use producer::{Producer, ProducerRecord, SendError, Transport};

@@ -215,6 +215,23 @@ impl StickyState {
     }
 }
 
+/// How loaded each partition of a topic is: the batches queued for it (Java's partition
+/// load statistics, which the adaptive partitioner weighs partitions by).
+pub trait PartitionLoad {
+    /// Batches queued for `partition` (not yet sent).
+    fn queued_batches(&self, partition: i32) -> usize;
+}
+
+/// No load known: every partition weighs the same (the uniform choice).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoLoad;
+
+impl PartitionLoad for NoLoad {
+    fn queued_batches(&self, _partition: i32) -> usize {
+        0
+    }
+}
+
 /// The built-in partitioner (Java's `BuiltInPartitioner` with `DefaultPartitioner`
 /// semantics): keyed records by murmur2, keyless records uniform sticky; each topic's
 /// sticky state is a [`StickyState`] kept by the caller (with the topic's metadata).
@@ -231,15 +248,23 @@ impl StickyState {
 /// The core has no source of randomness: [`BuiltInPartitioner`] takes a seed and runs a
 /// small xorshift generator, so that a run replays exactly from its seed.
 ///
-/// Differences from Java, on purpose: randomness comes from a caller's seed; a switch never
-/// picks the partition it leaves when another is available (Java may re-pick it); the
-/// adaptive, queue-size-weighted choice (`partitioner.adaptive.partitioning.enable`) is not
-/// implemented, so the choice is uniform.
+/// With [`adaptive`](Self::adaptive) (Java's `partitioner.adaptive.partitioning.enable`,
+/// on by default there and in [`Producer`](crate::Producer)), the switch weighs each
+/// available partition by how few batches wait for it (KIP-794): a partition whose leader
+/// keeps up gets more new records than one whose queue grows. Weights are Java's, `max + 1 -
+/// queued`; when every partition has a leader and all queues are equally long the choice
+/// is uniform.
+///
+/// Differences from Java, on purpose: randomness comes from a caller's seed; in the uniform
+/// choice a switch never picks the partition it leaves when another is available (Java may
+/// re-pick it); the queue lengths are read at the switch, where Java reads them at its
+/// sender's last `ready` pass; `partitioner.availability.timeout.ms` is not implemented.
 #[derive(Debug, Clone)]
 pub struct BuiltInPartitioner {
     rng: XorShift64Star,
     sticky_batch_size: usize,
     ignore_keys: bool,
+    adaptive: bool,
 }
 
 impl BuiltInPartitioner {
@@ -251,12 +276,71 @@ impl BuiltInPartitioner {
             rng: XorShift64Star::new(seed),
             sticky_batch_size: batch_size,
             ignore_keys,
+            adaptive: false,
         }
     }
 
+    /// Weighs partitions by their queues when switching (see the type's docs).
+    #[must_use]
+    pub const fn adaptive(mut self, adaptive: bool) -> Self {
+        self.adaptive = adaptive;
+        self
+    }
+
+    /// A random partition among the available ones weighted by `load` (Java's cumulative
+    /// frequency table, walked twice instead of stored), or `None` where the choice is
+    /// uniform: not adaptive, no partition available, or every partition available with
+    /// equally long queues.
+    fn weighted_partition(
+        &mut self,
+        partitions: &PartitionSet<'_>,
+        load: &impl PartitionLoad,
+    ) -> Option<i32> {
+        let available = partitions.available;
+        if !self.adaptive || available.is_empty() {
+            return None;
+        }
+        let mut max = 0usize;
+        let mut first = None;
+        let mut all_equal = true;
+        for &p in available {
+            let q = load.queued_batches(p);
+            max = max.max(q);
+            match first {
+                None => first = Some(q),
+                Some(f) if f != q => all_equal = false,
+                Some(_) => {}
+            }
+        }
+        if all_equal && available.len() == partitions.num_partitions as usize {
+            return None;
+        }
+        let weight = |p: i32| (max + 1).saturating_sub(load.queued_batches(p)) as u64;
+        let total: u64 = available.iter().map(|&p| weight(p)).sum();
+        let total = u32::try_from(total).unwrap_or(u32::MAX).max(1);
+        let mut r = u64::from(self.rng.below(total));
+        for &p in available {
+            let w = weight(p);
+            if r < w {
+                return Some(p);
+            }
+            r -= w;
+        }
+        available.last().copied()
+    }
+
     /// A random partition among the available ones (or all, if none is available), other
-    /// than `previous` whenever another exists. Java's `nextPartition`.
-    fn next_partition(&mut self, previous: Option<i32>, partitions: &PartitionSet<'_>) -> i32 {
+    /// than `previous` whenever another exists, or weighted by `load` when adaptive. Java's
+    /// `nextPartition`.
+    fn next_partition(
+        &mut self,
+        previous: Option<i32>,
+        partitions: &PartitionSet<'_>,
+        load: &impl PartitionLoad,
+    ) -> i32 {
+        if let Some(p) = self.weighted_partition(partitions, load) {
+            return p;
+        }
         let available = partitions.available;
         if !available.is_empty() {
             let len = available.len() as u32;
@@ -288,12 +372,25 @@ impl BuiltInPartitioner {
 }
 
 impl BuiltInPartitioner {
-    /// The partition for a record with `key` of a topic whose sticky state is `sticky`.
+    /// The partition for a record with `key` of a topic whose sticky state is `sticky`
+    /// (queues not known: a switch is uniform).
     pub fn partition(
         &mut self,
         sticky: &mut StickyState,
         key: Option<&[u8]>,
         partitions: &PartitionSet<'_>,
+    ) -> Result<i32, PartitionError> {
+        self.partition_with_load(sticky, key, partitions, &NoLoad)
+    }
+
+    /// [`partition`](Self::partition), a new sticky partition weighted by `load` when
+    /// adaptive.
+    pub fn partition_with_load(
+        &mut self,
+        sticky: &mut StickyState,
+        key: Option<&[u8]>,
+        partitions: &PartitionSet<'_>,
+        load: &impl PartitionLoad,
     ) -> Result<i32, PartitionError> {
         let num_partitions =
             NonZeroU32::new(partitions.num_partitions).ok_or(PartitionError::NoPartitions)?;
@@ -303,7 +400,7 @@ impl BuiltInPartitioner {
         match sticky.0 {
             Some(s) if partitions.contains(s.partition) => Ok(s.partition),
             _ => {
-                let partition = self.next_partition(None, partitions);
+                let partition = self.next_partition(None, partitions, load);
                 sticky.0 = Some(Sticky {
                     partition,
                     produced_bytes: 0,
@@ -315,7 +412,7 @@ impl BuiltInPartitioner {
 
     /// Java's `updatePartitionInfo`: counts bytes produced to the sticky partition and
     /// switches after `batch.size` bytes if the last batch is full, or after twice that in
-    /// any case.
+    /// any case (queues not known: the switch is uniform).
     pub fn on_append(
         &mut self,
         sticky: &mut StickyState,
@@ -323,6 +420,27 @@ impl BuiltInPartitioner {
         appended_bytes: usize,
         all_batches_full: bool,
         partitions: &PartitionSet<'_>,
+    ) {
+        self.on_append_with_load(
+            sticky,
+            partition,
+            appended_bytes,
+            all_batches_full,
+            partitions,
+            &NoLoad,
+        );
+    }
+
+    /// [`on_append`](Self::on_append), the next sticky partition weighted by `load` when
+    /// adaptive.
+    pub fn on_append_with_load(
+        &mut self,
+        sticky: &mut StickyState,
+        partition: i32,
+        appended_bytes: usize,
+        all_batches_full: bool,
+        partitions: &PartitionSet<'_>,
+        load: &impl PartitionLoad,
     ) {
         let batch_size = self.sticky_batch_size;
         let Some(current) = sticky.0.as_mut() else {
@@ -336,7 +454,7 @@ impl BuiltInPartitioner {
         let produced = current.produced_bytes;
         if (produced >= batch_size && all_batches_full) || produced >= batch_size.saturating_mul(2)
         {
-            let next = self.next_partition(Some(partition), partitions);
+            let next = self.next_partition(Some(partition), partitions, load);
             sticky.0 = Some(Sticky {
                 partition: next,
                 produced_bytes: 0,
@@ -541,5 +659,84 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5), run(6));
+    }
+
+    /// Queue lengths by partition.
+    struct Queues(&'static [usize]);
+
+    impl PartitionLoad for Queues {
+        fn queued_batches(&self, partition: i32) -> usize {
+            self.0.get(partition as usize).copied().unwrap_or(0)
+        }
+    }
+
+    /// How often each partition is picked as the new sticky partition over `draws`
+    /// switches with queues `load`.
+    fn picks(adaptive: bool, load: &'static [usize], draws: usize) -> Vec<usize> {
+        let all: Vec<i32> = (0..load.len() as i32).collect();
+        let set = PartitionSet::new(load.len() as u32, &all);
+        let mut p = BuiltInPartitioner::new(10, false, 99).adaptive(adaptive);
+        let mut st = StickyState::default();
+        let mut counts = std::vec![0; load.len()];
+        for _ in 0..draws {
+            let q = p
+                .partition_with_load(&mut st, None, &set, &Queues(load))
+                .unwrap();
+            counts[q as usize] += 1;
+            p.on_append_with_load(&mut st, q, 10, true, &set, &Queues(load));
+        }
+        counts
+    }
+
+    #[test]
+    fn adaptive_switches_weigh_partitions_as_java_does() {
+        // Queues of 0, 1 and 2 batches: Java's weights max + 1 - queued are 3, 2 and 1.
+        let c = picks(true, &[0, 1, 2], 60_000);
+        for (got, want) in c.iter().zip([30_000, 20_000, 10_000]) {
+            assert!(got.abs_diff(want) < 1_000, "{c:?}");
+        }
+        // A partition whose leader falls behind (9 batches queued) gets 1/51 of the switches.
+        let c = picks(true, &[9, 0, 0, 0, 0, 0], 51_000);
+        assert!(c[0] < 2_000, "{c:?}");
+        for &n in &c[1..] {
+            assert!(n.abs_diff(10_000) < 1_000, "{c:?}");
+        }
+        // Without adaptive partitioning the same queues change nothing: uniform.
+        let c = picks(false, &[9, 0, 0, 0, 0, 0], 60_000);
+        for &n in &c {
+            assert!(n.abs_diff(10_000) < 1_000, "{c:?}");
+        }
+    }
+
+    #[test]
+    fn equal_queues_keep_the_uniform_choice() {
+        // Every partition available, every queue as long: uniform, never the one it leaves.
+        let all = [0, 1, 2, 3];
+        let set = PartitionSet::new(4, &all);
+        let mut p = BuiltInPartitioner::new(10, false, 5).adaptive(true);
+        let mut st = StickyState::default();
+        let mut prev = p
+            .partition_with_load(&mut st, None, &set, &Queues(&[2, 2, 2, 2]))
+            .unwrap();
+        for _ in 0..1_000 {
+            p.on_append_with_load(&mut st, prev, 10, true, &set, &Queues(&[2, 2, 2, 2]));
+            let next = p
+                .partition_with_load(&mut st, None, &set, &Queues(&[2, 2, 2, 2]))
+                .unwrap();
+            assert_ne!(next, prev);
+            prev = next;
+        }
+        // Partition 3 without a leader: only 0..=2 are weighed, all equally.
+        let avail = [0, 1, 2];
+        let set = PartitionSet::new(4, &avail);
+        let mut seen = [0usize; 4];
+        for _ in 0..3_000 {
+            let q = p
+                .partition_with_load(&mut st, None, &set, &Queues(&[1, 1, 1, 0]))
+                .unwrap();
+            seen[q as usize] += 1;
+            p.on_append_with_load(&mut st, q, 10, true, &set, &Queues(&[1, 1, 1, 0]));
+        }
+        assert_eq!(seen[3], 0, "{seen:?}");
     }
 }

@@ -285,7 +285,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         acc.set_retry_backoff_max_ms(config.retry_backoff_max_ms);
         let partitioner =
             // Java's `Math.max(1, batch.size)`: with no batching, stick for one record.
-            BuiltInPartitioner::new(config.batch_size.max(1), config.partitioner_ignore_keys, seed);
+            BuiltInPartitioner::new(config.batch_size.max(1), config.partitioner_ignore_keys, seed)
+                .adaptive(config.partitioner_adaptive);
         let mut sender = Sender::new(config, acc, limits, compressor)?;
         sender.seed_random(seed);
         Ok(Self {
@@ -490,12 +491,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         }
         let sender = &mut self.sender;
         let builtin = &mut self.partitioner;
-        let Some((sticky, set)) = sender.sticky_and_partitions(topic) else {
+        let Some((sticky, set, load)) = sender.sticky_partitions_and_load(topic) else {
             return Err(SendError::MetadataNotReady);
         };
         let partition = select_partition(record.partition, &set, || match custom.as_mut() {
             Some(p) => p.partition(record.topic, record.key, record.value, &set),
-            None => builtin.partition(sticky, record.key, &set),
+            None => builtin.partition_with_load(sticky, record.key, &set, &load),
         })
         .map_err(|e| match e {
             PartitionError::InvalidPartition {
@@ -524,13 +525,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
                         r.all_batches_full,
                     ),
                     None => {
-                        if let Some((sticky, set)) = sender.sticky_and_partitions(topic) {
-                            builtin.on_append(
+                        if let Some((sticky, set, load)) = sender.sticky_partitions_and_load(topic)
+                        {
+                            builtin.on_append_with_load(
                                 sticky,
                                 partition,
                                 r.appended_bytes,
                                 r.all_batches_full,
                                 &set,
+                                &load,
                             );
                         }
                     }

@@ -193,16 +193,16 @@ pub const JAVA_PRODUCER_PROPERTIES: &[JavaProperty] = &[
     p(
         "partitioner.adaptive.partitioning.enable",
         Some("true"),
-        Ignored(
-            "partitioning by broker load (KIP-794) is not built: the sticky partitioner \
-             switches partitions uniformly, as Java does with this set to false",
-        ),
+        Supported,
         "false",
     ),
     p(
         "partitioner.availability.timeout.ms",
         Some("0"),
-        Refused("partitioning by broker load (KIP-794) is not built"),
+        Refused(
+            "excluding partitions of brokers slow to take requests is not built; adaptive \
+             partitioning weighs partitions by their queues only",
+        ),
         "1000",
     ),
     p(

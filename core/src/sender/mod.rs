@@ -47,7 +47,7 @@ use self::response::Cause;
 use crate::accumulator::{AppendError, AppendResult, BatchId, ReadyCheck, RecordAccumulator};
 use crate::config::{ConfigError, ProducerConfig};
 use crate::metadata::{Metadata, RegisterError};
-use crate::partitioner::{PartitionSet, StickyState};
+use crate::partitioner::{PartitionLoad, PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
 use crate::record::{Compressor, Record};
 use crate::security::AuthFailure;
@@ -106,6 +106,19 @@ pub type MetadataOf<St> = Metadata<
 
 /// The connection buffers of a storage `St`.
 pub(crate) type Io<St> = <St as Storage>::Buffers;
+
+/// The batches queued for each partition of one topic (the adaptive partitioner's load).
+pub(crate) struct TopicLoad<'a, S, St: Storage> {
+    acc: &'a Accumulator<S, St>,
+    topic: TopicId,
+}
+
+impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> PartitionLoad for TopicLoad<'_, S, St> {
+    fn queued_batches(&self, partition: i32) -> usize {
+        self.acc
+            .queued_batches(TopicPartition::new(self.topic, partition))
+    }
+}
 
 pub(crate) struct Sender<S, St: Storage, C> {
     /// Compresses batches when they are closed (`compression.type`).
@@ -431,12 +444,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         Ok(None)
     }
 
-    /// The built-in partitioner's state and the partitions of topic `id`, once known.
-    pub(crate) fn sticky_and_partitions(
+    /// The built-in partitioner's state and the partitions of topic `id`, once known, and
+    /// the batches queued for each partition of the topic (for the adaptive partitioner).
+    pub(crate) fn sticky_partitions_and_load(
         &mut self,
         id: TopicId,
-    ) -> Option<(&mut StickyState, PartitionSet<'_>)> {
-        self.metadata.sticky_and_partitions(id)
+    ) -> Option<(&mut StickyState, PartitionSet<'_>, TopicLoad<'_, S, St>)> {
+        let (sticky, set) = self.metadata.sticky_and_partitions(id)?;
+        Some((
+            sticky,
+            set,
+            TopicLoad {
+                acc: &self.acc,
+                topic: id,
+            },
+        ))
     }
 
     /// Appends `record` to partition `tp` (see [`RecordAccumulator::append`]).
