@@ -672,6 +672,21 @@ pub mod oracle {
         serde_json::from_str(last).unwrap_or_else(|e| panic!("oracle produce: {e}: {text}"))
     }
 
+    /// Java's `ProducerPerformance` (kafka-producer-perf-test) with `args`: its output.
+    pub fn perf(args: &[&str]) -> String {
+        let mut cmd = script("oracle");
+        cmd.arg("perf").args(args);
+        run(cmd, "oracle perf")
+    }
+
+    /// Sets (or, with `None`, removes) the broker quota `producer_byte_rate` of `client_id`,
+    /// through Java's `Admin`.
+    pub fn set_producer_byte_rate(bootstrap: &str, client_id: &str, rate: Option<u64>) {
+        let rate = rate.map_or_else(|| "-".to_string(), |r| r.to_string());
+        let out = lines_through(&["client-quota", bootstrap, client_id, &rate], "");
+        assert_eq!(out, ["ok"], "oracle client-quota");
+    }
+
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
     pub fn murmur2(keys: &[Vec<u8>], partitions: u32) -> Vec<(i32, u32)> {
         let input: String = keys.iter().map(|k| format!("{}\n", hex(k))).collect();

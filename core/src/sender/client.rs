@@ -445,11 +445,31 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 }),
             };
             let idle = self.idle_until(c).is_some_and(|at| now_ms >= at);
+            if c.throttled_until_ms.is_some_and(|at| now_ms >= at)
+                && let Some(c) = self.conns.get_mut(k)
+            {
+                c.throttled_until_ms = None;
+            }
             if expired {
                 self.close_connection(now_ms, k, true);
             } else if idle {
                 self.close_idle_connection(k);
             }
+        }
+    }
+
+    /// Honours a response's `throttle_time_ms` (KIP-219, as Java's `NetworkClient`): no new
+    /// request on connection `k` for that long.
+    pub(super) fn throttle(&mut self, now_ms: u64, k: usize, throttle_time_ms: i32) {
+        let Ok(ms) = u64::try_from(throttle_time_ms) else {
+            return;
+        };
+        if ms == 0 {
+            return;
+        }
+        if let Some(c) = self.conns.get_mut(k) {
+            let until = now_ms.saturating_add(ms);
+            c.throttled_until_ms = Some(c.throttled_until_ms.map_or(until, |t| t.max(until)));
         }
     }
 

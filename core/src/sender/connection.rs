@@ -212,6 +212,9 @@ pub struct Connection {
     pub(super) disconnect_pending: bool,
     /// When a request was last started or a response last arrived (`connections.max.idle.ms`).
     pub(super) last_active_ms: u64,
+    /// The broker throttled this connection (a quota, KIP-219) until then: no new request
+    /// before it.
+    pub(super) throttled_until_ms: Option<u64>,
     /// When to authenticate again (KIP-368), from the broker's session lifetime.
     #[cfg(feature = "sasl")]
     pub(super) reauth_at: Option<u64>,
@@ -240,6 +243,7 @@ impl Connection {
             connect_pending: false,
             disconnect_pending: false,
             last_active_ms: 0,
+            throttled_until_ms: None,
             #[cfg(feature = "sasl")]
             reauth_at: None,
             reauth_due: false,
@@ -283,6 +287,7 @@ impl Connection {
     /// Whether a new request may be queued now, under `max_in_flight`.
     pub(super) fn can_send(&self, max_in_flight: usize) -> bool {
         self.is_ready()
+            && self.throttled_until_ms.is_none()
             && !self.reauth_due
             && !self.has_transmit()
             && self.in_flight.len() < max_in_flight

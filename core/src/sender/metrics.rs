@@ -35,6 +35,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         {
             self.metrics.batch_bytes_max = 0;
             self.metrics.request_latency_max_ms = 0;
+            self.metrics.produce_throttle_max_ms = 0;
         }
     }
 
@@ -110,4 +111,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     #[cfg(not(feature = "metrics"))]
     #[inline(always)]
     pub(super) fn count_latency(&mut self, _now_ms: u64, _sent_ms: u64) {}
+
+    /// Counts a Produce response's `throttle_time_ms` (Java's `produce-throttle-time`
+    /// sensor records every response's, 0 included).
+    #[cfg(feature = "metrics")]
+    pub(super) fn count_throttle(&mut self, throttle_time_ms: i32) {
+        let ms = u64::try_from(throttle_time_ms).unwrap_or(0);
+        let m = &mut self.metrics;
+        m.produce_throttle_count = m.produce_throttle_count.saturating_add(1);
+        m.produce_throttle_sum_ms = m.produce_throttle_sum_ms.saturating_add(ms);
+        m.produce_throttle_max_ms = m.produce_throttle_max_ms.max(ms);
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    #[inline(always)]
+    pub(super) fn count_throttle(&mut self, _throttle_time_ms: i32) {}
 }

@@ -588,6 +588,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             if let Some(idle) = self.idle_until(c) {
                 at(idle);
             }
+            if let Some(until) = c.throttled_until_ms {
+                at(until);
+            }
             if let Some(front) = c.in_flight.front() {
                 at(front.sent_ms.saturating_add(self.config.request_timeout_ms));
             }

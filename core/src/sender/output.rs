@@ -273,6 +273,17 @@ pub struct ProducerMetrics {
     /// (Java's `request-latency-max` over its window).
     #[cfg(feature = "metrics")]
     pub request_latency_max_ms: u64,
+    /// Produce responses whose `throttle_time_ms` was counted (every one).
+    #[cfg(feature = "metrics")]
+    pub produce_throttle_count: u64,
+    /// Sum of the brokers' `throttle_time_ms` in Produce responses (a quota; over
+    /// `produce_throttle_count`, Java's `produce-throttle-time-avg`).
+    #[cfg(feature = "metrics")]
+    pub produce_throttle_sum_ms: u64,
+    /// Longest `throttle_time_ms` since the maxima were last reset (Java's
+    /// `produce-throttle-time-max` over its window).
+    #[cfg(feature = "metrics")]
+    pub produce_throttle_max_ms: u64,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, P, B, Q> BatchBytes for RecordAccumulator<S, P, B, Q>

@@ -127,6 +127,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         let Ok(resp) = ProduceResponse::decode(version, &mut Reader::new(body)) else {
             return false;
         };
+        // Produce v6+: the broker answers at once and the client holds back (KIP-219).
+        if version >= 6 {
+            self.throttle(now_ms, k, resp.throttle_time_ms);
+        }
+        self.count_throttle(resp.throttle_time_ms);
         let endpoints = resp.node_endpoints;
         for t in resp.responses.iter() {
             let topic = if version >= 13 {

@@ -184,3 +184,40 @@ fn metadata_recovery_strategy_none_never_returns_to_the_bootstrap_servers() {
     assert_eq!(hosts_tried_when_brokers_fail("none"), known);
     assert_eq!(hosts_tried_when_brokers_fail("NONE"), known);
 }
+
+#[test]
+fn a_throttled_connection_takes_no_new_request_until_the_throttle_passes() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    h.bootstrap("t", &[1], true);
+    h.send("t", Some(0), b"a").unwrap();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert!(req.version >= 6, "KIP-219 applies from Produce v6");
+    // The broker answers with throttle_time_ms=500 (a quota).
+    let mut resp = kp::ProduceResponse::default();
+    let mut tr = kp::produce_response::TopicProduceResponse::default();
+    tr.name = kp::TopicName(s("t"));
+    let mut pr = kp::produce_response::PartitionProduceResponse::default();
+    pr.index = 0;
+    pr.base_offset = 0;
+    pr.log_append_time_ms = -1;
+    tr.partition_responses.push(pr);
+    resp.responses.push(tr);
+    resp.throttle_time_ms = 500;
+    let answered = h.now;
+    h.respond(b1, &req, &resp);
+    assert_eq!(delivered(&h).len(), 1);
+    // The next record waits on the throttled connection...
+    h.send("t", Some(0), b"b").unwrap();
+    assert!(h.request(b1).is_none(), "sent during the throttle");
+    h.advance(499);
+    assert!(h.request(b1).is_none(), "sent during the throttle");
+    // ...and goes once it has passed, at the timer the producer set for it.
+    h.step();
+    assert_eq!(h.now, answered + 500, "woken when the throttle ends");
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    h.produce_response(b1, &req, &[("t", 0, 0, 1)]);
+    assert_eq!(delivered(&h).len(), 2);
+}

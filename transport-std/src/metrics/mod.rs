@@ -239,6 +239,11 @@ pub struct Metrics {
     pub request_latency_avg: f64,
     /// `request-latency-max`: the longest Produce request latency in ms in the window.
     pub request_latency_max: f64,
+    /// `produce-throttle-time-avg`: the brokers' average `throttle_time_ms` in Produce
+    /// responses (a quota holds the producer back; KIP-219).
+    pub produce_throttle_time_avg: f64,
+    /// `produce-throttle-time-max`: the longest `throttle_time_ms` in the window.
+    pub produce_throttle_time_max: f64,
     /// `batch-size-avg`: bytes per batch (per partition per request) sent.
     pub batch_size_avg: f64,
     /// `batch-size-max`: the largest batch sent in the window, in bytes.
@@ -342,6 +347,18 @@ impl Metrics {
                 "The maximum request latency in ms",
                 Gauge,
                 self.request_latency_max,
+            ),
+            p(
+                "produce-throttle-time-avg",
+                "The average time in ms a request was throttled by a broker",
+                Gauge,
+                self.produce_throttle_time_avg,
+            ),
+            p(
+                "produce-throttle-time-max",
+                "The maximum time in ms a request was throttled by a broker",
+                Gauge,
+                self.produce_throttle_time_max,
             ),
             p(
                 "batch-size-avg",

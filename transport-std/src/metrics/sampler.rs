@@ -38,6 +38,7 @@ impl Reading {
 pub(super) struct Maxima {
     batch_bytes: u64,
     latency_ms: u64,
+    throttle_ms: u64,
 }
 
 /// The span a rate is over: from `elapsed_ms` back to the oldest sample's start, and at
@@ -159,6 +160,7 @@ impl Sampler {
         self.maxima.push_back(Maxima {
             batch_bytes: m.batch_bytes_max,
             latency_ms: m.request_latency_max_ms,
+            throttle_ms: m.produce_throttle_max_ms,
         });
         core.reset_metric_maxima();
         self.starts
@@ -188,6 +190,7 @@ impl Sampler {
         let current_maxima = Maxima {
             batch_bytes: now.core.batch_bytes_max,
             latency_ms: now.core.request_latency_max_ms,
+            throttle_ms: now.core.produce_throttle_max_ms,
         };
         let maxima =
             self.maxima
@@ -197,6 +200,7 @@ impl Sampler {
                 .fold(Maxima::default(), |a, b| Maxima {
                     batch_bytes: a.batch_bytes.max(b.batch_bytes),
                     latency_ms: a.latency_ms.max(b.latency_ms),
+                    throttle_ms: a.throttle_ms.max(b.throttle_ms),
                 });
         compute(
             &self.client_id,
@@ -236,6 +240,7 @@ pub(super) fn compute(
     let d = |f: fn(&ProducerMetrics) -> u64| f(b).saturating_sub(f(a));
     let rate = |f: fn(&ProducerMetrics) -> u64| per_second(d(f), window_ms);
     let latency_count = d(|m| m.request_latency_count);
+    let throttle_count = d(|m| m.produce_throttle_count);
     let batches = d(|m| m.batches_sent);
     let mut topics = now
         .topics
@@ -275,6 +280,12 @@ pub(super) fn compute(
             f64::NAN
         } else {
             maxima.latency_ms as f64
+        },
+        produce_throttle_time_avg: average(d(|m| m.produce_throttle_sum_ms), throttle_count),
+        produce_throttle_time_max: if throttle_count == 0 {
+            f64::NAN
+        } else {
+            maxima.throttle_ms as f64
         },
         batch_size_avg: average(d(|m| m.batch_bytes_sum), batches),
         batch_size_max: if batches == 0 {
@@ -399,6 +410,7 @@ mod tests {
         let maxima = Maxima {
             batch_bytes: 500,
             latency_ms: 9,
+            throttle_ms: 0,
         };
         let m = compute("c", &base, &now, maxima, settings, Levels::default());
         // 5 s elapsed, plus one whole 30 s window: 350 records / 35 s.

@@ -47,6 +47,8 @@ import org.apache.kafka.common.utils.Utils;
  *                                                      outcome, "UNIX_MICROS PARTITION OFFSET" (-1 and the error
  *                                                      on failure), written in the callback (scripts/failover)
  * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
+ * client-quota B CLIENT_ID RATE (no stdin)         -> "ok": producer_byte_rate RATE (bytes/s) for that
+ *                                                      client.id set through Java's Admin (RATE "-" removes it)
  * config           (no stdin)                       -> every property of ProducerConfig.configDef(), one JSON
  *                                                      line each: {"name","type","default" (null: none),
  *                                                      "has_default","validator"}
@@ -105,6 +107,19 @@ public final class Oracle {
           o.put("validator", k.validator == null ? null : k.validator.toString());
           out.println(JSON.writeValueAsString(o));
         }
+      }
+      case "client-quota" -> {
+        java.util.Map<String, Object> m = new java.util.HashMap<>();
+        m.put("bootstrap.servers", args[1]);
+        try (org.apache.kafka.clients.admin.Admin admin = org.apache.kafka.clients.admin.Admin.create(m)) {
+          var entity = new org.apache.kafka.common.quota.ClientQuotaEntity(
+              java.util.Map.of(org.apache.kafka.common.quota.ClientQuotaEntity.CLIENT_ID, args[2]));
+          Double rate = args[3].equals("-") ? null : Double.valueOf(args[3]);
+          var op = new org.apache.kafka.common.quota.ClientQuotaAlteration.Op("producer_byte_rate", rate);
+          admin.alterClientQuotas(java.util.List.of(
+              new org.apache.kafka.common.quota.ClientQuotaAlteration(entity, java.util.List.of(op)))).all().get();
+        }
+        out.println("ok");
       }
       case "config-check" -> lines(in, line -> out.println(configCheck(JSON.readTree(line))));
       default -> {
