@@ -288,9 +288,11 @@ where
         }
     }
 
-    /// Appends the next record's callback.
-    pub(crate) fn push(&mut self, callback: F, timestamp: i64) {
+    /// Appends the next record's callback; returns the heap bytes added.
+    pub(crate) fn push(&mut self, callback: F, timestamp: i64) -> usize {
+        let before = self.entries.capacity();
         self.entries.push((callback, timestamp));
+        (self.entries.capacity() - before) * size_of::<(F, i64)>()
     }
 }
 
@@ -325,9 +327,23 @@ where
 
     fn complete(mut self: Box<Self>, outcome: &RangeOutcome, interceptors: &Interceptors) {
         let first = self.first;
-        for (index, (callback, timestamp)) in (first..).zip(self.entries.drain(..)) {
-            let result = outcome.record(index, timestamp);
-            run_callback(callback, result, interceptors);
+        let mut entries = (first..).zip(self.entries.drain(..));
+        // One unwinding guard for the run: a callback that panics is logged and the loop
+        // goes on with the next record.
+        loop {
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                for (index, (callback, timestamp)) in &mut entries {
+                    let result = outcome.record(index, timestamp);
+                    if !interceptors.is_empty() {
+                        run_interceptors(interceptors, &result);
+                    }
+                    callback(result);
+                }
+            }));
+            match run {
+                Ok(()) => break,
+                Err(_) => log::error!("a callback panicked"),
+            }
         }
     }
 }
@@ -336,25 +352,25 @@ impl<F: FnOnce(DeliveryResult) + Send + 'static> Drop for Callbacks<F> {
     fn drop(&mut self) {
         // Only records never completed are left: a panicking I/O thread.
         for (callback, _) in self.entries.drain(..) {
-            run_callback(callback, Err(ProduceError::Abandoned), &[]);
+            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                callback(Err(ProduceError::Abandoned));
+            }));
+            if run.is_err() {
+                log::error!("a callback panicked");
+            }
         }
     }
 }
 
-/// Runs `interceptors` and `callback` on `result`, catching a panic.
-fn run_callback<F: FnOnce(DeliveryResult)>(
-    callback: F,
-    result: DeliveryResult,
-    interceptors: &Interceptors,
-) {
+/// Runs `interceptors` on `result`, catching a panic (the record's callback still runs).
+fn run_interceptors(interceptors: &Interceptors, result: &DeliveryResult) {
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         for i in interceptors {
-            i.on_acknowledgement(&result);
+            i.on_acknowledgement(result);
         }
-        callback(result);
     }));
     if run.is_err() {
-        log::error!("a callback or interceptor panicked");
+        log::error!("an interceptor panicked");
     }
 }
 
@@ -483,6 +499,39 @@ mod tests {
             Pin::new(&mut f).poll(&mut cx),
             Poll::Ready(Err(ProduceError::Abandoned))
         );
+    }
+
+    #[test]
+    fn a_panicking_callback_or_interceptor_leaves_the_others_their_outcome() {
+        struct Panics;
+        impl ProducerInterceptor for Panics {
+            fn on_acknowledgement(&self, _: &DeliveryResult) {
+                panic!("interceptor");
+            }
+        }
+        let seen = Arc::new(AtomicUsize::new(0));
+        let mut run = Callbacks::new(0, 4);
+        for i in 0..4 {
+            let seen = seen.clone();
+            run.push(
+                move |r: DeliveryResult| {
+                    assert!(r.is_ok());
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    assert_ne!(i, 1, "callback 1 panics");
+                },
+                0,
+            );
+        }
+        let interceptors: Vec<Box<dyn ProducerInterceptor>> = vec![Box::new(Panics)];
+        Box::new(run).complete(
+            &RangeOutcome {
+                first: 0,
+                count: 4,
+                result: written(0),
+            },
+            &interceptors,
+        );
+        assert_eq!(seen.load(Ordering::SeqCst), 4, "every callback ran once");
     }
 
     #[test]

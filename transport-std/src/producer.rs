@@ -92,6 +92,9 @@ pub(crate) struct BatchSlots {
     futures: Option<FutureBatch>,
     /// Callbacks, in record order.
     runs: Vec<Box<dyn CallbackRun>>,
+    /// `end()` of the last of `runs` (0 without runs): a record that follows it may join
+    /// it, without a virtual call to ask.
+    runs_end: u32,
 }
 
 impl BatchSlots {
@@ -106,19 +109,18 @@ impl BatchSlots {
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
-        if let Some(last) = self.runs.last_mut()
-            && last.end() == index
+        if self.runs_end == index
+            && let Some(last) = self.runs.last_mut()
+            && let Some(run) = last.as_any().downcast_mut::<Callbacks<F>>()
         {
-            let before = last.heap_bytes();
-            if let Some(run) = last.as_any().downcast_mut::<Callbacks<F>>() {
-                run.push(callback, timestamp);
-                return last.heap_bytes().saturating_sub(before);
-            }
+            self.runs_end = index.saturating_add(1);
+            return run.push(callback, timestamp);
         }
         let mut run = Callbacks::new(index, capacity);
         run.push(callback, timestamp);
         let bytes = run.heap_bytes();
         self.runs.push(Box::new(run));
+        self.runs_end = index.saturating_add(1);
         bytes
     }
 
@@ -157,6 +159,7 @@ impl BatchSlots {
             *bytes = (*bytes + after).saturating_sub(before);
             taken
         };
+        self.runs_end = self.runs.last().map_or(0, |r| r.end());
         let futures = if self.remaining == 0 {
             self.futures.take().and_then(FutureBatch::into_outcome)
         } else {
