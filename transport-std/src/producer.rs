@@ -585,8 +585,9 @@ impl ProducerBuilder {
 ///
 /// # Backpressure
 ///
-/// `send` blocks up to `max.block.ms` while buffer memory is full or the topic's metadata
-/// is being fetched, as Java's does; then it returns [`SendError::BufferTimeout`] or
+/// `send` blocks up to `max.block.ms` while buffer memory is full (or the callbacks of
+/// pending records hold [`COMPLETION_MEMORY`]) or the topic's metadata is being fetched, as
+/// Java's does; then it returns [`SendError::BufferTimeout`] or
 /// [`SendError::MetadataTimeout`]. [`send_async`](Self::send_async) waits the same way
 /// without blocking: its task is woken by the I/O thread when memory is freed, metadata
 /// arrives, or `max.block.ms` passes. Every record accepted gets exactly one outcome.
