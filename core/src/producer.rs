@@ -8,7 +8,7 @@ use core::fmt;
 
 use crate::accumulator::{AccumulatorConfig, AppendError, RecordAccumulator, Ticket, TicketRange};
 use crate::config::{ConfigError, ProducerConfig};
-use crate::metadata::{RegisterError, TopicStatus, is_valid_topic_name};
+use crate::metadata::{RegisterError, TopicStatus};
 use crate::partitioner::{BuiltInPartitioner, PartitionError, Partitioner, select_partition};
 use crate::pool::{BufferPool, PoolError};
 use crate::protocol::ErrorCode;
@@ -458,9 +458,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         if let Some(failure) = self.sender.auth_failure() {
             return Err(SendError::Authentication(failure.kind));
         }
-        if !is_valid_topic_name(record.topic) {
-            return Err(SendError::InvalidTopic);
-        }
+        // The name is checked once, when the topic is registered (an invalid one is refused
+        // there), not on every send.
         let topic = self
             .sender
             .topic_for_send(now_ms, record.topic, &mut self.io)

@@ -29,10 +29,9 @@ use log::{debug, error, info, trace, warn};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::delivery::{DeliveryResult, Pending};
+use crate::delivery::{Finished, RangeOutcome, Written};
 use crate::error::{AuthenticationError, ProduceError};
 use crate::producer::{Shared, State};
-use crate::record::RecordMetadata;
 
 /// The token of the waker that `send`, `flush` and `close` use.
 pub(crate) const WAKER_TOKEN: Token = Token(usize::MAX);
@@ -79,8 +78,8 @@ pub(crate) struct IoLoop {
     poll: Poll,
     events: Events,
     conns: Vec<Option<Conn>>,
-    /// Outcomes to complete outside the lock.
-    outbox: Vec<(Pending, DeliveryResult)>,
+    /// Outcomes to complete outside the lock, per batch or piece of a batch.
+    outbox: Vec<Finished>,
     /// Batches whose outcomes are in `outbox`: `(index, generation)`.
     finished: Vec<(usize, u32)>,
     /// Topic names, shared by every `RecordMetadata` of the topic.
@@ -156,34 +155,41 @@ impl IoLoop {
     pub(crate) fn run(mut self) {
         let shared = self.shared.clone();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| self.run_loop()));
-        let (leftovers, wakers): (Vec<Pending>, _) = {
+        let (leftovers, records, wakers) = {
             let mut st = shared.lock();
             st.io_gone = true;
-            let mut left: Vec<Pending> = std::mem::take(&mut st.orphans);
+            let mut left: Vec<Finished> = std::mem::take(&mut st.orphans);
+            let mut records = 0u64;
             for b in &mut st.batches {
-                left.extend(b.records.drain(..).flatten());
+                if b.live {
+                    records += u64::from(b.remaining);
+                }
+                left.push(b.take_all());
                 b.live = false;
                 b.remaining = 0;
             }
+            st.completion_bytes = 0;
             shared.progress.notify_all();
-            (left, st.send_waiters.take_all())
+            (left, records, st.send_waiters.take_all())
         };
         wakers.into_iter().for_each(std::task::Waker::wake);
         if result.is_err() {
             error!(
-                "[Producer clientId={}] the I/O thread panicked; {} records abandoned",
+                "[Producer clientId={}] the I/O thread panicked; {records} records abandoned",
                 shared.client_id,
-                leftovers.len()
             );
-        } else if !leftovers.is_empty() {
+        } else if records > 0 {
             warn!(
-                "[Producer clientId={}] {} records abandoned at close",
+                "[Producer clientId={}] {records} records abandoned at close",
                 shared.client_id,
-                leftovers.len()
             );
         }
-        // Dropping a `Pending` completes it with `Abandoned`.
-        drop(leftovers);
+        // What was still in the outbox (a panic) and the leftovers complete with
+        // `Abandoned`.
+        self.outbox.clear();
+        for f in leftovers {
+            f.complete(&shared.interceptors);
+        }
         debug!("[Producer clientId={}] I/O thread ended", shared.client_id);
     }
 
@@ -202,7 +208,7 @@ impl IoLoop {
             let st = &mut *guard;
             st.io_sleeping = false;
             st.wake_pending = false;
-            let now = shared.now_ms();
+            let now = shared.now_ms_refreshed();
             let mut notify = self.feed(st, now);
             st.last_connection_error.clone_from(&self.conn_errors.last);
             if st.core.poll_timeout().is_some_and(|t| t <= now) {
@@ -235,9 +241,7 @@ impl IoLoop {
             st.io_sleeping = !exit;
             drop(guard);
             wakers.into_iter().for_each(std::task::Waker::wake);
-            for p in orphans {
-                self.outbox.push((p, Err(ProduceError::Abandoned)));
-            }
+            self.outbox.extend(orphans);
             self.complete();
             if exit {
                 info!(
@@ -425,7 +429,12 @@ impl IoLoop {
     /// Drains the core's outputs until it has nothing more (the core's drain step over this
     /// thread's sockets). Returns whether outcomes freed memory (news for waiters).
     fn drain(&mut self, st: &mut State, now: u64) -> bool {
-        let State { core, batches, .. } = st;
+        let State {
+            core,
+            batches,
+            completion_bytes,
+            ..
+        } = st;
         // Inputs set the failure, the drain only reports it: one snapshot per step.
         match core.authentication_failure() {
             None => self.auth_error = None,
@@ -448,6 +457,7 @@ impl IoLoop {
             topics: &mut self.topics,
             conn_errors: &mut self.conn_errors,
             batches,
+            completion_bytes,
             failed: Vec::new(),
             news: false,
         };
@@ -471,11 +481,13 @@ struct SocketTransport<'a> {
     shared: &'a Arc<Shared>,
     poll: &'a Poll,
     conns: &'a mut Vec<Option<Conn>>,
-    outbox: &'a mut Vec<(Pending, DeliveryResult)>,
+    outbox: &'a mut Vec<Finished>,
     finished: &'a mut Vec<(usize, u32)>,
     topics: &'a mut HashMap<Box<str>, Arc<str>>,
     conn_errors: &'a mut ConnErrors,
     batches: &'a mut Vec<crate::producer::BatchSlots>,
+    /// See `State::completion_bytes`.
+    completion_bytes: &'a mut usize,
     /// Connections that failed during the step: reported to the core after it.
     failed: Vec<ConnId>,
     news: bool,
@@ -491,19 +503,27 @@ impl SocketTransport<'_> {
         t
     }
 
-    /// The completions of the batch of `tickets`, marked finished.
-    fn take_batch(&mut self, tickets: TicketRange) -> Option<&mut crate::producer::BatchSlots> {
+    /// Takes the completions of `tickets` out of their batch's entry into the outbox, and
+    /// marks the batch finished.
+    fn finish_range(&mut self, tickets: TicketRange, result: Result<Written, ProduceError>) {
         let batch = tickets.batch();
         self.news = true;
         self.finished.push((batch.index(), batch.generation()));
-        let entry = self
+        let outcome = RangeOutcome {
+            first: tickets.first_index(),
+            count: tickets.count(),
+            result,
+        };
+        match self
             .batches
             .get_mut(batch.index())
-            .filter(|e| e.live && e.generation == batch.generation());
-        if entry.is_none() {
-            warn!("outcome of an unknown batch {batch:?}");
+            .filter(|e| e.live && e.generation == batch.generation())
+        {
+            Some(entry) => self
+                .outbox
+                .push(entry.take_range(outcome, self.completion_bytes)),
+            None => warn!("outcome of an unknown batch {batch:?}"),
         }
-        entry
     }
 
     fn fail(&mut self, conn: ConnId) {
@@ -562,37 +582,13 @@ impl Transport for SocketTransport<'_> {
         base_offset: i64,
         log_append_time_ms: i64,
     ) {
-        let name = self.topic(topic);
-        let mut done = Vec::new();
-        let Some(entry) = self.take_batch(tickets) else {
-            return;
+        let written = Written {
+            topic: self.topic(topic),
+            partition,
+            base_offset,
+            log_append_time_ms,
         };
-        for (i, t) in tickets.iter().enumerate() {
-            let Some(p) = entry
-                .records
-                .get_mut(t.index() as usize)
-                .and_then(Option::take)
-            else {
-                continue;
-            };
-            entry.remaining = entry.remaining.saturating_sub(1);
-            let metadata = RecordMetadata {
-                topic: name.clone(),
-                partition,
-                offset: if base_offset >= 0 {
-                    base_offset + i as i64
-                } else {
-                    -1
-                },
-                timestamp: if log_append_time_ms >= 0 {
-                    log_append_time_ms
-                } else {
-                    p.timestamp
-                },
-            };
-            done.push((p, Ok(metadata)));
-        }
-        self.outbox.append(&mut done);
+        self.finish_range(tickets, Ok(written));
     }
 
     fn failed(&mut self, topic: &str, partition: i32, tickets: TicketRange, error: CoreError) {
@@ -601,22 +597,8 @@ impl Transport for SocketTransport<'_> {
             self.shared.client_id,
             tickets.count(),
         );
-        let mut done = Vec::new();
-        let outcome = ProduceError::from_core(error, self.auth_error);
-        let Some(entry) = self.take_batch(tickets) else {
-            return;
-        };
-        for t in tickets.iter() {
-            if let Some(p) = entry
-                .records
-                .get_mut(t.index() as usize)
-                .and_then(Option::take)
-            {
-                entry.remaining = entry.remaining.saturating_sub(1);
-                done.push((p, Err(outcome.clone())));
-            }
-        }
-        self.outbox.append(&mut done);
+        let error = ProduceError::from_core(error, self.auth_error);
+        self.finish_range(tickets, Err(error));
     }
 
     fn transmit(&mut self, tx: &Transmit<'_>) -> usize {
@@ -797,42 +779,38 @@ impl IoLoop {
         if self.outbox.is_empty() && self.finished.is_empty() {
             return;
         }
-        for (pending, result) in self.outbox.drain(..) {
-            // A panicking callback or interceptor is logged, as Java logs a callback's
-            // exception: it must not take the I/O thread (and every other record) down.
-            let shared = &self.shared;
-            let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                for i in &shared.interceptors {
-                    i.on_acknowledgement(&result);
-                }
-                if let Some(c) = pending.take() {
-                    c.complete(result);
-                }
-            }));
-            if run.is_err() {
-                error!(
-                    "[Producer clientId={}] a callback or interceptor panicked",
-                    shared.client_id
-                );
-            }
+        let mut freed = 0;
+        for finished in self.outbox.drain(..) {
+            freed += finished.bytes;
+            // A panicking callback or interceptor is caught and logged per record.
+            finished.complete(&self.shared.interceptors);
         }
-        if self.finished.is_empty() {
+        if self.finished.is_empty() && freed == 0 {
             return;
         }
-        let mut st = self.shared.lock();
-        for &(i, generation) in &self.finished {
-            if let Some(b) = st.batches.get_mut(i)
-                && b.generation == generation
-                && b.remaining == 0
-            {
-                b.live = false;
-                b.records.clear();
+        let wakers = {
+            let mut st = self.shared.lock();
+            st.completion_bytes = st.completion_bytes.saturating_sub(freed);
+            for &(i, generation) in &self.finished {
+                if let Some(b) = st.batches.get_mut(i)
+                    && b.generation == generation
+                    && b.remaining == 0
+                {
+                    b.live = false;
+                }
             }
-        }
-        self.finished.clear();
-        if st.waiters > 0 {
-            self.shared.progress.notify_all();
-        }
+            self.finished.clear();
+            if st.waiters > 0 {
+                self.shared.progress.notify_all();
+            }
+            // Async sends waiting for the callbacks' memory try again.
+            if freed > 0 {
+                st.send_waiters.take_all()
+            } else {
+                Vec::new()
+            }
+        };
+        wakers.into_iter().for_each(std::task::Waker::wake);
     }
 }
 

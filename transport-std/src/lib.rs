@@ -104,10 +104,17 @@
 //! - **Wake-ups**: `send` wakes the I/O thread (a `mio::Waker`) only when the core has
 //!   work for it at once: a request started (a batch filled), a connection to open, or a
 //!   timer earlier than the one the thread sleeps until (a new batch's `linger.ms`).
-//! - **Completion**: core outcomes name ticket ranges; each batch of the core's table has
-//!   a vector of completions indexed by ticket; record `i` of a delivered range gets offset
-//!   `base_offset + i`. Futures and callbacks complete outside the lock, exactly once
-//!   (a record dropped without an outcome completes with [`ProduceError::Abandoned`]).
+//! - **Completion**: core outcomes name ticket ranges; completion state is per batch of
+//!   the core's table, not per record: the futures of a batch share one outcome (a
+//!   future is that `Arc`, its record's index and timestamp), and callbacks sit in runs
+//!   of one closure type in a contiguous vector (no box per record); record `i` of a
+//!   delivered range gets offset `base_offset + i`. Futures and callbacks complete outside
+//!   the lock, exactly once (a record dropped without an outcome completes with
+//!   [`ProduceError::Abandoned`]). The callbacks of pending records hold at most
+//!   [`COMPLETION_MEMORY`] bytes: beyond it `send` waits as for buffer memory, so the
+//!   producer's memory stays within `buffer.memory` plus a few MiB.
+//! - **Clock**: one monotonic clock read per `send`; the record's wall-clock timestamp
+//!   is derived from it with an offset the I/O thread refreshes every round.
 //! - **Capacities**: no table is sized up front; every table of the core grows with use
 //!   up to [`LIMITS`] (see "Limits" above).
 //! - **TLS** (`security.protocol=SSL`, `SASL_SSL`): rustls (the `ring` provider) inside
@@ -160,7 +167,8 @@ pub use metrics::{
 };
 pub use partitioner::{Partitioner, TopicPartitions};
 pub use producer::{
-    DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver, SendFuture,
+    COMPLETION_MEMORY, DEFAULT_DROP_CLOSE_TIMEOUT, LIMITS, Producer, ProducerBuilder, Resolver,
+    SendFuture,
 };
 pub use properties::Properties;
 pub use record::{Header, Headers, INLINE_HEADERS, ProducerRecord, RecordMetadata};

@@ -3,6 +3,7 @@
 
 use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::Waker;
 use std::thread::{JoinHandle, ThreadId};
@@ -15,7 +16,9 @@ use kafka_edge_core::{
 use log::{debug, error, info, warn};
 
 use crate::compression::Codecs;
-use crate::delivery::{Completion, DeliveryFuture, DeliveryResult, Pending};
+use crate::delivery::{
+    CallbackRun, Callbacks, DeliveryFuture, DeliveryResult, Finished, FutureBatch, RangeOutcome,
+};
 use crate::error::{AuthenticationError, BuildError, SendError};
 use crate::interceptor::ProducerInterceptor;
 use crate::io::{IoLoop, WAKER_TOKEN};
@@ -66,16 +69,127 @@ struct Settings {
     socket: crate::socket::SocketBuffers,
 }
 
-/// The completions of one batch of the core's batch table.
+/// Heap bytes that the callbacks of pending records may hold (their closures, and each
+/// record's timestamp): past it, sends wait as for buffer memory (as librdkafka's
+/// `queue.buffering.max.messages` bounds its queue besides its bytes). It keeps the
+/// producer's memory within `buffer.memory` plus a few MiB whatever the closures capture;
+/// a closure of 32 bytes lets about 50 000 records wait for their outcome.
+pub const COMPLETION_MEMORY: usize = 2 << 20;
+
+/// How an accepted record's outcome is handed over.
+pub(crate) enum Completion<F> {
+    /// To a [`DeliveryFuture`], made when the record is accepted.
+    Future,
+    /// To a callback.
+    Callback(F),
+}
+
+/// A callback type for sends that return a [`DeliveryFuture`].
+pub(crate) type NoCallback = fn(DeliveryResult);
+
+/// The callback of a future's record when interceptors need to see its outcome.
+fn intercepted_only(_: DeliveryResult) {}
+
+/// The completions of one batch of the core's batch table: the futures' shared outcome
+/// and runs of callbacks, not an entry per record.
 #[derive(Default)]
 pub(crate) struct BatchSlots {
     pub(crate) generation: u32,
     /// Records accepted and not yet reported, or reported with callbacks still running.
     pub(crate) live: bool,
-    /// By ticket index.
-    pub(crate) records: Vec<Option<Pending>>,
-    /// Records of `records` still waiting for their outcome.
-    pub(crate) remaining: usize,
+    /// Records accepted and not yet reported.
+    pub(crate) remaining: u32,
+    /// The outcome the batch's futures share, from its first future on.
+    futures: Option<FutureBatch>,
+    /// Callbacks, in record order.
+    runs: Vec<Box<dyn CallbackRun>>,
+    /// `end()` of the last of `runs` (0 without runs): a record that follows it may join
+    /// it, without a virtual call to ask.
+    runs_end: u32,
+}
+
+impl BatchSlots {
+    /// Appends the callback of record `index`; returns the heap bytes added.
+    fn push_callback<F>(
+        &mut self,
+        index: u32,
+        callback: F,
+        timestamp: i64,
+        capacity: usize,
+    ) -> usize
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
+        if self.runs_end == index
+            && let Some(last) = self.runs.last_mut()
+            && let Some(run) = last.as_any().downcast_mut::<Callbacks<F>>()
+        {
+            self.runs_end = index.saturating_add(1);
+            return run.push(callback, timestamp);
+        }
+        let mut run = Callbacks::new(index, capacity);
+        run.push(callback, timestamp);
+        let bytes = run.heap_bytes();
+        self.runs.push(Box::new(run));
+        self.runs_end = index.saturating_add(1);
+        bytes
+    }
+
+    /// Takes the completions of `outcome`'s records (a whole batch, or a piece of a split
+    /// one) out of the table, to complete outside the lock. `bytes` is the completion
+    /// budget in use: splitting a run may allocate.
+    pub(crate) fn take_range(&mut self, outcome: RangeOutcome, bytes: &mut usize) -> Finished {
+        let (first, end) = (outcome.first, outcome.first.saturating_add(outcome.count));
+        self.remaining = self.remaining.saturating_sub(outcome.count);
+        let runs = if self
+            .runs
+            .iter()
+            .all(|r| r.first() >= first && r.end() <= end)
+        {
+            std::mem::take(&mut self.runs)
+        } else {
+            let before: usize = self.runs.iter().map(|r| r.heap_bytes()).sum();
+            let mut kept = Vec::new();
+            let mut taken = Vec::new();
+            for mut run in self.runs.drain(..) {
+                if run.end() <= first || run.first() >= end {
+                    kept.push(run);
+                    continue;
+                }
+                if run.first() < first {
+                    let rest = run.split_off(first);
+                    kept.push(run);
+                    run = rest;
+                }
+                let tail = (run.end() > end).then(|| run.split_off(end));
+                taken.push(run);
+                kept.extend(tail);
+            }
+            self.runs = kept;
+            let after: usize = self.runs.iter().chain(&taken).map(|r| r.heap_bytes()).sum();
+            *bytes = (*bytes + after).saturating_sub(before);
+            taken
+        };
+        self.runs_end = self.runs.last().map_or(0, |r| r.end());
+        let futures = if self.remaining == 0 {
+            self.futures.take().and_then(FutureBatch::into_outcome)
+        } else {
+            self.futures.as_ref().and_then(|f| f.outcome().cloned())
+        };
+        let taken_bytes = runs.iter().map(|r| r.heap_bytes()).sum();
+        Finished {
+            outcome,
+            futures,
+            runs,
+            bytes: taken_bytes,
+        }
+    }
+
+    /// Everything left (abandoned).
+    pub(crate) fn take_all(&mut self) -> Finished {
+        self.remaining = u32::MAX;
+        self.take_range(RangeOutcome::abandoned(), &mut 0)
+    }
 }
 
 /// What the caller threads and the I/O thread share, under one mutex.
@@ -99,7 +213,9 @@ pub(crate) struct State {
     pub(crate) waiters: usize,
     /// Completions found where they should not be (a batch entry reused with records
     /// left); the I/O thread fails them outside the lock.
-    pub(crate) orphans: Vec<Pending>,
+    pub(crate) orphans: Vec<Finished>,
+    /// Heap bytes the callbacks of pending records hold (see [`COMPLETION_MEMORY`]).
+    pub(crate) completion_bytes: usize,
     /// The I/O thread's last connection error, while no connection succeeded since.
     pub(crate) last_connection_error: Option<String>,
     /// The samples behind [`Producer::metrics`]; the I/O thread rolls them.
@@ -145,33 +261,55 @@ impl State {
         }
     }
 
-    fn register(&mut self, ticket: Ticket, pending: Pending) {
+    /// Keeps the completion of the record of `ticket` with its batch; a future comes back.
+    /// `capacity`: how many records a batch of this record's size holds (room for a run).
+    fn register<F>(
+        &mut self,
+        ticket: Ticket,
+        timestamp: i64,
+        completion: Completion<F>,
+        capacity: usize,
+        intercepted: bool,
+    ) -> Option<DeliveryFuture>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
         let batch = ticket.batch();
         if self.batches.len() <= batch.index() {
             self.batches
                 .resize_with(batch.index() + 1, BatchSlots::default);
         }
-        let Some(entry) = self.batches.get_mut(batch.index()) else {
-            self.orphans.push(pending);
-            return;
-        };
+        let entry = self.batches.get_mut(batch.index())?;
         if entry.generation != batch.generation() || !entry.live {
-            self.orphans.extend(entry.records.drain(..).flatten());
+            if !entry.runs.is_empty() || entry.futures.is_some() {
+                let left = entry.take_all();
+                self.completion_bytes = self.completion_bytes.saturating_sub(left.bytes);
+                self.orphans.push(left);
+            }
             entry.generation = batch.generation();
             entry.live = true;
             entry.remaining = 0;
         }
-        let i = ticket.index() as usize;
-        if entry.records.len() <= i {
-            entry.records.resize_with(i + 1, || None);
-        }
-        if let Some(slot) = entry.records.get_mut(i) {
-            if let Some(old) = slot.replace(pending) {
-                self.orphans.push(old);
-            } else {
-                entry.remaining += 1;
+        entry.remaining += 1;
+        let index = ticket.index();
+        let capacity = capacity.saturating_sub(index as usize).max(1);
+        let added = match completion {
+            Completion::Future => {
+                let outcome = entry
+                    .futures
+                    .get_or_insert_with(FutureBatch::new)
+                    .outcome()?;
+                let future = DeliveryFuture::new(outcome.clone(), index, timestamp);
+                if intercepted {
+                    let added = entry.push_callback(index, intercepted_only, timestamp, capacity);
+                    self.completion_bytes += added;
+                }
+                return Some(future);
             }
-        }
+            Completion::Callback(f) => entry.push_callback(index, f, timestamp, capacity),
+        };
+        self.completion_bytes += added;
+        None
     }
 }
 
@@ -183,6 +321,14 @@ pub(crate) struct Shared {
     pub(crate) progress: Condvar,
     pub(crate) waker: mio::Waker,
     start: Instant,
+    /// Wall-clock microseconds minus monotonic microseconds since `start`, as last read:
+    /// a send's timestamp from its one monotonic clock read.
+    wall_offset_us: AtomicI64,
+    /// Monotonic milliseconds of the last refresh of `wall_offset_us`.
+    wall_read_ms: AtomicU64,
+    /// Records of a batch, per byte of record (`batch.size` of records per slot): room
+    /// for a batch's callbacks.
+    slot_size: usize,
     pub(crate) client_id: String,
     pub(crate) max_block_ms: u64,
     max_request_size: usize,
@@ -198,10 +344,54 @@ pub(crate) struct Shared {
 /// A custom resolution of broker addresses: see [`ProducerBuilder::resolver`].
 pub type Resolver = dyn Fn(&str, u16) -> std::io::Result<Vec<SocketAddr>> + Send + Sync;
 
+/// How old the wall clock's offset from the monotonic clock may be before a send reads
+/// the wall clock again (the I/O thread refreshes it every round).
+const WALL_CLOCK_REFRESH_MS: u64 = 1_000;
+
 impl Shared {
     /// The core's monotonic clock: milliseconds since the producer started.
     pub(crate) fn now_ms(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The monotonic clock (milliseconds, for the core) and the wall clock (Unix
+    /// milliseconds, for a record's `CreateTime`) from one clock read: the wall clock is
+    /// the monotonic one plus an offset that the I/O thread reads every round (a send
+    /// reads it itself when it is older than a second). Reading both clocks on every send
+    /// cost a third of the send.
+    pub(crate) fn now(&self) -> (u64, i64) {
+        let since = self.start.elapsed();
+        let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
+        let mono_us = i64::try_from(since.as_micros()).unwrap_or(i64::MAX);
+        let offset = if ms.saturating_sub(self.wall_read_ms.load(Ordering::Relaxed))
+            > WALL_CLOCK_REFRESH_MS
+        {
+            self.refresh_wall_clock(ms, mono_us)
+        } else {
+            self.wall_offset_us.load(Ordering::Relaxed)
+        };
+        (ms, mono_us.saturating_add(offset).div_euclid(1000))
+    }
+
+    /// Reads the wall clock against monotonic time `mono_us` (read just before, at `ms`);
+    /// returns the new offset.
+    pub(crate) fn refresh_wall_clock(&self, ms: u64, mono_us: i64) -> i64 {
+        let wall_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        let offset = wall_us.saturating_sub(mono_us);
+        self.wall_offset_us.store(offset, Ordering::Relaxed);
+        self.wall_read_ms.store(ms, Ordering::Relaxed);
+        offset
+    }
+
+    /// The I/O thread's round: [`now_ms`](Self::now_ms), and the wall clock's offset
+    /// refreshed.
+    pub(crate) fn now_ms_refreshed(&self) -> u64 {
+        let since = self.start.elapsed();
+        let ms = u64::try_from(since.as_millis()).unwrap_or(u64::MAX);
+        self.refresh_wall_clock(ms, i64::try_from(since.as_micros()).unwrap_or(i64::MAX));
+        ms
     }
 
     /// The instant of core time `ms`.
@@ -216,12 +406,6 @@ impl Shared {
     fn on_io_thread(&self) -> bool {
         self.io_thread.get() == Some(&std::thread::current().id())
     }
-}
-
-fn wall_clock_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Builds a [`Producer`] from Kafka properties set in code, plus interceptors and a custom
@@ -457,8 +641,9 @@ impl ProducerBuilder {
 ///
 /// # Backpressure
 ///
-/// `send` blocks up to `max.block.ms` while buffer memory is full or the topic's metadata
-/// is being fetched, as Java's does; then it returns [`SendError::BufferTimeout`] or
+/// `send` blocks up to `max.block.ms` while buffer memory is full (or the callbacks of
+/// pending records hold [`COMPLETION_MEMORY`]) or the topic's metadata is being fetched, as
+/// Java's does; then it returns [`SendError::BufferTimeout`] or
 /// [`SendError::MetadataTimeout`]. [`send_async`](Self::send_async) waits the same way
 /// without blocking: its task is woken by the I/O thread when memory is freed, metadata
 /// arrives, or `max.block.ms` passes. Every record accepted gets exactly one outcome.
@@ -588,6 +773,7 @@ impl Producer {
         let poll = mio::Poll::new()?;
         let waker = mio::Waker::new(poll.registry(), WAKER_TOKEN)?;
         let batches = Vec::new();
+        let start = Instant::now();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 core,
@@ -602,12 +788,16 @@ impl Producer {
                 io_gone: false,
                 waiters: 0,
                 orphans: Vec::new(),
+                completion_bytes: 0,
                 last_connection_error: None,
                 metrics: Sampler::new(metrics.0, &client_id, 0, metrics.1)?,
             }),
             progress: Condvar::new(),
             waker,
-            start: Instant::now(),
+            start,
+            wall_offset_us: AtomicI64::new(0),
+            wall_read_ms: AtomicU64::new(0),
+            slot_size: batch_size,
             client_id: client_id.clone(),
             max_block_ms,
             max_request_size,
@@ -617,6 +807,7 @@ impl Producer {
             tls,
             socket,
         });
+        shared.now_ms_refreshed();
         let io = IoLoop::new(shared.clone(), poll);
         let handle = std::thread::Builder::new()
             .name(format!("kafka-producer-network-thread | {client_id}"))
@@ -648,9 +839,8 @@ impl Producer {
     /// [`send_async`](Self::send_async)). The future completes once the brokers
     /// acknowledged the record (or it failed).
     pub fn send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryFuture, SendError> {
-        let (future, slot) = DeliveryFuture::new();
-        self.send_completion(record, Completion::Future(slot))?;
-        Ok(future)
+        let future = self.send_completion(record, Completion::<NoCallback>::Future)?;
+        future.ok_or(SendError::IoThreadGone)
     }
 
     /// Sends `record` without blocking the thread: the returned future copies the record
@@ -698,15 +888,14 @@ impl Producer {
     /// fetch has started: retry shortly). Never blocks; for shedding load (an HTTP 503)
     /// where waiting is worse than refusing.
     pub fn try_send(&self, record: &ProducerRecord<'_>) -> Result<DeliveryFuture, SendError> {
-        let (future, slot) = DeliveryFuture::new();
-        self.intercepted(record, |p| {
+        let future = self.intercepted(record, |p| {
             let prepared = p.prepare(record)?;
-            let mut completion = Some(Completion::Future(slot));
+            let mut completion = Some(Completion::<NoCallback>::Future);
             let sh = &*p.shared;
             let mut st = sh.lock();
             p.attempt(&mut st, record, &prepared, &mut completion)
         })?;
-        Ok(future)
+        future.ok_or(SendError::IoThreadGone)
     }
 
     /// Sends `record` and calls `callback` with its outcome on the I/O thread (Java's
@@ -722,23 +911,27 @@ impl Producer {
     where
         F: FnOnce(DeliveryResult) + Send + 'static,
     {
-        self.send_completion(record, Completion::Callback(Box::new(callback)))
+        self.send_completion(record, Completion::Callback(callback))
+            .map(drop)
     }
 
-    fn send_completion(
+    fn send_completion<F>(
         &self,
         record: &ProducerRecord<'_>,
-        completion: Completion,
-    ) -> Result<(), SendError> {
+        completion: Completion<F>,
+    ) -> Result<Option<DeliveryFuture>, SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
         self.intercepted(record, |p| p.send_blocking(record, completion))
     }
 
     /// Runs a send between the interceptors' `on_send` and, when it fails, `on_send_error`.
-    fn intercepted(
+    fn intercepted<T>(
         &self,
         record: &ProducerRecord<'_>,
-        send: impl FnOnce(&Self) -> Result<(), SendError>,
-    ) -> Result<(), SendError> {
+        send: impl FnOnce(&Self) -> Result<T, SendError>,
+    ) -> Result<T, SendError> {
         for i in &self.shared.interceptors {
             i.on_send(record);
         }
@@ -751,7 +944,8 @@ impl Producer {
         result
     }
 
-    /// Checks what needs no lock and stamps the record: the core's view of it.
+    /// Checks what needs no lock: the core's view of the record (stamped under the lock,
+    /// from the same clock read as the core's time).
     pub(crate) fn prepare<'r>(
         &self,
         record: &'r ProducerRecord<'_>,
@@ -767,20 +961,23 @@ impl Producer {
             key: record.key,
             value: record.value,
             headers: &record.headers,
-            timestamp: record.timestamp.unwrap_or_else(wall_clock_ms),
+            timestamp: record.timestamp.unwrap_or(0),
         })
     }
 
     /// One try of the core's `send`, under the lock. `Ok` takes the completion out of
-    /// `completion`; `BufferFull` and `MetadataNotReady` mean wait (or give up), any other
-    /// error is final.
-    pub(crate) fn attempt(
+    /// `completion` (and gives the future of [`Completion::Future`]); `BufferFull` and
+    /// `MetadataNotReady` mean wait (or give up), any other error is final.
+    pub(crate) fn attempt<F>(
         &self,
         st: &mut State,
         record: &ProducerRecord<'_>,
         prepared: &CoreRecord<'_>,
-        completion: &mut Option<Completion>,
-    ) -> Result<(), SendError> {
+        completion: &mut Option<Completion<F>>,
+    ) -> Result<Option<DeliveryFuture>, SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
         let sh = &*self.shared;
         if st.closing {
             return Err(SendError::Closed);
@@ -788,16 +985,30 @@ impl Producer {
         if st.io_gone {
             return Err(SendError::IoThreadGone);
         }
+        if st.completion_bytes >= COMPLETION_MEMORY {
+            // Callbacks hold their share of memory: wait for outcomes as for the pool.
+            return Err(SendError::BufferFull);
+        }
+        let (now_ms, wall_ms) = sh.now();
+        let stamped;
+        let prepared = if record.timestamp.is_none() {
+            stamped = CoreRecord {
+                timestamp: wall_ms,
+                ..*prepared
+            };
+            &stamped
+        } else {
+            prepared
+        };
         let before = st.progress();
-        let result = st.try_send(sh.now_ms(), prepared);
+        let result = st.try_send(now_ms, prepared);
         st.wake_if_needed(before, &sh.waker);
         match result {
-            Ok(ticket) => {
-                if let Some(c) = completion.take() {
-                    st.register(ticket, Pending::new(c, prepared.timestamp));
-                }
-                Ok(())
-            }
+            Ok(ticket) => Ok(completion.take().and_then(|c| {
+                let capacity = sh.slot_size / (record.min_encoded_size() + 8).max(1);
+                let intercepted = !sh.interceptors.is_empty();
+                st.register(ticket, prepared.timestamp, c, capacity, intercepted)
+            })),
             Err(CoreSendError::Authentication(kind)) => {
                 let message = st
                     .core
@@ -829,21 +1040,24 @@ impl Producer {
         }
     }
 
-    fn send_blocking(
+    fn send_blocking<F>(
         &self,
         record: &ProducerRecord<'_>,
-        completion: Completion,
-    ) -> Result<(), SendError> {
+        completion: Completion<F>,
+    ) -> Result<Option<DeliveryFuture>, SendError>
+    where
+        F: FnOnce(DeliveryResult) + Send + 'static,
+    {
         let sh = &*self.shared;
         let prepared = self.prepare(record)?;
         let mut completion = Some(completion);
-        // Set on the first wait only: the common path reads the clock twice (wall clock for
-        // the timestamp, monotonic for the core).
+        // Set on the first wait only: the common path reads the clock once (see
+        // `Shared::now`).
         let mut deadline: Option<Instant> = None;
         let mut st = sh.lock();
         loop {
             let waited_for = match self.attempt(&mut st, record, &prepared, &mut completion) {
-                Ok(()) => return Ok(()),
+                Ok(future) => return Ok(future),
                 Err(e @ (SendError::BufferFull | SendError::MetadataNotReady { .. })) => e,
                 Err(e) => return Err(e),
             };

@@ -6,9 +6,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::delivery::{Completion, DeliveryFuture};
+use crate::delivery::DeliveryFuture;
 use crate::error::SendError;
-use crate::producer::{Producer, State};
+use crate::producer::{Completion, NoCallback, Producer, State};
 use crate::record::ProducerRecord;
 
 /// The future of [`Producer::send_async`]: resolves once the record is accepted (to its
@@ -81,8 +81,7 @@ impl Future for SendFuture<'_, '_> {
             Ok(p) => p,
             Err(e) => return this.finish(&mut sh.lock(), Err(e)),
         };
-        let (future, slot) = DeliveryFuture::new();
-        let mut completion = Some(Completion::Future(slot));
+        let mut completion = Some(Completion::<NoCallback>::Future);
         let mut guard = sh.lock();
         let st = &mut *guard;
         if let Some(since) = this.memory_wait_since.take() {
@@ -90,7 +89,10 @@ impl Future for SendFuture<'_, '_> {
             st.metrics.add_buffer_wait(Duration::from_millis(waited));
         }
         let waited_for = match producer.attempt(st, this.record, &prepared, &mut completion) {
-            Ok(()) => return this.finish(st, Ok(future)),
+            Ok(future) => {
+                let result = future.ok_or(SendError::IoThreadGone);
+                return this.finish(st, result);
+            }
             Err(e @ (SendError::BufferFull | SendError::MetadataNotReady { .. })) => e,
             Err(e) => return this.finish(st, Err(e)),
         };

@@ -23,6 +23,9 @@
 //! Like Java's tool, the clock starts before the first send (so it includes fetching the
 //! topic's metadata) and stops once `flush` returned. Exit status 1 if any record failed.
 //!
+//! `--no-latency-samples` keeps no latency per record (the summary's percentiles are 0): for
+//! measuring the producer's memory (`scripts/rss`) without the tool's 4 bytes per record.
+//!
 //! For `scripts/failover`: `--keyed` gives record `i` the key `i` (decimal, as the Java
 //! oracle's `produce --count`), so every partition gets traffic; `--ack-log FILE` writes one
 //! line per outcome, `UNIX_MICROS PARTITION OFFSET` (partition -1 and the error for a
@@ -91,6 +94,10 @@ struct Args {
     /// each line prefixed with microseconds since the Unix epoch.
     #[arg(long, value_parser = parse_level)]
     log: Option<log::LevelFilter>,
+    /// Keep no latency per record (percentiles print as 0): the tool's memory stays
+    /// constant, for measuring the producer's.
+    #[arg(long = "no-latency-samples")]
+    no_latency_samples: bool,
 }
 
 fn parse_level(s: &str) -> Result<log::LevelFilter, String> {
@@ -154,14 +161,19 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     let size = args.record_size;
     // Callbacks run on the producer's I/O thread; a leaked `&'static` spares every record
     // a reference count.
-    let stats: &'static Mutex<PerfStats> = Box::leak(Box::new(Mutex::new(
-        PerfStats::with_capacity(usize::try_from(records).unwrap_or(0)),
-    )));
-    let ack_log: &'static Mutex<Option<BufWriter<File>>> =
-        Box::leak(Box::new(Mutex::new(match &args.ack_log {
-            Some(path) => Some(BufWriter::new(File::create(path)?)),
-            None => None,
+    let stats: &'static Mutex<PerfStats> =
+        Box::leak(Box::new(Mutex::new(if args.no_latency_samples {
+            PerfStats::without_latencies()
+        } else {
+            PerfStats::with_capacity(usize::try_from(records).unwrap_or(0))
         })));
+    // No lock per record without an ack log.
+    let ack_log: Option<&'static Mutex<BufWriter<File>>> = match &args.ack_log {
+        Some(path) => Some(Box::leak(Box::new(Mutex::new(BufWriter::new(
+            File::create(path)?,
+        ))))),
+        None => None,
+    };
     let mut payload = Payload::new(size, 0x9e37_79b9_7f4a_7c15);
     let topic = args.topic.as_str();
     let mut key = String::new();
@@ -185,8 +197,11 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
             record = record.key(key.as_bytes());
         }
         producer.send_with_callback(&record, move |result| {
-            let latency = sent_at.elapsed();
-            if let Some(log) = ack_log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            // One clock read per outcome: the latency and the window line's clock.
+            let now = Instant::now();
+            let latency = now.saturating_duration_since(sent_at);
+            if let Some(log) = ack_log {
+                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
                 // A full disk shows as a short log, which scripts/failover reports.
                 let _ = match &result {
                     Ok(m) => writeln!(log, "{} {} {}", unix_micros(), m.partition, m.offset),
@@ -196,7 +211,7 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
             let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
             match result {
                 Ok(_) => {
-                    if let Some(line) = s.delivered(latency, size) {
+                    if let Some(line) = s.delivered_at(now, latency, size) {
                         println!("{line}");
                     }
                 }
@@ -219,10 +234,14 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     }
     producer.flush();
     let elapsed = start.elapsed();
-    if let Some(log) = ack_log.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-        log.flush()?;
+    if let Some(log) = ack_log {
+        log.lock().unwrap_or_else(|e| e.into_inner()).flush()?;
     }
-    let s = stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    // Taken, not cloned: no second copy of the latencies.
+    let s = std::mem::replace(
+        &mut *stats.lock().unwrap_or_else(|e| e.into_inner()),
+        PerfStats::without_latencies(),
+    );
     println!("{}", s.java_summary(records, elapsed));
     if args.print_metrics {
         print!("{}", metrics_table(&producer.metrics()));
