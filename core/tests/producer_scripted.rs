@@ -2045,3 +2045,8 @@ mod sasl;
 #[cfg(feature = "metrics")]
 #[path = "producer_scripted/metrics.rs"]
 mod metrics;
+
+// ---- several batches of a partition in flight (idempotence) -----------------------------------
+
+#[path = "producer_scripted/in_flight.rs"]
+mod in_flight;

@@ -1488,6 +1488,141 @@ mod tests {
         assert_eq!(order, [t1.batch(), t2.batch(), t3.batch()]);
     }
 
+    /// Drains one batch of `tp(0)`-led partitions for `node` at `now`, stamping a fresh
+    /// batch with the next of `next` sequences (a retry keeps its own).
+    fn drain_one(a: &mut Acc, now: u64, node: i32, next: &mut i32) -> Option<BatchId> {
+        let mut one = [BatchId::PLACEHOLDER; 1];
+        let n = a.drain(
+            now,
+            NodeId(node),
+            10_000,
+            |_| Some(NodeId(node)),
+            |b: &ProducerBatch| match b.producer_state() {
+                Some(s) => BatchMeta::idempotent(s.producer_id, s.producer_epoch, s.base_sequence),
+                None => {
+                    let seq = *next;
+                    *next += b.record_count() as i32;
+                    BatchMeta::idempotent(7, 0, seq)
+                }
+            },
+            &mut one,
+        );
+        (n == 1).then_some(one[0])
+    }
+
+    #[test]
+    fn idempotent_drain_pipelines_a_partition_to_one_broker_and_resends_one_at_a_time() {
+        let mut a = acc(cfg());
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        let tickets: Vec<Ticket> = (0..4)
+            .map(|_| a.append(0, tp(0), &rec(&v)).unwrap().ticket)
+            .collect();
+        a.begin_flush();
+        let mut next = 0;
+        // Three batches of the partition in flight to broker 1, sequences in order.
+        let drained: Vec<BatchId> = (0..3)
+            .map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap())
+            .collect();
+        let seqs: Vec<i32> = drained
+            .iter()
+            .map(|&id| a.batch(id).unwrap().producer_state().unwrap().base_sequence)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        assert_eq!(a.in_flight(tp(0)), (3, false));
+        assert_eq!(a.partition_in_flight_max(), 3);
+        // The leader moved: nothing goes to broker 2 while broker 1 has batches in flight.
+        assert_eq!(drain_one(&mut a, 0, 2, &mut next), None);
+        // The first fails and is retried: it goes at once (the lowest sequence), alone.
+        a.reenqueue(0, drained[0]).unwrap();
+        assert_eq!(a.in_flight(tp(0)), (2, false));
+        let retry = drain_one(&mut a, 1_000, 1, &mut next).unwrap();
+        assert_eq!(retry, tickets[0].batch());
+        assert!(a.batch(retry).unwrap().is_resend());
+        assert_eq!(a.in_flight(tp(0)), (3, true));
+        // The second comes back out of order: it waits for the first's answer.
+        a.reenqueue(0, drained[1]).unwrap();
+        assert_eq!(drain_one(&mut a, 2_000, 1, &mut next), None);
+        a.answered(retry);
+        let second = drain_one(&mut a, 2_000, 1, &mut next).unwrap();
+        assert_eq!(second, tickets[1].batch());
+        assert_eq!(
+            a.batch(second)
+                .unwrap()
+                .producer_state()
+                .unwrap()
+                .base_sequence,
+            1,
+            "a retry keeps its sequence"
+        );
+        // A new batch goes after a resend in flight, with the next sequence.
+        let fourth = drain_one(&mut a, 2_000, 1, &mut next).unwrap();
+        assert_eq!(fourth, tickets[3].batch());
+        assert_eq!(
+            a.batch(fourth)
+                .unwrap()
+                .producer_state()
+                .unwrap()
+                .base_sequence,
+            3
+        );
+        for id in [second, drained[2], fourth] {
+            a.answered(id);
+        }
+        assert_eq!(a.in_flight(tp(0)), (0, false));
+    }
+
+    #[test]
+    fn idempotent_queued_batches_wait_for_the_partitions_in_flight_ones_to_expire() {
+        let mut a = acc(AccumulatorConfig {
+            delivery_timeout_ms: 1_000,
+            ..cfg()
+        });
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        a.append(0, tp(0), &rec(&v)).unwrap();
+        let second = a.append(0, tp(0), &rec(&v)).unwrap().ticket;
+        let mut next = 0;
+        let first = drain_one(&mut a, 0, 1, &mut next).unwrap();
+        assert_eq!(
+            a.first_expired(5_000),
+            None,
+            "its partition has a batch in flight"
+        );
+        a.answered(first);
+        assert_eq!(a.first_expired(5_000), Some(second.batch()));
+    }
+
+    #[test]
+    fn shifting_sequences_back_restamps_the_queued_batches() {
+        let mut a = acc(cfg());
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        for _ in 0..3 {
+            a.append(0, tp(0), &rec(&v)).unwrap();
+        }
+        a.begin_flush();
+        let mut next = 0;
+        let ids: Vec<BatchId> = (0..3)
+            .map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap())
+            .collect();
+        // The first fails for good; the other two come back unwritten.
+        a.answered(ids[0]);
+        a.reenqueue(0, ids[1]).unwrap();
+        a.reenqueue(0, ids[2]).unwrap();
+        a.shift_sequences_back(tp(0), 1);
+        for (id, want) in [(ids[1], 0), (ids[2], 1)] {
+            assert_eq!(
+                a.batch(id).unwrap().producer_state().unwrap().base_sequence,
+                want
+            );
+            let h =
+                crate::record::RecordBatchHeader::new_checked(a.batch_bytes(id).unwrap()).unwrap();
+            assert_eq!(h.base_sequence(), want);
+            assert_eq!(h.verify_crc(), Ok(()));
+        }
+    }
+
     #[test]
     fn expire_after_delivery_timeout() {
         let mut a = acc(cfg());
