@@ -159,11 +159,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 continue;
             };
             // Java's `shouldStopDrainBatchesForPartition` (see `set_idempotent`).
-            if *idempotent
-                && queue.in_flight > 0
-                && (queue.in_flight_node != node
-                    || (batch.producer_state.is_some() && queue.resend_in_flight))
-            {
+            if *idempotent && queue.sequence_must_wait(batch, node) {
                 continue;
             }
             if batch.backing_off(

@@ -428,6 +428,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// Keeps sequence order for an idempotent producer, which sends several batches of a
     /// partition at once (Java's accumulator with a `TransactionManager`):
     ///
+    /// - a partition has one batch in flight until the broker acknowledged one under the
+    ///   current epoch (see [`confirm_sequences`](Self::confirm_sequences));
     /// - the batches of a partition in requests all go to one broker, so that their answers
     ///   come back in the order they were sent (a partition whose leader moved waits for the
     ///   answers of the old one);
@@ -444,10 +446,26 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// Whether `queue`'s first batch `head` waits before going to `node` (Java's
     /// `shouldStopDrainBatchesForPartition`; see [`set_idempotent`](Self::set_idempotent)).
     fn drain_must_wait(&self, queue: &PartitionQueue, head: &ProducerBatch, node: NodeId) -> bool {
-        self.idempotent
-            && queue.in_flight > 0
-            && (queue.in_flight_node != node
-                || (head.producer_state.is_some() && queue.resend_in_flight))
+        self.idempotent && queue.sequence_must_wait(head, node)
+    }
+
+    /// Notes that the broker acknowledged a batch of `tp` under the current producer epoch:
+    /// it now holds the producer's state for the partition, so several batches may be in
+    /// flight. Until then one goes at a time, since a broker without state for a producer
+    /// accepts any sequence (Kafka's `ProducerAppendInfo.checkSequence`): a later batch
+    /// would be written although an earlier one was refused, out of order.
+    pub fn confirm_sequences(&mut self, tp: TopicPartition) {
+        if let Some(q) = self.queue_mut(tp) {
+            q.confirmed = true;
+        }
+    }
+
+    /// Forgets every [`confirm_sequences`](Self::confirm_sequences): a new producer id or
+    /// epoch, which the brokers may hold no state for.
+    pub fn forget_confirmations(&mut self) {
+        for q in self.queues.iter_mut() {
+            q.confirmed = false;
+        }
     }
 
     /// Whether the queued batches of `queue` may not expire now: they wait for the outcome of
@@ -1520,10 +1538,13 @@ mod tests {
             .collect();
         a.begin_flush();
         let mut next = 0;
+        // Until the broker acknowledged one (and holds the producer's state), one at a time.
+        let first = drain_one(&mut a, 0, 1, &mut next).unwrap();
+        assert_eq!(drain_one(&mut a, 0, 1, &mut next), None);
+        a.confirm_sequences(tp(0));
         // Three batches of the partition in flight to broker 1, sequences in order.
-        let drained: Vec<BatchId> = (0..3)
-            .map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap())
-            .collect();
+        let mut drained = std::vec![first];
+        drained.extend((0..2).map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap()));
         let seqs: Vec<i32> = drained
             .iter()
             .map(|&id| a.batch(id).unwrap().producer_state().unwrap().base_sequence)
@@ -1602,6 +1623,7 @@ mod tests {
             a.append(0, tp(0), &rec(&v)).unwrap();
         }
         a.begin_flush();
+        a.confirm_sequences(tp(0));
         let mut next = 0;
         let ids: Vec<BatchId> = (0..3)
             .map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap())

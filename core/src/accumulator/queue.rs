@@ -4,7 +4,7 @@
 use crate::record::CompressionRatio;
 use crate::topic::{NodeId, TopicPartition};
 
-use super::batch::{BatchEntry, batch_at, ix};
+use super::batch::{BatchEntry, ProducerBatch, batch_at, ix};
 
 /// One entry of the partition queue table (opaque; 32 bytes): a partition's batches.
 #[derive(Debug, Clone, Copy)]
@@ -25,6 +25,10 @@ pub struct PartitionQueue {
     pub(super) in_flight_node: NodeId,
     /// One of them is a resend ([`ProducerBatch::is_resend`](super::ProducerBatch::is_resend)).
     pub(super) resend_in_flight: bool,
+    /// The broker acknowledged a batch of the partition under the current producer epoch:
+    /// it holds the producer's state there and checks sequences (see
+    /// [`RecordAccumulator::confirm_sequences`](super::RecordAccumulator::confirm_sequences)).
+    pub(super) confirmed: bool,
 }
 
 /// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
@@ -81,7 +85,18 @@ impl PartitionQueue {
             in_flight: 0,
             in_flight_node: NodeId(-1),
             resend_in_flight: false,
+            confirmed: false,
         }
+    }
+
+    /// Whether the first batch `head` waits before going to `node` with idempotence (Java's
+    /// `shouldStopDrainBatchesForPartition`; see
+    /// [`RecordAccumulator::set_idempotent`](super::RecordAccumulator::set_idempotent)).
+    pub(super) fn sequence_must_wait(&self, head: &ProducerBatch, node: NodeId) -> bool {
+        self.in_flight > 0
+            && (!self.confirmed
+                || self.in_flight_node != node
+                || (head.producer_state.is_some() && self.resend_in_flight))
     }
 
     pub(super) fn push_back(&mut self, entries: &mut [BatchEntry], i: u32) {

@@ -239,6 +239,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if producer_id != self.producer_id || epoch != self.producer_epoch || base < 0 {
             return;
         }
+        self.acc.confirm_sequences(tp);
         let last = increment_sequence(base, count.saturating_sub(1));
         if let Some(s) = sequence_entry(&mut self.sequences, tp) {
             s.last_acked = s.last_acked.max(last);

@@ -97,8 +97,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 self.producer_epoch = resp.producer_epoch;
                 self.pid_state = PidState::Ready;
                 self.pid_attempts = 0;
-                // A new epoch (or id) starts every partition's sequence at 0.
+                // A new epoch (or id) starts every partition's sequence at 0, and brokers
+                // may hold no state for it yet.
                 self.sequences.clear();
+                self.acc.forget_confirmations();
                 self.metrics.producer_id_changes += 1;
             }
             ErrorClass::Retriable | ErrorClass::RetriableWithMetadataRefresh => {

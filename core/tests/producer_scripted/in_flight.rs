@@ -6,18 +6,29 @@
 
 use super::*;
 
-/// Bootstraps (topic `t`, partition 0 led by broker 1, idempotent, `linger.ms=0`), then
-/// sends `n` records to partition 0 one after the other: each goes in a request of its own
-/// while the earlier ones wait for their answers. Returns the broker-1 connection, the
-/// tickets and the requests.
+/// Bootstraps (topic `t`, partition 0 led by broker 1, idempotent, `linger.ms=0`), sends
+/// a first record, acknowledged at offset 0 (until then a partition has one batch in
+/// flight: a broker without state for the producer accepts any sequence), then `n` records
+/// to partition 0 one after the other: each goes in a request of its own while the earlier
+/// ones wait for their answers. Returns the connections, the `n` tickets and requests.
 fn pipeline(h: &mut Harness, n: usize) -> (u16, u16, Vec<Ticket>, Vec<Req>) {
     let boot = h.bootstrap("t", &[1], true);
-    let first = h.send("t", Some(0), b"v0").unwrap();
+    let first = h.send("t", Some(0), b"first").unwrap();
     let b1 = h.conn_to("broker-1");
     h.connect_pending();
     h.api_versions(b1, 11);
     h.wait_request(b1, 3);
-    let mut tickets = vec![first];
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(stamp(&req), (0, 0, 1));
+    // Sent before the first is acknowledged: it waits.
+    let mut tickets = vec![h.send("t", Some(0), b"v0").unwrap()];
+    assert!(
+        h.request(b1).is_none(),
+        "one batch until the broker has our state"
+    );
+    h.produce_response(b1, &req, &[("t", 0, 0, 0)]);
+    assert!(delivered(h)[0].1.contains(first));
+    h.net.events.clear();
     let mut reqs = vec![h.expect(b1, kp::ApiKey::Produce)];
     for i in 1..n {
         tickets.push(h.send("t", Some(0), format!("v{i}").as_bytes()).unwrap());
@@ -93,7 +104,7 @@ fn several_batches_of_a_partition_are_in_flight_with_their_sequences_in_order() 
     let stamps: Vec<_> = reqs.iter().map(stamp).collect();
     assert_eq!(
         stamps,
-        (0..5).map(|i| (0, i, 1)).collect::<Vec<_>>(),
+        (1..6).map(|i| (0, i, 1)).collect::<Vec<_>>(),
         "sequences given at drain, in send order"
     );
     // A sixth record waits: the connection has five requests in flight.
@@ -103,7 +114,7 @@ fn several_batches_of_a_partition_are_in_flight_with_their_sequences_in_order() 
         h.produce_response(b1, req, &[("t", 0, 0, 10 + i as i64)]);
     }
     let req = h.expect(b1, kp::ApiKey::Produce);
-    assert_eq!(stamp(&req), (0, 5, 1));
+    assert_eq!(stamp(&req), (0, 6, 1));
     h.produce_response(b1, &req, &[("t", 0, 0, 15)]);
     let mut all = tickets;
     all.push(sixth);
@@ -129,7 +140,7 @@ fn first_batch_failing_retriably_goes_again_alone_then_the_others_in_order() {
     for i in 0..5 {
         // Batch `i` goes alone, with its sequence, and no other until it is answered.
         let req = next_request(&mut h, b1, 10);
-        assert_eq!(stamp(&req), (0, i, 1), "retry {i}");
+        assert_eq!(stamp(&req), (0, i + 1, 1), "retry {i}");
         h.advance(1_000);
         assert!(
             h.request(b1).is_none(),
@@ -231,7 +242,7 @@ fn reconnect_with_several_batches_in_flight_retries_them_in_order_with_their_seq
     h.api_versions(b1, 11);
     for i in 0..5 {
         let req = next_request(&mut h, b1, 20);
-        assert_eq!(stamp(&req), (0, i, 1), "resend {i} keeps its sequence");
+        assert_eq!(stamp(&req), (0, i + 1, 1), "resend {i} keeps its sequence");
         h.advance(200);
         assert!(h.request(b1).is_none(), "resends go one at a time");
         // The broker had the first two: their duplicates count as delivered.
@@ -258,7 +269,7 @@ fn a_later_batch_acknowledged_while_an_earlier_one_waits_for_its_retry_reports_a
         "the later outcomes wait for the first one's"
     );
     let req = next_request(&mut h, b1, 10);
-    assert_eq!(stamp(&req), (0, 0, 1));
+    assert_eq!(stamp(&req), (0, 1, 1));
     h.produce_response(b1, &req, &[("t", 0, 46, -1)]); // it was written
     assert_outcomes_in_send_order(&h, &tickets);
     let offsets: Vec<i64> = delivered(&h).iter().map(|d| d.2).collect();
@@ -278,11 +289,97 @@ fn max_in_flight_one_mutes_the_partition_even_with_idempotence() {
         h.request(b1).is_none(),
         "one batch of the partition at a time"
     );
-    h.produce_response(b1, &reqs[0], &[("t", 0, 0, 0)]);
+    h.produce_response(b1, &reqs[0], &[("t", 0, 0, 1)]);
     let req = h.expect(b1, kp::ApiKey::Produce);
-    assert_eq!(stamp(&req), (0, 1, 1));
-    h.produce_response(b1, &req, &[("t", 0, 0, 1)]);
+    assert_eq!(stamp(&req), (0, 2, 1));
+    h.produce_response(b1, &req, &[("t", 0, 0, 2)]);
     assert_eq!(delivered(&h).len(), 2);
     assert!(delivered(&h)[0].1.contains(tickets[0]));
     assert_eq!(h.p.metrics().partition_batches_in_flight_max, 1);
+}
+
+#[test]
+fn a_batch_split_while_the_partition_waits_keeps_every_record_in_order() {
+    let mut h = Harness::new(&[
+        ("linger.ms", "100"),
+        ("batch.size", "2048"),
+        ("delivery.timeout.ms", "120000"),
+    ]);
+    h.bootstrap("t", &[1], true);
+    let mut sent = Vec::new();
+    for i in 0..40 {
+        let len = if i == 17 { 1_000 } else { 100 };
+        let v = value(i, len);
+        sent.push((h.send("t", Some(0), &v).unwrap(), v));
+    }
+    for _ in 0..10 {
+        if h.net.conns.values().any(|c| c.host == "broker-1") {
+            break;
+        }
+        h.step();
+    }
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    let mut log: Vec<Vec<u8>> = Vec::new();
+    let mut next_sequence = 0i32;
+    for round in 0..3000 {
+        if outcomes(&h) == sent.len() {
+            break;
+        }
+        let Some(req) = h.request(b1) else {
+            if h.p.poll_timeout().is_none() {
+                panic!(
+                    "stuck at round {round}: {} outcomes, in flight {}",
+                    outcomes(&h),
+                    h.p.requests_in_flight()
+                );
+            }
+            h.step();
+            continue;
+        };
+        assert_eq!(req.api, kp::ApiKey::Produce, "{:?}", req.api);
+        let r: kp::ProduceRequest = req.decode();
+        let mut parts = Vec::new();
+        for t in &r.topic_data {
+            for p in &t.partition_data {
+                let bytes = p.records.clone().unwrap();
+                if bytes.len() > 700 {
+                    parts.push((t.name.0.to_string(), p.index, 10i16, -1i64));
+                    continue;
+                }
+                let mut b = bytes.clone();
+                let set = RecordBatchDecoder::decode(&mut b).unwrap();
+                let first = &set.records[0];
+                if first.sequence != next_sequence {
+                    parts.push((t.name.0.to_string(), p.index, 45, -1));
+                    continue;
+                }
+                next_sequence += set.records.len() as i32;
+                let base = log.len() as i64;
+                for rec in &set.records {
+                    log.push(rec.value.as_deref().unwrap().to_vec());
+                }
+                parts.push((t.name.0.to_string(), p.index, 0, base));
+            }
+        }
+        let parts: Vec<(&str, i32, i16, i64)> = parts
+            .iter()
+            .map(|(t, p, e, o)| (t.as_str(), *p, *e, *o))
+            .collect();
+        h.produce_response(b1, &req, &parts);
+    }
+    assert_eq!(outcomes(&h), sent.len(), "every record has its outcome");
+    // The record too large alone fails; the others are in the log once, in send order,
+    // and the sequences after it moved back over its gap: no epoch bump.
+    let values: Vec<Vec<u8>> = sent
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 17)
+        .map(|(_, (_, v))| v.clone())
+        .collect();
+    assert_eq!(log, values);
+    assert_eq!(failed(&h).len(), 1);
+    assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 0)));
+    assert!(h.p.metrics().batches_split >= 2);
 }
