@@ -530,7 +530,7 @@ mod tests {
                         }
                     }
                     SplitOp::Round { actions } => {
-                        // One batch per partition in flight at a time (as with idempotence):
+                        // One batch per partition in flight at a time (as when muted):
                         // each drained batch gets its outcome before the next round.
                         now += 1_000;
                         step(&mut a, now, &actions, &mut delivered, &mut released, &value_of);
