@@ -52,6 +52,11 @@ fn stamp(req: &Req) -> (i16, i32, usize) {
 /// Steps the clock until `conn` has a request (at most `n` wake-ups), answering any
 /// metadata request on another connection with `t`-0 led by broker 1.
 fn next_request(h: &mut Harness, conn: u16, n: usize) -> Req {
+    next_request_led_by(h, conn, n, 1)
+}
+
+/// [`next_request`] with `t`-0 led by broker `leader` in the metadata answers.
+fn next_request_led_by(h: &mut Harness, conn: u16, n: usize, leader: i32) -> Req {
     for _ in 0..n {
         if let Some(r) = h.request(conn) {
             return r;
@@ -64,7 +69,7 @@ fn next_request(h: &mut Harness, conn: u16, n: usize) -> Req {
             .filter(|&c| c != conn && h.net.conns[&c].out.len() >= 4)
             .collect();
         for c in others {
-            h.metadata(c, &[("t", &[1])]);
+            h.metadata(c, &[("t", &[leader])]);
         }
         if h.p.poll_timeout().is_none() {
             break;
@@ -382,4 +387,50 @@ fn a_batch_split_while_the_partition_waits_keeps_every_record_in_order() {
     assert_eq!(failed(&h).len(), 1);
     assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 0)));
     assert!(h.p.metrics().batches_split >= 2);
+}
+
+#[test]
+fn leader_change_with_several_batches_in_flight_resends_them_in_order_to_the_new_leader() {
+    let mut h = Harness::new(&[("linger.ms", "0")]);
+    let (boot, b1, tickets, reqs) = pipeline(&mut h, 3);
+    for req in &reqs {
+        h.produce_response(b1, req, &[("t", 0, 6, -1)]); // NOT_LEADER_OR_FOLLOWER
+    }
+    // A metadata refresh names broker 2; the batches follow it, one at a time, in order,
+    // with their sequences (the new leader has the partition's producer state).
+    let meta_conn = [boot, b1]
+        .into_iter()
+        .find(|&c| h.net.conns[&c].out.len() >= 4)
+        .expect("metadata request");
+    h.metadata(meta_conn, &[("t", &[2])]);
+    for _ in 0..5 {
+        if h.net.conns.values().any(|c| c.host == "broker-2") {
+            break;
+        }
+        h.step();
+    }
+    let b2 = h.conn_to("broker-2");
+    h.connect_pending();
+    h.api_versions(b2, 11);
+    for i in 0..3 {
+        let req = next_request_led_by(&mut h, b2, 10, 2);
+        assert_eq!(stamp(&req), (0, i + 1, 1), "resend {i} to the new leader");
+        h.advance(200);
+        assert!(h.request(b2).is_none(), "resends go one at a time");
+        h.produce_response(b2, &req, &[("t", 0, 0, 30 + i64::from(i))]);
+    }
+    // Pipelining resumes on the new leader.
+    let more: Vec<Ticket> = (0..3)
+        .map(|i| h.send("t", Some(0), format!("w{i}").as_bytes()).unwrap())
+        .collect();
+    let reqs: Vec<Req> = (0..3).map(|_| h.expect(b2, kp::ApiKey::Produce)).collect();
+    for (i, req) in reqs.iter().enumerate() {
+        assert_eq!(stamp(req), (0, 4 + i as i32, 1));
+        h.produce_response(b2, req, &[("t", 0, 0, 33 + i as i64)]);
+    }
+    let mut all = tickets;
+    all.extend(more);
+    assert_outcomes_in_send_order(&h, &all);
+    assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 0)));
+    assert!(h.p.is_flushed());
 }
