@@ -321,9 +321,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
     }
 
-    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap: the
-    /// sequence is rewound when the broker surely did not write it (and no later batch of
-    /// its partition has a sequence), else the epoch is bumped (Java's unresolved sequences).
+    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap, closed
+    /// as [`give_back_sequence`](Self::give_back_sequence) says: sequences rewound or moved
+    /// back when the broker surely wrote none of them, else an epoch bump.
     fn fail_batch(&mut self, id: BatchId, error: ProduceError, definitely_not_written: bool) {
         // Its request is over, whatever the outcome: the partition's drain rules see it so.
         self.acc.answered(id);
