@@ -37,6 +37,9 @@ pub const MAX_BOOTSTRAP_SERVERS: usize = 32;
 /// longest DNS name, which covers ids built from a host name plus a suffix.
 pub const MAX_CLIENT_ID_LEN: usize = 255;
 
+/// Longest `transactional.id` accepted, in bytes (Kafka's own limit is a short string).
+pub const MAX_TRANSACTIONAL_ID_LEN: usize = 255;
+
 /// `batch.size`'s default, and the pool's slot size when `batch.size=0` (no batching).
 pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
@@ -251,6 +254,13 @@ pub struct ProducerConfig {
     /// `enable.idempotence` (default true; see [`idempotence_enabled`](Self::idempotence_enabled)).
     pub enable_idempotence: bool,
     idempotence_explicit: bool,
+    /// `transactional.id` (default none, empty here): makes the producer transactional
+    /// (see [`Producer::init_transactions`](crate::Producer::init_transactions)), which
+    /// requires idempotence (so acks=all); at most [`MAX_TRANSACTIONAL_ID_LEN`] bytes.
+    pub transactional_id: HString<MAX_TRANSACTIONAL_ID_LEN>,
+    /// `transaction.timeout.ms` (default 60000): how long the transaction coordinator lets
+    /// a transaction stay open before it aborts it.
+    pub transaction_timeout_ms: u32,
     /// `compression.type` (default `none`): the codec of every batch (feature
     /// `compression`, and a producer built with a [`Compressor`](crate::record::Compressor)
     /// that has the codec; see [`record::Compressor`](crate::record::Compressor)).
@@ -335,6 +345,8 @@ impl Default for ProducerConfig {
             max_in_flight_requests_per_connection: 5,
             enable_idempotence: true,
             idempotence_explicit: false,
+            transactional_id: HString::new(),
+            transaction_timeout_ms: 60_000,
             compression_type: CompressionType::None,
             compression_gzip_level: DEFAULT_GZIP_LEVEL,
             compression_lz4_level: DEFAULT_LZ4_LEVEL,
@@ -404,6 +416,8 @@ impl ProducerConfig {
         "retry.backoff.max.ms",
         "max.in.flight.requests.per.connection",
         "enable.idempotence",
+        "transactional.id",
+        "transaction.timeout.ms",
         "compression.type",
         "compression.gzip.level",
         "compression.lz4.level",
@@ -489,6 +503,24 @@ impl ProducerConfig {
             "enable.idempotence" => {
                 self.enable_idempotence = parse_bool("enable.idempotence", value)?;
                 self.idempotence_explicit = true;
+            }
+            "transactional.id" => {
+                let mut id = HString::new();
+                id.push_str(value.trim())
+                    .map_err(|_| ConfigError::InvalidValue {
+                        key: "transactional.id",
+                    })?;
+                self.transactional_id = id;
+            }
+            "transaction.timeout.ms" => {
+                let v: u64 = parse("transaction.timeout.ms", value)?;
+                self.transaction_timeout_ms = i32::try_from(v)
+                    .ok()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .filter(|&v| v > 0)
+                    .ok_or(ConfigError::InvalidValue {
+                        key: "transaction.timeout.ms",
+                    })?;
             }
             "compression.type" => {
                 let v = value.trim();
@@ -702,6 +734,11 @@ impl ProducerConfig {
         self.enable_idempotence && self.idempotence_conflict().is_none()
     }
 
+    /// Whether `transactional.id` is set.
+    pub fn is_transactional(&self) -> bool {
+        !self.transactional_id.is_empty()
+    }
+
     /// Whether per-partition order is kept by sending one batch per partition at a time
     /// (idempotence, or `max.in.flight.requests.per.connection=1`).
     pub fn keeps_order(&self) -> bool {
@@ -723,6 +760,17 @@ impl ProducerConfig {
             && let Some(why) = self.idempotence_conflict()
         {
             return Err(ConfigError::Conflict(why));
+        }
+        if self.is_transactional() {
+            // Java: a transactional producer is idempotent, whatever else is set.
+            if !self.enable_idempotence {
+                return Err(ConfigError::Conflict(
+                    "Cannot set a transactional.id without also enabling idempotence.",
+                ));
+            }
+            if let Some(why) = self.idempotence_conflict() {
+                return Err(ConfigError::Conflict(why));
+            }
         }
         if self.delivery_timeout_is_explicit()
             && self.delivery_timeout_ms < self.linger_and_request_timeout_ms()

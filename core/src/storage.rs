@@ -27,7 +27,7 @@ use crate::topic::NodeId;
 pub use crate::accumulator::{BatchEntry, PartitionQueue};
 pub use crate::metadata::{Broker, PartitionEntry, TopicEntry};
 pub use crate::pool::Slot;
-pub use crate::sender::{BatchExtra, ConnBuffers, Connection, Piece, SeqEntry};
+pub use crate::sender::{BatchExtra, ConnBuffers, Connection, Piece, SeqEntry, TxnPartition};
 
 /// A vector of `T` with a hard limit: the one container the core stores its state in.
 ///
@@ -299,6 +299,8 @@ pub trait Storage {
     type Extras: Table<BatchExtra>;
     /// Idempotent sequence numbers per partition.
     type Sequences: Table<SeqEntry>;
+    /// The partitions of the ongoing transaction (transactional producers).
+    type TxnPartitions: Table<TxnPartition>;
 }
 
 /// Storage of fixed capacity inside the producer, without heap (firmware): at most
@@ -342,6 +344,7 @@ impl<
     type Scratch = FixedTable<u8, REQUEST>;
     type Extras = FixedTable<BatchExtra, BATCHES>;
     type Sequences = FixedTable<SeqEntry, PARTITIONS>;
+    type TxnPartitions = FixedTable<TxnPartition, PARTITIONS>;
 }
 
 #[cfg(feature = "alloc")]
@@ -351,7 +354,7 @@ mod heap {
 
     use super::{
         BatchEntry, BatchExtra, Broker, ConnBuffers, Connection, NodeId, PartitionEntry,
-        PartitionQueue, Piece, SeqEntry, Slot, Storage, Table, TopicEntry,
+        PartitionQueue, Piece, SeqEntry, Slot, Storage, Table, TopicEntry, TxnPartition,
     };
 
     /// A growable table on the heap with a run-time limit: memory is allocated as entries
@@ -436,6 +439,7 @@ mod heap {
         type Scratch = VecTable<u8>;
         type Extras = VecTable<BatchExtra>;
         type Sequences = VecTable<SeqEntry>;
+        type TxnPartitions = VecTable<TxnPartition>;
     }
 }
 

@@ -2048,3 +2048,6 @@ mod metrics;
 
 #[path = "producer_scripted/connections.rs"]
 mod connections;
+
+#[path = "producer_scripted/transactions.rs"]
+mod transactions;

@@ -476,13 +476,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         self.push_outcome(id, Ok((base_offset, log_append_time_ms)));
     }
 
-    fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
+    pub(super) fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
         let Some(e) = self.extra_mut(id) else { return };
         if e.state == ExtraState::OutcomePending {
             return;
         }
         e.state = ExtraState::OutcomePending;
         e.outcome = result;
+        if let Err(error) = result {
+            self.transaction_batch_failed(error);
+        }
+        let Some(e) = self.extra_mut(id) else { return };
         e.next_outcome = None;
         // At most one outcome per live batch: queued through the sender's batch table.
         let Ok(index) = u32::try_from(id.index()) else {
