@@ -147,7 +147,7 @@ mod waiters;
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{
     AuthenticationError, BuildError, ErrorCode, ProduceError, PropertiesError, SendError,
-    SerializationError, TlsConfigError,
+    SerializationError, TlsConfigError, TransactionError,
 };
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;

@@ -1047,3 +1047,5 @@ fn build_core(config: ProducerConfig) -> Result<CoreProducer, BuildError> {
             source,
         })
 }
+
+mod transaction;

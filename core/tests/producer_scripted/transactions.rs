@@ -54,7 +54,10 @@ impl Harness {
         self.wait_request(conn, 5);
         let req = self.expect(conn, kp::ApiKey::InitProducerId);
         let r: kp::InitProducerIdRequest = req.decode();
-        assert_eq!(r.transactional_id.as_ref().map(|t| t.0.as_str()), Some(TXN_ID));
+        assert_eq!(
+            r.transactional_id.as_ref().map(|t| t.0.as_str()),
+            Some(TXN_ID)
+        );
         assert_eq!(r.transaction_timeout_ms, 60_000);
         let mut resp = kp::InitProducerIdResponse::default();
         resp.error_code = error;
