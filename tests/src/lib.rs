@@ -399,6 +399,28 @@ pub fn judge_expect(cluster: &Cluster, topic: &str, expected: usize) -> Vec<Judg
         .collect()
 }
 
+/// Reads every record of `topic` back with librdkafka at `isolation.level` `isolation`
+/// (`read_committed` or `read_uncommitted`): records of aborted transactions are skipped by
+/// `read_committed`; offsets may have gaps (transaction markers). Every transaction on the
+/// topic must have ended.
+pub fn judge_isolation(cluster: &Cluster, topic: &str, isolation: &str) -> Vec<JudgedRecord> {
+    let mut cmd = script("judge");
+    cmd.args([
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--topic",
+        topic,
+        "--timeout",
+        "120",
+        "--isolation",
+        isolation,
+    ]);
+    run(cmd, "scripts/judge")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("judge line {l}: {e}")))
+        .collect()
+}
+
 /// Like [`judge_expect`], through a secured listener: `props` are librdkafka consumer
 /// properties passed with `-X` (`security.protocol`, `ssl.ca.location`, ...), except
 /// `bootstrap.servers`, which replaces the cluster's PLAINTEXT bootstrap.
