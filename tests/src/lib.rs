@@ -694,6 +694,31 @@ pub mod oracle {
         serde_json::from_str(last).unwrap_or_else(|e| panic!("oracle produce: {e}: {text}"))
     }
 
+    /// Java's transactional `KafkaProducer` runs `steps` (`"commit:300,abort:200,..."`: per
+    /// step a transaction of N records, key `k{i}`, value `{commit|abort}-{a,b,..}-{i}`,
+    /// flushed then committed or aborted) on `topic`: its summary (`committed`, `aborted`).
+    pub fn transactions(
+        bootstrap: &str,
+        topic: &str,
+        steps: &str,
+        props: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let mut cmd = script("oracle");
+        cmd.args(["txn", "--bootstrap", bootstrap, "--topic", topic])
+            .args(["--steps", steps]);
+        for (k, v) in props {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("oracle txn: cannot run: {e}"));
+        assert!(out.status.success(), "oracle txn failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("oracle txn: {e}: {text}"))
+    }
+
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.
     pub fn murmur2(keys: &[Vec<u8>], partitions: u32) -> Vec<(i32, u32)> {
         let input: String = keys.iter().map(|k| format!("{}\n", hex(k))).collect();

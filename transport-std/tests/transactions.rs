@@ -168,3 +168,52 @@ fn transaction_timeout_aborts_and_the_next_commit_fails() {
         tagged("expired", 10)
     );
 }
+
+/// The same scenario through Java's transactional producer and through this one (same
+/// records, same steps), each on its own topic: a read_committed reader sees the same
+/// records from both.
+#[test]
+fn java_and_kafka_edge_give_read_committed_readers_the_same_records() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let steps = [
+        ("commit", 120),
+        ("abort", 80),
+        ("commit", 40),
+        ("abort", 30),
+    ];
+    let script = steps
+        .iter()
+        .map(|(what, n)| format!("{what}:{n}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let java_topic = topic_name("std-txn-java");
+    c.create_topic(&java_topic, 3, 1, &[]);
+    let summary = kafka_edge_tests::oracle::transactions(&c.bootstrap, &java_topic, &script, &[]);
+    assert_eq!(summary["committed"], 160, "{summary}");
+
+    let ours_topic = topic_name("std-txn-ours");
+    c.create_topic(&ours_topic, 3, 1, &[]);
+    let p = transactional(&c, &ours_topic, &[]);
+    p.init_transactions(T).unwrap();
+    for (s, (what, n)) in steps.iter().enumerate() {
+        // The oracle's values: "{commit|abort}-{a,b,..}-{i}".
+        let tag = format!("{what}-{}", (b'a' + s as u8) as char);
+        p.begin_transaction().unwrap();
+        let _ = send_tagged(&p, &ours_topic, &tag, *n);
+        p.flush();
+        if *what == "commit" {
+            p.commit_transaction(T).unwrap();
+        } else {
+            p.abort_transaction(T).unwrap();
+        }
+    }
+    p.close(T);
+    let java = values(&c, &java_topic, "read_committed");
+    let ours = values(&c, &ours_topic, "read_committed");
+    assert_eq!(java.len(), 160);
+    assert_eq!(
+        ours, java,
+        "the same committed records, the aborted ones hidden"
+    );
+}
