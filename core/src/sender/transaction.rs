@@ -36,6 +36,9 @@ use super::connection::{Body, RequestKind, Target};
 use super::idempotence::PidState;
 use super::{Io, ProduceError, Sender};
 
+/// Java's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`.
+const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
+
 /// Where a transactional producer stands (Java's `TransactionManager.State`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -873,6 +876,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             Verdict::FindCoordinator => {
                 self.txn.coordinator = None;
                 self.txn.retry_later(now_ms, base, max);
+            }
+            Verdict::Retry
+                if kind == RequestKind::AddPartitionsToTxn
+                    && code == ErrorCode::CONCURRENT_TRANSACTIONS
+                    && !self.txn.started =>
+            {
+                // The previous transaction is still completing (its markers are being
+                // written): Java retries the first AddPartitionsToTxn of a transaction
+                // after 20 ms rather than retry.backoff.ms.
+                self.txn.retry_after_ms =
+                    now_ms.saturating_add(ADD_PARTITIONS_RETRY_BACKOFF_MS.min(base));
             }
             Verdict::Retry => self.txn.retry_later(now_ms, base, max),
             Verdict::Fenced => self.txn.enter_fatal_error(TransactionError::Fenced(code)),
