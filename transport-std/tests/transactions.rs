@@ -217,3 +217,111 @@ fn java_and_kafka_edge_give_read_committed_readers_the_same_records() {
         "the same committed records, the aborted ones hidden"
     );
 }
+
+/// What became of one transaction of the kill test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Committed,
+    Aborted,
+    /// The producer failed before it knew: all or nothing, either way.
+    Unknown,
+}
+
+/// Three nodes (KAFKA_EDGE_DIR_3): broker 2 is killed in the middle of a transaction (its
+/// records written, the commit not yet asked for) and restarted three transactions later.
+/// Every transaction is visible to a read_committed reader as a whole or not at all: as a
+/// whole when its commit succeeded, not at all when it was aborted.
+#[test]
+fn a_broker_killed_mid_transaction_leaves_each_transaction_whole_or_absent() {
+    init_log();
+    let c = cluster(Ground::Kafka3);
+    let _exclusive = c.exclusive();
+    let topic = topic_name("std3-txn-kill");
+    c.create_topic(&topic, 3, 3, &["min.insync.replicas=2"]);
+    let props = [
+        ("request.timeout.ms", "5000"),
+        ("delivery.timeout.ms", "120000"),
+        ("max.block.ms", "120000"),
+    ];
+    let open = || {
+        let p = transactional(&c, &topic, &props);
+        p.init_transactions(Duration::from_secs(120)).unwrap();
+        p
+    };
+    let wait = Duration::from_secs(120);
+    let mut p = open();
+    let before = p.metrics();
+    let mut disconnects = 0;
+    let n = 400;
+    let mut ended = Vec::new();
+    for t in 0..8 {
+        let tag = format!("t{t}");
+        p.begin_transaction().unwrap();
+        let futures = send_tagged(&p, &topic, &tag, n);
+        if t == 3 {
+            // The records are written, the transaction is open: kill a broker now.
+            p.flush();
+            c.kill(2);
+        }
+        if t == 6 {
+            c.start(2);
+        }
+        let outcome = match p.commit_transaction(wait) {
+            Ok(()) => {
+                assert!(
+                    futures
+                        .iter()
+                        .all(|f| f.try_result().is_some_and(|r| r.is_ok()))
+                );
+                Ended::Committed
+            }
+            Err(e) if !e.is_fatal() => match p.abort_transaction(wait) {
+                Ok(()) => Ended::Aborted,
+                Err(_) => Ended::Unknown,
+            },
+            Err(_) => Ended::Unknown,
+        };
+        if outcome == Ended::Unknown {
+            // A new producer with the same id aborts whatever the old one left open.
+            let m = p.metrics();
+            disconnects += m.counters.disconnects - before.counters.disconnects;
+            p.close(T);
+            p = open();
+        }
+        ended.push((tag, outcome));
+    }
+    let after = p.metrics();
+    disconnects += after.counters.disconnects - before.counters.disconnects;
+    assert!(disconnects > 0, "the kill was not felt");
+    p.close(T);
+    c.wait_in_sync(&topic);
+    let seen = values(&c, &topic, "read_committed");
+    let mut committed = 0;
+    for (tag, outcome) in &ended {
+        let all = tagged(tag, n);
+        let visible = all.intersection(&seen).count();
+        match outcome {
+            Ended::Committed => {
+                assert_eq!(visible, n, "committed transaction {tag}: {visible} of {n}");
+                committed += 1;
+            }
+            Ended::Aborted => assert_eq!(visible, 0, "aborted transaction {tag}"),
+            Ended::Unknown => assert!(
+                visible == 0 || visible == n,
+                "transaction {tag} half visible: {visible} of {n}"
+            ),
+        }
+    }
+    eprintln!("transactions: {ended:?}; {disconnects} disconnects");
+    assert!(committed >= 6, "{ended:?}");
+    assert_eq!(
+        seen.len(),
+        committed * n + {
+            ended
+                .iter()
+                .filter(|(tag, o)| *o == Ended::Unknown && tagged(tag, n).is_subset(&seen))
+                .count()
+                * n
+        }
+    );
+}
