@@ -196,7 +196,7 @@ pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
 pub use security::SecurityProtocol;
 pub use sender::{
-    Broker as BrokerRef, ConnId, Event, MetadataOf, ProduceError, ProducerMetrics,
+    Broker as BrokerRef, ConnId, ConsumedOffset, Event, MetadataOf, ProduceError, ProducerMetrics,
     TransactionError, TransactionState, Transmit,
 };
 pub use storage::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};

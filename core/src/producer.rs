@@ -15,8 +15,8 @@ use crate::protocol::ErrorCode;
 use crate::record::{Compressor, Header, NoCompression, Record};
 use crate::security::{AuthFailure, AuthFailureKind};
 use crate::sender::{
-    Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, TransactionError,
-    TransactionState, Transmit,
+    Broker, ConnId, ConsumedOffset, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender,
+    TransactionError, TransactionState, Transmit,
 };
 use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
@@ -633,6 +633,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
     /// transaction is aborted (EndTxn). Allowed in `ABORTABLE_ERROR`; ends in `READY`.
     pub fn abort_transaction(&mut self, now_ms: u64) -> Result<(), TransactionError> {
         self.sender.abort_transaction(now_ms, &mut self.io)
+    }
+
+    /// Starts Java's `sendOffsetsToTransaction`: the consumed `offsets` of consumer group
+    /// `group_id` are committed with the transaction (AddOffsetsToTxn, then TxnOffsetCommit
+    /// to the group's coordinator, without group membership: generation -1). Consecutive
+    /// offsets of one topic share a topic entry; give each topic's offsets together.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        now_ms: u64,
+        offsets: &[ConsumedOffset<'_>],
+        group_id: &str,
+    ) -> Result<(), TransactionError> {
+        self.sender
+            .send_offsets_to_transaction(now_ms, offsets, group_id, &mut self.io)
     }
 
     /// The result of the transactional operation started last, once it has finished (then

@@ -9,7 +9,9 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::{builder, cluster, init_log};
-use kafka_edge_std::{DeliveryFuture, Producer, ProducerRecord, SendError, TransactionError};
+use kafka_edge_std::{
+    ConsumedOffset, DeliveryFuture, Producer, ProducerRecord, SendError, TransactionError,
+};
 use kafka_edge_tests::{Cluster, Ground, hex, judge_isolation, topic_name};
 
 const T: Duration = Duration::from_secs(60);
@@ -324,4 +326,65 @@ fn a_broker_killed_mid_transaction_leaves_each_transaction_whole_or_absent() {
                 * n
         }
     );
+}
+
+/// The offset consumer group `group` committed for `topic`/0 (-1001: none), read with
+/// librdkafka.
+fn committed_offset(c: &Cluster, group: &str, topic: &str) -> i64 {
+    let out = kafka_edge_tests::venv_python()
+        .args([
+            "-c",
+            "import sys\n\
+             from confluent_kafka import Consumer, TopicPartition\n\
+             c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': sys.argv[2]})\n\
+             print(c.committed([TopicPartition(sys.argv[3], 0)], timeout=30)[0].offset)\n\
+             c.close()",
+            &c.bootstrap,
+            group,
+            topic,
+        ])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Consume-transform-produce: offsets sent with a committed transaction are the group's
+/// committed offsets; those sent with an aborted one are not.
+#[test]
+fn offsets_sent_to_a_transaction_commit_and_abort_with_it() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-txn-offsets-out");
+    let input = topic_name("std-txn-offsets-in");
+    c.create_topic(&topic, 1, 1, &[]);
+    c.create_topic(&input, 1, 1, &[]);
+    let group = format!("{input}-group");
+    let p = transactional(&c, &topic, &[]);
+    p.init_transactions(T).unwrap();
+    let offset = |offset| ConsumedOffset {
+        topic: &input,
+        partition: 0,
+        offset,
+    };
+
+    p.begin_transaction().unwrap();
+    let _ = send_tagged(&p, &topic, "out-a", 5);
+    p.send_offsets_to_transaction(&[offset(42)], &group)
+        .unwrap();
+    p.commit_transaction(T).unwrap();
+    assert_eq!(committed_offset(&c, &group, &input), 42);
+
+    p.begin_transaction().unwrap();
+    let _ = send_tagged(&p, &topic, "out-b", 5);
+    p.send_offsets_to_transaction(&[offset(99)], &group)
+        .unwrap();
+    p.abort_transaction(T).unwrap();
+    assert_eq!(
+        committed_offset(&c, &group, &input),
+        42,
+        "the aborted transaction's offsets are not committed"
+    );
+    p.close(T);
+    assert_eq!(values(&c, &topic, "read_committed"), tagged("out-a", 5));
 }

@@ -430,7 +430,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 RequestKind::FindCoordinator
                 | RequestKind::TxnInitProducerId
                 | RequestKind::AddPartitionsToTxn
-                | RequestKind::EndTxn => self.transaction_request_failed(now_ms, r.kind),
+                | RequestKind::EndTxn
+                | RequestKind::AddOffsetsToTxn
+                | RequestKind::FindGroupCoordinator
+                | RequestKind::TxnOffsetCommit => self.transaction_request_failed(now_ms, r.kind),
             }
         }
     }
@@ -698,7 +701,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             RequestKind::FindCoordinator
             | RequestKind::TxnInitProducerId
             | RequestKind::AddPartitionsToTxn
-            | RequestKind::EndTxn => {
+            | RequestKind::EndTxn
+            | RequestKind::AddOffsetsToTxn
+            | RequestKind::FindGroupCoordinator
+            | RequestKind::TxnOffsetCommit => {
                 self.handle_transaction_response(now_ms, request.kind, request.version, body)
             }
             RequestKind::Produce => {
@@ -778,6 +784,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     find_coordinator: resp.negotiate(ApiKey::FindCoordinator).filter(|&v| v >= 1),
                     add_partitions_to_txn: resp.negotiate(ApiKey::AddPartitionsToTxn),
                     end_txn: resp.negotiate(ApiKey::EndTxn),
+                    add_offsets_to_txn: resp.negotiate(ApiKey::AddOffsetsToTxn),
+                    txn_offset_commit: resp.negotiate(ApiKey::TxnOffsetCommit),
                 });
                 if sasl {
                     c.state = ConnState::Authenticating;

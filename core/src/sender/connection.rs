@@ -123,6 +123,8 @@ pub(super) struct Versions {
     pub(super) find_coordinator: Option<i16>,
     pub(super) add_partitions_to_txn: Option<i16>,
     pub(super) end_txn: Option<i16>,
+    pub(super) add_offsets_to_txn: Option<i16>,
+    pub(super) txn_offset_commit: Option<i16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +138,10 @@ pub(super) enum RequestKind {
     TxnInitProducerId,
     AddPartitionsToTxn,
     EndTxn,
+    AddOffsetsToTxn,
+    /// FindCoordinator for a consumer group (`send_offsets_to_transaction`).
+    FindGroupCoordinator,
+    TxnOffsetCommit,
     #[cfg(feature = "sasl")]
     SaslHandshake,
     #[cfg(feature = "sasl")]
@@ -149,7 +155,9 @@ impl RequestKind {
             Self::Metadata => ApiKey::Metadata,
             Self::InitProducerId | Self::TxnInitProducerId => ApiKey::InitProducerId,
             Self::Produce => ApiKey::Produce,
-            Self::FindCoordinator => ApiKey::FindCoordinator,
+            Self::FindCoordinator | Self::FindGroupCoordinator => ApiKey::FindCoordinator,
+            Self::AddOffsetsToTxn => ApiKey::AddOffsetsToTxn,
+            Self::TxnOffsetCommit => ApiKey::TxnOffsetCommit,
             Self::AddPartitionsToTxn => ApiKey::AddPartitionsToTxn,
             Self::EndTxn => ApiKey::EndTxn,
             #[cfg(feature = "sasl")]

@@ -59,7 +59,7 @@ pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};
 pub use self::idempotence::SeqEntry;
 pub use self::output::{Event, ProduceError, ProducerMetrics, Transmit};
 use self::transaction::Transactions;
-pub use self::transaction::{TransactionError, TransactionState, TxnPartition};
+pub use self::transaction::{ConsumedOffset, TransactionError, TransactionState, TxnPartition};
 
 /// Where a batch is as far as the sender is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +133,7 @@ pub(crate) struct Sender<S, St: Storage, C> {
     pid_bumping: bool,
     sequences: St::Sequences,
     /// The transaction manager (transactional producers).
-    txn: Transactions<St::TxnPartitions>,
+    txn: Transactions<St::TxnPartitions, St::Scratch>,
     extras: St::Extras,
     /// Batches with an outcome to report, linked through `BatchExtra::next_outcome`.
     outcomes_head: Option<u32>,
@@ -218,7 +218,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             pid_last_attempt_ms: 0,
             pid_bumping: false,
             sequences: St::Sequences::with_limit(limits.partitions),
-            txn: Transactions::new(limits.partitions),
+            txn: Transactions::new(limits.partitions, limits.request_bytes),
             extras: St::Extras::with_limit(limits.batches),
             outcomes_head: None,
             outcomes_tail: None,

@@ -23,10 +23,14 @@ use core::fmt;
 
 use crate::accumulator::ReadyCheck;
 use crate::backoff::exponential_backoff;
+use heapless::String as HString;
+
+use crate::config::MAX_TRANSACTIONAL_ID_LEN;
 use crate::protocol::{
-    AddPartitionsToTxnResponse, ApiKey, CoordinatorKey, EncodeError, EndTxnRequest, EndTxnResponse,
-    ErrorCode, FindCoordinatorRequest, FindCoordinatorResponse, InitProducerIdRequest,
-    InitProducerIdResponse, Message, Reader, Writer, len_prefix_len, nullable_string_len,
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnResponse, ApiKey,
+    CoordinatorKey, EncodeError, EndTxnRequest, EndTxnResponse, ErrorCode, FindCoordinatorRequest,
+    FindCoordinatorResponse, InitProducerIdRequest, InitProducerIdResponse, Message, Reader,
+    TxnOffsetCommitResponse, Writer, len_prefix_len, nullable_string_len,
 };
 use crate::record::Compressor;
 use crate::storage::{Storage, Table, TableFull, TableKind};
@@ -162,10 +166,52 @@ enum Op {
     Init,
     Commit,
     Abort,
+    SendOffsets,
+}
+
+/// Where `send_offsets_to_transaction` stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OffsetsPhase {
+    None,
+    /// AddOffsetsToTxn to the transaction coordinator next.
+    AddOffsets,
+    /// TxnOffsetCommit to the group coordinator next.
+    Commit,
+}
+
+/// A consumed offset to commit with the transaction
+/// ([`Producer::send_offsets_to_transaction`](crate::Producer::send_offsets_to_transaction)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumedOffset<'a> {
+    /// The consumed topic.
+    pub topic: &'a str,
+    /// The consumed partition.
+    pub partition: i32,
+    /// The offset to commit: the next record the group will read (the last consumed + 1).
+    pub offset: i64,
+}
+
+/// The stored offsets: `[u16 name length][name][i32 partition][i64 offset]` each.
+fn stored_offsets(bytes: &[u8]) -> impl Iterator<Item = (&str, i32, i64)> + '_ {
+    let mut rest = bytes;
+    core::iter::from_fn(move || {
+        let (len, tail) = rest.split_first_chunk::<2>()?;
+        let len = usize::from(u16::from_be_bytes(*len));
+        let name = core::str::from_utf8(tail.get(..len)?).ok()?;
+        let tail = tail.get(len..)?;
+        let (partition, tail) = tail.split_first_chunk::<4>()?;
+        let (offset, tail) = tail.split_first_chunk::<8>()?;
+        rest = tail;
+        Some((
+            name,
+            i32::from_be_bytes(*partition),
+            i64::from_be_bytes(*offset),
+        ))
+    })
 }
 
 /// The transaction manager's state (held by the sender).
-pub(super) struct Transactions<T> {
+pub(super) struct Transactions<T, B> {
     state: TransactionState,
     /// The error behind `AbortableError` or `FatalError`.
     last_error: Option<TransactionError>,
@@ -184,10 +230,15 @@ pub(super) struct Transactions<T> {
     op: Option<Op>,
     result: Option<Result<(), TransactionError>>,
     partitions: T,
+    offsets_phase: OffsetsPhase,
+    /// The offsets of `send_offsets_to_transaction` (see [`stored_offsets`]).
+    offsets: B,
+    group_id: HString<MAX_TRANSACTIONAL_ID_LEN>,
+    group_coordinator: Option<NodeId>,
 }
 
-impl<T: Table<TxnPartition>> Transactions<T> {
-    pub(super) fn new(limit: usize) -> Self {
+impl<T: Table<TxnPartition>, B: Table<u8>> Transactions<T, B> {
+    pub(super) fn new(limit: usize, offset_bytes: usize) -> Self {
         Self {
             state: TransactionState::Uninitialized,
             last_error: None,
@@ -200,6 +251,10 @@ impl<T: Table<TxnPartition>> Transactions<T> {
             op: None,
             result: None,
             partitions: T::with_limit(limit),
+            offsets_phase: OffsetsPhase::None,
+            offsets: B::with_limit(offset_bytes),
+            group_id: HString::new(),
+            group_coordinator: None,
         }
     }
 
@@ -229,6 +284,9 @@ impl<T: Table<TxnPartition>> Transactions<T> {
             TransactionState::InTransaction => {
                 self.state = TransactionState::AbortableError;
                 self.last_error = Some(error);
+                self.offsets_phase = OffsetsPhase::None;
+                // A send_offsets_to_transaction in progress ends with it.
+                self.complete(Err(error));
             }
             TransactionState::CommittingTransaction => {
                 self.state = TransactionState::AbortableError;
@@ -275,7 +333,10 @@ fn verdict(code: ErrorCode) -> Verdict {
         | ErrorCode::TRANSACTION_COORDINATOR_FENCED => Verdict::Fenced,
         ErrorCode::TOPIC_AUTHORIZATION_FAILED
         | ErrorCode::GROUP_AUTHORIZATION_FAILED
-        | ErrorCode::TRANSACTION_ABORTABLE => Verdict::Abortable,
+        | ErrorCode::TRANSACTION_ABORTABLE
+        | ErrorCode::ILLEGAL_GENERATION
+        | ErrorCode::UNKNOWN_MEMBER_ID
+        | ErrorCode::FENCED_INSTANCE_ID => Verdict::Abortable,
         _ => Verdict::Fatal,
     }
 }
@@ -354,6 +415,85 @@ impl<'a, T: Table<TxnPartition>, F: Fn(TopicId) -> &'a str> Body for AddPartitio
                 if p.state == AddState::Adding {
                     w.write_i32(p.tp.partition)?;
                 }
+            }
+            w.write_empty_tagged_fields_in(flexible)?;
+        }
+        w.write_empty_tagged_fields_in(flexible)
+    }
+}
+
+/// The body of a TxnOffsetCommit (v0-4) from the stored offsets (consecutive offsets of the
+/// same topic share a topic entry), without membership (generation -1, no member id).
+struct TxnOffsetCommitBody<'a, B> {
+    transactional_id: &'a str,
+    group_id: &'a str,
+    producer_id: i64,
+    producer_epoch: i16,
+    offsets: &'a B,
+}
+
+impl<B: Table<u8>> TxnOffsetCommitBody<'_, B> {
+    /// The topics: name, index of the first offset, count.
+    fn topics(&self) -> impl Iterator<Item = (&str, usize, usize)> + '_ {
+        let mut i = 0;
+        let mut entries = stored_offsets(self.offsets).peekable();
+        core::iter::from_fn(move || {
+            let (name, _, _) = *entries.peek()?;
+            let start = i;
+            while entries.next_if(|(n, _, _)| *n == name).is_some() {
+                i += 1;
+            }
+            Some((name, start, i - start))
+        })
+    }
+}
+
+impl<B: Table<u8>> Body for TxnOffsetCommitBody<'_, B> {
+    fn body_len(&self, version: i16) -> usize {
+        let flexible = ApiKey::TxnOffsetCommit.is_flexible(version);
+        let tags = usize::from(flexible);
+        let mut n = nullable_string_len(flexible, Some(self.transactional_id))
+            .saturating_add(nullable_string_len(flexible, Some(self.group_id)))
+            .saturating_add(10 + tags);
+        if version >= 3 {
+            n += 4 + nullable_string_len(flexible, Some("")) + nullable_string_len(flexible, None);
+        }
+        n = n.saturating_add(len_prefix_len(flexible, Some(self.topics().count())));
+        let partition =
+            12 + if version >= 2 { 4 } else { 0 } + nullable_string_len(flexible, Some("")) + tags;
+        for (name, _, count) in self.topics() {
+            n = n
+                .saturating_add(nullable_string_len(flexible, Some(name)))
+                .saturating_add(len_prefix_len(flexible, Some(count)))
+                .saturating_add(partition.saturating_mul(count))
+                .saturating_add(tags);
+        }
+        n
+    }
+
+    fn encode_body(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
+        let flexible = ApiKey::TxnOffsetCommit.is_flexible(version);
+        w.write_string_in(flexible, self.transactional_id)?;
+        w.write_string_in(flexible, self.group_id)?;
+        w.write_i64(self.producer_id)?;
+        w.write_i16(self.producer_epoch)?;
+        if version >= 3 {
+            w.write_i32(-1)?;
+            w.write_string_in(flexible, "")?;
+            w.write_nullable_string_in(flexible, None)?;
+        }
+        w.write_array_len_in(flexible, Some(self.topics().count()))?;
+        for (name, start, count) in self.topics() {
+            w.write_string_in(flexible, name)?;
+            w.write_array_len_in(flexible, Some(count))?;
+            for (_, partition, offset) in stored_offsets(self.offsets).skip(start).take(count) {
+                w.write_i32(partition)?;
+                w.write_i64(offset)?;
+                if version >= 2 {
+                    w.write_i32(-1)?;
+                }
+                w.write_nullable_string_in(flexible, Some(""))?;
+                w.write_empty_tagged_fields_in(flexible)?;
             }
             w.write_empty_tagged_fields_in(flexible)?;
         }
@@ -490,6 +630,62 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             },
             TransactionState::AbortingTransaction,
         )?;
+        self.txn.offsets_phase = OffsetsPhase::None;
+        self.drive(now_ms, io);
+        Ok(())
+    }
+
+    /// Starts Java's `sendOffsetsToTransaction`: AddOffsetsToTxn to the transaction
+    /// coordinator, then TxnOffsetCommit of `offsets` for `group_id` to the group's
+    /// coordinator (generation -1, no member id: no group membership check).
+    pub(crate) fn send_offsets_to_transaction(
+        &mut self,
+        now_ms: u64,
+        offsets: &[ConsumedOffset<'_>],
+        group_id: &str,
+        io: &mut Io<St>,
+    ) -> Result<(), TransactionError> {
+        if !self.is_transactional() {
+            return Err(TransactionError::NotTransactional);
+        }
+        if self.txn.state != TransactionState::InTransaction {
+            return Err(self
+                .txn
+                .last_error
+                .filter(|_| self.txn.state == TransactionState::AbortableError)
+                .unwrap_or(TransactionError::InvalidState(self.txn.state)));
+        }
+        if self.txn.op == Some(Op::SendOffsets) {
+            return Ok(());
+        }
+        let full = TransactionError::TableFull(TableFull {
+            table: TableKind::RequestBytes,
+            limit: self.txn.offsets.limit(),
+        });
+        let mut group = HString::new();
+        group.push_str(group_id).map_err(|_| full)?;
+        let bytes = &mut self.txn.offsets;
+        bytes.clear();
+        for o in offsets {
+            let len = u16::try_from(o.topic.len()).map_err(|_| full)?;
+            for part in [
+                &len.to_be_bytes()[..],
+                o.topic.as_bytes(),
+                &o.partition.to_be_bytes(),
+                &o.offset.to_be_bytes(),
+            ] {
+                for &b in part {
+                    bytes.push(b).map_err(|_| full)?;
+                }
+            }
+        }
+        if self.txn.group_id != group {
+            self.txn.group_coordinator = None;
+        }
+        self.txn.group_id = group;
+        self.txn.offsets_phase = OffsetsPhase::AddOffsets;
+        self.txn.op = Some(Op::SendOffsets);
+        self.txn.result = None;
         self.drive(now_ms, io);
         Ok(())
     }
@@ -586,6 +782,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             {
                 Some(RequestKind::AddPartitionsToTxn)
             }
+            TransactionState::InTransaction | TransactionState::CommittingTransaction
+                if self.txn.offsets_phase == OffsetsPhase::AddOffsets =>
+            {
+                Some(RequestKind::AddOffsetsToTxn)
+            }
+            TransactionState::InTransaction | TransactionState::CommittingTransaction
+                if self.txn.offsets_phase == OffsetsPhase::Commit =>
+            {
+                Some(RequestKind::TxnOffsetCommit)
+            }
             TransactionState::CommittingTransaction if self.transaction_flushed() => {
                 if self.txn.started {
                     Some(RequestKind::EndTxn)
@@ -646,8 +852,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     }
 
     fn send_coordinator_request(&mut self, now_ms: u64, kind: RequestKind, io: &mut Io<St>) {
-        let Some(node) = self.txn.coordinator else {
-            self.find_coordinator(now_ms, io);
+        let group = kind == RequestKind::TxnOffsetCommit;
+        let coordinator = if group {
+            self.txn.group_coordinator
+        } else {
+            self.txn.coordinator
+        };
+        let Some(node) = coordinator else {
+            self.find_coordinator(now_ms, group, io);
             return;
         };
         let target = Target::Node(node);
@@ -737,6 +949,38 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 };
                 self.send_request(now_ms, k, kind, version, &request, io)
             }
+            RequestKind::AddOffsetsToTxn => {
+                let Some(version) = versions.add_offsets_to_txn else {
+                    self.txn
+                        .enter_fatal_error(TransactionError::Fatal(ErrorCode::UNSUPPORTED_VERSION));
+                    return;
+                };
+                let group_id = self.txn.group_id.clone();
+                let request = AddOffsetsToTxnRequest {
+                    transactional_id: id.as_str(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    group_id: group_id.as_str(),
+                };
+                self.send_request(now_ms, k, kind, version, &request, io)
+            }
+            RequestKind::TxnOffsetCommit => {
+                let Some(version) = versions.txn_offset_commit else {
+                    self.txn
+                        .enter_fatal_error(TransactionError::Fatal(ErrorCode::UNSUPPORTED_VERSION));
+                    return;
+                };
+                let correlation_id = self.next_correlation_id();
+                let body = TxnOffsetCommitBody {
+                    transactional_id: id.as_str(),
+                    group_id: self.txn.group_id.as_str(),
+                    producer_id: pid,
+                    producer_epoch: epoch,
+                    offsets: &self.txn.offsets,
+                };
+                let written = self.write_whole(io, k, kind, version, correlation_id, &body);
+                self.start_whole(now_ms, k, kind, version, correlation_id, written)
+            }
             _ => false,
         };
         if sent {
@@ -744,7 +988,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
     }
 
-    fn find_coordinator(&mut self, now_ms: u64, io: &mut Io<St>) {
+    fn find_coordinator(&mut self, now_ms: u64, group: bool, io: &mut Io<St>) {
         let Some(k) = self.pick_ready_conn() else {
             self.want_any_connection(now_ms);
             return;
@@ -759,18 +1003,22 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 .enter_fatal_error(TransactionError::Fatal(ErrorCode::UNSUPPORTED_VERSION));
             return;
         };
-        let id = self.config.transactional_id.clone();
+        let (id, key_type, kind) = if group {
+            (
+                self.txn.group_id.clone(),
+                FindCoordinatorRequest::KEY_TYPE_GROUP,
+                RequestKind::FindGroupCoordinator,
+            )
+        } else {
+            (
+                self.config.transactional_id.clone(),
+                FindCoordinatorRequest::KEY_TYPE_TRANSACTION,
+                RequestKind::FindCoordinator,
+            )
+        };
         let key = CoordinatorKey(id.as_str());
-        let request =
-            FindCoordinatorRequest::new(FindCoordinatorRequest::KEY_TYPE_TRANSACTION, &key);
-        if self.send_request(
-            now_ms,
-            k,
-            RequestKind::FindCoordinator,
-            version,
-            &request,
-            io,
-        ) {
+        let request = FindCoordinatorRequest::new(key_type, &key);
+        if self.send_request(now_ms, k, kind, version, &request, io) {
             self.txn.in_flight = true;
         }
     }
@@ -781,7 +1029,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     /// the coordinator up again and retry.
     pub(super) fn transaction_request_failed(&mut self, now_ms: u64, kind: RequestKind) {
         self.txn.in_flight = false;
-        self.txn.coordinator = None;
+        if matches!(
+            kind,
+            RequestKind::TxnOffsetCommit | RequestKind::FindGroupCoordinator
+        ) {
+            self.txn.group_coordinator = None;
+        } else {
+            self.txn.coordinator = None;
+        }
         if kind == RequestKind::AddPartitionsToTxn {
             for p in self.txn.partitions.iter_mut() {
                 if p.state == AddState::Adding {
@@ -807,16 +1062,26 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         self.txn.in_flight = false;
         let mut r = Reader::new(body);
         let code = match kind {
-            RequestKind::FindCoordinator => {
+            RequestKind::FindCoordinator | RequestKind::FindGroupCoordinator => {
                 let Ok(resp) = FindCoordinatorResponse::decode(version, &mut r) else {
                     return false;
                 };
-                let id = self.config.transactional_id.clone();
+                let group = kind == RequestKind::FindGroupCoordinator;
+                let id = if group {
+                    self.txn.group_id.clone()
+                } else {
+                    self.config.transactional_id.clone()
+                };
                 let Some(c) = resp.coordinator_for(version, id.as_str()) else {
                     return false;
                 };
                 if c.error_code.is_none() {
-                    self.txn.coordinator = Some(NodeId(c.node_id));
+                    let node = Some(NodeId(c.node_id));
+                    if group {
+                        self.txn.group_coordinator = node;
+                    } else {
+                        self.txn.coordinator = node;
+                    }
                     if self.metadata.broker(NodeId(c.node_id)).is_none() {
                         self.metadata.request_update();
                     }
@@ -849,6 +1114,27 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 };
                 resp.error_code
             }
+            RequestKind::AddOffsetsToTxn => {
+                let Ok(resp) = AddOffsetsToTxnResponse::decode(version, &mut r) else {
+                    return false;
+                };
+                resp.error_code
+            }
+            RequestKind::TxnOffsetCommit => {
+                let Ok(resp) = TxnOffsetCommitResponse::decode(version, &mut r) else {
+                    return false;
+                };
+                // The first partition error, if any (Java fails the whole request with it).
+                let mut code = ErrorCode::NONE;
+                for t in resp.topics.iter() {
+                    for p in t.partitions.iter() {
+                        if code.is_none() {
+                            code = p.error_code;
+                        }
+                    }
+                }
+                code
+            }
             _ => return false,
         };
         let (base, max) = (
@@ -870,11 +1156,33 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                         _ => {}
                     },
                     RequestKind::EndTxn => self.end_transaction(),
+                    RequestKind::AddOffsetsToTxn
+                        if self.txn.offsets_phase == OffsetsPhase::AddOffsets =>
+                    {
+                        // The group's offsets partition is in the transaction now.
+                        self.txn.started = true;
+                        self.txn.offsets_phase = OffsetsPhase::Commit;
+                    }
+                    RequestKind::TxnOffsetCommit
+                        if self.txn.offsets_phase == OffsetsPhase::Commit =>
+                    {
+                        self.txn.offsets_phase = OffsetsPhase::None;
+                        if self.txn.op == Some(Op::SendOffsets) {
+                            self.txn.complete(Ok(()));
+                        }
+                    }
                     _ => {}
                 }
             }
             Verdict::FindCoordinator => {
-                self.txn.coordinator = None;
+                if matches!(
+                    kind,
+                    RequestKind::TxnOffsetCommit | RequestKind::FindGroupCoordinator
+                ) {
+                    self.txn.group_coordinator = None;
+                } else {
+                    self.txn.coordinator = None;
+                }
                 self.txn.retry_later(now_ms, base, max);
             }
             Verdict::Retry

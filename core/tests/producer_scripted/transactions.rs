@@ -4,7 +4,7 @@
 //! refuses commit but allows abort.
 
 use super::*;
-use kafka_edge_core::{TransactionError, TransactionState};
+use kafka_edge_core::{ConsumedOffset, TransactionError, TransactionState};
 
 const TXN_ID: &str = "txn-1";
 
@@ -20,7 +20,9 @@ impl Harness {
             (18, 0, 3),
             (22, 0, 5),
             (24, 0, 5),
+            (25, 0, 4),
             (26, 0, 5),
+            (28, 0, 5),
         ] {
             let mut v = kp::api_versions_response::ApiVersion::default();
             v.api_key = k;
@@ -317,4 +319,78 @@ fn transactional_id_requires_idempotence() {
     c.set("transactional.id", "t").unwrap();
     c.set("acks", "1").unwrap();
     assert!(c.validate().is_err());
+}
+
+#[test]
+fn send_offsets_adds_the_group_then_commits_its_offsets_to_the_group_coordinator() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let offsets = [
+        ConsumedOffset {
+            topic: "in",
+            partition: 0,
+            offset: 42,
+        },
+        ConsumedOffset {
+            topic: "in",
+            partition: 1,
+            offset: 7,
+        },
+    ];
+    h.p.send_offsets_to_transaction(h.now, &offsets, "grp")
+        .unwrap();
+    h.pump();
+    // AddOffsetsToTxn to the transaction coordinator first.
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddOffsetsToTxn);
+    let r: kp::AddOffsetsToTxnRequest = req.decode();
+    assert_eq!(r.group_id.0.as_str(), "grp");
+    h.respond(b2, &req, &kp::AddOffsetsToTxnResponse::default());
+    // Then the group's coordinator (key type 0) and TxnOffsetCommit to it.
+    h.wait_request(boot, 5);
+    let req = h.expect(boot, kp::ApiKey::FindCoordinator);
+    let r: kp::FindCoordinatorRequest = req.decode();
+    assert_eq!((r.key_type, r.coordinator_keys[0].as_str()), (0, "grp"));
+    let mut co = kp::find_coordinator_response::Coordinator::default();
+    co.key = s("grp");
+    co.node_id = kp::BrokerId(1);
+    co.host = s("broker-1");
+    co.port = 9092;
+    let mut resp = kp::FindCoordinatorResponse::default();
+    resp.coordinators.push(co);
+    h.respond(boot, &req, &resp);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 5);
+    let req = h.expect(b1, kp::ApiKey::TxnOffsetCommit);
+    assert_eq!(req.version, 4);
+    let r: kp::TxnOffsetCommitRequest = req.decode();
+    assert_eq!(r.group_id.0.as_str(), "grp");
+    assert_eq!(r.generation_id, -1);
+    assert_eq!(r.topics.len(), 1, "one topic entry for both partitions");
+    let parts: Vec<(i32, i64)> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    assert_eq!(parts, [(0, 42), (1, 7)]);
+    assert_eq!(h.p.poll_transaction(), None);
+    let mut resp = kp::TxnOffsetCommitResponse::default();
+    let mut t = kp::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+    t.name = kp::TopicName(s("in"));
+    for p in [0, 1] {
+        let mut pr = kp::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+        pr.partition_index = p;
+        t.partitions.push(pr);
+    }
+    resp.topics.push(t);
+    h.respond(b1, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    // Only offsets in the transaction: the commit still ends it with EndTxn.
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
 }

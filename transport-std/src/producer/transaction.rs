@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::{Producer, State};
 use crate::error::TransactionError;
+use kafka_edge_core::ConsumedOffset;
 
 impl Producer {
     /// Java's `initTransactions()`: finds the transaction coordinator of `transactional.id`
@@ -52,6 +53,21 @@ impl Producer {
         // The records failed by the abort get their outcomes before this returns.
         self.flush();
         Ok(())
+    }
+
+    /// Java's `sendOffsetsToTransaction(offsets, groupMetadata)`: the consumed `offsets` of
+    /// consumer group `group_id` are committed with the transaction, or not at all if it is
+    /// aborted (consume-transform-produce exactly once). Committed without group membership
+    /// (generation -1, as Java's deprecated `sendOffsetsToTransaction(offsets, groupId)`).
+    /// Waits up to `max.block.ms`.
+    pub fn send_offsets_to_transaction(
+        &self,
+        offsets: &[ConsumedOffset<'_>],
+        group_id: &str,
+    ) -> Result<(), TransactionError> {
+        self.transaction_op(self.max_block(), |st, now| {
+            st.core.send_offsets_to_transaction(now, offsets, group_id)
+        })
     }
 
     /// `max.block.ms`, Java's timeout of the transactional methods.
