@@ -522,7 +522,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
             headers: record.headers,
         };
         let tp = TopicPartition::new(topic, partition);
-        sender
+        let added_to_transaction = sender
             .add_partition_to_transaction(tp)
             .map_err(SendError::Transaction)?;
         match sender.append(now_ms, tp, &rec) {
@@ -547,7 +547,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
                     }
                 }
                 let linger = sender.config().linger_ms;
-                if r.batch_is_full || (r.new_batch_created && linger == 0) {
+                if r.batch_is_full || (r.new_batch_created && linger == 0) || added_to_transaction {
                     // Java wakes the sender for a full batch (or at once without linger).
                     sender.drive(now_ms, &mut self.io);
                 } else if r.new_batch_created {

@@ -43,6 +43,10 @@ use super::{Io, ProduceError, Sender};
 /// Java's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`.
 const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
 
+/// The first retry of the first AddPartitionsToTxn of a transaction refused with
+/// `CONCURRENT_TRANSACTIONS` (the previous transaction's markers are still being written).
+const ADD_PARTITIONS_FIRST_RETRY_MS: u64 = 2;
+
 /// Where a transactional producer stands (Java's `TransactionManager.State`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -258,8 +262,11 @@ impl<T: Table<TxnPartition>, B: Table<u8>> Transactions<T, B> {
         }
     }
 
+    /// The entry of `tp` (the table is sorted by partition: a binary search, on the send
+    /// path).
     fn entry(&self, tp: TopicPartition) -> Option<&TxnPartition> {
-        self.partitions.iter().find(|p| p.tp == tp)
+        let i = self.partitions.binary_search_by_key(&tp, |p| p.tp).ok()?;
+        self.partitions.get(i)
     }
 
     fn is_added(&self, tp: TopicPartition) -> bool {
@@ -530,16 +537,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     }
 
     /// Adds `tp` to the transaction's partitions (sent with the next AddPartitionsToTxn)
-    /// before a record is appended to it.
+    /// before a record is appended to it; `true` when it is new to the transaction (then
+    /// the caller drives at once, as Java wakes its sender: the AddPartitionsToTxn goes
+    /// without waiting for `linger.ms`).
     pub(crate) fn add_partition_to_transaction(
         &mut self,
         tp: TopicPartition,
-    ) -> Result<(), TransactionError> {
-        if !self.is_transactional() || self.txn.entry(tp).is_some() {
-            return Ok(());
+    ) -> Result<bool, TransactionError> {
+        if !self.is_transactional() {
+            return Ok(false);
         }
         let parts = &mut self.txn.partitions;
-        let at = parts.iter().position(|p| p.tp > tp).unwrap_or(parts.len());
+        let Err(at) = parts.binary_search_by_key(&tp, |p| p.tp) else {
+            return Ok(false);
+        };
         let limit = parts.limit();
         parts
             .push(TxnPartition {
@@ -555,7 +566,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if let Some(tail) = parts.get_mut(at..) {
             tail.rotate_right(1);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Starts `init_transactions` (again after a timeout: it resumes).
@@ -1191,10 +1202,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     && !self.txn.started =>
             {
                 // The previous transaction is still completing (its markers are being
-                // written): Java retries the first AddPartitionsToTxn of a transaction
-                // after 20 ms rather than retry.backoff.ms.
-                self.txn.retry_after_ms =
-                    now_ms.saturating_add(ADD_PARTITIONS_RETRY_BACKOFF_MS.min(base));
+                // written, a few milliseconds on a healthy cluster): Java retries the first
+                // AddPartitionsToTxn of a transaction after 20 ms rather than
+                // retry.backoff.ms; this retries after 2 ms, doubling up to those 20 ms.
+                self.txn.attempts = self.txn.attempts.saturating_add(1);
+                self.txn.retry_after_ms = now_ms.saturating_add(exponential_backoff(
+                    self.txn.attempts,
+                    ADD_PARTITIONS_FIRST_RETRY_MS.min(base),
+                    ADD_PARTITIONS_RETRY_BACKOFF_MS.min(base),
+                ));
             }
             Verdict::Retry => self.txn.retry_later(now_ms, base, max),
             Verdict::Fenced => self.txn.enter_fatal_error(TransactionError::Fenced(code)),
