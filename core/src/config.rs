@@ -505,6 +505,11 @@ impl ProducerConfig {
                 self.idempotence_explicit = true;
             }
             "transactional.id" => {
+                if !cfg!(feature = "transactions") && !value.trim().is_empty() {
+                    return Err(ConfigError::Unsupported {
+                        key: "transactional.id",
+                    });
+                }
                 let mut id = HString::new();
                 id.push_str(value.trim())
                     .map_err(|_| ConfigError::InvalidValue {
@@ -734,9 +739,10 @@ impl ProducerConfig {
         self.enable_idempotence && self.idempotence_conflict().is_none()
     }
 
-    /// Whether `transactional.id` is set.
+    /// Whether `transactional.id` is set (always `false` without the `transactions`
+    /// feature, which refuses it).
     pub fn is_transactional(&self) -> bool {
-        !self.transactional_id.is_empty()
+        cfg!(feature = "transactions") && !self.transactional_id.is_empty()
     }
 
     /// Whether per-partition order is kept by sending one batch per partition at a time
@@ -1085,6 +1091,33 @@ mod tests {
         assert_eq!(
             c.set("batch.size", "-1"),
             Err(ConfigError::InvalidValue { key: "batch.size" })
+        );
+    }
+
+    #[test]
+    fn transactional_id_needs_the_transactions_feature_and_idempotence() {
+        let mut c = ProducerConfig::new("h:9092").unwrap();
+        if cfg!(feature = "transactions") {
+            c.set("transactional.id", "tx").unwrap();
+            c.set("transaction.timeout.ms", "30000").unwrap();
+            assert!(c.is_transactional());
+            assert_eq!(c.transaction_timeout_ms, 30_000);
+            c.set("acks", "1").unwrap();
+            assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        } else {
+            assert_eq!(
+                c.set("transactional.id", "tx"),
+                Err(ConfigError::Unsupported {
+                    key: "transactional.id"
+                })
+            );
+            assert!(!c.is_transactional());
+        }
+        assert_eq!(
+            c.set("transaction.timeout.ms", "0"),
+            Err(ConfigError::InvalidValue {
+                key: "transaction.timeout.ms"
+            })
         );
     }
 

@@ -199,7 +199,9 @@ pub use sender::{
     Broker as BrokerRef, ConnId, ConsumedOffset, Event, MetadataOf, ProduceError, ProducerMetrics,
     TransactionError, TransactionState, Transmit,
 };
-pub use storage::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
+pub use storage::{
+    FIXED_TXN_OFFSETS_BYTES, FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind,
+};
 #[cfg(feature = "alloc")]
 pub use storage::{HeapStorage, VecTable};
 pub use topic::{NodeId, TopicId, TopicPartition};

@@ -301,7 +301,25 @@ pub trait Storage {
     type Sequences: Table<SeqEntry>;
     /// The partitions of the ongoing transaction (transactional producers).
     type TxnPartitions: Table<TxnPartition>;
+    /// The consumed offsets of one `send_offsets_to_transaction` call (each takes its
+    /// topic's length plus 16 bytes), at most `Limits::request_bytes`.
+    type TxnOffsets: Table<u8>;
 }
+
+/// Bytes of [`FixedStorage`]'s table of consumed offsets (`send_offsets_to_transaction`):
+/// about ten offsets of a 10-byte topic name.
+pub const FIXED_TXN_OFFSETS_BYTES: usize = 256;
+
+/// The transaction's partition table of [`FixedStorage`]: empty without the `transactions`
+/// feature.
+#[cfg(feature = "transactions")]
+type FixedTxnPartitions<const PARTITIONS: usize> = FixedTable<TxnPartition, PARTITIONS>;
+#[cfg(not(feature = "transactions"))]
+type FixedTxnPartitions<const PARTITIONS: usize> = FixedTable<TxnPartition, 0>;
+#[cfg(feature = "transactions")]
+type FixedTxnOffsets = FixedTable<u8, FIXED_TXN_OFFSETS_BYTES>;
+#[cfg(not(feature = "transactions"))]
+type FixedTxnOffsets = FixedTable<u8, 0>;
 
 /// Storage of fixed capacity inside the producer, without heap (firmware): at most
 /// `TOPICS` topics, `PARTITIONS` partitions (all topics together), `BROKERS` brokers,
@@ -344,7 +362,10 @@ impl<
     type Scratch = FixedTable<u8, REQUEST>;
     type Extras = FixedTable<BatchExtra, BATCHES>;
     type Sequences = FixedTable<SeqEntry, PARTITIONS>;
-    type TxnPartitions = FixedTable<TxnPartition, PARTITIONS>;
+    type TxnPartitions = FixedTxnPartitions<PARTITIONS>;
+    /// [`FIXED_TXN_OFFSETS_BYTES`]: a few offsets, not a request-sized buffer that every
+    /// producer would carry.
+    type TxnOffsets = FixedTxnOffsets;
 }
 
 #[cfg(feature = "alloc")]
@@ -440,6 +461,7 @@ mod heap {
         type Extras = VecTable<BatchExtra>;
         type Sequences = VecTable<SeqEntry>;
         type TxnPartitions = VecTable<TxnPartition>;
+        type TxnOffsets = VecTable<u8>;
     }
 }
 

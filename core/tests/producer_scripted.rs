@@ -2049,5 +2049,6 @@ mod metrics;
 #[path = "producer_scripted/connections.rs"]
 mod connections;
 
+#[cfg(feature = "transactions")]
 #[path = "producer_scripted/transactions.rs"]
 mod transactions;

@@ -133,7 +133,7 @@ pub(crate) struct Sender<S, St: Storage, C> {
     pid_bumping: bool,
     sequences: St::Sequences,
     /// The transaction manager (transactional producers).
-    txn: Transactions<St::TxnPartitions, St::Scratch>,
+    txn: Transactions<St::TxnPartitions, St::TxnOffsets>,
     extras: St::Extras,
     /// Batches with an outcome to report, linked through `BatchExtra::next_outcome`.
     outcomes_head: Option<u32>,

@@ -1039,6 +1039,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     /// A coordinator request failed without an answer (connection closed, timed out): look
     /// the coordinator up again and retry.
     pub(super) fn transaction_request_failed(&mut self, now_ms: u64, kind: RequestKind) {
+        if !self.is_transactional() {
+            return;
+        }
         self.txn.in_flight = false;
         if matches!(
             kind,
@@ -1070,6 +1073,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         version: i16,
         body: &[u8],
     ) -> bool {
+        if !self.is_transactional() {
+            return false;
+        }
         self.txn.in_flight = false;
         let mut r = Reader::new(body);
         let code = match kind {
