@@ -394,3 +394,49 @@ fn send_offsets_adds_the_group_then_commits_its_offsets_to_the_group_coordinator
     h.end_txn(b2, true, 0);
     assert_eq!(h.p.poll_transaction(), Some(Ok(())));
 }
+
+#[test]
+fn invalid_producer_epoch_on_produce_is_abortable_and_the_abort_bumps_the_epoch() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let t = h.send_in_txn(boot, 0, b"x");
+    h.add_partitions(b2, 0);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    // KIP-588: INVALID_PRODUCER_EPOCH on Produce makes the transaction abortable.
+    h.produce_response(b1, &req, &[("orders", 0, 47, -1)]);
+    assert_eq!(h.p.transaction_state(), TransactionState::AbortableError);
+    assert!(
+        failed(&h)
+            .iter()
+            .any(|(r, e)| r.contains(t) && *e == ProduceError::TransactionAborted),
+        "{:?}",
+        h.net.events
+    );
+    assert!(h.p.commit_transaction(h.now).is_err());
+    // The abort bumps the epoch with InitProducerId (which aborts the transaction on the
+    // coordinator) instead of EndTxn.
+    h.p.abort_transaction(h.now).unwrap();
+    h.pump();
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::InitProducerId);
+    let r: kp::InitProducerIdRequest = req.decode();
+    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+    let mut resp = kp::InitProducerIdResponse::default();
+    resp.producer_id = kp::ProducerId(7);
+    resp.producer_epoch = 4;
+    h.respond(b2, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    assert_eq!(h.p.producer_id_and_epoch(), Some((7, 4)));
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"y");
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
+    let r: kp::AddPartitionsToTxnRequest = req.decode();
+    assert_eq!(r.v3_and_below_producer_epoch, 4, "the new epoch");
+}
