@@ -75,7 +75,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         let (pid, epoch, idempotent) = (self.producer_id, self.producer_epoch, self.idempotent);
-        let transactional_id = self.config.is_transactional().then_some(());
+        let transactional = self.config.is_transactional();
         let n = {
             let Self {
                 acc,
@@ -93,7 +93,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     if idempotent {
                         let mut meta =
                             BatchMeta::idempotent(pid, epoch, next_sequence(sequences, tp));
-                        meta.is_transactional = transactional_id.is_some();
+                        meta.is_transactional = transactional;
                         meta
                     } else {
                         BatchMeta::NON_IDEMPOTENT
