@@ -37,6 +37,9 @@ pub const MAX_BOOTSTRAP_SERVERS: usize = 32;
 /// longest DNS name, which covers ids built from a host name plus a suffix.
 pub const MAX_CLIENT_ID_LEN: usize = 255;
 
+/// Longest `transactional.id` accepted, in bytes (Kafka's own limit is a short string).
+pub const MAX_TRANSACTIONAL_ID_LEN: usize = 255;
+
 /// `batch.size`'s default, and the pool's slot size when `batch.size=0` (no batching).
 pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
@@ -251,6 +254,13 @@ pub struct ProducerConfig {
     /// `enable.idempotence` (default true; see [`idempotence_enabled`](Self::idempotence_enabled)).
     pub enable_idempotence: bool,
     idempotence_explicit: bool,
+    /// `transactional.id` (default none, empty here): makes the producer transactional
+    /// (see [`Producer::init_transactions`](crate::Producer::init_transactions)), which
+    /// requires idempotence (so acks=all); at most [`MAX_TRANSACTIONAL_ID_LEN`] bytes.
+    pub transactional_id: HString<MAX_TRANSACTIONAL_ID_LEN>,
+    /// `transaction.timeout.ms` (default 60000): how long the transaction coordinator lets
+    /// a transaction stay open before it aborts it.
+    pub transaction_timeout_ms: u32,
     /// `compression.type` (default `none`): the codec of every batch (feature
     /// `compression`, and a producer built with a [`Compressor`](crate::record::Compressor)
     /// that has the codec; see [`record::Compressor`](crate::record::Compressor)).
@@ -339,6 +349,8 @@ impl Default for ProducerConfig {
             max_in_flight_requests_per_connection: 5,
             enable_idempotence: true,
             idempotence_explicit: false,
+            transactional_id: HString::new(),
+            transaction_timeout_ms: 60_000,
             compression_type: CompressionType::None,
             compression_gzip_level: DEFAULT_GZIP_LEVEL,
             compression_lz4_level: DEFAULT_LZ4_LEVEL,
@@ -409,6 +421,8 @@ impl ProducerConfig {
         "retry.backoff.max.ms",
         "max.in.flight.requests.per.connection",
         "enable.idempotence",
+        "transactional.id",
+        "transaction.timeout.ms",
         "compression.type",
         "compression.gzip.level",
         "compression.lz4.level",
@@ -495,6 +509,29 @@ impl ProducerConfig {
             "enable.idempotence" => {
                 self.enable_idempotence = parse_bool("enable.idempotence", value)?;
                 self.idempotence_explicit = true;
+            }
+            "transactional.id" => {
+                if !cfg!(feature = "transactions") && !value.trim().is_empty() {
+                    return Err(ConfigError::Unsupported {
+                        key: "transactional.id",
+                    });
+                }
+                let mut id = HString::new();
+                id.push_str(value.trim())
+                    .map_err(|_| ConfigError::InvalidValue {
+                        key: "transactional.id",
+                    })?;
+                self.transactional_id = id;
+            }
+            "transaction.timeout.ms" => {
+                let v: u64 = parse("transaction.timeout.ms", value)?;
+                self.transaction_timeout_ms = i32::try_from(v)
+                    .ok()
+                    .and_then(|v| u32::try_from(v).ok())
+                    .filter(|&v| v > 0)
+                    .ok_or(ConfigError::InvalidValue {
+                        key: "transaction.timeout.ms",
+                    })?;
             }
             "compression.type" => {
                 let v = value.trim();
@@ -712,6 +749,12 @@ impl ProducerConfig {
         self.enable_idempotence && self.idempotence_conflict().is_none()
     }
 
+    /// Whether `transactional.id` is set (always `false` without the `transactions`
+    /// feature, which refuses it).
+    pub fn is_transactional(&self) -> bool {
+        cfg!(feature = "transactions") && !self.transactional_id.is_empty()
+    }
+
     /// Whether a partition is muted while its batch is in flight, one batch per partition
     /// at a time (`max.in.flight.requests.per.connection=1`, Java's
     /// `guaranteeMessageOrder`). With idempotence and more requests in flight, order is
@@ -736,6 +779,17 @@ impl ProducerConfig {
             && let Some(why) = self.idempotence_conflict()
         {
             return Err(ConfigError::Conflict(why));
+        }
+        if self.is_transactional() {
+            // Java: a transactional producer is idempotent, whatever else is set.
+            if !self.enable_idempotence {
+                return Err(ConfigError::Conflict(
+                    "Cannot set a transactional.id without also enabling idempotence.",
+                ));
+            }
+            if let Some(why) = self.idempotence_conflict() {
+                return Err(ConfigError::Conflict(why));
+            }
         }
         if self.delivery_timeout_is_explicit()
             && self.delivery_timeout_ms < self.linger_and_request_timeout_ms()
@@ -1050,6 +1104,33 @@ mod tests {
         assert_eq!(
             c.set("batch.size", "-1"),
             Err(ConfigError::InvalidValue { key: "batch.size" })
+        );
+    }
+
+    #[test]
+    fn transactional_id_needs_the_transactions_feature_and_idempotence() {
+        let mut c = ProducerConfig::new("h:9092").unwrap();
+        if cfg!(feature = "transactions") {
+            c.set("transactional.id", "tx").unwrap();
+            c.set("transaction.timeout.ms", "30000").unwrap();
+            assert!(c.is_transactional());
+            assert_eq!(c.transaction_timeout_ms, 30_000);
+            c.set("acks", "1").unwrap();
+            assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
+        } else {
+            assert_eq!(
+                c.set("transactional.id", "tx"),
+                Err(ConfigError::Unsupported {
+                    key: "transactional.id"
+                })
+            );
+            assert!(!c.is_transactional());
+        }
+        assert_eq!(
+            c.set("transaction.timeout.ms", "0"),
+            Err(ConfigError::InvalidValue {
+                key: "transaction.timeout.ms"
+            })
         );
     }
 

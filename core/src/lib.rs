@@ -179,7 +179,8 @@ pub use config::{
     Acks, BootstrapIter, BootstrapServers, BrokerAddress, COMPRESSED_SLOT_FACTOR, ClientDnsLookup,
     ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_DELIVERY_TIMEOUT_MS, DEFAULT_GZIP_LEVEL,
     DEFAULT_LZ4_LEVEL, DEFAULT_ZSTD_LEVEL, MAX_BOOTSTRAP_LEN, MAX_BOOTSTRAP_SERVERS,
-    MAX_CLIENT_ID_LEN, MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY, ProducerConfig,
+    MAX_CLIENT_ID_LEN, MAX_HOST_LEN, MAX_IN_FLIGHT_CAPACITY, MAX_TRANSACTIONAL_ID_LEN,
+    ProducerConfig,
 };
 #[cfg(feature = "metrics")]
 pub use metadata::TopicMetrics;
@@ -195,9 +196,12 @@ pub use producer::{Producer, ProducerRecord, SendError, Transport};
 pub use record::crc32c;
 pub use security::SecurityProtocol;
 pub use sender::{
-    Broker as BrokerRef, ConnId, Event, MetadataOf, ProduceError, ProducerMetrics, Transmit,
+    Broker as BrokerRef, ConnId, ConsumedOffset, Event, MetadataOf, ProduceError, ProducerMetrics,
+    TransactionError, TransactionState, Transmit,
 };
-pub use storage::{FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind};
+pub use storage::{
+    FIXED_TXN_OFFSETS_BYTES, FixedStorage, FixedTable, Limits, Storage, Table, TableFull, TableKind,
+};
 #[cfg(feature = "alloc")]
 pub use storage::{HeapStorage, VecTable};
 pub use topic::{NodeId, TopicId, TopicPartition};

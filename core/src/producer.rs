@@ -15,7 +15,8 @@ use crate::protocol::ErrorCode;
 use crate::record::{Compressor, Header, NoCompression, Record};
 use crate::security::{AuthFailure, AuthFailureKind};
 use crate::sender::{
-    Broker, ConnId, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender, Transmit,
+    Broker, ConnId, ConsumedOffset, Event, Io, MetadataOf, ProduceError, ProducerMetrics, Sender,
+    TransactionError, TransactionState, Transmit,
 };
 use crate::storage::{Limits, Storage, Table, TableFull, TableKind};
 use crate::topic::{TopicId, TopicPartition};
@@ -84,6 +85,9 @@ pub enum SendError {
     /// The last authentication with the brokers failed (SASL or TLS) and none succeeded
     /// since; the details are in [`Producer::authentication_failure`].
     Authentication(AuthFailureKind),
+    /// A transactional producer refuses records outside a transaction, and in
+    /// `ABORTABLE_ERROR` (abort first) or `FATAL_ERROR`.
+    Transaction(TransactionError),
 }
 
 impl SendError {
@@ -122,6 +126,7 @@ impl fmt::Display for SendError {
             Self::Closed => f.write_str("Cannot perform operation after producer has been closed"),
             Self::Fatal(code) => write!(f, "the producer is in a fatal state: {code}"),
             Self::Authentication(kind) => write!(f, "{kind}"),
+            Self::Transaction(e) => write!(f, "{e}"),
         }
     }
 }
@@ -449,6 +454,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         record: &ProducerRecord<'_>,
         mut custom: Option<&mut dyn Partitioner>,
     ) -> Result<Ticket, SendError> {
+        self.sender
+            .check_send_allowed()
+            .map_err(SendError::Transaction)?;
         if let Some(code) = self.sender.fatal() {
             return Err(SendError::Fatal(code));
         }
@@ -514,6 +522,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
             headers: record.headers,
         };
         let tp = TopicPartition::new(topic, partition);
+        let added_to_transaction = sender
+            .add_partition_to_transaction(tp)
+            .map_err(SendError::Transaction)?;
         match sender.append(now_ms, tp, &rec) {
             Ok(r) => {
                 match custom {
@@ -538,7 +549,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
                     }
                 }
                 let linger = sender.config().linger_ms;
-                if r.batch_is_full || (r.new_batch_created && linger == 0) {
+                if r.batch_is_full || (r.new_batch_created && linger == 0) || added_to_transaction {
                     // Java wakes the sender for a full batch (or at once without linger).
                     sender.drive(now_ms, &mut self.io);
                 } else if r.new_batch_created {
@@ -584,6 +595,66 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         self.closed = true;
         self.sender.close(now_ms, timeout_ms);
         self.sender.drive(now_ms, &mut self.io);
+    }
+
+    // ---- transactions --------------------------------------------------------------------
+    //
+    // Java's transactional methods, for a producer with `transactional.id`. Each operation
+    // that talks to the coordinator starts here and ends when
+    // [`poll_transaction`](Self::poll_transaction) returns its result; started again while
+    // it runs (after the caller's timeout), it resumes, as Java's do.
+
+    /// Where the transaction manager stands ([`TransactionState::Uninitialized`] for a
+    /// producer without `transactional.id`).
+    pub fn transaction_state(&self) -> TransactionState {
+        self.sender.transaction_state()
+    }
+
+    /// Starts Java's `initTransactions`: finds the transaction coordinator, then gets the
+    /// producer id and epoch from it, which fences older producers with the same
+    /// `transactional.id` and aborts their open transaction. Ends in `READY`.
+    pub fn init_transactions(&mut self, now_ms: u64) -> Result<(), TransactionError> {
+        self.sender.init_transactions(now_ms, &mut self.io)
+    }
+
+    /// Java's `beginTransaction`: from `READY` to `IN_TRANSACTION` (no request is sent;
+    /// each partition is added to the transaction before its first batch is sent).
+    pub fn begin_transaction(&mut self) -> Result<(), TransactionError> {
+        self.sender.begin_transaction()
+    }
+
+    /// Starts Java's `commitTransaction`: flushes, waits for every batch of the transaction,
+    /// then commits it (EndTxn). Refused in `ABORTABLE_ERROR` with the error that made the
+    /// transaction abortable.
+    pub fn commit_transaction(&mut self, now_ms: u64) -> Result<(), TransactionError> {
+        self.sender.commit_transaction(now_ms, &mut self.io)
+    }
+
+    /// Starts Java's `abortTransaction`: the batches not sent yet fail with
+    /// [`ProduceError::TransactionAborted`], those in flight get their answers, then the
+    /// transaction is aborted (EndTxn). Allowed in `ABORTABLE_ERROR`; ends in `READY`.
+    pub fn abort_transaction(&mut self, now_ms: u64) -> Result<(), TransactionError> {
+        self.sender.abort_transaction(now_ms, &mut self.io)
+    }
+
+    /// Starts Java's `sendOffsetsToTransaction`: the consumed `offsets` of consumer group
+    /// `group_id` are committed with the transaction (AddOffsetsToTxn, then TxnOffsetCommit
+    /// to the group's coordinator, without group membership: generation -1). Consecutive
+    /// offsets of one topic share a topic entry; give each topic's offsets together.
+    pub fn send_offsets_to_transaction(
+        &mut self,
+        now_ms: u64,
+        offsets: &[ConsumedOffset<'_>],
+        group_id: &str,
+    ) -> Result<(), TransactionError> {
+        self.sender
+            .send_offsets_to_transaction(now_ms, offsets, group_id, &mut self.io)
+    }
+
+    /// The result of the transactional operation started last, once it has finished (then
+    /// `None` again until the next one ends).
+    pub fn poll_transaction(&mut self) -> Option<Result<(), TransactionError>> {
+        self.sender.poll_transaction()
     }
 
     // ---- inputs --------------------------------------------------------------------------

@@ -27,7 +27,7 @@ use crate::topic::NodeId;
 pub use crate::accumulator::{BatchEntry, PartitionQueue};
 pub use crate::metadata::{Broker, PartitionEntry, TopicEntry};
 pub use crate::pool::Slot;
-pub use crate::sender::{BatchExtra, ConnBuffers, Connection, Piece, SeqEntry};
+pub use crate::sender::{BatchExtra, ConnBuffers, Connection, Piece, SeqEntry, TxnPartition};
 
 /// A vector of `T` with a hard limit: the one container the core stores its state in.
 ///
@@ -299,7 +299,27 @@ pub trait Storage {
     type Extras: Table<BatchExtra>;
     /// Idempotent sequence numbers per partition.
     type Sequences: Table<SeqEntry>;
+    /// The partitions of the ongoing transaction (transactional producers).
+    type TxnPartitions: Table<TxnPartition>;
+    /// The consumed offsets of one `send_offsets_to_transaction` call (each takes its
+    /// topic's length plus 16 bytes), at most `Limits::request_bytes`.
+    type TxnOffsets: Table<u8>;
 }
+
+/// Bytes of [`FixedStorage`]'s table of consumed offsets (`send_offsets_to_transaction`):
+/// about ten offsets of a 10-byte topic name.
+pub const FIXED_TXN_OFFSETS_BYTES: usize = 256;
+
+/// The transaction's partition table of [`FixedStorage`]: empty without the `transactions`
+/// feature.
+#[cfg(feature = "transactions")]
+type FixedTxnPartitions<const PARTITIONS: usize> = FixedTable<TxnPartition, PARTITIONS>;
+#[cfg(not(feature = "transactions"))]
+type FixedTxnPartitions<const PARTITIONS: usize> = FixedTable<TxnPartition, 0>;
+#[cfg(feature = "transactions")]
+type FixedTxnOffsets = FixedTable<u8, FIXED_TXN_OFFSETS_BYTES>;
+#[cfg(not(feature = "transactions"))]
+type FixedTxnOffsets = FixedTable<u8, 0>;
 
 /// Storage of fixed capacity inside the producer, without heap (firmware): at most
 /// `TOPICS` topics, `PARTITIONS` partitions (all topics together), `BROKERS` brokers,
@@ -342,6 +362,10 @@ impl<
     type Scratch = FixedTable<u8, REQUEST>;
     type Extras = FixedTable<BatchExtra, BATCHES>;
     type Sequences = FixedTable<SeqEntry, PARTITIONS>;
+    type TxnPartitions = FixedTxnPartitions<PARTITIONS>;
+    /// [`FIXED_TXN_OFFSETS_BYTES`]: a few offsets, not a request-sized buffer that every
+    /// producer would carry.
+    type TxnOffsets = FixedTxnOffsets;
 }
 
 #[cfg(feature = "alloc")]
@@ -351,7 +375,7 @@ mod heap {
 
     use super::{
         BatchEntry, BatchExtra, Broker, ConnBuffers, Connection, NodeId, PartitionEntry,
-        PartitionQueue, Piece, SeqEntry, Slot, Storage, Table, TopicEntry,
+        PartitionQueue, Piece, SeqEntry, Slot, Storage, Table, TopicEntry, TxnPartition,
     };
 
     /// A growable table on the heap with a run-time limit: memory is allocated as entries
@@ -436,6 +460,8 @@ mod heap {
         type Scratch = VecTable<u8>;
         type Extras = VecTable<BatchExtra>;
         type Sequences = VecTable<SeqEntry>;
+        type TxnPartitions = VecTable<TxnPartition>;
+        type TxnOffsets = VecTable<u8>;
     }
 }
 

@@ -2053,3 +2053,7 @@ mod connections;
 
 #[path = "producer_scripted/in_flight.rs"]
 mod in_flight;
+
+#[cfg(feature = "transactions")]
+#[path = "producer_scripted/transactions.rs"]
+mod transactions;

@@ -701,3 +701,182 @@ fn sasl_authenticate() {
         }
     }
 }
+
+mod transactions {
+    use super::*;
+    use kafka_edge_core::protocol::{
+        AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+        AddPartitionsToTxnResponse, AddPartitionsToTxnTopic, CoordinatorKey, EndTxnRequest,
+        EndTxnResponse, FindCoordinatorRequest, FindCoordinatorResponse, TxnOffsetCommitRequest,
+        TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic, TxnOffsetCommitResponse,
+    };
+
+    #[test]
+    fn find_coordinator() {
+        let key = CoordinatorKey("tx-1");
+        let ours = FindCoordinatorRequest::new(FindCoordinatorRequest::KEY_TYPE_TRANSACTION, &key);
+        for v in 1..=*ApiKey::FindCoordinator.supported_versions().end() {
+            let bytes = ours_encode(&ours, v);
+            let theirs: kp::FindCoordinatorRequest = kp_decode(&bytes, v);
+            assert_eq!(theirs.key_type, 1);
+            if v < 4 {
+                assert_eq!(theirs.key.as_str(), "tx-1");
+            } else {
+                assert_eq!(theirs.coordinator_keys.len(), 1);
+                assert_eq!(theirs.coordinator_keys[0].as_str(), "tx-1");
+            }
+            assert_eq!(kp_encode(&theirs, v), bytes);
+
+            let mut theirs = kp::FindCoordinatorResponse::default();
+            theirs.throttle_time_ms = if v >= 1 { 2 } else { 0 };
+            if v < 4 {
+                theirs.node_id = kp::BrokerId(3);
+                theirs.host = s("127.0.0.1");
+                theirs.port = 9092;
+            } else {
+                let mut c = kp::find_coordinator_response::Coordinator::default();
+                c.key = s("tx-1");
+                c.node_id = kp::BrokerId(3);
+                c.host = s("127.0.0.1");
+                c.port = 9092;
+                theirs.coordinators = vec![c];
+            }
+            let bytes = kp_encode(&theirs, v);
+            let ours: FindCoordinatorResponse<'_> = ours_decode(&bytes, v);
+            let c = ours.coordinator_for(v, "tx-1").unwrap();
+            assert_eq!((c.node_id, c.host, c.port), (3, "127.0.0.1", 9092));
+            assert_eq!(c.error_code, ErrorCode::NONE);
+            assert_eq!(ours_encode(&ours, v), bytes);
+        }
+    }
+
+    #[test]
+    fn add_partitions_to_txn() {
+        let parts = [0, 5];
+        let topics = [AddPartitionsToTxnTopic {
+            name: "t",
+            partitions: Array::from_slice(&parts),
+        }];
+        let ours = AddPartitionsToTxnRequest {
+            transactional_id: "tx-1",
+            producer_id: 77,
+            producer_epoch: 2,
+            topics: Array::from_slice(&topics),
+        };
+        for v in versions(ApiKey::AddPartitionsToTxn) {
+            let bytes = ours_encode(&ours, v);
+            let theirs: kp::AddPartitionsToTxnRequest = kp_decode(&bytes, v);
+            assert_eq!(theirs.v3_and_below_transactional_id.0.as_str(), "tx-1");
+            assert_eq!(theirs.v3_and_below_producer_id.0, 77);
+            assert_eq!(theirs.v3_and_below_producer_epoch, 2);
+            assert_eq!(theirs.v3_and_below_topics[0].partitions, vec![0, 5]);
+            assert_eq!(kp_encode(&theirs, v), bytes);
+
+            let mut p =
+                kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+            p.partition_index = 5;
+            p.partition_error_code = 51;
+            let mut t =
+                kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+            t.name = kp::TopicName(s("t"));
+            t.results_by_partition = vec![p];
+            let mut theirs = kp::AddPartitionsToTxnResponse::default();
+            theirs.results_by_topic_v3_and_below = vec![t];
+            let bytes = kp_encode(&theirs, v);
+            let ours: AddPartitionsToTxnResponse<'_> = ours_decode(&bytes, v);
+            let t = ours.results_by_topic.iter().next().unwrap();
+            let p = t.results_by_partition.iter().next().unwrap();
+            assert_eq!(
+                (t.name, p.partition_index, p.partition_error_code),
+                ("t", 5, ErrorCode::CONCURRENT_TRANSACTIONS)
+            );
+            assert_eq!(ours_encode(&ours, v), bytes);
+        }
+    }
+
+    #[test]
+    fn end_txn_and_add_offsets_to_txn() {
+        for v in versions(ApiKey::EndTxn) {
+            let ours = EndTxnRequest {
+                transactional_id: "tx-1",
+                producer_id: 77,
+                producer_epoch: 2,
+                committed: true,
+            };
+            let bytes = ours_encode(&ours, v);
+            let theirs: kp::EndTxnRequest = kp_decode(&bytes, v);
+            assert!(theirs.committed);
+            assert_eq!(theirs.producer_id.0, 77);
+            assert_eq!(kp_encode(&theirs, v), bytes);
+            let mut theirs = kp::EndTxnResponse::default();
+            theirs.error_code = 48;
+            let bytes = kp_encode(&theirs, v);
+            let ours: EndTxnResponse = ours_decode(&bytes, v);
+            assert_eq!(ours.error_code, ErrorCode(48));
+            assert_eq!(ours_encode(&ours, v), bytes);
+        }
+        for v in versions(ApiKey::AddOffsetsToTxn) {
+            let ours = AddOffsetsToTxnRequest {
+                transactional_id: "tx-1",
+                producer_id: 77,
+                producer_epoch: 2,
+                group_id: "g",
+            };
+            let bytes = ours_encode(&ours, v);
+            let theirs: kp::AddOffsetsToTxnRequest = kp_decode(&bytes, v);
+            assert_eq!(theirs.group_id.0.as_str(), "g");
+            assert_eq!(kp_encode(&theirs, v), bytes);
+            let mut theirs = kp::AddOffsetsToTxnResponse::default();
+            theirs.error_code = 51;
+            let bytes = kp_encode(&theirs, v);
+            let ours: AddOffsetsToTxnResponse = ours_decode(&bytes, v);
+            assert_eq!(ours.error_code, ErrorCode::CONCURRENT_TRANSACTIONS);
+            assert_eq!(ours_encode(&ours, v), bytes);
+        }
+    }
+
+    #[test]
+    fn txn_offset_commit() {
+        let parts = [TxnOffsetCommitRequestPartition {
+            partition_index: 1,
+            committed_offset: 42,
+            committed_leader_epoch: -1,
+            committed_metadata: Some("m"),
+        }];
+        let topics = [TxnOffsetCommitRequestTopic {
+            name: "t",
+            partitions: Array::from_slice(&parts),
+        }];
+        let ours = TxnOffsetCommitRequest {
+            transactional_id: "tx-1",
+            group_id: "g",
+            producer_id: 77,
+            producer_epoch: 2,
+            generation_id: -1,
+            member_id: "",
+            group_instance_id: None,
+            topics: Array::from_slice(&topics),
+        };
+        for v in versions(ApiKey::TxnOffsetCommit) {
+            let bytes = ours_encode(&ours, v);
+            let theirs: kp::TxnOffsetCommitRequest = kp_decode(&bytes, v);
+            assert_eq!(theirs.topics[0].partitions[0].committed_offset, 42);
+            assert_eq!(kp_encode(&theirs, v), bytes);
+
+            let mut p = kp::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+            p.partition_index = 1;
+            p.error_code = 0;
+            let mut t = kp::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+            t.name = kp::TopicName(s("t"));
+            t.partitions = vec![p];
+            let mut theirs = kp::TxnOffsetCommitResponse::default();
+            theirs.topics = vec![t];
+            let bytes = kp_encode(&theirs, v);
+            let ours: TxnOffsetCommitResponse<'_> = ours_decode(&bytes, v);
+            let t = ours.topics.iter().next().unwrap();
+            assert_eq!(t.name, "t");
+            assert_eq!(t.partitions.iter().next().unwrap().partition_index, 1);
+            assert_eq!(ours_encode(&ours, v), bytes);
+        }
+    }
+}

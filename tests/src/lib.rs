@@ -399,6 +399,28 @@ pub fn judge_expect(cluster: &Cluster, topic: &str, expected: usize) -> Vec<Judg
         .collect()
 }
 
+/// Reads every record of `topic` back with librdkafka at `isolation.level` `isolation`
+/// (`read_committed` or `read_uncommitted`): records of aborted transactions are skipped by
+/// `read_committed`; offsets may have gaps (transaction markers). Every transaction on the
+/// topic must have ended.
+pub fn judge_isolation(cluster: &Cluster, topic: &str, isolation: &str) -> Vec<JudgedRecord> {
+    let mut cmd = script("judge");
+    cmd.args([
+        "--bootstrap",
+        &cluster.bootstrap,
+        "--topic",
+        topic,
+        "--timeout",
+        "120",
+        "--isolation",
+        isolation,
+    ]);
+    run(cmd, "scripts/judge")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("judge line {l}: {e}")))
+        .collect()
+}
+
 /// Like [`judge_expect`], through a secured listener: `props` are librdkafka consumer
 /// properties passed with `-X` (`security.protocol`, `ssl.ca.location`, ...), except
 /// `bootstrap.servers`, which replaces the cluster's PLAINTEXT bootstrap.
@@ -685,6 +707,31 @@ pub mod oracle {
         let rate = rate.map_or_else(|| "-".to_string(), |r| r.to_string());
         let out = lines_through(&["client-quota", bootstrap, client_id, &rate], "");
         assert_eq!(out, ["ok"], "oracle client-quota");
+    }
+
+    /// Java's transactional `KafkaProducer` runs `steps` (`"commit:300,abort:200,..."`: per
+    /// step a transaction of N records, key `k{i}`, value `{commit|abort}-{a,b,..}-{i}`,
+    /// flushed then committed or aborted) on `topic`: its summary (`committed`, `aborted`).
+    pub fn transactions(
+        bootstrap: &str,
+        topic: &str,
+        steps: &str,
+        props: &[(&str, &str)],
+    ) -> serde_json::Value {
+        let mut cmd = script("oracle");
+        cmd.args(["txn", "--bootstrap", bootstrap, "--topic", topic])
+            .args(["--steps", steps]);
+        for (k, v) in props {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("oracle txn: cannot run: {e}"));
+        assert!(out.status.success(), "oracle txn failed: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text.lines().last().unwrap_or_default();
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("oracle txn: {e}: {text}"))
     }
 
     /// Java's `Utils.murmur2` and `toPositive(h) % partitions` for each key.

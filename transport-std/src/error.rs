@@ -293,6 +293,9 @@ pub enum SendError {
         /// What the core said.
         reason: String,
     },
+    /// A transactional producer refused the record: outside a transaction, or the
+    /// transaction must be aborted, or the producer was fenced.
+    Transaction(TransactionError),
 }
 
 impl SendError {
@@ -351,6 +354,7 @@ impl SendError {
                 kind,
                 message: Arc::from(""),
             }),
+            CoreSendError::Transaction(e) => Self::Transaction(TransactionError::from_core(e)),
             other => Self::Other {
                 reason: other.to_string(),
             },
@@ -422,6 +426,7 @@ impl fmt::Display for SendError {
             Self::Authentication(e) => e.fmt(f),
             Self::IoThreadGone => f.write_str("the producer's I/O thread is gone"),
             Self::Other { reason } => f.write_str(reason),
+            Self::Transaction(e) => e.fmt(f),
         }
     }
 }
@@ -532,6 +537,9 @@ pub enum ProduceError {
         /// What the core said.
         reason: String,
     },
+    /// The transaction was aborted before the record was sent (Java's
+    /// `TransactionAbortedException`): it was not written.
+    TransactionAborted,
 }
 
 impl ProduceError {
@@ -552,6 +560,7 @@ impl ProduceError {
             CoreProduceError::DeliveryTimeout => Self::DeliveryTimeout,
             CoreProduceError::Closed => Self::Closed,
             CoreProduceError::Fatal(code) => Self::Fatal { code },
+            CoreProduceError::TransactionAborted => Self::TransactionAborted,
             CoreProduceError::Authentication(kind) => Self::Authentication(match auth {
                 Some(a) if a.kind == kind => a.clone(),
                 _ => AuthenticationError {
@@ -581,6 +590,7 @@ impl fmt::Display for ProduceError {
                 "the producer's I/O thread stopped before the record's outcome was known",
             ),
             Self::Other { reason } => f.write_str(reason),
+            Self::TransactionAborted => f.write_str("Failing batch since transaction was aborted"),
         }
     }
 }
@@ -682,3 +692,112 @@ mod tests {
         );
     }
 }
+
+/// Why a transactional call ([`Producer::init_transactions`](crate::Producer::init_transactions),
+/// `begin_transaction`, `commit_transaction`, `abort_transaction`) failed, in Java's classes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransactionError {
+    /// A newer producer with the same `transactional.id` fenced this one (Java's
+    /// `ProducerFencedException`; also what a commit gets after the coordinator aborted the
+    /// transaction on `transaction.timeout.ms`). Close the producer.
+    Fenced {
+        /// `PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH` or `TRANSACTION_COORDINATOR_FENCED`.
+        code: ErrorCode,
+    },
+    /// The transaction cannot be committed; abort it, then the producer goes on (Java's
+    /// `TransactionAbortableException` or the error that made it abortable).
+    Abortable {
+        /// What made the transaction abortable, in the core's words.
+        cause: String,
+        /// The broker's error code, when a broker refused.
+        code: Option<ErrorCode>,
+    },
+    /// The producer cannot carry on (for example `TRANSACTIONAL_ID_AUTHORIZATION_FAILED`):
+    /// close it.
+    Fatal {
+        /// The broker's error code.
+        code: ErrorCode,
+    },
+    /// The operation did not finish within its timeout (Java's `TimeoutException`); call
+    /// the same method again to resume it.
+    Timeout {
+        /// The timeout, in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The call is not allowed in the transaction's state (Java's `IllegalStateException`).
+    InvalidState {
+        /// Java's name of the state (`READY`, `IN_TRANSACTION`, `ABORTABLE_ERROR`, ...).
+        state: &'static str,
+    },
+    /// The producer has no `transactional.id`.
+    NotTransactional,
+    /// The producer is closed.
+    Closed,
+    /// Another refusal of the core, in its words.
+    Other {
+        /// What the core said.
+        reason: String,
+    },
+}
+
+impl TransactionError {
+    /// Whether the producer cannot carry on (fenced or fatal): close it.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Self::Fenced { .. } | Self::Fatal { .. })
+    }
+
+    pub(crate) fn from_core(e: kafka_edge_core::TransactionError) -> Self {
+        use kafka_edge_core::TransactionError as Core;
+        match e {
+            Core::Fenced(code) => Self::Fenced { code },
+            Core::Abortable(cause) => Self::Abortable {
+                cause: cause.to_string(),
+                code: match cause {
+                    CoreProduceError::Broker { code } => Some(code),
+                    _ => None,
+                },
+            },
+            Core::Fatal(code) => Self::Fatal { code },
+            Core::InvalidState(state) => Self::InvalidState {
+                state: state.name(),
+            },
+            Core::NotTransactional => Self::NotTransactional,
+            other => Self::Other {
+                reason: other.to_string(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for TransactionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Fenced { code } => write!(
+                f,
+                "there is a newer producer with the same transactionalId which fences the \
+                 current one ({code})"
+            ),
+            Self::Abortable { cause, .. } => write!(
+                f,
+                "the transaction cannot be committed and must be aborted: {cause}"
+            ),
+            Self::Fatal { code } => write!(f, "the transactional producer failed: {code}"),
+            Self::Timeout { timeout_ms } => write!(
+                f,
+                "Timeout expired after {timeout_ms}ms while awaiting the transaction operation"
+            ),
+            Self::InvalidState { state } => {
+                write!(f, "Invalid transition attempted from state {state}")
+            }
+            Self::NotTransactional => f.write_str(
+                "Cannot use transactional methods without enabling transactions by setting \
+                 the transactional.id configuration property",
+            ),
+            Self::Closed => f.write_str("Cannot perform operation after producer has been closed"),
+            Self::Other { reason } => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for TransactionError {}

@@ -608,24 +608,14 @@ pub const JAVA_PRODUCER_PROPERTIES: &[JavaProperty] = &[
     ),
     p("ssl.truststore.password", None, Supported, "secret"),
     p("ssl.truststore.type", Some("JKS"), Supported, "PEM"),
-    p(
-        "transaction.timeout.ms",
-        Some("60000"),
-        Ignored("used only with transactional.id, which is refused"),
-        "30000",
-    ),
+    p("transaction.timeout.ms", Some("60000"), Supported, "30000"),
     p(
         "transaction.two.phase.commit.enable",
         Some("false"),
-        Refused("transactions are not built yet"),
+        Refused("two-phase commit (KIP-939) is not built"),
         "true",
     ),
-    p(
-        "transactional.id",
-        None,
-        Refused("transactions are not built yet"),
-        "my-transactions",
-    ),
+    p("transactional.id", None, Supported, "my-transactions"),
     p(
         "value.serializer",
         None,

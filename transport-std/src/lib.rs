@@ -154,13 +154,15 @@ mod waiters;
 pub use delivery::{DeliveryFuture, DeliveryResult};
 pub use error::{
     AuthenticationError, BuildError, ErrorCode, ProduceError, PropertiesError, SendError,
-    SerializationError, TlsConfigError,
+    SerializationError, TlsConfigError, TransactionError,
 };
 pub use interceptor::ProducerInterceptor;
 pub use kafka_edge_core::SecurityProtocol;
 pub use kafka_edge_core::security::AuthFailureKind;
 // Core types that appear in this crate's API, so that users never name the core crate.
-pub use kafka_edge_core::{ConfigError, Limits, ProducerConfig, murmur2, partition_for_key};
+pub use kafka_edge_core::{
+    ConfigError, ConsumedOffset, Limits, ProducerConfig, murmur2, partition_for_key,
+};
 pub use metrics::{
     Counters, DEFAULT_NUM_SAMPLES, DEFAULT_SAMPLE_WINDOW_MS, MetricKind, MetricValue, Metrics,
     TopicMetrics,

@@ -1261,3 +1261,5 @@ fn build_core(config: ProducerConfig) -> Result<CoreProducer, BuildError> {
             source,
         })
 }
+
+mod transaction;

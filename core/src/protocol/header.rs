@@ -65,24 +65,39 @@ pub enum ApiKey {
     Produce = 0,
     /// `Metadata` (3).
     Metadata = 3,
+    /// `FindCoordinator` (10).
+    FindCoordinator = 10,
     /// `SaslHandshake` (17).
     SaslHandshake = 17,
     /// `ApiVersions` (18).
     ApiVersions = 18,
     /// `InitProducerId` (22).
     InitProducerId = 22,
+    /// `AddPartitionsToTxn` (24).
+    AddPartitionsToTxn = 24,
+    /// `AddOffsetsToTxn` (25).
+    AddOffsetsToTxn = 25,
+    /// `EndTxn` (26).
+    EndTxn = 26,
+    /// `TxnOffsetCommit` (28).
+    TxnOffsetCommit = 28,
     /// `SaslAuthenticate` (36).
     SaslAuthenticate = 36,
 }
 
 impl ApiKey {
     /// Every API this crate knows.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 11] = [
         Self::Produce,
         Self::Metadata,
+        Self::FindCoordinator,
         Self::SaslHandshake,
         Self::ApiVersions,
         Self::InitProducerId,
+        Self::AddPartitionsToTxn,
+        Self::AddOffsetsToTxn,
+        Self::EndTxn,
+        Self::TxnOffsetCommit,
         Self::SaslAuthenticate,
     ];
 
@@ -96,9 +111,14 @@ impl ApiKey {
         Some(match code {
             0 => Self::Produce,
             3 => Self::Metadata,
+            10 => Self::FindCoordinator,
             17 => Self::SaslHandshake,
             18 => Self::ApiVersions,
             22 => Self::InitProducerId,
+            24 => Self::AddPartitionsToTxn,
+            25 => Self::AddOffsetsToTxn,
+            26 => Self::EndTxn,
+            28 => Self::TxnOffsetCommit,
             36 => Self::SaslAuthenticate,
             _ => return None,
         })
@@ -109,9 +129,14 @@ impl ApiKey {
         match self {
             Self::Produce => "Produce",
             Self::Metadata => "Metadata",
+            Self::FindCoordinator => "FindCoordinator",
             Self::SaslHandshake => "SaslHandshake",
             Self::ApiVersions => "ApiVersions",
             Self::InitProducerId => "InitProducerId",
+            Self::AddPartitionsToTxn => "AddPartitionsToTxn",
+            Self::AddOffsetsToTxn => "AddOffsetsToTxn",
+            Self::EndTxn => "EndTxn",
+            Self::TxnOffsetCommit => "TxnOffsetCommit",
             Self::SaslAuthenticate => "SaslAuthenticate",
         }
     }
@@ -119,10 +144,15 @@ impl ApiKey {
     /// The versions this crate can encode and decode.
     ///
     /// The SASL messages themselves live in the transports; their ranges here are Kafka's.
+    /// The transactional APIs stop before transaction version 2 (KIP-890: EndTxn v5,
+    /// TxnOffsetCommit v5, AddPartitionsToTxn v4+ which only brokers send).
     pub const fn supported_versions(self) -> RangeInclusive<i16> {
         match self {
             Self::Produce => 3..=13,
             Self::Metadata => 1..=13,
+            Self::FindCoordinator => 0..=6,
+            Self::AddPartitionsToTxn => 0..=3,
+            Self::AddOffsetsToTxn | Self::EndTxn | Self::TxnOffsetCommit => 0..=4,
             Self::SaslHandshake => 0..=1,
             Self::ApiVersions => 0..=4,
             Self::InitProducerId => 0..=5,
@@ -143,6 +173,11 @@ impl ApiKey {
             Self::Produce | Self::Metadata => 9,
             Self::ApiVersions => 3,
             Self::InitProducerId | Self::SaslAuthenticate => 2,
+            Self::FindCoordinator
+            | Self::AddPartitionsToTxn
+            | Self::AddOffsetsToTxn
+            | Self::EndTxn
+            | Self::TxnOffsetCommit => 3,
             Self::SaslHandshake => i16::MAX,
         }
     }

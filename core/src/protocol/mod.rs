@@ -26,9 +26,13 @@
 //!
 //! Both promises are exercised by property tests and by the fuzz targets in `fuzz/`.
 
+mod add_offsets_to_txn;
+mod add_partitions_to_txn;
 mod api_versions;
 mod codec;
+mod end_txn;
 mod error;
+mod find_coordinator;
 mod frame;
 mod header;
 mod init_producer_id;
@@ -36,14 +40,24 @@ mod metadata;
 mod produce;
 mod sasl_authenticate;
 mod sasl_handshake;
+mod txn_offset_commit;
 mod varint;
 
+pub use add_offsets_to_txn::{AddOffsetsToTxnRequest, AddOffsetsToTxnResponse};
+pub use add_partitions_to_txn::{
+    AddPartitionsToTxnPartitionResult, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
+    AddPartitionsToTxnTopic, AddPartitionsToTxnTopicResult,
+};
 pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
 pub use codec::{
     Array, ArrayIter, DecodeError, EncodeError, Message, Reader, TaggedField, TaggedFields, Uuid,
     Writer, empty_tagged_fields_len, len_prefix_len, nullable_bytes_len, nullable_string_len,
 };
+pub use end_txn::{EndTxnRequest, EndTxnResponse};
 pub use error::{ErrorClass, ErrorCode};
+pub use find_coordinator::{
+    Coordinator, CoordinatorKey, FindCoordinatorRequest, FindCoordinatorResponse,
+};
 pub use frame::{Feed, FrameDecoder, FrameError, frame_size_prefix, write_frame_size};
 pub use header::{ApiKey, RequestHeader, ResponseHeader};
 pub use init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
@@ -58,6 +72,10 @@ pub use produce::{
 };
 pub use sasl_authenticate::{SaslAuthenticateRequest, SaslAuthenticateResponse};
 pub use sasl_handshake::{MechanismName, SaslHandshakeRequest, SaslHandshakeResponse};
+pub use txn_offset_commit::{
+    TxnOffsetCommitRequest, TxnOffsetCommitRequestPartition, TxnOffsetCommitRequestTopic,
+    TxnOffsetCommitResponse, TxnOffsetCommitResponsePartition, TxnOffsetCommitResponseTopic,
+};
 pub(crate) use varint::{put_uvarint_exact, unsigned_varlong_len, zigzag32, zigzag64};
 pub use varint::{unsigned_varint_len, varint_len, varlong_len};
 

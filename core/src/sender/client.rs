@@ -427,6 +427,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 RequestKind::Produce => {
                     self.produce_request_failed(now_ms, k, r.correlation_id, Cause::Network)
                 }
+                RequestKind::FindCoordinator
+                | RequestKind::TxnInitProducerId
+                | RequestKind::AddPartitionsToTxn
+                | RequestKind::EndTxn
+                | RequestKind::AddOffsetsToTxn
+                | RequestKind::FindGroupCoordinator
+                | RequestKind::TxnOffsetCommit => self.transaction_request_failed(now_ms, r.kind),
             }
         }
     }
@@ -711,6 +718,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             RequestKind::InitProducerId => {
                 self.handle_init_producer_id(now_ms, request.version, body)
             }
+            RequestKind::FindCoordinator
+            | RequestKind::TxnInitProducerId
+            | RequestKind::AddPartitionsToTxn
+            | RequestKind::EndTxn
+            | RequestKind::AddOffsetsToTxn
+            | RequestKind::FindGroupCoordinator
+            | RequestKind::TxnOffsetCommit => {
+                self.handle_transaction_response(now_ms, request.kind, request.version, body)
+            }
             RequestKind::Produce => {
                 self.count_latency(now_ms, request.sent_ms);
                 self.handle_produce(now_ms, k, request.correlation_id, request.version, body)
@@ -785,6 +801,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     metadata,
                     init_producer_id,
                     sasl_authenticate,
+                    find_coordinator: resp.negotiate(ApiKey::FindCoordinator).filter(|&v| v >= 1),
+                    add_partitions_to_txn: resp.negotiate(ApiKey::AddPartitionsToTxn),
+                    end_txn: resp.negotiate(ApiKey::EndTxn),
+                    add_offsets_to_txn: resp.negotiate(ApiKey::AddOffsetsToTxn),
+                    txn_offset_commit: resp.negotiate(ApiKey::TxnOffsetCommit),
                 });
                 if sasl {
                     c.state = ConnState::Authenticating;

@@ -119,6 +119,12 @@ pub(super) struct Versions {
     pub(super) init_producer_id: Option<i16>,
     /// `None` when the broker has no SaslAuthenticate (or SaslHandshake v1).
     pub(super) sasl_authenticate: Option<i16>,
+    /// The transactional APIs (`None`: no common version; FindCoordinator needs v1+).
+    pub(super) find_coordinator: Option<i16>,
+    pub(super) add_partitions_to_txn: Option<i16>,
+    pub(super) end_txn: Option<i16>,
+    pub(super) add_offsets_to_txn: Option<i16>,
+    pub(super) txn_offset_commit: Option<i16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +133,15 @@ pub(super) enum RequestKind {
     Metadata,
     InitProducerId,
     Produce,
+    FindCoordinator,
+    /// InitProducerId of a transactional producer, to its coordinator.
+    TxnInitProducerId,
+    AddPartitionsToTxn,
+    EndTxn,
+    AddOffsetsToTxn,
+    /// FindCoordinator for a consumer group (`send_offsets_to_transaction`).
+    FindGroupCoordinator,
+    TxnOffsetCommit,
     #[cfg(feature = "sasl")]
     SaslHandshake,
     #[cfg(feature = "sasl")]
@@ -138,8 +153,13 @@ impl RequestKind {
         match self {
             Self::ApiVersions => ApiKey::ApiVersions,
             Self::Metadata => ApiKey::Metadata,
-            Self::InitProducerId => ApiKey::InitProducerId,
+            Self::InitProducerId | Self::TxnInitProducerId => ApiKey::InitProducerId,
             Self::Produce => ApiKey::Produce,
+            Self::FindCoordinator | Self::FindGroupCoordinator => ApiKey::FindCoordinator,
+            Self::AddOffsetsToTxn => ApiKey::AddOffsetsToTxn,
+            Self::TxnOffsetCommit => ApiKey::TxnOffsetCommit,
+            Self::AddPartitionsToTxn => ApiKey::AddPartitionsToTxn,
+            Self::EndTxn => ApiKey::EndTxn,
             #[cfg(feature = "sasl")]
             Self::SaslHandshake => ApiKey::SaslHandshake,
             #[cfg(feature = "sasl")]

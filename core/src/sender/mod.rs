@@ -35,6 +35,7 @@ mod metrics;
 mod output;
 mod produce;
 mod response;
+mod transaction;
 
 use core::fmt;
 
@@ -57,6 +58,8 @@ use crate::topic::{TopicId, TopicPartition};
 pub use self::connection::{Broker, ConnBuffers, ConnId, Connection, Piece};
 pub use self::idempotence::SeqEntry;
 pub use self::output::{Event, ProduceError, ProducerMetrics, Transmit};
+use self::transaction::Transactions;
+pub use self::transaction::{ConsumedOffset, TransactionError, TransactionState, TxnPartition};
 
 /// Where a batch is as far as the sender is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +148,8 @@ pub(crate) struct Sender<S, St: Storage, C> {
     /// The InitProducerId in flight bumps the epoch (a failure goes back to `BumpNeeded`).
     pid_bumping: bool,
     sequences: St::Sequences,
+    /// The transaction manager (transactional producers).
+    txn: Transactions<St::TxnPartitions, St::TxnOffsets>,
     extras: St::Extras,
     /// Batches with an outcome to report, linked through `BatchExtra::next_outcome`.
     outcomes_head: Option<u32>,
@@ -233,6 +238,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             pid_last_attempt_ms: 0,
             pid_bumping: false,
             sequences: St::Sequences::with_limit(limits.partitions),
+            txn: Transactions::new(limits.partitions, limits.request_bytes),
             extras: St::Extras::with_limit(limits.batches),
             outcomes_head: None,
             outcomes_tail: None,
@@ -560,11 +566,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         self.maybe_send_metadata(now_ms, io);
-        if self.idempotent {
+        if self.config.is_transactional() {
+            self.drive_transaction(now_ms, io);
+        } else if self.idempotent {
             self.maybe_init_producer_id(now_ms, io);
         }
         let ready_check = match self.pid_state {
             _ if !self.idempotent => self.send_produce(now_ms, io),
+            PidState::Ready if self.config.is_transactional() => {
+                self.send_produce_in_transaction(now_ms, io)
+            }
             PidState::Ready => self.send_produce(now_ms, io),
             PidState::BumpNeeded => self.send_unresolved(now_ms, io),
             PidState::None | PidState::Requesting => Default::default(),
@@ -625,6 +636,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             if due > now_ms {
                 at(due);
             }
+        }
+        if let Some(wake) = self.transaction_wakeup(now_ms) {
+            at(wake);
         }
         self.next_timeout = t;
     }

@@ -36,6 +36,9 @@ pub enum ProduceError {
     /// Authentication with the brokers failed (SASL or TLS); the details are in
     /// [`Producer::authentication_failure`](crate::Producer::authentication_failure).
     Authentication(crate::security::AuthFailureKind),
+    /// The transaction was aborted before the batch was sent (Java's
+    /// `TransactionAbortedException`).
+    TransactionAborted,
 }
 
 impl fmt::Display for ProduceError {
@@ -49,6 +52,7 @@ impl fmt::Display for ProduceError {
             Self::Closed => f.write_str("producer closed forcefully before delivery"),
             Self::Fatal(code) => write!(f, "the producer is in a fatal state: {code}"),
             Self::Authentication(kind) => write!(f, "{kind}"),
+            Self::TransactionAborted => f.write_str("Failing batch since transaction was aborted"),
         }
     }
 }

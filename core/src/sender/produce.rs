@@ -75,6 +75,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         let (pid, epoch, idempotent) = (self.producer_id, self.producer_epoch, self.idempotent);
+        let transactional = self.config.is_transactional();
         let n = {
             let Self {
                 acc,
@@ -90,7 +91,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 |tp| metadata.leader(tp),
                 |b| {
                     if idempotent {
-                        stamp(sequences, b, pid, epoch)
+                        let mut meta = stamp(sequences, b, pid, epoch);
+                        meta.is_transactional = transactional;
+                        meta
                     } else {
                         BatchMeta::NON_IDEMPOTENT
                     }
@@ -120,6 +123,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     correlation_id,
                 };
             }
+        }
+        if self.config.is_transactional() {
+            // Transaction version 1 (AddPartitionsToTxn): Java stops at v11 without TV2.
+            version = version.min(11);
         }
         // v13 names topics by id: fall back to v12 when an id is unknown.
         let ids = io.get(k).map(|b| &b.pieces[..]).unwrap_or_default();
@@ -223,7 +230,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if i != n {
             return false;
         }
-        size = size.saturating_add(enc.begin_len(None, topic_count));
+        let transactional_id = self
+            .config
+            .is_transactional()
+            .then_some(self.config.transactional_id.as_str());
+        size = size.saturating_add(enc.begin_len(transactional_id, topic_count));
         if size > i32::MAX as usize {
             return false;
         }
@@ -266,7 +277,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         let acks = self.config.acks.wire();
         let mut ok = size_prefix(size).is_ok_and(|p| w.write_raw(&p).is_ok())
             && header.encode(&mut w).is_ok()
-            && enc.begin(&mut w, None, acks, timeout, topic_count).is_ok();
+            && enc
+                .begin(&mut w, transactional_id, acks, timeout, topic_count)
+                .is_ok();
         let mut i = 0;
         while ok && let Some((tp, _, _)) = batch_at(pieces, i) {
             let name = self.metadata.topic_name(tp.topic).unwrap_or("");

@@ -484,7 +484,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     /// Decides batch `id`'s outcome: queued for `poll_event`, or with idempotence held
     /// until the earlier batches of its partition have theirs (see
     /// [`outcome_must_wait`](Self::outcome_must_wait)).
-    fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
+    pub(super) fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
         self.acc.answered(id);
         let Some(e) = self.extra_mut(id) else { return };
         if matches!(
@@ -494,6 +494,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         e.outcome = result;
+        if let Err(error) = result {
+            self.transaction_batch_failed(error);
+        }
         if self.idempotent
             && self.outcome_must_wait(id)
             && let Some(e) = self.extra_mut(id)

@@ -32,6 +32,10 @@
 //! failure), taken in the callback; `--log debug` puts the producer's log on stderr, each
 //! line stamped with the same clock.
 //!
+//! Transactions: `--transactional-id ID` (Java's option) sends every record inside a
+//! transaction, committed every `--transaction-duration-ms` (Java's option, default 3000 ms
+//! there) or every `--records-per-transaction K` records, and at the end.
+//!
 //! For `scripts/compare --matrix`: Java's `--key-distribution range --record-key-range N`
 //! (record `i` keyed `i % N` in decimal, the keys Java's tool writes).
 
@@ -87,6 +91,15 @@ struct Args {
     /// Java's `--record-key-range`: the number of distinct keys of `--key-distribution range`.
     #[arg(long = "record-key-range", value_parser = clap::value_parser!(u64).range(1..))]
     record_key_range: Option<u64>,
+    /// Java's `--transactional-id`: produce in transactions with this `transactional.id`.
+    #[arg(long = "transactional-id")]
+    transactional_id: Option<String>,
+    /// Java's `--transaction-duration-ms`: commit a transaction after this long.
+    #[arg(long = "transaction-duration-ms")]
+    transaction_duration_ms: Option<u64>,
+    /// Commit a transaction every this many records (with `--transactional-id`).
+    #[arg(long = "records-per-transaction")]
+    records_per_transaction: Option<u64>,
     /// Write `UNIX_MICROS PARTITION OFFSET` per acknowledged record to this file.
     #[arg(long = "ack-log")]
     ack_log: Option<std::path::PathBuf>,
@@ -155,7 +168,20 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
     for (k, v) in args.producer_props.iter().chain(&args.command_property) {
         builder = builder.set(k, v);
     }
+    if let Some(id) = &args.transactional_id {
+        builder = builder.set("transactional.id", id);
+    }
     let producer = builder.build()?;
+    let transactional = args.transactional_id.is_some();
+    // Java's default transaction duration when neither cadence is given.
+    let txn_duration = Duration::from_millis(args.transaction_duration_ms.unwrap_or(
+        if args.records_per_transaction.is_some() {
+            u64::MAX
+        } else {
+            3_000
+        },
+    ));
+    let txn_records = args.records_per_transaction.unwrap_or(u64::MAX).max(1);
 
     let records = args.num_records;
     let size = args.record_size;
@@ -188,7 +214,17 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
         None => args.keyed.then_some(i),
     };
     let start = Instant::now();
+    let mut txn_start = start;
+    if transactional {
+        producer.init_transactions(producer.max_block())?;
+        producer.begin_transaction()?;
+    }
     for i in 0..records {
+        if transactional && i > 0 && (i % txn_records == 0 || txn_start.elapsed() >= txn_duration) {
+            producer.commit_transaction(producer.max_block())?;
+            producer.begin_transaction()?;
+            txn_start = Instant::now();
+        }
         let sent_at = Instant::now();
         let mut record = ProducerRecord::new(topic).value(payload.next_value());
         if let Some(k) = key_of(i) {
@@ -231,6 +267,9 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
                 std::thread::sleep(due - elapsed);
             }
         }
+    }
+    if transactional {
+        producer.commit_transaction(producer.max_block())?;
     }
     producer.flush();
     let elapsed = start.elapsed();

@@ -46,6 +46,15 @@ import org.apache.kafka.common.utils.Utils;
  *                  [--rate R] [--ack-log F]         R records a second (not waiting for acks); F gets one line per
  *                                                      outcome, "UNIX_MICROS PARTITION OFFSET" (-1 and the error
  *                                                      on failure), written in the callback (scripts/failover)
+ * txn --bootstrap B --topic T --steps commit:N,abort:M,... [-X k=v ...]
+ *                  (no stdin)                       -> one JSON summary line: KafkaProducer with transactional.id
+ *                                                      (default "oracle-T"): initTransactions, then per step a
+ *                                                      transaction of N records (key "k{i}", value "{step}-{i}"
+ *                                                      with step "commit-a", "abort-b", ... by position), flushed,
+ *                                                      then committed or aborted; {"committed":..,"aborted":..}
+ * txn --bootstrap B --topic T --perf N --per-txn K --record-size S [-X k=v ...]
+ *                                                   -> {"records":N,"ms":..,"records_per_sec":..}: N records of S
+ *                                                      bytes in transactions of K records, each committed
  * perf ARGS...     ProducerPerformance (kafka-producer-perf-test) with its own arguments
  * client-quota B CLIENT_ID RATE (no stdin)         -> "ok": producer_byte_rate RATE (bytes/s) for that
  *                                                      client.id set through Java's Admin (RATE "-" removes it)
@@ -92,6 +101,7 @@ public final class Oracle {
         }
         produce(args, in, out);
       }
+      case "txn" -> System.exit(txn(args, out));
       case "perf" -> {
         String[] rest = new String[args.length - 1];
         System.arraycopy(args, 1, rest, 0, rest.length);
@@ -287,6 +297,91 @@ public final class Oracle {
    * record was acknowledged, else 1. Defaults (each can be overridden by -X): max.block.ms=15000,
    * delivery.timeout.ms=30000, request.timeout.ms=10000, so that a refused login fails in seconds.
    */
+  /** The {@code txn} sub-command: Java's transactional producer through a scripted scenario. */
+  static int txn(String[] args, PrintStream out) throws Exception {
+    Properties p = new Properties();
+    String topic = null;
+    String steps = null;
+    int perf = -1;
+    int perTxn = 1000;
+    int recordSize = 100;
+    for (int i = 1; i < args.length; i++) {
+      String a = args[i];
+      if (i + 1 >= args.length) throw new IllegalArgumentException("txn: " + a + " needs a value");
+      String v = args[++i];
+      switch (a) {
+        case "--bootstrap" -> p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, v);
+        case "--topic" -> topic = v;
+        case "--steps" -> steps = v;
+        case "--perf" -> perf = Integer.parseInt(v);
+        case "--per-txn" -> perTxn = Integer.parseInt(v);
+        case "--record-size" -> recordSize = Integer.parseInt(v);
+        case "-X" -> {
+          int eq = v.indexOf('=');
+          if (eq < 1) throw new IllegalArgumentException("txn: -X takes key=value, got " + v);
+          p.put(v.substring(0, eq), v.substring(eq + 1));
+        }
+        default -> throw new IllegalArgumentException("txn: unknown option " + a);
+      }
+    }
+    if (topic == null || (steps == null && perf < 0)) {
+      throw new IllegalArgumentException("txn: --bootstrap, --topic and --steps or --perf are required");
+    }
+    p.putIfAbsent(ProducerConfig.TRANSACTIONAL_ID_CONFIG, "oracle-" + topic);
+    ObjectNode res = JSON.createObjectNode();
+    try (KafkaProducer<byte[], byte[]> producer =
+        new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+      producer.initTransactions();
+      if (perf >= 0) {
+        byte[] value = new byte[recordSize];
+        java.util.Arrays.fill(value, (byte) 'x');
+        long t0 = System.nanoTime();
+        int sent = 0;
+        while (sent < perf) {
+          producer.beginTransaction();
+          int n = Math.min(perTxn, perf - sent);
+          for (int i = 0; i < n; i++) {
+            producer.send(new ProducerRecord<>(topic, value));
+          }
+          producer.commitTransaction();
+          sent += n;
+        }
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        res.put("records", perf);
+        res.put("ms", ms);
+        res.put("records_per_sec", ms == 0 ? 0 : perf * 1000L / ms);
+      } else {
+        int committed = 0;
+        int aborted = 0;
+        String[] list = steps.split(",");
+        for (int s = 0; s < list.length; s++) {
+          String[] kv = list[s].split(":");
+          boolean commit = kv[0].equals("commit");
+          int n = Integer.parseInt(kv[1]);
+          String tag = kv[0] + "-" + (char) ('a' + s);
+          producer.beginTransaction();
+          for (int i = 0; i < n; i++) {
+            producer.send(new ProducerRecord<>(topic, ("k" + i).getBytes(StandardCharsets.UTF_8),
+                (tag + "-" + i).getBytes(StandardCharsets.UTF_8)));
+          }
+          producer.flush();
+          if (commit) {
+            producer.commitTransaction();
+            committed += n;
+          } else {
+            producer.abortTransaction();
+            aborted += n;
+          }
+        }
+        res.put("committed", committed);
+        res.put("aborted", aborted);
+      }
+    }
+    out.println(JSON.writeValueAsString(res));
+    out.flush();
+    return 0;
+  }
+
   static int produceCount(String[] args, PrintStream out) throws Exception {
     Properties p = new Properties();
     p.put(ProducerConfig.MAX_BLOCK_MS_CONFIG, "15000");

@@ -1,0 +1,442 @@
+//! Transactions against the scripted broker: the coordinator is found and asked for the
+//! producer id, a partition is added to the transaction before its first Produce, commit
+//! and abort end with EndTxn, coordinator errors are retried, and an abortable error
+//! refuses commit but allows abort.
+
+use super::*;
+use kafka_edge_core::{ConsumedOffset, TransactionError, TransactionState};
+
+const TXN_ID: &str = "txn-1";
+
+impl Harness {
+    /// ApiVersions with the transactional APIs too.
+    fn api_versions_txn(&mut self, conn: u16) {
+        let req = self.expect(conn, kp::ApiKey::ApiVersions);
+        let mut resp = kp::ApiVersionsResponse::default();
+        for (k, min, max) in [
+            (0, 3, 11),
+            (3, 0, 12),
+            (10, 0, 6),
+            (18, 0, 3),
+            (22, 0, 5),
+            (24, 0, 5),
+            (25, 0, 4),
+            (26, 0, 5),
+            (28, 0, 5),
+        ] {
+            let mut v = kp::api_versions_response::ApiVersion::default();
+            v.api_key = k;
+            v.min_version = min;
+            v.max_version = max;
+            resp.api_keys.push(v);
+        }
+        self.respond(conn, &req, &resp);
+    }
+
+    /// Answers the FindCoordinator on `conn` with broker `node`.
+    fn find_coordinator(&mut self, conn: u16, node: i32, error: i16) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::FindCoordinator);
+        let r: kp::FindCoordinatorRequest = req.decode();
+        assert_eq!(r.key_type, 1, "transaction key type");
+        assert_eq!(req.version, 6);
+        assert_eq!(r.coordinator_keys[0].as_str(), TXN_ID);
+        let mut c = kp::find_coordinator_response::Coordinator::default();
+        c.key = s(TXN_ID);
+        c.node_id = kp::BrokerId(node);
+        c.host = s(&format!("broker-{node}"));
+        c.port = 9092;
+        c.error_code = error;
+        let mut resp = kp::FindCoordinatorResponse::default();
+        resp.coordinators.push(c);
+        self.respond(conn, &req, &resp);
+    }
+
+    fn txn_init_producer_id(&mut self, conn: u16, error: i16, id: i64, epoch: i16) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::InitProducerId);
+        let r: kp::InitProducerIdRequest = req.decode();
+        assert_eq!(
+            r.transactional_id.as_ref().map(|t| t.0.as_str()),
+            Some(TXN_ID)
+        );
+        assert_eq!(r.transaction_timeout_ms, 60_000);
+        let mut resp = kp::InitProducerIdResponse::default();
+        resp.error_code = error;
+        resp.producer_id = kp::ProducerId(id);
+        resp.producer_epoch = epoch;
+        self.respond(conn, &req, &resp);
+    }
+
+    /// Bootstraps, then `init_transactions` with broker 2 as coordinator, through one
+    /// NOT_COORDINATOR; returns (boot, coordinator connection).
+    fn init_transactions(&mut self) -> (u16, u16) {
+        let boot = self.conn_to("boot");
+        self.connect_pending();
+        self.api_versions_txn(boot);
+        self.metadata(boot, &[]);
+        assert!(self.request(boot).is_none(), "no producer id before init");
+        assert_eq!(
+            self.send("orders", Some(0), b"early"),
+            Err(SendError::Transaction(TransactionError::InvalidState(
+                TransactionState::Uninitialized
+            )))
+        );
+        self.p.init_transactions(self.now).unwrap();
+        self.pump();
+        assert_eq!(self.p.transaction_state(), TransactionState::Initializing);
+        self.find_coordinator(boot, 2, 0);
+        let b2 = self.conn_to("broker-2");
+        self.connect_pending();
+        self.api_versions_txn(b2);
+        // The coordinator moved: look it up again, then ask again.
+        self.txn_init_producer_id(b2, 16, -1, -1);
+        assert_eq!(self.p.poll_transaction(), None);
+        self.find_coordinator(boot, 2, 0);
+        self.txn_init_producer_id(b2, 0, 7, 3);
+        assert_eq!(self.p.poll_transaction(), Some(Ok(())));
+        assert_eq!(self.p.transaction_state(), TransactionState::Ready);
+        assert_eq!(self.p.producer_id_and_epoch(), Some((7, 3)));
+        (boot, b2)
+    }
+
+    /// The AddPartitionsToTxn on `conn`: answers every partition with `error`, returns the
+    /// partitions asked for.
+    fn add_partitions(&mut self, conn: u16, error: i16) -> Vec<(String, i32)> {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::AddPartitionsToTxn);
+        assert_eq!(req.version, 3);
+        let r: kp::AddPartitionsToTxnRequest = req.decode();
+        assert_eq!(r.v3_and_below_transactional_id.0.as_str(), TXN_ID);
+        assert_eq!(
+            (r.v3_and_below_producer_id.0, r.v3_and_below_producer_epoch),
+            (7, 3)
+        );
+        let mut asked = Vec::new();
+        let mut resp = kp::AddPartitionsToTxnResponse::default();
+        for t in &r.v3_and_below_topics {
+            let mut tr =
+                kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+            tr.name = t.name.clone();
+            for &p in &t.partitions {
+                asked.push((t.name.0.to_string(), p));
+                let mut pr =
+                    kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default(
+                    );
+                pr.partition_index = p;
+                pr.partition_error_code = error;
+                tr.results_by_partition.push(pr);
+            }
+            resp.results_by_topic_v3_and_below.push(tr);
+        }
+        self.respond(conn, &req, &resp);
+        asked
+    }
+
+    fn end_txn(&mut self, conn: u16, commit: bool, error: i16) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::EndTxn);
+        assert_eq!(req.version, 4, "transaction version 1");
+        let r: kp::EndTxnRequest = req.decode();
+        assert_eq!(r.committed, commit);
+        assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+        let mut resp = kp::EndTxnResponse::default();
+        resp.error_code = error;
+        self.respond(conn, &req, &resp);
+    }
+
+    /// Sends to `orders` (fetching its metadata first if needed).
+    fn send_in_txn(&mut self, boot: u16, partition: i32, value: &[u8]) -> Ticket {
+        match self.send("orders", Some(partition), value) {
+            Ok(t) => t,
+            Err(SendError::MetadataNotReady) => {
+                self.metadata(boot, &[("orders", &[1, 1])]);
+                self.send("orders", Some(partition), value).unwrap()
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
+
+fn txn_harness() -> Harness {
+    Harness::new(&[("linger.ms", "0"), ("transactional.id", TXN_ID)])
+}
+
+#[test]
+fn partition_is_added_before_its_first_produce_then_commit_ends_with_end_txn() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    assert_eq!(h.p.transaction_state(), TransactionState::InTransaction);
+    let t = h.send_in_txn(boot, 0, b"in-txn");
+    // Nothing goes to the leader before the partition is in the transaction.
+    assert!(
+        !h.net.conns.values().any(|c| c.host == "broker-1"),
+        "no produce connection yet"
+    );
+    assert_eq!(h.add_partitions(b2, 0), [("orders".to_string(), 0)]);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert!(req.version <= 11);
+    let (r, batches) = produce_batches(&req);
+    assert_eq!(
+        r.transactional_id.as_ref().map(|t| t.0.as_str()),
+        Some(TXN_ID)
+    );
+    assert_eq!(batches.len(), 1);
+    assert!(batches[0].2[0].transactional, "the batch is transactional");
+    assert_eq!(batches[0].2[0].producer_id, 7);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 40)]);
+    assert!(
+        delivered(&h)
+            .iter()
+            .any(|(_, r, o)| r.contains(t) && *o == 40)
+    );
+    // A second record to the same partition needs no new AddPartitionsToTxn.
+    h.send_in_txn(boot, 0, b"more");
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert!(h.request(b2).is_none());
+    h.produce_response(b1, &req, &[("orders", 0, 0, 41)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    assert_eq!(
+        h.p.transaction_state(),
+        TransactionState::CommittingTransaction
+    );
+    // CONCURRENT_TRANSACTIONS is retried after a backoff.
+    h.end_txn(b2, true, 51);
+    assert_eq!(h.p.poll_transaction(), None);
+    h.end_txn(b2, true, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    // The next transaction adds its partitions again.
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 1, b"next");
+    assert_eq!(h.add_partitions(b2, 0), [("orders".to_string(), 1)]);
+}
+
+#[test]
+fn abortable_error_refuses_commit_allows_abort_and_the_producer_goes_on() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let t = h.send_in_txn(boot, 0, b"bad");
+    h.add_partitions(b2, 0);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    // INVALID_RECORD: the batch fails, the transaction cannot commit.
+    h.produce_response(b1, &req, &[("orders", 0, 87, -1)]);
+    assert!(failed(&h).iter().any(|(r, _)| r.contains(t)));
+    assert_eq!(h.p.transaction_state(), TransactionState::AbortableError);
+    let err = h.p.commit_transaction(h.now).unwrap_err();
+    assert!(matches!(err, TransactionError::Abortable(_)), "{err:?}");
+    assert!(matches!(
+        h.send("orders", Some(0), b"refused"),
+        Err(SendError::Transaction(TransactionError::Abortable(_)))
+    ));
+    h.p.abort_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, false, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"good");
+    h.add_partitions(b2, 0);
+}
+
+#[test]
+fn abort_fails_batches_not_sent_yet() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let t = h.send_in_txn(boot, 0, b"never-sent");
+    // The AddPartitionsToTxn is in flight; abort before it is answered.
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
+    h.p.abort_transaction(h.now).unwrap();
+    h.pump();
+    assert!(
+        failed(&h)
+            .iter()
+            .any(|(r, e)| r.contains(t) && *e == ProduceError::TransactionAborted),
+        "{:?}",
+        h.net.events
+    );
+    // The partition was added after all: EndTxn(abort) follows its answer.
+    let mut resp = kp::AddPartitionsToTxnResponse::default();
+    let mut tr = kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+    tr.name = kp::TopicName(s("orders"));
+    let mut pr = kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+    pr.partition_index = 0;
+    tr.results_by_partition.push(pr);
+    resp.results_by_topic_v3_and_below.push(tr);
+    h.respond(b2, &req, &resp);
+    h.end_txn(b2, false, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert!(!h.net.conns.values().any(|c| c.host == "broker-1"));
+}
+
+#[test]
+fn fenced_end_txn_is_fatal() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"x");
+    h.add_partitions(b2, 0);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 1)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 90); // PRODUCER_FENCED
+    let fenced = TransactionError::Fenced(kafka_edge_core::protocol::ErrorCode::PRODUCER_FENCED);
+    assert_eq!(h.p.poll_transaction(), Some(Err(fenced)));
+    assert_eq!(h.p.transaction_state(), TransactionState::FatalError);
+    assert_eq!(h.p.begin_transaction(), Err(fenced));
+    assert_eq!(
+        h.send("orders", Some(0), b"y"),
+        Err(SendError::Transaction(fenced))
+    );
+}
+
+#[test]
+fn transactional_id_requires_idempotence() {
+    let mut c = ProducerConfig::new("boot:9092").unwrap();
+    c.set("transactional.id", "t").unwrap();
+    c.set("enable.idempotence", "false").unwrap();
+    assert!(c.validate().is_err());
+    let mut c = ProducerConfig::new("boot:9092").unwrap();
+    c.set("transactional.id", "t").unwrap();
+    c.set("acks", "1").unwrap();
+    assert!(c.validate().is_err());
+}
+
+#[test]
+fn send_offsets_adds_the_group_then_commits_its_offsets_to_the_group_coordinator() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let offsets = [
+        ConsumedOffset {
+            topic: "in",
+            partition: 0,
+            offset: 42,
+        },
+        ConsumedOffset {
+            topic: "in",
+            partition: 1,
+            offset: 7,
+        },
+    ];
+    h.p.send_offsets_to_transaction(h.now, &offsets, "grp")
+        .unwrap();
+    h.pump();
+    // AddOffsetsToTxn to the transaction coordinator first.
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddOffsetsToTxn);
+    let r: kp::AddOffsetsToTxnRequest = req.decode();
+    assert_eq!(r.group_id.0.as_str(), "grp");
+    h.respond(b2, &req, &kp::AddOffsetsToTxnResponse::default());
+    // Then the group's coordinator (key type 0) and TxnOffsetCommit to it.
+    h.wait_request(boot, 5);
+    let req = h.expect(boot, kp::ApiKey::FindCoordinator);
+    let r: kp::FindCoordinatorRequest = req.decode();
+    assert_eq!((r.key_type, r.coordinator_keys[0].as_str()), (0, "grp"));
+    let mut co = kp::find_coordinator_response::Coordinator::default();
+    co.key = s("grp");
+    co.node_id = kp::BrokerId(1);
+    co.host = s("broker-1");
+    co.port = 9092;
+    let mut resp = kp::FindCoordinatorResponse::default();
+    resp.coordinators.push(co);
+    h.respond(boot, &req, &resp);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 5);
+    let req = h.expect(b1, kp::ApiKey::TxnOffsetCommit);
+    assert_eq!(req.version, 4);
+    let r: kp::TxnOffsetCommitRequest = req.decode();
+    assert_eq!(r.group_id.0.as_str(), "grp");
+    assert_eq!(r.generation_id, -1);
+    assert_eq!(r.topics.len(), 1, "one topic entry for both partitions");
+    let parts: Vec<(i32, i64)> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| (p.partition_index, p.committed_offset))
+        .collect();
+    assert_eq!(parts, [(0, 42), (1, 7)]);
+    assert_eq!(h.p.poll_transaction(), None);
+    let mut resp = kp::TxnOffsetCommitResponse::default();
+    let mut t = kp::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+    t.name = kp::TopicName(s("in"));
+    for p in [0, 1] {
+        let mut pr = kp::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+        pr.partition_index = p;
+        t.partitions.push(pr);
+    }
+    resp.topics.push(t);
+    h.respond(b1, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    // Only offsets in the transaction: the commit still ends it with EndTxn.
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+}
+
+#[test]
+fn invalid_producer_epoch_on_produce_is_abortable_and_the_abort_bumps_the_epoch() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    let t = h.send_in_txn(boot, 0, b"x");
+    h.add_partitions(b2, 0);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_txn(b1);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    // KIP-588: INVALID_PRODUCER_EPOCH on Produce makes the transaction abortable.
+    h.produce_response(b1, &req, &[("orders", 0, 47, -1)]);
+    assert_eq!(h.p.transaction_state(), TransactionState::AbortableError);
+    assert!(
+        failed(&h)
+            .iter()
+            .any(|(r, e)| r.contains(t) && *e == ProduceError::TransactionAborted),
+        "{:?}",
+        h.net.events
+    );
+    assert!(h.p.commit_transaction(h.now).is_err());
+    // The abort bumps the epoch with InitProducerId (which aborts the transaction on the
+    // coordinator) instead of EndTxn.
+    h.p.abort_transaction(h.now).unwrap();
+    h.pump();
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::InitProducerId);
+    let r: kp::InitProducerIdRequest = req.decode();
+    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+    let mut resp = kp::InitProducerIdResponse::default();
+    resp.producer_id = kp::ProducerId(7);
+    resp.producer_epoch = 4;
+    h.respond(b2, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    assert_eq!(h.p.producer_id_and_epoch(), Some((7, 4)));
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"y");
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
+    let r: kp::AddPartitionsToTxnRequest = req.decode();
+    assert_eq!(r.v3_and_below_producer_epoch, 4, "the new epoch");
+}
