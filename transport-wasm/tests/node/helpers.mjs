@@ -95,7 +95,10 @@ export function storedBatches(topic, p) {
   const logDir = path.join(path.dirname(env.NODE1_LOG), 'data', `${topic}-${p}`);
   const files = readdirSync(logDir).filter((f) => f.endsWith('.log')).map((f) => path.join(logDir, f));
   const cache = process.env.KAFKA_EDGE_CACHE ?? path.join(process.env.HOME, '.cache/kafka-edge');
-  const libs = readdirSync(cache).find((d) => /^kafka-\d/.test(d));
+  // The cluster's own Kafka (its env file names the version; the cache may hold several).
+  const libs = env.KAFKA_VERSION
+    ? `kafka-${env.KAFKA_VERSION}`
+    : readdirSync(cache).filter((d) => /^kafka-\d/.test(d)).sort().pop();
   const out = execFileSync(
     'java',
     ['-cp', path.join(cache, libs, 'libs/*'), 'org.apache.kafka.tools.DumpLogSegments', '--files', files.join(',')],
