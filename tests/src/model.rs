@@ -562,8 +562,10 @@ fn append(p: &mut PartitionModel, mut records: Bytes, dup_error: bool) -> Result
                     return Err(45); // OUT_OF_ORDER_SEQUENCE_NUMBER
                 }
             }
-            // A new epoch (or a new producer) starts at sequence 0.
-            _ if first_seq != 0 => return Err(45),
+            // A new epoch starts at sequence 0.
+            Some(_) if first_seq != 0 => return Err(45),
+            // Without state for the producer (a new one, or its state expired), Kafka
+            // accepts any sequence (`ProducerAppendInfo.checkSequence`).
             _ => {}
         }
     }

@@ -92,6 +92,8 @@ pub struct SimReport {
     pub accepted_by_topic: BTreeMap<String, usize>,
     /// Transmits the network took only in part (each then waited for `handle_writable`).
     pub partial_writes: u64,
+    /// Most batches of one partition the producer had in flight at once.
+    pub partition_in_flight_max: u64,
 }
 
 struct Conn {
@@ -658,5 +660,6 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
     report.stats = cluster.stats.clone();
     report.produce_requests = cluster.produce_requests.clone();
     report.partial_writes = partial_writes;
+    report.partition_in_flight_max = p.metrics().partition_batches_in_flight_max;
     report
 }

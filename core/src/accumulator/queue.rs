@@ -2,11 +2,11 @@
 //! (`BatchEntry::next`), oldest first, with its mute and hold flags.
 
 use crate::record::CompressionRatio;
-use crate::topic::TopicPartition;
+use crate::topic::{NodeId, TopicPartition};
 
-use super::batch::{BatchEntry, batch_at, ix};
+use super::batch::{BatchEntry, ProducerBatch, batch_at, ix};
 
-/// One entry of the partition queue table (opaque; 24 bytes): a partition's batches.
+/// One entry of the partition queue table (opaque; 32 bytes): a partition's batches.
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionQueue {
     pub(super) tp: TopicPartition,
@@ -19,6 +19,16 @@ pub struct PartitionQueue {
     /// The compression ratio estimate of the topic's batches: Java keeps one per topic, so
     /// every queue of a topic holds the same ([`share_topic_ratio`]).
     pub(super) ratio: CompressionRatio,
+    /// Batches of the partition in Produce requests now.
+    pub(super) in_flight: u8,
+    /// The broker those requests went to (meaningful while `in_flight > 0`).
+    pub(super) in_flight_node: NodeId,
+    /// One of them is a resend ([`ProducerBatch::is_resend`](super::ProducerBatch::is_resend)).
+    pub(super) resend_in_flight: bool,
+    /// The broker acknowledged a batch of the partition under the current producer epoch:
+    /// it holds the producer's state there and checks sequences (see
+    /// [`RecordAccumulator::confirm_sequences`](super::RecordAccumulator::confirm_sequences)).
+    pub(super) confirmed: bool,
 }
 
 /// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
@@ -72,7 +82,21 @@ impl PartitionQueue {
             muted: false,
             held: false,
             ratio: CompressionRatio::INITIAL,
+            in_flight: 0,
+            in_flight_node: NodeId(-1),
+            resend_in_flight: false,
+            confirmed: false,
         }
+    }
+
+    /// Whether the first batch `head` waits before going to `node` with idempotence (Java's
+    /// `shouldStopDrainBatchesForPartition`; see
+    /// [`RecordAccumulator::set_idempotent`](super::RecordAccumulator::set_idempotent)).
+    pub(super) fn sequence_must_wait(&self, head: &ProducerBatch, node: NodeId) -> bool {
+        self.in_flight > 0
+            && (!self.confirmed
+                || self.in_flight_node != node
+                || (head.producer_state.is_some() && self.resend_in_flight))
     }
 
     pub(super) fn push_back(&mut self, entries: &mut [BatchEntry], i: u32) {
