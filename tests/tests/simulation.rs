@@ -4,6 +4,9 @@
 //! order, whatever the faults. A failing seed replays exactly:
 //! `SIM_SEED=<seed> cargo test -p kafka-edge-tests --test simulation -- --nocapture`.
 //!
+//! `SIM_TRACE=<topic>-<partition>` (e.g. `topic-1-0`) prints what happens to one partition:
+//! its batches as the model broker appends or refuses them, connections, outcomes.
+//!
 //! `SIM_SEEDS=<n>` sets the seed count of the small-cluster sweeps; `SIM_LARGE_SEEDS=<n>`
 //! that of the large-cluster scenario (its own knob: one of its seeds costs as much as
 //! hundreds of small ones).

@@ -153,6 +153,9 @@ pub struct ProducerBatch {
     /// The sequence the batch carries once it has one (given at its first drain with
     /// idempotence, or taken from its original by a split): kept through retries.
     pub(super) producer_state: Option<ProducerState>,
+    /// Its place in its partition's sequence window (see `PartitionQueue::window_full`),
+    /// given when it is stamped with a sequence under the current epoch.
+    pub(super) stamp: Option<u32>,
     /// In a Produce request now: drained, not yet answered.
     pub(super) in_request: bool,
     /// Drained last with a sequence it already had (a retry, or a batch of a split).

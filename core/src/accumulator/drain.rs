@@ -145,6 +145,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 scratch,
                 compression_fallbacks,
                 idempotent,
+                sequence_window,
                 partition_in_flight_max,
                 ..
             } = self;
@@ -161,6 +162,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             // Java's `shouldStopDrainBatchesForPartition` (see `set_idempotent`).
             if *idempotent && queue.sequence_must_wait(batch, node) {
                 continue;
+            }
+            if *idempotent && batch.producer_state.is_none() {
+                // A new batch: stamped batches come before it in the queue, so with none
+                // in a request none is without an outcome.
+                if queue.in_flight == 0 {
+                    queue.resync_window();
+                }
+                if queue.window_full(*sequence_window) {
+                    continue;
+                }
             }
             if batch.backing_off(
                 now_ms,
@@ -219,6 +230,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                     _ => continue,
                 }
                 batch.producer_state = producer_state(&meta);
+                if batch.producer_state.is_some() {
+                    batch.stamp = Some(queue.take_stamp());
+                }
             } else if *idempotent {
                 // A retry: stamped again when its producer state changed (an epoch bump).
                 let meta = meta_for(batch);
@@ -243,6 +257,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                         continue;
                     }
                     batch.producer_state = wanted;
+                    batch.stamp = Some(queue.take_stamp());
                 }
             }
             batch.state = BatchState::InFlight;

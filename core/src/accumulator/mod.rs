@@ -252,6 +252,9 @@ pub struct RecordAccumulator<S, P, B, Q> {
     compression_fallbacks: u64,
     /// Idempotence: the drain keeps sequence order (see [`set_idempotent`](Self::set_idempotent)).
     idempotent: bool,
+    /// Idempotence: most batches of a partition stamped from the oldest without an outcome
+    /// (see [`set_sequence_window`](Self::set_sequence_window)).
+    sequence_window: u8,
     /// Most batches of one partition in requests at once so far.
     partition_in_flight_max: u8,
 }
@@ -322,6 +325,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             retry_backoff_max_ms: config.retry_backoff_ms,
             compression_fallbacks: 0,
             idempotent: false,
+            sequence_window: 5,
             partition_in_flight_max: 0,
         }
     }
@@ -437,10 +441,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     ///   when no other such batch of its partition is in a request: it then has the lowest
     ///   sequence of the partition's unanswered batches (Java's `firstInFlightSequence`), so
     ///   after a failure the first batch goes alone, then the others one by one;
+    /// - a new batch waits while the partition's oldest batch without an outcome is not among
+    ///   its last stamped ones (see [`set_sequence_window`](Self::set_sequence_window));
     /// - the queued batches of a partition with batches in requests do not expire: they wait
     ///   for those answers, so that outcomes keep send order.
     pub fn set_idempotent(&mut self, idempotent: bool) {
         self.idempotent = idempotent;
+    }
+
+    /// With idempotence, a new batch of a partition takes a sequence only while fewer than
+    /// `window` (1 to 5; 5 by default) of the partition's batches were stamped since the
+    /// oldest one without an outcome: `max.in.flight.requests.per.connection`. The broker
+    /// answers a resend from its last five batches of the producer; a window of five keeps
+    /// every batch that may be resent among them, however the answers come back.
+    pub fn set_sequence_window(&mut self, window: u8) {
+        self.sequence_window = window.clamp(1, 5);
     }
 
     /// Whether `queue`'s first batch `head` waits before going to `node` (Java's
@@ -465,6 +480,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     pub fn forget_confirmations(&mut self) {
         for q in self.queues.iter_mut() {
             q.confirmed = false;
+            q.resync_window();
         }
     }
 
@@ -828,6 +844,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             ratio: queue.ratio,
             compression_ppm: UNCOMPRESSED_PPM,
             producer_state: None,
+            stamp: None,
             in_request: false,
             resend: false,
         };
@@ -959,6 +976,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// its original's entry too once the last records of the original are released.
     fn release(&mut self, i: u32) -> Option<ReleasedBatch> {
         let batch = self.entries.get_mut(ix(i))?.batch.take()?;
+        self.resolve_stamp(&batch);
         let released = ReleasedBatch {
             topic_partition: batch.topic_partition,
             tickets: batch.tickets(),
@@ -979,6 +997,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
         }
         Some(released)
+    }
+
+    /// Batch `batch` leaves its partition's sequence window (see
+    /// [`set_sequence_window`](Self::set_sequence_window)).
+    pub(super) fn resolve_stamp(&mut self, batch: &ProducerBatch) {
+        if let Some(stamp) = batch.stamp
+            && let Some(q) = self.queue_mut(batch.topic_partition)
+        {
+            q.resolve_stamp(stamp);
+        }
     }
 
     /// Puts entry `i` (without a batch) on the free list with a new generation.

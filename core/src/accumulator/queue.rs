@@ -29,6 +29,12 @@ pub struct PartitionQueue {
     /// it holds the producer's state there and checks sequences (see
     /// [`RecordAccumulator::confirm_sequences`](super::RecordAccumulator::confirm_sequences)).
     pub(super) confirmed: bool,
+    /// The stamp the next batch given a sequence takes (see [`window_full`](Self::window_full)).
+    pub(super) stamp_next: u32,
+    /// The oldest stamp whose batch has no outcome yet (`stamp_next` when none).
+    pub(super) stamp_base: u32,
+    /// Bit `i`: the batch of stamp `stamp_base + i` has its outcome already.
+    pub(super) stamp_done: u32,
 }
 
 /// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
@@ -86,7 +92,55 @@ impl PartitionQueue {
             in_flight_node: NodeId(-1),
             resend_in_flight: false,
             confirmed: false,
+            stamp_next: 0,
+            stamp_base: 0,
+            stamp_done: 0,
         }
+    }
+
+    /// Whether a batch given a sequence now would have `window` or more batches of the
+    /// partition stamped from the oldest one without an outcome, itself included.
+    ///
+    /// The broker keeps the sequences of a producer's last five batches of a partition
+    /// (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`) to answer a resend of one it
+    /// wrote with its offset: a resend older than those five is out of order, and nothing
+    /// tells a written batch from a lost one any more. So a new batch takes a sequence only
+    /// while the oldest batch without an outcome is among the last `window` (at most five)
+    /// stamped, acknowledged ones after it included: counting batches in requests would not
+    /// do, since the later ones may be acknowledged while the oldest waits for a resend.
+    pub(super) const fn window_full(&self, window: u8) -> bool {
+        self.stamp_next.wrapping_sub(self.stamp_base) >= window as u32
+    }
+
+    /// The stamp of a batch given a sequence now.
+    pub(super) const fn take_stamp(&mut self) -> u32 {
+        let s = self.stamp_next;
+        self.stamp_next = s.wrapping_add(1);
+        s
+    }
+
+    /// Batch stamp `stamp` has its outcome (or was split): the window moves past every
+    /// stamp from the oldest that has its outcome. A stamp outside the window (of an
+    /// earlier epoch) is ignored, as is one past the mask's 32 places: the window then
+    /// stays full until [`resync_window`](Self::resync_window).
+    pub(super) const fn resolve_stamp(&mut self, stamp: u32) {
+        let d = stamp.wrapping_sub(self.stamp_base);
+        if d >= 32 || d >= self.stamp_next.wrapping_sub(self.stamp_base) {
+            return;
+        }
+        self.stamp_done |= 1 << d;
+        while self.stamp_done & 1 == 1 {
+            self.stamp_done >>= 1;
+            self.stamp_base = self.stamp_base.wrapping_add(1);
+        }
+    }
+
+    /// No batch of the partition has a stamp without an outcome (none in a request, none
+    /// queued with a sequence; or a new epoch started the sequences over): the window is
+    /// empty.
+    pub(super) const fn resync_window(&mut self) {
+        self.stamp_base = self.stamp_next;
+        self.stamp_done = 0;
     }
 
     /// Whether the first batch `head` waits before going to `node` with idempotence (Java's

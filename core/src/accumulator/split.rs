@@ -151,6 +151,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 
         // Every record is re-encoded: the original's memory goes, and its request is over.
         self.answered(id);
+        self.resolve_stamp(&orig);
         let _ = self.pool.deallocate(orig.slot);
         self.pool_exhausted = false;
         if orig.origin == id {
@@ -256,6 +257,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 ),
                 ..s
             }),
+            // A fresh place in the window when drained (see `PartitionQueue::window_full`).
+            stamp: None,
             in_request: false,
             resend: false,
         });

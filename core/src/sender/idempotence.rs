@@ -13,6 +13,11 @@
 //! acknowledged (a real gap) bumps the epoch, as Java's `canRetry`. A batch that fails for
 //! good while later ones have sequences leaves a gap too: the epoch is bumped once nothing
 //! is in flight. Outcomes still come in send order: see `Sender::outcome_must_wait`.
+//! A new batch takes a sequence only while the partition's oldest batch without an answer
+//! is among its last `max.in.flight.requests.per.connection` stamped (acknowledged ones
+//! after it included), so that a resend of it is always one of the five the broker
+//! remembers, and is answered with its offset rather than as out of order (see
+//! [`RecordAccumulator::set_sequence_window`](crate::accumulator::RecordAccumulator::set_sequence_window)).
 
 use crate::accumulator::{BatchId, BatchState, ProducerBatch, ReadyCheck};
 use crate::backoff::exponential_backoff;

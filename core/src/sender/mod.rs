@@ -217,6 +217,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         let mutes_partitions = config.mutes_partitions();
         let mut acc = acc;
         acc.set_idempotent(idempotent);
+        acc.set_sequence_window(
+            u8::try_from(config.max_in_flight_requests_per_connection).unwrap_or(5),
+        );
         let mut limits = limits;
         limits.response_bytes = limits.response_bytes.min(config.max_response_size);
         Ok(Self {

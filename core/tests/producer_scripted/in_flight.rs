@@ -434,3 +434,49 @@ fn leader_change_with_several_batches_in_flight_resends_them_in_order_to_the_new
     assert_eq!(h.p.producer_id_and_epoch(), Some((4000, 0)));
     assert!(h.p.is_flushed());
 }
+
+#[test]
+fn a_new_batch_waits_while_the_oldest_unanswered_one_would_leave_the_brokers_window() {
+    // The broker answers a resend from the producer's last five batches of a partition.
+    // Batch 1 may have been written (REQUEST_TIMED_OUT) and the four after it were: a new
+    // batch now would be the sixth since batch 1, which the broker could no longer tell
+    // from a lost one. It waits until batch 1 has its answer, however many resends that
+    // takes.
+    let mut h = Harness::new(&[("linger.ms", "0"), ("request.timeout.ms", "30000")]);
+    let (_, b1, mut tickets, reqs) = pipeline(&mut h, 5);
+    h.produce_response(b1, &reqs[0], &[("t", 0, 7, -1)]); // REQUEST_TIMED_OUT
+    for (i, req) in reqs[1..].iter().enumerate() {
+        h.produce_response(b1, req, &[("t", 0, 0, 21 + i as i64)]);
+    }
+    tickets.push(h.send("t", Some(0), b"late").unwrap());
+    for attempt in 0..3 {
+        let req = next_request(&mut h, b1, 10);
+        assert_eq!(stamp(&req), (0, 1, 1), "resend {attempt} of batch 1");
+        h.advance(1_000);
+        assert!(
+            h.request(b1).is_none(),
+            "the new batch waits for batch 1's answer (attempt {attempt})"
+        );
+        if attempt < 2 {
+            h.produce_response(b1, &req, &[("t", 0, 7, -1)]);
+        } else {
+            h.produce_response(b1, &req, &[("t", 0, 0, 20)]);
+        }
+    }
+    let req = next_request(&mut h, b1, 10);
+    assert_eq!(
+        stamp(&req),
+        (0, 6, 1),
+        "the new batch, after batch 1's answer"
+    );
+    h.produce_response(b1, &req, &[("t", 0, 0, 25)]);
+    assert_outcomes_in_send_order(&h, &tickets);
+    let offsets: Vec<i64> = delivered(&h).iter().map(|d| d.2).collect();
+    assert_eq!(offsets, vec![20, 21, 22, 23, 24, 25]);
+    assert_eq!(
+        h.p.producer_id_and_epoch(),
+        Some((4000, 0)),
+        "no epoch bump"
+    );
+    assert!(h.p.is_flushed());
+}
