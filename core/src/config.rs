@@ -755,10 +755,13 @@ impl ProducerConfig {
         cfg!(feature = "transactions") && !self.transactional_id.is_empty()
     }
 
-    /// Whether per-partition order is kept by sending one batch per partition at a time
-    /// (idempotence, or `max.in.flight.requests.per.connection=1`).
-    pub fn keeps_order(&self) -> bool {
-        self.idempotence_enabled() || self.max_in_flight_requests_per_connection == 1
+    /// Whether a partition is muted while its batch is in flight, one batch per partition
+    /// at a time (`max.in.flight.requests.per.connection=1`, Java's
+    /// `guaranteeMessageOrder`). With idempotence and more requests in flight, order is
+    /// kept by sequence numbers instead, with up to that many batches of a partition in
+    /// flight at once.
+    pub fn mutes_partitions(&self) -> bool {
+        self.max_in_flight_requests_per_connection == 1
     }
 
     /// Checks the settings together, with Java's rules: idempotence set explicitly requires
@@ -1013,11 +1016,11 @@ mod tests {
         assert!(matches!(c.validate(), Err(ConfigError::Conflict(_))));
         c.set("enable.idempotence", "false").unwrap();
         assert!(c.validate().is_ok());
-        assert!(!c.keeps_order());
+        assert!(!c.mutes_partitions());
         c.set("max.in.flight.requests.per.connection", "9").unwrap();
         assert!(c.validate().is_err());
         c.set("max.in.flight.requests.per.connection", "1").unwrap();
-        assert!(c.keeps_order());
+        assert!(c.mutes_partitions());
     }
 
     #[test]

@@ -172,8 +172,8 @@ mod topic;
 
 pub use accumulator::{
     AccumulatorConfig, AccumulatorError, AppendError, AppendResult, BatchId, BatchState,
-    FixedAccumulator, ProducerBatch, ReadyCheck, RecordAccumulator, ReleasedBatch, Ticket,
-    TicketRange,
+    FixedAccumulator, ProducerBatch, ProducerState, ReadyCheck, RecordAccumulator, ReleasedBatch,
+    Ticket, TicketRange,
 };
 pub use config::{
     Acks, BootstrapIter, BootstrapServers, BrokerAddress, COMPRESSED_SLOT_FACTOR, ClientDnsLookup,

@@ -1085,7 +1085,7 @@ fn run_too_large(
 ) -> (Harness, TooLargeBroker, Vec<(Ticket, Vec<u8>)>) {
     let mut props = vec![("linger.ms", "100"), ("delivery.timeout.ms", "120000")];
     if !idempotent {
-        // Order across a split needs one batch in flight per partition, as with idempotence.
+        // Order across a split needs one batch in flight per partition (muted partitions).
         props.extend([
             ("enable.idempotence", "false"),
             ("max.in.flight.requests.per.connection", "1"),
@@ -2048,6 +2048,11 @@ mod metrics;
 
 #[path = "producer_scripted/connections.rs"]
 mod connections;
+
+// ---- several batches of a partition in flight (idempotence) -----------------------------------
+
+#[path = "producer_scripted/in_flight.rs"]
+mod in_flight;
 
 #[cfg(feature = "transactions")]
 #[path = "producer_scripted/transactions.rs"]

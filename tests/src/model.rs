@@ -504,13 +504,21 @@ impl ModelCluster {
                             .with_leader_epoch(p.leader_epoch);
                     }
                     Some(_) if retriable => pr.error_code = if rng.below(2) == 0 { 19 } else { 7 },
-                    Some(p) => match append(p, pd.records.clone().unwrap_or_default(), dup_error) {
-                        Ok((base, wrote)) => {
-                            pr.base_offset = base;
-                            appended |= wrote;
+                    Some(p) => {
+                        let records = pd.records.clone().unwrap_or_default();
+                        let traced = trace_of(name.as_deref(), pd.index, &records);
+                        let result = append(p, records, dup_error);
+                        if let Some(t) = traced {
+                            eprintln!("sim trace: node {node}: {t} -> {result:?}");
                         }
-                        Err(code) => pr.error_code = code,
-                    },
+                        match result {
+                            Ok((base, wrote)) => {
+                                pr.base_offset = base;
+                                appended |= wrote;
+                            }
+                            Err(code) => pr.error_code = code,
+                        }
+                    }
                 }
                 if pr.error_code != 0 {
                     *self.stats.entry("partition_errors").or_default() += 1;
@@ -530,6 +538,43 @@ fn encode<M: Encodable>(m: &M, version: i16) -> BytesMut {
     let mut b = BytesMut::new();
     let _ = m.encode(&mut b, version);
     b
+}
+
+/// `SIM_TRACE=<topic>-<partition>`: the partition whose batches, connections and outcomes
+/// the simulation prints (`sim trace:` lines on stderr), read once.
+pub fn trace_target() -> Option<&'static str> {
+    static TARGET: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    TARGET
+        .get_or_init(|| std::env::var("SIM_TRACE").ok())
+        .as_deref()
+}
+
+/// With `SIM_TRACE=<topic>-<partition>` set, a line describing a batch of that partition
+/// (producer id, epoch, sequences, records), for following one partition through a seed.
+fn trace_of(topic: Option<&str>, partition: i32, records: &Bytes) -> Option<String> {
+    let wanted = trace_target()?;
+    if format!("{}-{partition}", topic?) != wanted {
+        return None;
+    }
+    let set = RecordBatchDecoder::decode(&mut records.clone()).ok()?;
+    let first = set.records.first()?;
+    let values: Vec<String> = set
+        .records
+        .iter()
+        .filter_map(|r| {
+            r.value
+                .as_ref()
+                .map(|v| String::from_utf8_lossy(v.get(..12).unwrap_or(v)).into_owned())
+        })
+        .collect();
+    Some(format!(
+        "pid {} epoch {} seq {}..{} values {}",
+        first.producer_id,
+        first.producer_epoch,
+        first.sequence,
+        first.sequence.wrapping_add(set.records.len() as i32 - 1),
+        values.join(",")
+    ))
 }
 
 /// Kafka's append with idempotent producer checks. Returns the base offset and whether
@@ -562,8 +607,10 @@ fn append(p: &mut PartitionModel, mut records: Bytes, dup_error: bool) -> Result
                     return Err(45); // OUT_OF_ORDER_SEQUENCE_NUMBER
                 }
             }
-            // A new epoch (or a new producer) starts at sequence 0.
-            _ if first_seq != 0 => return Err(45),
+            // A new epoch starts at sequence 0.
+            Some(_) if first_seq != 0 => return Err(45),
+            // Without state for the producer (a new one, or its state expired), Kafka
+            // accepts any sequence (`ProducerAppendInfo.checkSequence`).
             _ => {}
         }
     }

@@ -92,6 +92,8 @@ pub struct SimReport {
     pub accepted_by_topic: BTreeMap<String, usize>,
     /// Transmits the network took only in part (each then waited for `handle_writable`).
     pub partial_writes: u64,
+    /// Most batches of one partition the producer had in flight at once.
+    pub partition_in_flight_max: u64,
 }
 
 struct Conn {
@@ -176,6 +178,12 @@ impl Net<'_> {
 impl Transport for Net<'_> {
     fn connect(&mut self, conn: ConnId, _broker: BrokerRef, host: &str, _port: u16) {
         let node: i32 = host.trim_start_matches("broker-").parse().unwrap_or(-1);
+        if crate::model::trace_target().is_some() {
+            eprintln!(
+                "sim trace: t {} conn {} connect to {node}",
+                self.now, conn.0
+            );
+        }
         let up = self.cluster.brokers.contains(&node);
         let delay = 1 + self.rng.below(20);
         // A third of the connections have an unbounded send buffer; the others between
@@ -201,6 +209,12 @@ impl Transport for Net<'_> {
     }
 
     fn disconnect(&mut self, conn: ConnId) {
+        if crate::model::trace_target().is_some() {
+            eprintln!(
+                "sim trace: t {} conn {} closed by the producer",
+                self.now, conn.0
+            );
+        }
         self.conns.remove(&conn.0);
     }
 
@@ -212,6 +226,12 @@ impl Transport for Net<'_> {
         base_offset: i64,
         _log_append_time_ms: i64,
     ) {
+        if crate::model::trace_target().is_some_and(|t| t == format!("{topic}-{partition}")) {
+            eprintln!(
+                "sim trace: t {} delivered {tickets:?} at {base_offset}",
+                self.now
+            );
+        }
         self.settle(topic, partition, tickets, Ok((partition, base_offset)));
     }
 
@@ -303,6 +323,7 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
     let mut buffer_rng = TestRng::new(seed ^ 0x5e4d_b0ff_e125_12e5);
 
     let mut now: u64 = 1_000;
+    let tracing = crate::model::trace_target().is_some();
     let mut conns: HashMap<u16, Conn> = HashMap::new();
     let mut sent: Vec<Sent> = Vec::new();
     let mut by_ticket: HashMap<Ticket, usize> = HashMap::new();
@@ -491,6 +512,9 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
                         break;
                     }
                     let frame: Vec<u8> = c.broker_in.drain(..4 + len).skip(4).collect();
+                    if tracing {
+                        eprintln!("sim trace: t {now} conn {id} frame");
+                    }
                     match cluster.handle(c.node, &frame, &mut rng) {
                         Reply::Respond(resp) => {
                             let at = now + 1 + rng.below(5);
@@ -536,6 +560,9 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
                 if !conns.contains_key(&id) {
                     break;
                 }
+            }
+            if cut && tracing {
+                eprintln!("sim trace: t {now} conn {id} cut");
             }
             if cut && conns.remove(&id).is_some() {
                 p.handle_closed(now, conn);
@@ -658,5 +685,6 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
     report.stats = cluster.stats.clone();
     report.produce_requests = cluster.produce_requests.clone();
     report.partial_writes = partial_writes;
+    report.partition_in_flight_max = p.metrics().partition_batches_in_flight_max;
     report
 }

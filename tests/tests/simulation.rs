@@ -4,13 +4,16 @@
 //! order, whatever the faults. A failing seed replays exactly:
 //! `SIM_SEED=<seed> cargo test -p kafka-edge-tests --test simulation -- --nocapture`.
 //!
+//! `SIM_TRACE=<topic>-<partition>` (e.g. `topic-1-0`) prints what happens to one partition:
+//! its batches as the model broker appends or refuses them, connections, outcomes.
+//!
 //! `SIM_SEEDS=<n>` sets the seed count of the small-cluster sweeps; `SIM_LARGE_SEEDS=<n>`
 //! that of the large-cluster scenario (its own knob: one of its seeds costs as much as
 //! hundreds of small ones).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use kafka_edge_tests::model::{ClusterShape, Faults};
+use kafka_edge_tests::model::{ClusterShape, Faults, TopicShape};
 use kafka_edge_tests::sim::{SimConfig, SimReport, TopicChoice, run};
 
 /// `SIM_SEED` if set, else `count_var` (or `default_count`) seeds derived from `salt`.
@@ -92,6 +95,58 @@ fn idempotent_producer_survives_lost_responses_cuts_and_leader_moves() {
     assert!(
         injected as usize > reports.len() * 3,
         "the sweep should inject many faults, injected {injected}"
+    );
+    assert!(
+        reports.iter().any(|r| r.partition_in_flight_max > 1),
+        "several batches of a partition should have been in flight at once"
+    );
+}
+
+#[test]
+fn idempotent_hot_partition_keeps_several_batches_in_flight_through_faults() {
+    // One partition on three brokers, records sent faster than the broker answers: up to
+    // five batches of the partition in flight at once (sequence numbers keep their order),
+    // while responses and requests are lost, errors answered, leaders moved, connections
+    // cut and the clock jumps. Nothing may be lost, duplicated, reordered or fail.
+    let mut cfg = SimConfig {
+        shape: ClusterShape {
+            topics: vec![TopicShape {
+                name: "hot".to_string(),
+                partitions: 1,
+            }],
+            ..ClusterShape::default()
+        },
+        ..base(&[
+            ("linger.ms", "0"),
+            ("request.timeout.ms", "500"),
+            ("delivery.timeout.ms", "3600000"),
+        ])
+    };
+    heavy_faults(&mut cfg);
+    let reports = sweep("hot partition", 500, 6, &cfg);
+    for r in &reports {
+        assert_eq!(r.delivered, r.accepted, "{r:?}");
+    }
+    let pipelined = reports
+        .iter()
+        .filter(|r| r.partition_in_flight_max > 1)
+        .count();
+    let full = reports
+        .iter()
+        .filter(|r| r.partition_in_flight_max == 5)
+        .count();
+    eprintln!(
+        "hot partition: {pipelined} of {} seeds had several batches in flight, {full} five",
+        reports.len()
+    );
+    assert!(
+        pipelined * 2 > reports.len(),
+        "most seeds should pipeline the partition: {pipelined} of {}",
+        reports.len()
+    );
+    assert!(
+        reports.iter().all(|r| r.partition_in_flight_max <= 5),
+        "never more than max.in.flight.requests.per.connection batches of a partition"
     );
 }
 

@@ -108,6 +108,18 @@ pub enum BatchState {
     InFlight,
 }
 
+/// What an idempotent producer stamps into a batch: producer id, epoch and base sequence
+/// (Java's `ProducerBatch` producer state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProducerState {
+    /// `producerId`.
+    pub producer_id: i64,
+    /// `producerEpoch`.
+    pub producer_epoch: i16,
+    /// `baseSequence` of the batch's first record.
+    pub base_sequence: i32,
+}
+
 /// A batch of records of one partition (Java's `ProducerBatch`).
 #[derive(Debug, Clone, Copy)]
 pub struct ProducerBatch {
@@ -138,6 +150,16 @@ pub struct ProducerBatch {
     /// Compressed over uncompressed record bytes when closed, in millionths (1,000,000
     /// for a batch closed uncompressed).
     pub(super) compression_ppm: u32,
+    /// The sequence the batch carries once it has one (given at its first drain with
+    /// idempotence, or taken from its original by a split): kept through retries.
+    pub(super) producer_state: Option<ProducerState>,
+    /// Its place in its partition's sequence window (see `PartitionQueue::window_full`),
+    /// given when it is stamped with a sequence under the current epoch.
+    pub(super) stamp: Option<u32>,
+    /// In a Produce request now: drained, not yet answered.
+    pub(super) in_request: bool,
+    /// Drained last with a sequence it already had (a retry, or a batch of a split).
+    pub(super) resend: bool,
 }
 
 /// The compression ratio of a batch sent uncompressed, in millionths.
@@ -174,9 +196,22 @@ impl ProducerBatch {
         }
     }
 
+    /// The producer id, epoch and base sequence the batch carries, once it has a sequence
+    /// (see [`RecordAccumulator::drain`](super::RecordAccumulator::drain)).
+    pub const fn producer_state(&self) -> Option<ProducerState> {
+        self.producer_state
+    }
+
+    /// Whether its last drain sent it again with the sequence it already had (a retry, or
+    /// a batch of a split): with idempotence such batches of a partition go one at a time.
+    pub const fn is_resend(&self) -> bool {
+        self.resend
+    }
+
     /// Order within the partition queue: creation order, then (for the batches of a split)
-    /// record order.
-    pub(super) const fn order(&self) -> (u64, u32) {
+    /// record order. With idempotence it is also sequence order within an epoch, since
+    /// sequences are given at drain in queue order.
+    pub(crate) const fn order(&self) -> (u64, u32) {
         (self.seq, self.origin_first)
     }
 

@@ -3,11 +3,15 @@
 //! [`RecordAccumulator::drain`] and [`RecordAccumulator::drain_into`].
 
 use crate::pool::{BufferPool, Slot, SlotId};
-use crate::record::{BatchMeta, Compressor, NoCompression, RECORD_BATCH_OVERHEAD, WriteError};
+use crate::record::{
+    BatchMeta, Compressor, NoCompression, RECORD_BATCH_OVERHEAD, WriteError, set_producer_state,
+};
 use crate::storage::Table;
 use crate::topic::{NodeId, TopicPartition};
 
-use super::batch::{BatchEntry, BatchId, BatchState, ProducerBatch, batch_at_mut, ix, ratio_ppm};
+use super::batch::{
+    BatchEntry, BatchId, BatchState, ProducerBatch, ProducerState, batch_at_mut, ix, ratio_ppm,
+};
 use super::queue::PartitionQueue;
 use super::queue::share_topic_ratio;
 use super::{AccumulatorConfig, RecordAccumulator, compresses};
@@ -50,11 +54,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     RecordAccumulator<S, P, B, Q>
 {
     /// Takes batches for broker `node` at `now_ms`: at most one per partition led by `node`
-    /// (per `leader_of`), skipping muted partitions and batches backing off, until
-    /// `max_request_size` bytes (the first batch always goes, whatever its size) or until
-    /// `out` is full. Each batch is closed (header and CRC written; `meta_for` gives the
-    /// producer id, epoch and base sequence of a batch closed for the first time), marked
-    /// in flight, and its id written to `out`. Returns how many ids were written.
+    /// (per `leader_of`), skipping muted partitions, batches backing off and (with
+    /// idempotence) partitions whose order makes them wait (see
+    /// [`set_idempotent`](Self::set_idempotent)), until `max_request_size` bytes (the first
+    /// batch always goes, whatever its size) or until `out` is full. Each batch is closed
+    /// (header and CRC written; `meta_for` gives the producer id, epoch and base sequence
+    /// of a batch closed for the first time), marked in flight, and its id written to
+    /// `out`. Returns how many ids were written.
+    ///
+    /// With idempotence, `meta_for` is also asked about a retry, which then carries a
+    /// sequence ([`ProducerBatch::producer_state`]): when it answers another producer
+    /// state (an epoch bump since), the batch is re-stamped.
     ///
     /// Partitions are visited round-robin across calls so that none starves.
     pub fn drain<F, M>(
@@ -68,7 +78,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     ) -> usize
     where
         F: FnMut(TopicPartition) -> Option<NodeId>,
-        M: FnMut(TopicPartition) -> BatchMeta,
+        M: FnMut(&ProducerBatch) -> BatchMeta,
     {
         if out.is_empty() {
             return 0;
@@ -111,7 +121,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     ) -> usize
     where
         F: FnMut(TopicPartition) -> Option<NodeId>,
-        M: FnMut(TopicPartition) -> BatchMeta,
+        M: FnMut(&ProducerBatch) -> BatchMeta,
         C: Compressor + ?Sized,
         O: FnMut(BatchId) -> bool,
     {
@@ -134,6 +144,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 config,
                 scratch,
                 compression_fallbacks,
+                idempotent,
+                sequence_window,
+                partition_in_flight_max,
                 ..
             } = self;
             let Some(queue) = queues.get_mut(qi) else {
@@ -146,6 +159,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             let Some(batch) = batch_at_mut(entries, head) else {
                 continue;
             };
+            // Java's `shouldStopDrainBatchesForPartition` (see `set_idempotent`).
+            if *idempotent && queue.sequence_must_wait(batch, node) {
+                continue;
+            }
+            if *idempotent && batch.producer_state.is_none() {
+                // A new batch: stamped batches come before it in the queue, so with none
+                // in a request none is without an outcome.
+                if queue.in_flight == 0 {
+                    queue.resync_window();
+                }
+                if queue.window_full(*sequence_window) {
+                    continue;
+                }
+            }
             if batch.backing_off(
                 now_ms,
                 batch.retry_backoff(retry_backoff_ms, retry_backoff_max_ms),
@@ -159,8 +186,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 break;
             }
             let mut learnt = false;
+            let resend = batch.producer_state.is_some();
             if matches!(batch.state, BatchState::Open | BatchState::Full) {
-                let meta = meta_for(queue.tp);
+                let meta = meta_for(batch);
                 let mut closed = None;
                 if compresses(config) {
                     let compressed = match *scratch {
@@ -201,9 +229,45 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                     // leave it queued rather than send bytes that are not a batch.
                     _ => continue,
                 }
+                batch.producer_state = producer_state(&meta);
+                if batch.producer_state.is_some() {
+                    batch.stamp = Some(queue.take_stamp());
+                }
+            } else if *idempotent {
+                // A retry: stamped again when its producer state changed (an epoch bump).
+                let meta = meta_for(batch);
+                let wanted = producer_state(&meta);
+                if wanted != batch.producer_state
+                    && let Some(w) = wanted
+                {
+                    let restamped = pool
+                        .buffer_mut(batch.slot)
+                        .ok()
+                        .and_then(|b| b.get_mut(..batch.closed_len))
+                        .is_some_and(|buf| {
+                            set_producer_state(
+                                buf,
+                                w.producer_id,
+                                w.producer_epoch,
+                                w.base_sequence,
+                            )
+                            .is_ok()
+                        });
+                    if !restamped {
+                        continue;
+                    }
+                    batch.producer_state = wanted;
+                    batch.stamp = Some(queue.take_stamp());
+                }
             }
             batch.state = BatchState::InFlight;
             batch.sent_to = node;
+            batch.in_request = true;
+            batch.resend = resend;
+            queue.in_flight = queue.in_flight.saturating_add(1);
+            queue.in_flight_node = node;
+            queue.resend_in_flight |= resend;
+            *partition_in_flight_max = (*partition_in_flight_max).max(queue.in_flight);
             size = size.saturating_add(batch.closed_len);
             queue.pop_front(entries);
             if learnt {
@@ -222,6 +286,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         }
         self.drain_index = next_start;
         count
+    }
+}
+
+/// The sequence `meta` stamps, if it has one.
+const fn producer_state(meta: &BatchMeta) -> Option<ProducerState> {
+    if meta.base_sequence < 0 || meta.producer_id < 0 {
+        None
+    } else {
+        Some(ProducerState {
+            producer_id: meta.producer_id,
+            producer_epoch: meta.producer_epoch,
+            base_sequence: meta.base_sequence,
+        })
     }
 }
 

@@ -16,13 +16,14 @@ use core::fmt;
 use crate::pool::{BufferPool, PoolError, Slot, SlotId};
 use crate::record::{
     BatchBuilder, CompressionType, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, Record, WriteError,
-    set_producer_state,
+    decrement_sequence, set_producer_state,
 };
 use crate::storage::Table;
 use crate::topic::{NodeId, TopicPartition};
 
 pub use batch::{
-    BatchEntry, BatchId, BatchState, ProducerBatch, ReleasedBatch, Ticket, TicketRange,
+    BatchEntry, BatchId, BatchState, ProducerBatch, ProducerState, ReleasedBatch, Ticket,
+    TicketRange,
 };
 use batch::{UNCOMPRESSED_PPM, batch_at, batch_at_mut, ix};
 pub use queue::PartitionQueue;
@@ -249,6 +250,13 @@ pub struct RecordAccumulator<S, P, B, Q> {
     scratch: Option<SlotId>,
     /// Batches closed uncompressed although a codec is configured.
     compression_fallbacks: u64,
+    /// Idempotence: the drain keeps sequence order (see [`set_idempotent`](Self::set_idempotent)).
+    idempotent: bool,
+    /// Idempotence: most batches of a partition stamped from the oldest without an outcome
+    /// (see [`set_sequence_window`](Self::set_sequence_window)).
+    sequence_window: u8,
+    /// Most batches of one partition in requests at once so far.
+    partition_in_flight_max: u8,
 }
 
 /// Whether batches are compressed (feature `compression` and a codec configured).
@@ -316,6 +324,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             pool_exhausted: false,
             retry_backoff_max_ms: config.retry_backoff_ms,
             compression_fallbacks: 0,
+            idempotent: false,
+            sequence_window: 5,
+            partition_in_flight_max: 0,
         }
     }
 
@@ -418,21 +429,133 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         self.retry_backoff_max_ms = max_ms;
     }
 
+    /// Keeps sequence order for an idempotent producer, which sends several batches of a
+    /// partition at once (Java's accumulator with a `TransactionManager`):
+    ///
+    /// - a partition has one batch in flight until the broker acknowledged one under the
+    ///   current epoch (see [`confirm_sequences`](Self::confirm_sequences));
+    /// - the batches of a partition in requests all go to one broker, so that their answers
+    ///   come back in the order they were sent (a partition whose leader moved waits for the
+    ///   answers of the old one);
+    /// - a batch that already has a sequence (a retry, a batch of a split) is drained only
+    ///   when no other such batch of its partition is in a request: it then has the lowest
+    ///   sequence of the partition's unanswered batches (Java's `firstInFlightSequence`), so
+    ///   after a failure the first batch goes alone, then the others one by one;
+    /// - a new batch waits while the partition's oldest batch without an outcome is not among
+    ///   its last stamped ones (see [`set_sequence_window`](Self::set_sequence_window));
+    /// - the queued batches of a partition with batches in requests do not expire: they wait
+    ///   for those answers, so that outcomes keep send order.
+    pub fn set_idempotent(&mut self, idempotent: bool) {
+        self.idempotent = idempotent;
+    }
+
+    /// With idempotence, a new batch of a partition takes a sequence only while fewer than
+    /// `window` (1 to 5; 5 by default) of the partition's batches were stamped since the
+    /// oldest one without an outcome: `max.in.flight.requests.per.connection`. The broker
+    /// answers a resend from its last five batches of the producer; a window of five keeps
+    /// every batch that may be resent among them, however the answers come back.
+    pub fn set_sequence_window(&mut self, window: u8) {
+        self.sequence_window = window.clamp(1, 5);
+    }
+
+    /// Whether `queue`'s first batch `head` waits before going to `node` (Java's
+    /// `shouldStopDrainBatchesForPartition`; see [`set_idempotent`](Self::set_idempotent)).
+    fn drain_must_wait(&self, queue: &PartitionQueue, head: &ProducerBatch, node: NodeId) -> bool {
+        self.idempotent && queue.sequence_must_wait(head, node)
+    }
+
+    /// Notes that the broker acknowledged a batch of `tp` under the current producer epoch:
+    /// it now holds the producer's state for the partition, so several batches may be in
+    /// flight. Until then one goes at a time, since a broker without state for a producer
+    /// accepts any sequence (Kafka's `ProducerAppendInfo.checkSequence`): a later batch
+    /// would be written although an earlier one was refused, out of order.
+    pub fn confirm_sequences(&mut self, tp: TopicPartition) {
+        if let Some(q) = self.queue_mut(tp) {
+            q.confirmed = true;
+        }
+    }
+
+    /// Forgets every [`confirm_sequences`](Self::confirm_sequences): a new producer id or
+    /// epoch, which the brokers may hold no state for.
+    pub fn forget_confirmations(&mut self) {
+        for q in self.queues.iter_mut() {
+            q.confirmed = false;
+            q.resync_window();
+        }
+    }
+
+    /// Whether the queued batches of `queue` may not expire now: they wait for the outcome of
+    /// a batch of theirs in flight (muted, or with idempotence, see
+    /// [`set_idempotent`](Self::set_idempotent)).
+    const fn expiry_paused(&self, queue: &PartitionQueue) -> bool {
+        queue.muted || (self.idempotent && queue.in_flight > 0)
+    }
+
+    /// Batches of `tp` in Produce requests now, and whether one of them is a resend
+    /// ([`ProducerBatch::is_resend`]).
+    pub fn in_flight(&self, tp: TopicPartition) -> (usize, bool) {
+        self.find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+            .map_or((0, false), |q| {
+                (usize::from(q.in_flight), q.resend_in_flight)
+            })
+    }
+
+    /// Most batches of one partition in Produce requests at once so far.
+    pub fn partition_in_flight_max(&self) -> usize {
+        usize::from(self.partition_in_flight_max)
+    }
+
+    /// Whether a batch of `tp` queued now comes before `order` (a batch of the partition
+    /// that was sent earlier waits for a retry).
+    pub(crate) fn queued_before(&self, tp: TopicPartition, order: (u64, u32)) -> bool {
+        self.find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+            .and_then(|q| q.head)
+            .and_then(|h| batch_at(&self.entries, h))
+            .is_some_and(|b| b.order() < order)
+    }
+
+    /// Notes that the request of batch `id` was answered (or failed): it no longer counts
+    /// as in flight for its partition's drain. [`reenqueue`](Self::reenqueue),
+    /// [`split`](Self::split), [`complete`](Self::complete) and [`abort`](Self::abort) do it
+    /// too; a batch not in a request is left alone.
+    pub fn answered(&mut self, id: BatchId) {
+        let Ok(b) = self.batch_mut(id) else { return };
+        if !b.in_request {
+            return;
+        }
+        b.in_request = false;
+        let (tp, resend) = (b.topic_partition, b.resend);
+        if let Some(q) = self.queue_mut(tp) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+            if resend {
+                q.resend_in_flight = false;
+            }
+        }
+    }
+
     /// The first queued batch (oldest of its partition) created `delivery.timeout.ms` or
     /// more before `now_ms`, without releasing it (see [`detach`](Self::detach)). The
-    /// batches of a muted partition wait for the outcome of the batch in flight, as in
-    /// [`expire`](Self::expire), so that outcomes keep send order.
+    /// batches of a muted partition (with idempotence, of a partition with batches in
+    /// flight) wait for those outcomes, as in [`expire`](Self::expire), so that outcomes
+    /// keep send order.
     pub fn first_expired(&self, now_ms: u64) -> Option<BatchId> {
         let timeout = self.config.delivery_timeout_ms;
-        self.queues.iter().filter(|q| !q.muted).find_map(|q| {
-            let head = q.head?;
-            let entry = self.entries.get(ix(head))?;
-            let batch = entry.batch.as_ref()?;
-            (now_ms.saturating_sub(batch.created_ms) >= timeout).then_some(BatchId {
-                index: head,
-                generation: entry.generation,
+        self.queues
+            .iter()
+            .filter(|q| !self.expiry_paused(q))
+            .find_map(|q| {
+                let head = q.head?;
+                let entry = self.entries.get(ix(head))?;
+                let batch = entry.batch.as_ref()?;
+                (now_ms.saturating_sub(batch.created_ms) >= timeout).then_some(BatchId {
+                    index: head,
+                    generation: entry.generation,
+                })
             })
-        })
     }
 
     /// Whether a flush is in progress.
@@ -720,6 +843,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             },
             ratio: queue.ratio,
             compression_ppm: UNCOMPRESSED_PPM,
+            producer_state: None,
+            stamp: None,
+            in_request: false,
+            resend: false,
         };
         let full = batch.is_full();
         let appended_bytes = if batch.write_limit > 0 {
@@ -763,7 +890,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             };
             // A muted partition's batches expire only after the outcome of its batch in
             // flight (see `first_expired`): no timer for them until then.
-            if !queue.muted {
+            if !self.expiry_paused(queue) {
                 let expires_in = (batch.created_ms.saturating_add(cfg.delivery_timeout_ms))
                     .saturating_sub(now_ms);
                 check.next_expiry_delay_ms = Some(
@@ -776,7 +903,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 check.unknown_leader = true;
                 continue;
             };
-            if queue.muted || queue.held || ready_nodes.contains(&leader) {
+            if queue.muted
+                || queue.held
+                || ready_nodes.contains(&leader)
+                || self.drain_must_wait(queue, batch, leader)
+            {
                 continue;
             }
             let waited = batch.waited_ms(now_ms);
@@ -806,8 +937,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// first in each partition), releasing them into `out`; returns how many. Call again if
     /// `out` filled up. In-flight batches are not expired here: their request's outcome
     /// (or its timeout) decides. Nor are the queued batches of a muted partition (one whose
-    /// batch is in flight, to keep order): they wait for that outcome, so that a partition's
-    /// outcomes come in send order, as Java completes them.
+    /// batch is in flight, to keep order), or with idempotence of a partition with batches in
+    /// flight: they wait for those outcomes, so that a partition's outcomes come in send
+    /// order, as Java completes them.
     pub fn expire(&mut self, now_ms: u64, out: &mut [ReleasedBatch]) -> usize {
         let timeout = self.config.delivery_timeout_ms;
         let mut count = 0;
@@ -816,10 +948,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 if count == out.len() {
                     return count;
                 }
+                let idempotent = self.idempotent;
                 let Some(queue) = self.queues.get_mut(qi) else {
                     break;
                 };
-                if queue.muted {
+                if queue.muted || (idempotent && queue.in_flight > 0) {
                     break;
                 }
                 let Some(head) = queue.head else { break };
@@ -843,6 +976,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// its original's entry too once the last records of the original are released.
     fn release(&mut self, i: u32) -> Option<ReleasedBatch> {
         let batch = self.entries.get_mut(ix(i))?.batch.take()?;
+        self.resolve_stamp(&batch);
         let released = ReleasedBatch {
             topic_partition: batch.topic_partition,
             tickets: batch.tickets(),
@@ -865,6 +999,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         Some(released)
     }
 
+    /// Batch `batch` leaves its partition's sequence window (see
+    /// [`set_sequence_window`](Self::set_sequence_window)).
+    pub(super) fn resolve_stamp(&mut self, batch: &ProducerBatch) {
+        if let Some(stamp) = batch.stamp
+            && let Some(q) = self.queue_mut(batch.topic_partition)
+        {
+            q.resolve_stamp(stamp);
+        }
+    }
+
     /// Puts entry `i` (without a batch) on the free list with a new generation.
     fn free_entry(&mut self, i: u32) {
         if let Some(entry) = self.entries.get_mut(ix(i)) {
@@ -880,10 +1024,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// created after it (so order is kept when several fail), to be retried after
     /// `retry.backoff.ms` from `now_ms` (Java's `reenqueue`).
     pub fn reenqueue(&mut self, now_ms: u64, id: BatchId) -> Result<(), AccumulatorError> {
-        let batch = self.batch_mut(id)?;
-        if batch.state != BatchState::InFlight {
-            return Err(AccumulatorError::InvalidState { state: batch.state });
+        let state = self.batch(id)?.state;
+        if state != BatchState::InFlight {
+            return Err(AccumulatorError::InvalidState { state });
         }
+        self.answered(id);
+        let batch = self.batch_mut(id)?;
         batch.state = BatchState::Retry;
         batch.attempts = batch.attempts.saturating_add(1);
         batch.last_attempt_ms = now_ms;
@@ -899,7 +1045,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     }
 
     /// Re-stamps the producer id, epoch and base sequence of closed batch `id` (in flight or
-    /// waiting for a retry) and recomputes its CRC.
+    /// waiting for a retry) and recomputes its CRC; the batch carries them from now on.
     pub fn set_producer_state(
         &mut self,
         id: BatchId,
@@ -918,7 +1064,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             .and_then(|buf| buf.get_mut(..b.closed_len))
             .ok_or(AccumulatorError::UnknownBatch)?;
         set_producer_state(buf, producer_id, producer_epoch, base_sequence)
-            .map_err(AccumulatorError::Write)
+            .map_err(AccumulatorError::Write)?;
+        self.batch_mut(id)?.producer_state = Some(ProducerState {
+            producer_id,
+            producer_epoch,
+            base_sequence,
+        });
+        Ok(())
     }
 
     /// Releases in-flight batch `id` after its outcome (success or final failure) is known.
@@ -927,12 +1079,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         if b.state != BatchState::InFlight {
             return Err(AccumulatorError::InvalidState { state: b.state });
         }
+        self.answered(id);
         self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
     }
 
     /// Releases batch `id` in any state (removing it from its queue if queued), for
     /// failures decided by the caller (fatal errors, close without flush).
     pub fn abort(&mut self, id: BatchId) -> Result<ReleasedBatch, AccumulatorError> {
+        self.answered(id);
         let b = *self.batch(id)?;
         if b.state != BatchState::InFlight {
             let q = self.find_queue(b.topic_partition).ok();
@@ -944,6 +1098,58 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
         }
         self.release(id.index).ok_or(AccumulatorError::UnknownBatch)
+    }
+
+    /// The batches queued for `tp`, first to last.
+    pub fn queued(&self, tp: TopicPartition) -> impl Iterator<Item = BatchId> + '_ {
+        let head = self
+            .find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+            .and_then(|q| q.head);
+        core::iter::successors(head, |&i| queue::next_of(&self.entries, i)).map(|i| BatchId {
+            index: i,
+            generation: self.entries.get(ix(i)).map_or(0, |e| e.generation),
+        })
+    }
+
+    /// Moves the sequences of the queued batches of `tp` that carry one back by `count`
+    /// (Java's `adjustSequencesDueToFailedBatch`), re-stamping those already closed: for
+    /// when the batch before them failed and the broker wrote none of them.
+    pub fn shift_sequences_back(&mut self, tp: TopicPartition, count: i32) {
+        let mut cur = self
+            .find_queue(tp)
+            .ok()
+            .and_then(|i| self.queues.get(i))
+            .and_then(|q| q.head);
+        while let Some(i) = cur {
+            cur = queue::next_of(&self.entries, i);
+            let Some(b) = batch_at_mut(&mut self.entries, i) else {
+                continue;
+            };
+            let Some(state) = b.producer_state else {
+                continue;
+            };
+            let base = decrement_sequence(state.base_sequence, count);
+            if b.state == BatchState::Retry {
+                let restamped = self
+                    .pool
+                    .buffer_mut(b.slot)
+                    .ok()
+                    .and_then(|buf| buf.get_mut(..b.closed_len))
+                    .is_some_and(|buf| {
+                        set_producer_state(buf, state.producer_id, state.producer_epoch, base)
+                            .is_ok()
+                    });
+                if !restamped {
+                    continue;
+                }
+            }
+            b.producer_state = Some(ProducerState {
+                base_sequence: base,
+                ..state
+            });
+        }
     }
 
     /// The first queued batch of every partition (the next one each would drain), in
@@ -1031,7 +1237,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     pub fn topic_in_use(&self, topic: crate::topic::TopicId) -> bool {
         self.queues
             .iter()
-            .any(|q| q.tp.topic == topic && (q.len > 0 || q.muted))
+            .any(|q| q.tp.topic == topic && (q.len > 0 || q.muted || q.in_flight > 0))
             || self.entries.iter().any(|e| {
                 e.batch
                     .as_ref()
@@ -1043,12 +1249,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     /// dropped from the metadata), so that their entries are reused.
     pub fn remove_queues(&mut self, mut gone: impl FnMut(TopicPartition) -> bool) {
         self.queues
-            .retain(|q| q.len != 0 || q.muted || q.held || !gone(q.tp));
+            .retain(|q| q.len != 0 || q.muted || q.held || q.in_flight > 0 || !gone(q.tp));
         self.last_queue = 0;
         self.drain_index = 0;
     }
 
-    /// Stops draining `tp` (one request in flight at a time, for ordering).
+    /// Stops draining `tp` (one request in flight at a time, for ordering, as Java mutes
+    /// partitions when `max.in.flight.requests.per.connection=1`).
     pub fn mute(&mut self, tp: TopicPartition) -> Result<(), AccumulatorError> {
         let q = self.queue_index(tp)?;
         if let Some(queue) = self.queues.get_mut(q) {
@@ -1108,7 +1315,7 @@ mod testing {
         Some(NodeId(1))
     }
 
-    pub(super) fn meta(_: TopicPartition) -> BatchMeta {
+    pub(super) fn meta(_: &ProducerBatch) -> BatchMeta {
         BatchMeta::default()
     }
 
@@ -1325,6 +1532,145 @@ mod tests {
             order.push(one[0]);
         }
         assert_eq!(order, [t1.batch(), t2.batch(), t3.batch()]);
+    }
+
+    /// Drains one batch of `tp(0)`-led partitions for `node` at `now`, stamping a fresh
+    /// batch with the next of `next` sequences (a retry keeps its own).
+    fn drain_one(a: &mut Acc, now: u64, node: i32, next: &mut i32) -> Option<BatchId> {
+        let mut one = [BatchId::PLACEHOLDER; 1];
+        let n = a.drain(
+            now,
+            NodeId(node),
+            10_000,
+            |_| Some(NodeId(node)),
+            |b: &ProducerBatch| match b.producer_state() {
+                Some(s) => BatchMeta::idempotent(s.producer_id, s.producer_epoch, s.base_sequence),
+                None => {
+                    let seq = *next;
+                    *next += b.record_count() as i32;
+                    BatchMeta::idempotent(7, 0, seq)
+                }
+            },
+            &mut one,
+        );
+        (n == 1).then_some(one[0])
+    }
+
+    #[test]
+    fn idempotent_drain_pipelines_a_partition_to_one_broker_and_resends_one_at_a_time() {
+        let mut a = acc(cfg());
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        let tickets: Vec<Ticket> = (0..4)
+            .map(|_| a.append(0, tp(0), &rec(&v)).unwrap().ticket)
+            .collect();
+        a.begin_flush();
+        let mut next = 0;
+        // Until the broker acknowledged one (and holds the producer's state), one at a time.
+        let first = drain_one(&mut a, 0, 1, &mut next).unwrap();
+        assert_eq!(drain_one(&mut a, 0, 1, &mut next), None);
+        a.confirm_sequences(tp(0));
+        // Three batches of the partition in flight to broker 1, sequences in order.
+        let mut drained = std::vec![first];
+        drained.extend((0..2).map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap()));
+        let seqs: Vec<i32> = drained
+            .iter()
+            .map(|&id| a.batch(id).unwrap().producer_state().unwrap().base_sequence)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        assert_eq!(a.in_flight(tp(0)), (3, false));
+        assert_eq!(a.partition_in_flight_max(), 3);
+        // The leader moved: nothing goes to broker 2 while broker 1 has batches in flight.
+        assert_eq!(drain_one(&mut a, 0, 2, &mut next), None);
+        // The first fails and is retried: it goes at once (the lowest sequence), alone.
+        a.reenqueue(0, drained[0]).unwrap();
+        assert_eq!(a.in_flight(tp(0)), (2, false));
+        let retry = drain_one(&mut a, 1_000, 1, &mut next).unwrap();
+        assert_eq!(retry, tickets[0].batch());
+        assert!(a.batch(retry).unwrap().is_resend());
+        assert_eq!(a.in_flight(tp(0)), (3, true));
+        // The second comes back out of order: it waits for the first's answer.
+        a.reenqueue(0, drained[1]).unwrap();
+        assert_eq!(drain_one(&mut a, 2_000, 1, &mut next), None);
+        a.answered(retry);
+        let second = drain_one(&mut a, 2_000, 1, &mut next).unwrap();
+        assert_eq!(second, tickets[1].batch());
+        assert_eq!(
+            a.batch(second)
+                .unwrap()
+                .producer_state()
+                .unwrap()
+                .base_sequence,
+            1,
+            "a retry keeps its sequence"
+        );
+        // A new batch goes after a resend in flight, with the next sequence.
+        let fourth = drain_one(&mut a, 2_000, 1, &mut next).unwrap();
+        assert_eq!(fourth, tickets[3].batch());
+        assert_eq!(
+            a.batch(fourth)
+                .unwrap()
+                .producer_state()
+                .unwrap()
+                .base_sequence,
+            3
+        );
+        for id in [second, drained[2], fourth] {
+            a.answered(id);
+        }
+        assert_eq!(a.in_flight(tp(0)), (0, false));
+    }
+
+    #[test]
+    fn idempotent_queued_batches_wait_for_the_partitions_in_flight_ones_to_expire() {
+        let mut a = acc(AccumulatorConfig {
+            delivery_timeout_ms: 1_000,
+            ..cfg()
+        });
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        a.append(0, tp(0), &rec(&v)).unwrap();
+        let second = a.append(0, tp(0), &rec(&v)).unwrap().ticket;
+        let mut next = 0;
+        let first = drain_one(&mut a, 0, 1, &mut next).unwrap();
+        assert_eq!(
+            a.first_expired(5_000),
+            None,
+            "its partition has a batch in flight"
+        );
+        a.answered(first);
+        assert_eq!(a.first_expired(5_000), Some(second.batch()));
+    }
+
+    #[test]
+    fn shifting_sequences_back_restamps_the_queued_batches() {
+        let mut a = acc(cfg());
+        a.set_idempotent(true);
+        let v = [0u8; 150];
+        for _ in 0..3 {
+            a.append(0, tp(0), &rec(&v)).unwrap();
+        }
+        a.begin_flush();
+        a.confirm_sequences(tp(0));
+        let mut next = 0;
+        let ids: Vec<BatchId> = (0..3)
+            .map(|_| drain_one(&mut a, 0, 1, &mut next).unwrap())
+            .collect();
+        // The first fails for good; the other two come back unwritten.
+        a.answered(ids[0]);
+        a.reenqueue(0, ids[1]).unwrap();
+        a.reenqueue(0, ids[2]).unwrap();
+        a.shift_sequences_back(tp(0), 1);
+        for (id, want) in [(ids[1], 0), (ids[2], 1)] {
+            assert_eq!(
+                a.batch(id).unwrap().producer_state().unwrap().base_sequence,
+                want
+            );
+            let h =
+                crate::record::RecordBatchHeader::new_checked(a.batch_bytes(id).unwrap()).unwrap();
+            assert_eq!(h.base_sequence(), want);
+            assert_eq!(h.verify_crc(), Ok(()));
+        }
     }
 
     #[test]

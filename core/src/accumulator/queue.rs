@@ -2,11 +2,11 @@
 //! (`BatchEntry::next`), oldest first, with its mute and hold flags.
 
 use crate::record::CompressionRatio;
-use crate::topic::TopicPartition;
+use crate::topic::{NodeId, TopicPartition};
 
-use super::batch::{BatchEntry, batch_at, ix};
+use super::batch::{BatchEntry, ProducerBatch, batch_at, ix};
 
-/// One entry of the partition queue table (opaque; 24 bytes): a partition's batches.
+/// One entry of the partition queue table (opaque; 32 bytes): a partition's batches.
 #[derive(Debug, Clone, Copy)]
 pub struct PartitionQueue {
     pub(super) tp: TopicPartition,
@@ -19,6 +19,22 @@ pub struct PartitionQueue {
     /// The compression ratio estimate of the topic's batches: Java keeps one per topic, so
     /// every queue of a topic holds the same ([`share_topic_ratio`]).
     pub(super) ratio: CompressionRatio,
+    /// Batches of the partition in Produce requests now.
+    pub(super) in_flight: u8,
+    /// The broker those requests went to (meaningful while `in_flight > 0`).
+    pub(super) in_flight_node: NodeId,
+    /// One of them is a resend ([`ProducerBatch::is_resend`](super::ProducerBatch::is_resend)).
+    pub(super) resend_in_flight: bool,
+    /// The broker acknowledged a batch of the partition under the current producer epoch:
+    /// it holds the producer's state there and checks sequences (see
+    /// [`RecordAccumulator::confirm_sequences`](super::RecordAccumulator::confirm_sequences)).
+    pub(super) confirmed: bool,
+    /// The stamp the next batch given a sequence takes (see [`window_full`](Self::window_full)).
+    pub(super) stamp_next: u32,
+    /// The oldest stamp whose batch has no outcome yet (`stamp_next` when none).
+    pub(super) stamp_base: u32,
+    /// Bit `i`: the batch of stamp `stamp_base + i` has its outcome already.
+    pub(super) stamp_done: u32,
 }
 
 /// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
@@ -72,7 +88,69 @@ impl PartitionQueue {
             muted: false,
             held: false,
             ratio: CompressionRatio::INITIAL,
+            in_flight: 0,
+            in_flight_node: NodeId(-1),
+            resend_in_flight: false,
+            confirmed: false,
+            stamp_next: 0,
+            stamp_base: 0,
+            stamp_done: 0,
         }
+    }
+
+    /// Whether a batch given a sequence now would have `window` or more batches of the
+    /// partition stamped from the oldest one without an outcome, itself included.
+    ///
+    /// The broker keeps the sequences of a producer's last five batches of a partition
+    /// (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`) to answer a resend of one it
+    /// wrote with its offset: a resend older than those five is out of order, and nothing
+    /// tells a written batch from a lost one any more. So a new batch takes a sequence only
+    /// while the oldest batch without an outcome is among the last `window` (at most five)
+    /// stamped, acknowledged ones after it included: counting batches in requests would not
+    /// do, since the later ones may be acknowledged while the oldest waits for a resend.
+    pub(super) const fn window_full(&self, window: u8) -> bool {
+        self.stamp_next.wrapping_sub(self.stamp_base) >= window as u32
+    }
+
+    /// The stamp of a batch given a sequence now.
+    pub(super) const fn take_stamp(&mut self) -> u32 {
+        let s = self.stamp_next;
+        self.stamp_next = s.wrapping_add(1);
+        s
+    }
+
+    /// Batch stamp `stamp` has its outcome (or was split): the window moves past every
+    /// stamp from the oldest that has its outcome. A stamp outside the window (of an
+    /// earlier epoch) is ignored, as is one past the mask's 32 places: the window then
+    /// stays full until [`resync_window`](Self::resync_window).
+    pub(super) const fn resolve_stamp(&mut self, stamp: u32) {
+        let d = stamp.wrapping_sub(self.stamp_base);
+        if d >= 32 || d >= self.stamp_next.wrapping_sub(self.stamp_base) {
+            return;
+        }
+        self.stamp_done |= 1 << d;
+        while self.stamp_done & 1 == 1 {
+            self.stamp_done >>= 1;
+            self.stamp_base = self.stamp_base.wrapping_add(1);
+        }
+    }
+
+    /// No batch of the partition has a stamp without an outcome (none in a request, none
+    /// queued with a sequence; or a new epoch started the sequences over): the window is
+    /// empty.
+    pub(super) const fn resync_window(&mut self) {
+        self.stamp_base = self.stamp_next;
+        self.stamp_done = 0;
+    }
+
+    /// Whether the first batch `head` waits before going to `node` with idempotence (Java's
+    /// `shouldStopDrainBatchesForPartition`; see
+    /// [`RecordAccumulator::set_idempotent`](super::RecordAccumulator::set_idempotent)).
+    pub(super) fn sequence_must_wait(&self, head: &ProducerBatch, node: NodeId) -> bool {
+        self.in_flight > 0
+            && (!self.confirmed
+                || self.in_flight_node != node
+                || (head.producer_state.is_some() && self.resend_in_flight))
     }
 
     pub(super) fn push_back(&mut self, entries: &mut [BatchEntry], i: u32) {

@@ -5,13 +5,13 @@
 use crate::pool::{BufferPool, Slot, SlotId};
 use crate::record::{
     BatchBuilder, DecodedRecord, MAX_RECORD_OVERHEAD, RECORD_BATCH_OVERHEAD, RecordBatch,
-    WriteError,
+    WriteError, increment_sequence,
 };
 use crate::storage::Table;
 use crate::topic::NodeId;
 
 use super::batch::{
-    BatchEntry, BatchId, BatchState, ProducerBatch, UNCOMPRESSED_PPM, batch_at, ix,
+    BatchEntry, BatchId, BatchState, ProducerBatch, ProducerState, UNCOMPRESSED_PPM, batch_at, ix,
 };
 use super::queue::{PartitionQueue, next_of, set_next};
 use super::{AccumulatorError, RecordAccumulator};
@@ -89,8 +89,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     ///   `base_offset + i` as always. The original's entry stays reserved until every one
     ///   of its records has been released, so no new batch takes its id meanwhile.
     /// - **State**: the new batches are closed for appends but not yet closed as batches:
-    ///   [`drain`](Self::drain) closes them with fresh producer state (a sequence for each,
-    ///   from `meta_for`), as for a batch drained for the first time. They keep the
+    ///   [`drain`](Self::drain) closes them. With a sequence, the original's range is shared
+    ///   among them (each from its first record's sequence, as Java's `ProducerBatch.split`),
+    ///   so that batches of the partition sent after the original keep theirs. They keep the
     ///   original's creation time (`delivery.timeout.ms` counts from it) and start with no
     ///   failed attempt.
     /// - **Memory**: the new batches are written while the original still holds its slots,
@@ -148,7 +149,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
         }
 
-        // Every record is re-encoded: the original's memory goes.
+        // Every record is re-encoded: the original's memory goes, and its request is over.
+        self.answered(id);
+        self.resolve_stamp(&orig);
         let _ = self.pool.deallocate(orig.slot);
         self.pool_exhausted = false;
         if orig.origin == id {
@@ -245,6 +248,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             write_limit: 0,
             ratio: orig.ratio,
             compression_ppm: UNCOMPRESSED_PPM,
+            // Java's `ProducerBatch.split`: the batches keep the original's sequence range,
+            // each from its first record's sequence, so later batches keep theirs.
+            producer_state: orig.producer_state.map(|s| ProducerState {
+                base_sequence: increment_sequence(
+                    s.base_sequence,
+                    i32::try_from(skip).unwrap_or(i32::MAX),
+                ),
+                ..s
+            }),
+            // A fresh place in the window when drained (see `PartitionQueue::window_full`).
+            stamp: None,
+            in_request: false,
+            resend: false,
         });
         Ok((index, builder.record_count()))
     }
@@ -517,7 +533,7 @@ mod tests {
                         }
                     }
                     SplitOp::Round { actions } => {
-                        // One batch per partition in flight at a time (as with idempotence):
+                        // One batch per partition in flight at a time (as when muted):
                         // each drained batch gets its outcome before the next round.
                         now += 1_000;
                         step(&mut a, now, &actions, &mut delivered, &mut released, &value_of);

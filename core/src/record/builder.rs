@@ -464,6 +464,22 @@ impl BatchBuilder {
     }
 }
 
+/// Java's `DefaultRecordBatch.incrementSequence`: sequences wrap to 0 after `i32::MAX`.
+pub(crate) const fn increment_sequence(sequence: i32, increment: i32) -> i32 {
+    if sequence > i32::MAX - increment {
+        increment - (i32::MAX - sequence) - 1
+    } else {
+        sequence + increment
+    }
+}
+
+/// `sequence` moved back by `decrement` (at least 0), the inverse of
+/// [`increment_sequence`]: below 0 it wraps to `i32::MAX`.
+pub(crate) const fn decrement_sequence(sequence: i32, decrement: i32) -> i32 {
+    let back = (sequence as i64 - decrement as i64).rem_euclid(i32::MAX as i64 + 1);
+    back as i32
+}
+
 /// Re-stamps the producer id, epoch and base sequence of a closed batch at the start of
 /// `batch` and recomputes its CRC32C (for retries after an epoch bump or a sequence reset).
 pub fn set_producer_state(

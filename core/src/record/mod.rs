@@ -28,6 +28,7 @@ pub use batch_header::{
     TimestampType, field,
 };
 pub use builder::{BatchBuilder, BatchMeta, CodecError, WriteError, set_producer_state};
+pub(crate) use builder::{decrement_sequence, increment_sequence};
 pub use compression::{CompressionRatio, Compressor, NoCompression};
 pub use crc::{crc32c, crc32c_append};
 #[cfg(feature = "lz4")]

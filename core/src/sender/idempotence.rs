@@ -4,12 +4,27 @@
 //! and the epoch bump (KIP-360) when a gap cannot be closed. A batch that may have been
 //! written under the current epoch is "unresolved": it is retried as it is, and the bump
 //! waits until every such batch has its answer, or the broker would write it twice.
+//!
+//! Up to `max.in.flight.requests.per.connection` (at most five) batches of a partition are
+//! in flight at once, in sequence order (the accumulator's drain keeps it, see
+//! [`RecordAccumulator::set_idempotent`](crate::accumulator::RecordAccumulator::set_idempotent)).
+//! When one fails, the later ones get OUT_OF_ORDER_SEQUENCE_NUMBER from the broker: they
+//! are retried with their sequences after it, and only a batch right after the last one
+//! acknowledged (a real gap) bumps the epoch, as Java's `canRetry`. A batch that fails for
+//! good while later ones have sequences leaves a gap too: the epoch is bumped once nothing
+//! is in flight. Outcomes still come in send order: see `Sender::outcome_must_wait`.
+//! A new batch takes a sequence only while the partition's oldest batch without an answer
+//! is among its last `max.in.flight.requests.per.connection` stamped (acknowledged ones
+//! after it included), so that a resend of it is always one of the five the broker
+//! remembers, and is answered with its offset rather than as out of order (see
+//! [`RecordAccumulator::set_sequence_window`](crate::accumulator::RecordAccumulator::set_sequence_window)).
 
 use crate::accumulator::{BatchId, BatchState, ProducerBatch, ReadyCheck};
 use crate::backoff::exponential_backoff;
 use crate::protocol::{ErrorCode, InitProducerIdRequest};
-use crate::record::Compressor;
-use crate::record::RecordBatchHeader;
+use crate::record::{
+    BatchMeta, Compressor, RecordBatchHeader, decrement_sequence, increment_sequence,
+};
 use crate::storage::{Storage, Table};
 use crate::topic::{TopicId, TopicPartition};
 
@@ -29,20 +44,14 @@ pub(super) enum PidState {
     BumpNeeded,
 }
 
-/// One entry of the sequence table (opaque; 12 bytes): a partition's next sequence.
+/// One entry of the sequence table (opaque; 16 bytes): a partition's next sequence and the
+/// last one the broker acknowledged (Java's `TxnPartitionEntry`), under the current epoch.
 #[derive(Debug, Clone, Copy)]
 pub struct SeqEntry {
     pub(super) tp: TopicPartition,
     pub(super) next: i32,
-}
-
-/// Java's `DefaultRecordBatch.incrementSequence`: sequences wrap to 0 after `i32::MAX`.
-pub(super) const fn increment_sequence(sequence: i32, increment: i32) -> i32 {
-    if sequence > i32::MAX - increment {
-        increment - (i32::MAX - sequence) - 1
-    } else {
-        sequence + increment
-    }
+    /// The last sequence of the last batch acknowledged, -1 before any.
+    pub(super) last_acked: i32,
 }
 
 /// See `Sender::is_unresolved`: batch `id` (`batch`, closed as `bytes`) waits for a retry,
@@ -73,7 +82,13 @@ fn sequence_entry<T: Table<SeqEntry>>(
     let i = match sequences.binary_search_by_key(&tp, |s| s.tp) {
         Ok(i) => i,
         Err(at) => {
-            sequences.push(SeqEntry { tp, next: 0 }).ok()?;
+            sequences
+                .push(SeqEntry {
+                    tp,
+                    next: 0,
+                    last_acked: -1,
+                })
+                .ok()?;
             if let Some(tail) = sequences.get_mut(at..) {
                 tail.rotate_right(1);
             }
@@ -87,6 +102,34 @@ fn sequence_entry<T: Table<SeqEntry>>(
 /// added to the table.
 pub(super) fn next_sequence<T: Table<SeqEntry>>(sequences: &mut T, tp: TopicPartition) -> i32 {
     sequence_entry(sequences, tp).map_or(0, |s| s.next)
+}
+
+/// The producer state batch `b` is sent with under producer id `pid` and epoch `epoch`
+/// (Java assigns sequences at drain): the one it carries when stamped under them (a retry,
+/// a batch of a split), else the next sequence of its partition, which moves past the
+/// batch's records.
+pub(super) fn stamp<T: Table<SeqEntry>>(
+    sequences: &mut T,
+    b: &ProducerBatch,
+    pid: i64,
+    epoch: i16,
+) -> BatchMeta {
+    if let Some(s) = b.producer_state()
+        && s.producer_id == pid
+        && s.producer_epoch == epoch
+    {
+        return BatchMeta::idempotent(pid, epoch, s.base_sequence);
+    }
+    let count = i32::try_from(b.record_count()).unwrap_or(i32::MAX);
+    let base = match sequence_entry(sequences, b.topic_partition()) {
+        Some(s) => {
+            let base = s.next;
+            s.next = increment_sequence(base, count);
+            base
+        }
+        None => 0,
+    };
+    BatchMeta::idempotent(pid, epoch, base)
 }
 
 /// Drops the sequences of `topic` (dropped from the metadata); returns whether one of its
@@ -193,6 +236,28 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
     }
 
+    /// The broker acknowledged `stamp` (a batch of `tp`): its last sequence is the last
+    /// acknowledged, under the current producer id and epoch (Java's
+    /// `maybeUpdateLastAckedSequence`).
+    pub(super) fn acknowledged(&mut self, tp: TopicPartition, stamp: (i64, i16, i32, i32)) {
+        let (producer_id, epoch, base, count) = stamp;
+        if producer_id != self.producer_id || epoch != self.producer_epoch || base < 0 {
+            return;
+        }
+        self.acc.confirm_sequences(tp);
+        let last = increment_sequence(base, count.saturating_sub(1));
+        if let Some(s) = sequence_entry(&mut self.sequences, tp) {
+            s.last_acked = s.last_acked.max(last);
+        }
+    }
+
+    /// Whether `sequence` comes right after the last one acknowledged for `tp` (Java's
+    /// `isNextSequence`): a batch there that the broker finds out of order is a real gap.
+    pub(super) fn is_next_sequence(&mut self, tp: TopicPartition, sequence: i32) -> bool {
+        sequence_entry(&mut self.sequences, tp)
+            .is_some_and(|s| increment_sequence(s.last_acked, 1) == sequence)
+    }
+
     /// The producer id, epoch, base sequence and record count batch `id` was sent with, if
     /// it had a sequence (in flight or waiting for a retry, with bytes).
     pub(super) fn sequence_stamp(&self, id: BatchId) -> Option<(i64, i16, i32, i32)> {
@@ -210,14 +275,17 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         ))
     }
 
-    /// The sequence range `stamp` of a batch of `tp` that will not be delivered under it
-    /// leaves a gap: it is given back (the partition's next sequence rewound to its base)
-    /// when the broker surely did not write it and no later batch of its partition has a
-    /// sequence, else the epoch is bumped (Java's unresolved sequences). Only for the
-    /// current producer id and epoch: after a bump the sequences start over anyway.
+    /// The sequence range `stamp` of batch `id` (of `tp`), which will not be delivered under
+    /// it, leaves a gap. When the broker surely did not write it, the gap is closed: the
+    /// partition's next sequence is rewound to its base if no later batch has a sequence,
+    /// or the later batches move back (Java's `adjustSequencesDueToFailedBatch`) if none
+    /// of them is in a request or may have been written; else the epoch is bumped (Java's
+    /// unresolved sequences). Only for the current producer id and epoch: after a bump the
+    /// sequences start over anyway.
     pub(super) fn give_back_sequence(
         &mut self,
         tp: TopicPartition,
+        id: BatchId,
         (producer_id, epoch, base, count): (i64, i16, i32, i32),
         maybe_written: bool,
         definitely_not_written: bool,
@@ -226,11 +294,55 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         let next = self.next_sequence(tp);
-        if definitely_not_written && !maybe_written && increment_sequence(base, count) == next {
-            self.set_next_sequence(tp, base);
-        } else {
-            self.bump_epoch_when_ready();
+        if definitely_not_written && !maybe_written {
+            if increment_sequence(base, count) == next {
+                self.set_next_sequence(tp, base);
+                return;
+            }
+            if self.later_sequences_movable(tp, id, increment_sequence(base, count), next) {
+                self.acc.shift_sequences_back(tp, count);
+                self.set_next_sequence(tp, decrement_sequence(next, count));
+                return;
+            }
         }
+        self.bump_epoch_when_ready();
+    }
+
+    /// Whether the sequences after failed batch `id` of `tp`, from `from` up to `next`, are
+    /// all carried by queued batches after it that were never written under the current
+    /// epoch, so that they can move back over its range.
+    fn later_sequences_movable(
+        &self,
+        tp: TopicPartition,
+        id: BatchId,
+        from: i32,
+        next: i32,
+    ) -> bool {
+        let Ok(order) = self.acc.batch(id).map(ProducerBatch::order) else {
+            return false;
+        };
+        if self.acc.in_flight(tp).0 > 0 || self.acc.queued_before(tp, order) {
+            return false;
+        }
+        let mut expected = from;
+        for q in self.acc.queued(tp) {
+            let Ok(b) = self.acc.batch(q) else {
+                return false;
+            };
+            let Some(s) = b.producer_state() else {
+                continue;
+            };
+            let count = i32::try_from(b.record_count()).unwrap_or(i32::MAX);
+            if s.producer_id != self.producer_id
+                || s.producer_epoch != self.producer_epoch
+                || s.base_sequence != expected
+                || self.extra(q).is_some_and(|e| e.maybe_written)
+            {
+                return false;
+            }
+            expected = increment_sequence(expected, count);
+        }
+        expected == next
     }
 
     // ---- unresolved batches --------------------------------------------------------------
@@ -282,6 +394,13 @@ mod tests {
 
     #[test]
     fn sequences_wrap_like_java() {
+        assert_eq!(decrement_sequence(5, 5), 0);
+        assert_eq!(decrement_sequence(0, 1), i32::MAX);
+        assert_eq!(decrement_sequence(3, 5), i32::MAX - 1);
+        assert_eq!(
+            decrement_sequence(increment_sequence(i32::MAX - 1, 5), 5),
+            i32::MAX - 1
+        );
         // Java's DefaultRecordBatch.incrementSequence.
         assert_eq!(increment_sequence(0, 5), 5);
         assert_eq!(increment_sequence(i32::MAX - 4, 5), 0);

@@ -70,6 +70,8 @@ enum ExtraState {
     InRequest { conn: u16, correlation_id: i32 },
     /// Its outcome is queued for `poll_event`.
     OutcomePending,
+    /// Its outcome waits for that of an earlier batch of its partition (send order).
+    OutcomeHeld,
 }
 
 /// One entry of the sender's batch table (opaque; about 48 bytes), indexed like the batch
@@ -136,7 +138,8 @@ pub(crate) struct Sender<S, St: Storage, C> {
     reconnects: HVec<Reconnect, MAX_RECONNECTS>,
     next_correlation_id: i32,
     idempotent: bool,
-    keeps_order: bool,
+    /// One batch per partition in flight (`max.in.flight.requests.per.connection=1`).
+    mutes_partitions: bool,
     producer_id: i64,
     producer_epoch: i16,
     pid_state: PidState,
@@ -151,6 +154,8 @@ pub(crate) struct Sender<S, St: Storage, C> {
     /// Batches with an outcome to report, linked through `BatchExtra::next_outcome`.
     outcomes_head: Option<u32>,
     outcomes_tail: Option<u32>,
+    /// Batches in `ExtraState::OutcomeHeld`.
+    held_outcomes: usize,
     fatal: Option<ErrorCode>,
     /// Set when everything left must fail with this error (fatal, close deadline).
     failing: Option<ProduceError>,
@@ -209,7 +214,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             });
         }
         let idempotent = config.idempotence_enabled();
-        let keeps_order = config.keeps_order();
+        let mutes_partitions = config.mutes_partitions();
+        let mut acc = acc;
+        acc.set_idempotent(idempotent);
+        acc.set_sequence_window(
+            u8::try_from(config.max_in_flight_requests_per_connection).unwrap_or(5),
+        );
         let mut limits = limits;
         limits.response_bytes = limits.response_bytes.min(config.max_response_size);
         Ok(Self {
@@ -223,7 +233,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             reconnects: HVec::new(),
             next_correlation_id: 0,
             idempotent,
-            keeps_order,
+            mutes_partitions,
             producer_id: -1,
             producer_epoch: -1,
             pid_state: PidState::None,
@@ -235,6 +245,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             extras: St::Extras::with_limit(limits.batches),
             outcomes_head: None,
             outcomes_tail: None,
+            held_outcomes: 0,
             fatal: None,
             failing: None,
             auth_failure: None,

@@ -241,6 +241,9 @@ pub struct ProducerMetrics {
     pub topics_evicted: u64,
     /// SASL exchanges completed (first authentications and re-authentications, KIP-368).
     pub sasl_authentications: u64,
+    /// Most batches of one partition in flight at once so far: up to
+    /// `max.in.flight.requests.per.connection` with idempotence, as Java sends them.
+    pub partition_batches_in_flight_max: u64,
     /// Records put in Produce requests, retries included (Java's `record-send-total`;
     /// over `produce_requests` it is `records-per-request-avg`).
     #[cfg(feature = "metrics")]

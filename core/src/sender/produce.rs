@@ -6,13 +6,13 @@
 use crate::accumulator::{BatchId, ReadyCheck};
 use crate::config::Acks;
 use crate::protocol::{ApiKey, ProduceRequestEncoder, RequestHeader, Uuid, Writer};
+use crate::record::BatchMeta;
 use crate::record::Compressor;
-use crate::record::{BatchMeta, RecordBatchHeader};
 use crate::storage::{Storage, Table, TableFull, TableKind};
 use crate::topic::{NodeId, TopicPartition};
 
 use super::connection::{ConnBuffers, InFlight, Piece, RequestKind, Target, size_prefix};
-use super::idempotence::{increment_sequence, next_sequence};
+use super::idempotence::stamp;
 use super::{ExtraState, Io, Sender};
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> {
@@ -89,10 +89,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 node,
                 self.config.max_request_size,
                 |tp| metadata.leader(tp),
-                |tp| {
+                |b| {
                     if idempotent {
-                        let mut meta =
-                            BatchMeta::idempotent(pid, epoch, next_sequence(sequences, tp));
+                        let mut meta = stamp(sequences, b, pid, epoch);
                         meta.is_transactional = transactional;
                         meta
                     } else {
@@ -112,33 +111,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             let Some(Piece::Batch(id)) = io.get(k).and_then(|b| b.pieces.get(i)).copied() else {
                 continue;
             };
-            let Ok(b) = self.acc.batch(id) else { continue };
-            let (tp, count, fresh) = (
-                b.topic_partition(),
-                i32::try_from(b.record_count()).unwrap_or(i32::MAX),
-                b.attempts() == 0,
-            );
-            if idempotent {
-                let stamped = self
-                    .acc
-                    .batch_bytes(id)
-                    .ok()
-                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
-                    .map(|h| (h.producer_id(), h.producer_epoch(), h.base_sequence()));
-                let next = self.next_sequence(tp);
-                match stamped {
-                    Some((p, e, _)) if p != pid || e != epoch => {
-                        // Retried after an epoch bump: new epoch, sequence from the start.
-                        let _ = self.acc.set_producer_state(id, pid, epoch, next);
-                        self.set_next_sequence(tp, increment_sequence(next, count));
-                    }
-                    Some((_, _, base)) if fresh && base == next => {
-                        self.set_next_sequence(tp, increment_sequence(next, count));
-                    }
-                    _ => {}
-                }
-            }
-            if self.keeps_order {
+            if self.mutes_partitions
+                && let Ok(b) = self.acc.batch(id)
+            {
+                let tp = b.topic_partition();
                 let _ = self.acc.mute(tp);
             }
             if let Some(e) = self.extra_mut(id) {
@@ -169,6 +145,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if self.write_produce(now_ms, k, version, correlation_id, n, io) {
             self.metrics.produce_requests += 1;
             self.metrics.batches_sent += n as u64;
+            self.metrics.partition_batches_in_flight_max =
+                self.acc.partition_in_flight_max() as u64;
             self.count_produce_request(io.get(k).map(|b| &b.pieces[..]).unwrap_or_default());
         } else {
             // The framing did not fit the scratch's limit: put the batches back untouched.

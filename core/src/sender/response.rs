@@ -10,7 +10,6 @@ use crate::protocol::{
     PartitionProduceResponse, ProduceResponse, Reader,
 };
 use crate::record::Compressor;
-use crate::record::RecordBatchHeader;
 use crate::security::AuthFailure;
 use crate::storage::{Storage, Table};
 use crate::topic::TopicPartition;
@@ -98,8 +97,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 self.producer_epoch = resp.producer_epoch;
                 self.pid_state = PidState::Ready;
                 self.pid_attempts = 0;
-                // A new epoch (or id) starts every partition's sequence at 0.
+                // A new epoch (or id) starts every partition's sequence at 0, and brokers
+                // may hold no state for it yet.
                 self.sequences.clear();
+                self.acc.forget_confirmations();
                 self.metrics.producer_id_changes += 1;
             }
             ErrorClass::Retriable | ErrorClass::RetriableWithMetadataRefresh => {
@@ -233,18 +234,18 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 self.retry_or_fail(now_ms, id, Cause::Broker(code), !maybe);
             }
             ErrorClass::SequenceError if self.idempotent => {
-                // The broker lost our producer state (KIP-360): bump the epoch and retry
-                // with fresh sequences, unless the batch already carries an older epoch.
-                let current = self
-                    .acc
-                    .batch_bytes(id)
-                    .ok()
-                    .and_then(|bytes| RecordBatchHeader::new_checked(bytes).ok())
-                    .is_some_and(|h| {
-                        h.producer_id() == self.producer_id
-                            && h.producer_epoch() == self.producer_epoch
-                    });
-                if current {
+                // The broker lost our producer state (KIP-360), or a sequence is missing:
+                // bump the epoch and retry with fresh sequences, unless the batch already
+                // carries an older epoch. OUT_OF_ORDER_SEQUENCE_NUMBER for a batch that is
+                // not the next after the last acknowledged is no gap: an earlier batch of
+                // the partition failed and is retried first, then this one (Java's
+                // `canRetry`).
+                let stamp = self.sequence_stamp(id);
+                let current = stamp
+                    .is_some_and(|(p, e, _, _)| p == self.producer_id && e == self.producer_epoch);
+                let gap = code != ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER
+                    || stamp.is_some_and(|(_, _, base, _)| self.is_next_sequence(tp, base));
+                if current && gap {
                     self.bump_epoch_when_ready();
                 }
                 // The broker has our state and says this is not the next sequence: it did
@@ -325,17 +326,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
     }
 
-    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap: the
-    /// sequence is rewound when the broker surely did not write it (and no later batch of
-    /// its partition has a sequence), else the epoch is bumped (Java's unresolved sequences).
+    /// Fails batch `id`. With idempotence, a batch that had a sequence leaves a gap, closed
+    /// as [`give_back_sequence`](Self::give_back_sequence) says: sequences rewound or moved
+    /// back when the broker surely wrote none of them, else an epoch bump.
     fn fail_batch(&mut self, id: BatchId, error: ProduceError, definitely_not_written: bool) {
+        // Its request is over, whatever the outcome: the partition's drain rules see it so.
+        self.acc.answered(id);
         if self.idempotent
             && self.failing.is_none()
             && let Ok(tp) = self.acc.batch(id).map(|b| b.topic_partition())
             && let Some(stamp) = self.sequence_stamp(id)
         {
             let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
-            self.give_back_sequence(tp, stamp, maybe_written, definitely_not_written);
+            self.give_back_sequence(tp, id, stamp, maybe_written, definitely_not_written);
         }
         if let Ok(b) = self.acc.batch(id) {
             let tp = b.topic_partition();
@@ -348,9 +351,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     /// into smaller batches re-enqueued at the front of its partition, which carry its
     /// tickets (Java's `splitAndReenqueue`); a batch of one record fails with `code`.
     ///
-    /// The broker refused the batch, so it did not write it: its sequence range is given
-    /// back and the new batches get fresh sequences from the same point when drained (with
-    /// idempotence a partition has one batch in flight, so no later batch holds a sequence).
+    /// With idempotence the new batches share the batch's sequence range (see
+    /// [`RecordAccumulator::split`](crate::accumulator::RecordAccumulator::split)), so the
+    /// later batches of the partition, maybe in flight already, keep their sequences.
     /// When the pool has no room for the new batches, the batch is retried as it is and
     /// split when refused again, once memory was freed.
     fn split_or_fail(&mut self, now_ms: u64, id: BatchId, code: ErrorCode) {
@@ -360,9 +363,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             self.fail_batch(id, ProduceError::Broker { code }, true);
             return;
         }
-        // Read before the split releases the batch.
-        let stamp = self.sequence_stamp(id);
-        let maybe_written = self.extra(id).is_some_and(|e| e.maybe_written);
         match self.acc.split(now_ms, id) {
             Ok(_) => {
                 self.metrics.batches_split += 1;
@@ -370,11 +370,6 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     && e.id == id
                 {
                     *e = no_extra();
-                }
-                if self.idempotent
-                    && let Some(stamp) = stamp
-                {
-                    self.give_back_sequence(tp, stamp, maybe_written, true);
                 }
                 self.acc.unmute(tp);
             }
@@ -477,21 +472,96 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if let Ok(b) = self.acc.batch(id) {
             let tp = b.topic_partition();
             self.acc.unmute(tp);
+            if self.idempotent
+                && let Some(stamp) = self.sequence_stamp(id)
+            {
+                self.acknowledged(tp, stamp);
+            }
         }
         self.push_outcome(id, Ok((base_offset, log_append_time_ms)));
     }
 
+    /// Decides batch `id`'s outcome: queued for `poll_event`, or with idempotence held
+    /// until the earlier batches of its partition have theirs (see
+    /// [`outcome_must_wait`](Self::outcome_must_wait)).
     pub(super) fn push_outcome(&mut self, id: BatchId, result: Result<(i64, i64), ProduceError>) {
+        self.acc.answered(id);
         let Some(e) = self.extra_mut(id) else { return };
-        if e.state == ExtraState::OutcomePending {
+        if matches!(
+            e.state,
+            ExtraState::OutcomePending | ExtraState::OutcomeHeld
+        ) {
             return;
         }
-        e.state = ExtraState::OutcomePending;
         e.outcome = result;
         if let Err(error) = result {
             self.transaction_batch_failed(error);
         }
+        if self.idempotent
+            && self.outcome_must_wait(id)
+            && let Some(e) = self.extra_mut(id)
+        {
+            e.state = ExtraState::OutcomeHeld;
+            self.held_outcomes += 1;
+            return;
+        }
+        self.queue_outcome(id);
+        if self.held_outcomes > 0 {
+            self.release_held_outcomes();
+        }
+    }
+
+    /// Whether batch `id`'s outcome must wait for that of an earlier batch of its partition
+    /// (sent before it, with a lower sequence) that has none yet, so that a partition's
+    /// outcomes come in send order as Java completes them. That happens only around
+    /// retries: an earlier batch that may have been written (REQUEST_TIMED_OUT) waits for
+    /// its retry while a later one is acknowledged, say. The answers of one broker come in
+    /// the order it was sent to (the accumulator sends a partition's batches to one broker
+    /// at a time), so without a queued retry, a resend in flight or a held outcome, no
+    /// earlier batch is unanswered, and the table is not searched.
+    fn outcome_must_wait(&self, id: BatchId) -> bool {
+        let Ok(b) = self.acc.batch(id) else {
+            return false;
+        };
+        let (tp, order) = (b.topic_partition(), b.order());
+        if self.acc.queued_before(tp, order) {
+            return true;
+        }
+        let (in_flight, resend_in_flight) = self.acc.in_flight(tp);
+        if self.held_outcomes == 0 && (in_flight == 0 || !(resend_in_flight || b.is_resend())) {
+            return false;
+        }
+        self.extras.iter().any(|e| {
+            e.id != id
+                && matches!(
+                    e.state,
+                    ExtraState::InRequest { .. } | ExtraState::OutcomeHeld
+                )
+                && self
+                    .acc
+                    .batch(e.id)
+                    .is_ok_and(|l| l.topic_partition() == tp && l.order() < order)
+        })
+    }
+
+    /// Queues the held outcomes that need not wait any more, in send order.
+    fn release_held_outcomes(&mut self) {
+        while self.held_outcomes > 0 {
+            let next = self
+                .extras
+                .iter()
+                .find(|e| e.state == ExtraState::OutcomeHeld && !self.outcome_must_wait(e.id))
+                .map(|e| e.id);
+            let Some(id) = next else { break };
+            self.held_outcomes -= 1;
+            self.queue_outcome(id);
+        }
+    }
+
+    /// Puts batch `id` (its outcome set) at the end of the outcome queue.
+    fn queue_outcome(&mut self, id: BatchId) {
         let Some(e) = self.extra_mut(id) else { return };
+        e.state = ExtraState::OutcomePending;
         e.next_outcome = None;
         // At most one outcome per live batch: queued through the sender's batch table.
         let Ok(index) = u32::try_from(id.index()) else {
