@@ -144,15 +144,18 @@ impl ApiKey {
     /// The versions this crate can encode and decode.
     ///
     /// The SASL messages themselves live in the transports; their ranges here are Kafka's.
-    /// The transactional APIs stop before transaction version 2 (KIP-890: EndTxn v5,
-    /// TxnOffsetCommit v5, AddPartitionsToTxn v4+ which only brokers send).
+    /// The transactional APIs reach transaction version 2 (KIP-890 part 2: EndTxn v5,
+    /// TxnOffsetCommit v5), which the sender uses only when the cluster finalized
+    /// `transaction.version` 2; AddPartitionsToTxn stops at v3 (v4+ is broker-to-broker),
+    /// TxnOffsetCommit before v6 (topic ids).
     pub const fn supported_versions(self) -> RangeInclusive<i16> {
         match self {
             Self::Produce => 3..=13,
             Self::Metadata => 1..=13,
             Self::FindCoordinator => 0..=6,
             Self::AddPartitionsToTxn => 0..=3,
-            Self::AddOffsetsToTxn | Self::EndTxn | Self::TxnOffsetCommit => 0..=4,
+            Self::AddOffsetsToTxn => 0..=4,
+            Self::EndTxn | Self::TxnOffsetCommit => 0..=5,
             Self::SaslHandshake => 0..=1,
             Self::ApiVersions => 0..=4,
             Self::InitProducerId => 0..=5,
