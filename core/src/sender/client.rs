@@ -793,6 +793,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             .find(ApiKey::SaslHandshake.code())
             .filter(|v| v.max_version >= 1)
             .and_then(|_| resp.negotiate(ApiKey::SaslAuthenticate));
+        // Whether the cluster speaks transaction version 2 (KIP-890).
+        self.txn
+            .note_finalized_features(resp.finalized_features_epoch, resp.transaction_version);
         let sasl = self.config.security_protocol.uses_sasl();
         let target = match self.conns.get_mut(k) {
             Some(c) => {

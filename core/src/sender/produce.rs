@@ -148,8 +148,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 };
             }
         }
-        if self.config.is_transactional() {
-            // Transaction version 1 (AddPartitionsToTxn): Java stops at v11 without TV2.
+        if self.config.is_transactional() && !self.transaction_v2() {
+            // Transaction version 1 (AddPartitionsToTxn): Java stops at v11 without TV2;
+            // v12+ adds the partition to the transaction on the leader (KIP-890).
             version = version.min(11);
         }
         // v13 names topics by id: fall back to v12 when an id is unknown.
