@@ -679,3 +679,74 @@ fn tv1_is_kept_when_the_cluster_did_not_finalize_transaction_version_2() {
     assert_eq!(h.p.producer_id_and_epoch(), Some((7, 3)), "no bump");
     assert_eq!(h.p.metrics().add_partitions_requests, 1);
 }
+
+#[test]
+fn every_throttled_response_holds_its_connection_back() {
+    // KIP-219 beyond Produce: an AddPartitionsToTxn (v1+) and an ApiVersions (v2+) answered
+    // with a throttle time keep their connection from the next request for that long.
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"a");
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
+    let mut resp = kp::AddPartitionsToTxnResponse::default();
+    resp.throttle_time_ms = 400;
+    let mut tr = kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+    tr.name = kp::TopicName(s("orders"));
+    let mut pr = kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+    pr.partition_index = 0;
+    tr.results_by_partition.push(pr);
+    resp.results_by_topic_v3_and_below.push(tr);
+    let added = h.now;
+    h.respond(b2, &req, &resp);
+    // The leader's connection answers ApiVersions with a throttle time of its own.
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    let req = h.expect(b1, kp::ApiKey::ApiVersions);
+    let mut resp = kp::ApiVersionsResponse::default();
+    resp.throttle_time_ms = 200;
+    for (k, max) in [
+        (0, 11),
+        (3, 12),
+        (10, 6),
+        (18, 3),
+        (22, 5),
+        (24, 3),
+        (26, 4),
+    ] {
+        let mut v = kp::api_versions_response::ApiVersion::default();
+        v.api_key = k;
+        v.max_version = max;
+        resp.api_keys.push(v);
+    }
+    let negotiated = h.now;
+    h.respond(b1, &req, &resp);
+    assert!(
+        h.request(b1).is_none(),
+        "Produce during the ApiVersions throttle"
+    );
+    // A second partition: its AddPartitionsToTxn waits for the coordinator's throttle.
+    h.send_in_txn(boot, 1, b"b");
+    assert!(
+        h.request(b2).is_none(),
+        "AddPartitionsToTxn during the throttle"
+    );
+    h.step();
+    assert_eq!(
+        h.now,
+        negotiated + 200,
+        "woken when the first throttle ends"
+    );
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 5)]);
+    assert!(
+        h.request(b2).is_none(),
+        "AddPartitionsToTxn during the throttle"
+    );
+    while h.request(b2).is_none() {
+        h.step();
+        assert!(h.now <= added + 400, "not sent when the throttle ended");
+    }
+    assert_eq!(h.now, added + 400);
+}
