@@ -2049,6 +2049,9 @@ mod metrics;
 #[path = "producer_scripted/connections.rs"]
 mod connections;
 
+#[path = "producer_scripted/partitioner.rs"]
+mod partitioner;
+
 #[cfg(feature = "transactions")]
 #[path = "producer_scripted/transactions.rs"]
 mod transactions;
