@@ -157,14 +157,18 @@ impl<'a> ApiVersionsResponse<'a> {
     }
 
     /// The bytes of the finalized features' tagged field (tag 2): a compact array with
-    /// `transaction.version` in it, or empty.
-    fn finalized_features_len(&self) -> usize {
-        if self.transaction_version > 0 {
-            // Array length, name (length and bytes), MaxVersionLevel, MinVersionLevel, tags.
-            1 + 1 + TRANSACTION_VERSION_FEATURE.len() + 2 + 2 + 1
-        } else {
-            1
-        }
+    /// `transaction.version` in it.
+    const FINALIZED_FEATURES_LEN: usize =
+        // Array length, name (length and bytes), MaxVersionLevel, MinVersionLevel, tags.
+        1 + 1 + TRANSACTION_VERSION_FEATURE.len() + 2 + 2 + 1;
+
+    /// The top-level tagged fields written back: the epoch unless it is the default (-1),
+    /// the feature unless it is absent (0).
+    const fn tagged_fields(&self) -> (bool, bool) {
+        (
+            self.finalized_features_epoch != -1,
+            self.transaction_version != 0,
+        )
     }
 
     /// Reads the top-level tagged fields of v3+.
@@ -213,11 +217,17 @@ impl<'a> Message<'a> for ApiVersionsResponse<'a> {
             } else {
                 0
             }
-            + if flexible && self.finalized_features_epoch >= 0 {
-                // Two fields: tag, size and value each.
-                1 + 2 + 8 + 2 + self.finalized_features_len()
+            + if flexible {
+                // The count, then tag, size and value of each field.
+                let (epoch, feature) = self.tagged_fields();
+                1 + if epoch { 2 + 8 } else { 0 }
+                    + if feature {
+                        2 + Self::FINALIZED_FEATURES_LEN
+                    } else {
+                        0
+                    }
             } else {
-                empty_tagged_fields_len(flexible)
+                0
             }
     }
 
@@ -228,26 +238,26 @@ impl<'a> Message<'a> for ApiVersionsResponse<'a> {
         if field::THROTTLE_TIME_MS.has(version) {
             w.write_i32(self.throttle_time_ms)?;
         }
-        if !flexible || self.finalized_features_epoch < 0 {
-            return w.write_empty_tagged_fields_in(flexible);
+        if !flexible {
+            return Ok(());
         }
-        w.write_unsigned_varint(2)?;
-        w.write_unsigned_varint(TAG_FINALIZED_FEATURES_EPOCH)?;
-        w.write_unsigned_varint(8)?;
-        w.write_i64(self.finalized_features_epoch)?;
-        w.write_unsigned_varint(TAG_FINALIZED_FEATURES)?;
-        let len = u32::try_from(self.finalized_features_len())
-            .map_err(|_| EncodeError::LengthOverflow)?;
-        w.write_unsigned_varint(len)?;
-        if self.transaction_version > 0 {
+        let (epoch, feature) = self.tagged_fields();
+        w.write_unsigned_varint(u32::from(epoch) + u32::from(feature))?;
+        if epoch {
+            w.write_unsigned_varint(TAG_FINALIZED_FEATURES_EPOCH)?;
+            w.write_unsigned_varint(8)?;
+            w.write_i64(self.finalized_features_epoch)?;
+        }
+        if feature {
+            w.write_unsigned_varint(TAG_FINALIZED_FEATURES)?;
+            w.write_unsigned_varint(Self::FINALIZED_FEATURES_LEN as u32)?;
             w.write_compact_array_len(Some(1))?;
             w.write_compact_string(TRANSACTION_VERSION_FEATURE)?;
             w.write_i16(self.transaction_version)?;
             w.write_i16(self.transaction_version)?;
-            w.write_empty_tagged_fields_in(true)
-        } else {
-            w.write_compact_array_len(Some(0))
+            w.write_empty_tagged_fields_in(true)?;
         }
+        Ok(())
     }
 
     fn decode(version: i16, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -434,15 +444,19 @@ mod tests {
             if let Ok(resp) = ApiVersionsResponse::decode(v, &mut Reader::new(&bytes)) {
                 // Iterating a decoded array never fails or panics.
                 prop_assert_eq!(resp.api_keys.iter().count(), resp.api_keys.len());
+                // What was kept re-encodes to itself (the fuzz target's check).
+                let again = encode(&resp, v);
+                prop_assert_eq!(again.len(), resp.encoded_len(v));
+                prop_assert_eq!(ApiVersionsResponse::decode(v, &mut Reader::new(&again)), Ok(resp));
             }
             let _ = ApiVersionsRequest::decode(v, &mut Reader::new(&bytes));
             let _ = ApiVersionsResponse::decode_with_fallback(v, &bytes);
         }
 
         #[test]
-        fn prop_response_round_trip(keys in proptest::collection::vec((any::<i16>(), any::<i16>(), any::<i16>()), 0..8), err in any::<i16>(), t in any::<i32>(), v in 0i16..=4, epoch in -1i64..3, tv in 0i16..3) {
+        fn prop_response_round_trip(keys in proptest::collection::vec((any::<i16>(), any::<i16>(), any::<i16>()), 0..8), err in any::<i16>(), t in any::<i32>(), v in 0i16..=4, epoch in -2i64..3, tv in -2i16..3) {
             let keys: Vec<_> = keys.into_iter().map(|(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version }).collect();
-            let resp = ApiVersionsResponse { error_code: ErrorCode(err), api_keys: Array::from_slice(&keys), throttle_time_ms: if v >= 1 { t } else { 0 }, finalized_features_epoch: if v >= 3 { epoch } else { -1 }, transaction_version: if v >= 3 && epoch >= 0 { tv } else { 0 } };
+            let resp = ApiVersionsResponse { error_code: ErrorCode(err), api_keys: Array::from_slice(&keys), throttle_time_ms: if v >= 1 { t } else { 0 }, finalized_features_epoch: if v >= 3 { epoch } else { -1 }, transaction_version: if v >= 3 { tv } else { 0 } };
             let bytes = encode(&resp, v);
             let mut r = Reader::new(&bytes);
             prop_assert_eq!(ApiVersionsResponse::decode(v, &mut r), Ok(resp));
