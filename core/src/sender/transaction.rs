@@ -27,9 +27,9 @@
 //! its sequences start again from 0. Under transaction version 2 an unresolved sequence
 //! needs no InitProducerId of its own: the abort's EndTxn bumps the epoch. As in Java the
 //! version is decided at `init_transactions` (once the coordinator answered) and read again
-//! at the end of every transaction; this producer follows a downgrade there but takes an
-//! upgrade (which Java meets with an extra epoch bump) only at the next
-//! `init_transactions`.
+//! at the end of every transaction (from the newest finalized features any broker
+//! reported): a downgrade takes effect there, an upgrade after an InitProducerId that bumps
+//! the epoch (Java's `clientSideEpochBumpRequired`), which the commit or abort waits for.
 
 use core::fmt;
 
@@ -297,7 +297,8 @@ impl<T: Table<TxnPartition>, B: Table<u8>> Transactions<T, B> {
     }
 
     /// Decides the transaction version from the finalized features: fully when
-    /// `initiating` (`init_transactions`), else only down to version 1 (see the module doc).
+    /// `initiating` (`init_transactions`, or the epoch bump of an upgrade), else only down
+    /// to version 1 (see the module doc).
     fn update_transaction_version(&mut self, initiating: bool) {
         let tv2 = self.finalized_transaction_version >= 2;
         if initiating || !tv2 {
@@ -786,7 +787,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return Err(TransactionError::NotTransactional);
         }
         let state = self.txn.state;
-        if state == to && self.txn.op == Some(op) {
+        // The epoch bump of an upgrade to transaction version 2 ends a commit or abort.
+        let bumping =
+            state == TransactionState::Initializing && matches!(op, Op::Commit | Op::Abort);
+        if (state == to || bumping) && self.txn.op == Some(op) {
             return Ok(());
         }
         if state == TransactionState::FatalError {
@@ -906,6 +910,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     fn end_transaction(&mut self) {
         self.txn.partitions.clear();
         self.txn.started = false;
+        if !self.txn.tv2 && self.txn.finalized_transaction_version >= 2 {
+            // The cluster moved to transaction version 2 during this producer's life: as
+            // Java (`clientSideEpochBumpRequired`), bump the epoch with InitProducerId
+            // before the first transaction of version 2; the operation ends with it.
+            self.txn.state = TransactionState::Initializing;
+            self.txn.last_error = None;
+            return;
+        }
         self.txn.update_transaction_version(false);
         self.txn.state = TransactionState::Ready;
         self.txn.last_error = None;

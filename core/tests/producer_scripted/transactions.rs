@@ -750,3 +750,50 @@ fn every_throttled_response_holds_its_connection_back() {
     }
     assert_eq!(h.now, added + 400);
 }
+
+#[test]
+fn an_upgrade_to_tv2_bumps_the_epoch_after_the_transaction_then_speaks_tv2() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions_tv(false);
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"a");
+    h.add_partitions(b2, 0);
+    // The leader's connection reports the feature finalized meanwhile (a newer epoch).
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_tv(b1, true);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(req.version, 11, "this transaction stays on version 1");
+    h.produce_response(b1, &req, &[("orders", 0, 0, 1)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 0);
+    // Then, as Java, an InitProducerId bumps the epoch before the first TV2 transaction;
+    // the commit ends with it.
+    assert_eq!(h.p.poll_transaction(), None);
+    assert_eq!(h.p.transaction_state(), TransactionState::Initializing);
+    h.p.commit_transaction(h.now).unwrap(); // resumes (a retry after a timeout)
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::InitProducerId);
+    let r: kp::InitProducerIdRequest = req.decode();
+    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+    let mut resp = kp::InitProducerIdResponse::default();
+    resp.producer_id = kp::ProducerId(7);
+    resp.producer_epoch = 4;
+    h.respond(b2, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    assert_eq!(h.p.transaction_version(), Some(2));
+    // Version 2 now: no AddPartitionsToTxn, Produce v12 with the bumped epoch.
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 1, b"b");
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(1, 7, 4, 0)]);
+    h.produce_response(b1, &req, &[("orders", 1, 0, 0)]);
+    assert_eq!(h.p.metrics().add_partitions_requests, 1);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn_v5(b2, true, (7, 4), 0, (7, 5));
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+}
