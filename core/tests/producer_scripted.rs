@@ -2038,6 +2038,9 @@ fn garbage_in_place_of_a_produce_response_closes_the_connection_and_the_batch_is
 
 // ---- SASL (feature `sasl`) -------------------------------------------------------------------
 
+#[path = "producer_scripted/partitioner.rs"]
+mod partitioner;
+
 #[cfg(feature = "sasl")]
 #[path = "producer_scripted/sasl.rs"]
 mod sasl;
@@ -2048,9 +2051,6 @@ mod metrics;
 
 #[path = "producer_scripted/connections.rs"]
 mod connections;
-
-#[path = "producer_scripted/partitioner.rs"]
-mod partitioner;
 
 #[cfg(feature = "transactions")]
 #[path = "producer_scripted/transactions.rs"]
