@@ -309,6 +309,10 @@ pub struct ProducerConfig {
     /// weighs partitions by their queued batches when it switches sticky partitions
     /// (KIP-794; see [`BuiltInPartitioner`](crate::BuiltInPartitioner)).
     pub partitioner_adaptive: bool,
+    /// `partitioner.availability.timeout.ms` (default 0, off): with adaptive partitioning,
+    /// a partition whose leader has had batches ready that it could not take for longer
+    /// than this is left out when the sticky partition switches (KIP-794).
+    pub partitioner_availability_timeout_ms: u64,
     /// `client.dns.lookup` (default `use_all_dns_ips`): read by transports that resolve
     /// host names.
     pub client_dns_lookup: ClientDnsLookup,
@@ -367,6 +371,7 @@ impl Default for ProducerConfig {
             max_request_size: 1_048_576,
             partitioner_ignore_keys: false,
             partitioner_adaptive: true,
+            partitioner_availability_timeout_ms: 0,
             client_dns_lookup: ClientDnsLookup::UseAllDnsIps,
             max_response_size: 104_857_600,
             security_protocol: SecurityProtocol::Plaintext,
@@ -438,6 +443,7 @@ impl ProducerConfig {
         "max.request.size",
         "partitioner.ignore.keys",
         "partitioner.adaptive.partitioning.enable",
+        "partitioner.availability.timeout.ms",
         "client.dns.lookup",
         "max.response.size",
         "security.protocol",
@@ -613,6 +619,10 @@ impl ProducerConfig {
             "partitioner.adaptive.partitioning.enable" => {
                 self.partitioner_adaptive =
                     parse_bool("partitioner.adaptive.partitioning.enable", value)?;
+            }
+            "partitioner.availability.timeout.ms" => {
+                self.partitioner_availability_timeout_ms =
+                    parse_u64("partitioner.availability.timeout.ms", value)?;
             }
             "client.dns.lookup" => self.client_dns_lookup = value.parse()?,
             "max.response.size" => {

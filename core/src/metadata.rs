@@ -43,6 +43,57 @@ pub struct Broker {
     pub host: HString<MAX_HOST_LEN>,
     /// Its advertised port.
     pub port: u16,
+    /// When the sender last had batches ready for it, and when it last could send them
+    /// (Java's `NodeLatencyStats`, for `partitioner.availability.timeout.ms`); kept across
+    /// metadata updates while the broker stays.
+    latency: NodeLatency,
+}
+
+/// Java's `RecordAccumulator.NodeLatencyStats`: the difference says how long data has
+/// waited for a broker that could not take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct NodeLatency {
+    ready_ms: u64,
+    drain_ms: u64,
+    /// The times were set (Java creates the stats with both at the first ready pass).
+    known: bool,
+    /// Not named by the metadata response being applied (removed at its end).
+    stale: bool,
+}
+
+impl Broker {
+    fn new(node: NodeId, host: HString<MAX_HOST_LEN>, port: u16) -> Self {
+        Self {
+            node,
+            host,
+            port,
+            latency: NodeLatency::default(),
+        }
+    }
+}
+
+/// The leaders of one topic's partitions and how long each broker has not been able to take
+/// the data ready for it (see [`Metadata::sticky_partitions_and_latency`]).
+pub(crate) struct LeaderLatency<'a> {
+    partitions: &'a [PartitionEntry],
+    brokers: &'a [Broker],
+}
+
+impl LeaderLatency<'_> {
+    /// How long the leader of `partition` has had data ready that it could not be sent
+    /// (Java's `readyTimeMs - drainTimeMs`); 0 when unknown.
+    pub(crate) fn not_ready_ms(&self, partition: i32) -> u64 {
+        let Some(p) = usize::try_from(partition)
+            .ok()
+            .and_then(|i| self.partitions.get(i))
+        else {
+            return 0;
+        };
+        self.brokers
+            .iter()
+            .find(|b| b.node.0 == p.leader)
+            .map_or(0, |b| b.latency.ready_ms.saturating_sub(b.latency.drain_ms))
+    }
 }
 
 /// What is known of a topic.
@@ -423,22 +474,34 @@ where
     }
 
     /// The sticky partitioner state and partitions of topic `id`, for the built-in
-    /// partitioner.
-    pub(crate) fn sticky_and_partitions(
+    /// partitioner, with the latency of each partition's leader (for
+    /// `partitioner.availability.timeout.ms`).
+    pub(crate) fn sticky_partitions_and_latency(
         &mut self,
         id: TopicId,
-    ) -> Option<(&mut StickyState, PartitionSet<'_>)> {
-        let t = self
-            .topics
+    ) -> Option<(&mut StickyState, PartitionSet<'_>, LeaderLatency<'_>)> {
+        let Self {
+            topics,
+            partitions,
+            available,
+            brokers,
+            ..
+        } = self;
+        let t = topics
             .get_mut(id.index())
             .filter(|t| t.live && t.generation == id.generation())
             .filter(|t| t.status == TopicStatus::Known)?;
         let start = t.first as usize;
-        let avail = self
-            .available
+        let avail = available
             .get(start..start + t.available as usize)
             .unwrap_or_default();
-        Some((&mut t.sticky, PartitionSet::new(t.count, avail)))
+        let leaders = LeaderLatency {
+            partitions: partitions
+                .get(start..start + t.count as usize)
+                .unwrap_or_default(),
+            brokers,
+        };
+        Some((&mut t.sticky, PartitionSet::new(t.count, avail), leaders))
     }
 
     /// Most partitions over all topics (the partition tables' limit).
@@ -514,12 +577,11 @@ where
             if h.push_str(host).is_err() {
                 return false;
             }
-            let broker = Broker {
-                node: NodeId(leader),
-                host: h,
-                port,
-            };
-            if self.brokers.push(broker).is_err() {
+            if self
+                .brokers
+                .push(Broker::new(NodeId(leader), h, port))
+                .is_err()
+            {
                 return false;
             }
         }
@@ -607,9 +669,12 @@ where
 
     /// Starts applying a response: replaces the broker list with `brokers` (those past the
     /// table's limit or with a host longer than [`MAX_HOST_LEN`] are dropped and counted in
-    /// [`brokers_dropped`](Self::brokers_dropped)).
+    /// [`brokers_dropped`](Self::brokers_dropped)). A broker named again keeps its place
+    /// and its latency (for `partitioner.availability.timeout.ms`); new ones come after.
     pub fn update_brokers<'b>(&mut self, brokers: impl Iterator<Item = (i32, &'b str, u16)>) {
-        self.brokers.clear();
+        for b in self.brokers.iter_mut() {
+            b.latency.stale = true;
+        }
         self.brokers_dropped = 0;
         for (node, host, port) in brokers {
             let mut h = HString::new();
@@ -617,17 +682,37 @@ where
                 self.brokers_dropped += 1;
                 continue;
             }
-            if self.brokers.iter().any(|b| b.node.0 == node) {
+            if let Some(b) = self.brokers.iter_mut().find(|b| b.node.0 == node) {
+                if b.latency.stale {
+                    b.latency.stale = false;
+                    b.host = h;
+                    b.port = port;
+                }
                 continue;
             }
-            let broker = Broker {
-                node: NodeId(node),
-                host: h,
-                port,
-            };
-            if self.brokers.push(broker).is_err() {
+            if self
+                .brokers
+                .push(Broker::new(NodeId(node), h, port))
+                .is_err()
+            {
                 self.brokers_dropped += 1;
             }
+        }
+        self.brokers.retain(|b| !b.latency.stale);
+    }
+
+    /// Java's `RecordAccumulator.updateNodeLatencyStats`: broker `node` had batches ready at
+    /// `now_ms`, and could take them (`can_drain`) or not.
+    pub(crate) fn update_node_latency(&mut self, node: NodeId, now_ms: u64, can_drain: bool) {
+        if let Some(b) = self.brokers.iter_mut().find(|b| b.node == node) {
+            if !b.latency.known {
+                b.latency.known = true;
+                b.latency.drain_ms = now_ms;
+            }
+            if can_drain {
+                b.latency.drain_ms = now_ms;
+            }
+            b.latency.ready_ms = now_ms;
         }
     }
 

@@ -220,6 +220,14 @@ impl StickyState {
 pub trait PartitionLoad {
     /// Batches queued for `partition` (not yet sent).
     fn queued_batches(&self, partition: i32) -> usize;
+
+    /// Whether `partition` is left out of the adaptive choice: batches wait for it and its
+    /// leader has not been able to take them for longer than
+    /// `partitioner.availability.timeout.ms` (KIP-794; Java's `RecordAccumulator` leaves
+    /// such partitions out of the load statistics). Never, unless implemented.
+    fn is_unavailable(&self, _partition: i32) -> bool {
+        false
+    }
 }
 
 /// No load known: every partition weighs the same (the uniform choice).
@@ -258,7 +266,13 @@ impl PartitionLoad for NoLoad {
 /// Differences from Java, on purpose: randomness comes from a caller's seed; in the uniform
 /// choice a switch never picks the partition it leaves when another is available (Java may
 /// re-pick it); the queue lengths are read at the switch, where Java reads them at its
-/// sender's last `ready` pass; `partitioner.availability.timeout.ms` is not implemented.
+/// sender's last `ready` pass.
+///
+/// With adaptive partitioning, a partition the load calls
+/// [`unavailable`](PartitionLoad::is_unavailable) (Java's `partitioner.availability.timeout.ms`:
+/// its batches have waited longer than that for a leader that could not take them) is left
+/// out of the weighted choice, as in Java; when every available partition is left out, the
+/// choice is uniform among them.
 #[derive(Debug, Clone)]
 pub struct BuiltInPartitioner {
     rng: XorShift64Star,
@@ -300,10 +314,15 @@ impl BuiltInPartitioner {
         if !self.adaptive || available.is_empty() {
             return None;
         }
+        let included = |p: &&i32| !load.is_unavailable(**p);
+        let count = available.iter().filter(included).count();
+        if count == 0 {
+            return None;
+        }
         let mut max = 0usize;
         let mut first = None;
         let mut all_equal = true;
-        for &p in available {
+        for &p in available.iter().filter(included) {
             let q = load.queued_batches(p);
             max = max.max(q);
             match first {
@@ -312,21 +331,21 @@ impl BuiltInPartitioner {
                 Some(_) => {}
             }
         }
-        if all_equal && available.len() == partitions.num_partitions as usize {
+        if all_equal && count == partitions.num_partitions as usize {
             return None;
         }
         let weight = |p: i32| (max + 1).saturating_sub(load.queued_batches(p)) as u64;
-        let total: u64 = available.iter().map(|&p| weight(p)).sum();
+        let total: u64 = available.iter().filter(included).map(|&p| weight(p)).sum();
         let total = u32::try_from(total).unwrap_or(u32::MAX).max(1);
         let mut r = u64::from(self.rng.below(total));
-        for &p in available {
+        for &p in available.iter().filter(included) {
             let w = weight(p);
             if r < w {
                 return Some(p);
             }
             r -= w;
         }
-        available.last().copied()
+        available.iter().filter(included).last().copied()
     }
 
     /// A random partition among the available ones (or all, if none is available), other
@@ -706,6 +725,50 @@ mod tests {
         for &n in &c {
             assert!(n.abs_diff(10_000) < 1_000, "{c:?}");
         }
+    }
+
+    /// Queues, some of whose partitions' leaders are past the availability timeout.
+    struct Slow(&'static [usize], &'static [i32]);
+
+    impl PartitionLoad for Slow {
+        fn queued_batches(&self, partition: i32) -> usize {
+            self.0[partition as usize]
+        }
+        fn is_unavailable(&self, partition: i32) -> bool {
+            self.1.contains(&partition)
+        }
+    }
+
+    #[test]
+    fn partitions_past_the_availability_timeout_are_left_out() {
+        let all = [0, 1, 2, 3];
+        let set = PartitionSet::new(4, &all);
+        let draw = |adaptive: bool, load: &Slow| {
+            let mut p = BuiltInPartitioner::new(10, false, 7).adaptive(adaptive);
+            let mut st = StickyState::default();
+            let mut seen = [0usize; 4];
+            for _ in 0..4_000 {
+                let q = p.partition_with_load(&mut st, None, &set, load).unwrap();
+                seen[q as usize] += 1;
+                p.on_append_with_load(&mut st, q, 10, true, &set, load);
+            }
+            seen
+        };
+        // Equal queues, partition 1's leader slow: never picked, the others uniformly.
+        let seen = draw(true, &Slow(&[1, 1, 1, 1], &[1]));
+        assert_eq!(seen[1], 0, "{seen:?}");
+        for n in [seen[0], seen[2], seen[3]] {
+            assert!(n.abs_diff(1_333) < 200, "{seen:?}");
+        }
+        // Even when only one partition is left.
+        let seen = draw(true, &Slow(&[1, 1, 1, 1], &[0, 1, 2]));
+        assert_eq!(seen, [0, 0, 0, 4_000]);
+        // Every partition slow: the uniform choice among all of them.
+        let seen = draw(true, &Slow(&[1, 1, 1, 1], &[0, 1, 2, 3]));
+        assert!(seen.iter().all(|&n| n > 500), "{seen:?}");
+        // Without adaptive partitioning (as in Java) the timeout changes nothing.
+        let seen = draw(false, &Slow(&[1, 1, 1, 1], &[1]));
+        assert!(seen[1] > 500, "{seen:?}");
     }
 
     #[test]

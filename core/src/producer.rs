@@ -610,6 +610,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
         self.sender.transaction_state()
     }
 
+    /// The transaction protocol in use: `Some(2)` for transaction version 2 (KIP-890 part
+    /// 2: Produce adds the partitions, every commit or abort bumps the epoch), `Some(1)`
+    /// otherwise; `None` before `init_transactions` completed or without `transactional.id`.
+    pub fn transaction_version(&self) -> Option<u8> {
+        self.sender.transaction_version()
+    }
+
     /// Starts Java's `initTransactions`: finds the transaction coordinator, then gets the
     /// producer id and epoch from it, which fences older producers with the same
     /// `transactional.id` and aborts their open transaction. Ends in `READY`.

@@ -2038,6 +2038,9 @@ fn garbage_in_place_of_a_produce_response_closes_the_connection_and_the_batch_is
 
 // ---- SASL (feature `sasl`) -------------------------------------------------------------------
 
+#[path = "producer_scripted/partitioner.rs"]
+mod partitioner;
+
 #[cfg(feature = "sasl")]
 #[path = "producer_scripted/sasl.rs"]
 mod sasl;

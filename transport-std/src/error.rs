@@ -700,7 +700,9 @@ mod tests {
 pub enum TransactionError {
     /// A newer producer with the same `transactional.id` fenced this one (Java's
     /// `ProducerFencedException`; also what a commit gets after the coordinator aborted the
-    /// transaction on `transaction.timeout.ms`). Close the producer.
+    /// transaction on `transaction.timeout.ms` under transaction version 1; under version 2
+    /// that commit fails with [`Fatal`](Self::Fatal) `INVALID_TXN_STATE`, as in Java).
+    /// Close the producer.
     Fenced {
         /// `PRODUCER_FENCED`, `INVALID_PRODUCER_EPOCH` or `TRANSACTION_COORDINATOR_FENCED`.
         code: ErrorCode,

@@ -199,10 +199,7 @@ pub const JAVA_PRODUCER_PROPERTIES: &[JavaProperty] = &[
     p(
         "partitioner.availability.timeout.ms",
         Some("0"),
-        Refused(
-            "excluding partitions of brokers slow to take requests is not built; adaptive \
-             partitioning weighs partitions by their queues only",
-        ),
+        Supported,
         "1000",
     ),
     p(
@@ -646,6 +643,11 @@ const NOTES: &[(&str, &str)] = &[
     (
         "metadata.recovery.strategy",
         "`none`: after the first metadata only its brokers are asked",
+    ),
+    (
+        "partitioner.availability.timeout.ms",
+        "with adaptive partitioning, as in Java; the wait is weighed when the sticky \
+         partition switches",
     ),
     ("receive.buffer.bytes", "unset: the OS's auto-tuned size"),
     (

@@ -3,8 +3,10 @@
 //! listeners (`scripts/kafka up --old --security --dir D`, named by `KAFKA_EDGE_DIR_39`).
 //!
 //! A short suite: the versions negotiated with ApiVersions (seen on the wire by a proxy),
-//! idempotent acks=all and plain acks=1 keyed records, each codec, and SASL (PLAIN, SCRAM,
-//! OAUTHBEARER); every record read back by the librdkafka judge and compared exactly.
+//! idempotent acks=all and plain acks=1 keyed records, each codec, SASL (PLAIN, SCRAM,
+//! OAUTHBEARER), and transactions with transaction version 1 (3.9 does not finalize
+//! `transaction.version` 2); every record read back by the librdkafka judge and compared
+//! exactly.
 
 mod common;
 
@@ -17,7 +19,7 @@ use common::{builder, init_log, murmur2_partition, send_all};
 use kafka_edge_std::{Producer, ProducerBuilder};
 use kafka_edge_tests::{
     Cluster, Ground, SecureBroker, TestRecord, TestRng, assert_read_back_exactly, hex, judge,
-    judge_with, keyed_records, oracle, topic_name,
+    judge_isolation, judge_with, keyed_records, oracle, topic_name,
 };
 
 const T: Duration = Duration::from_secs(60);
@@ -29,6 +31,8 @@ const API_VERSIONS: i16 = 18;
 const INIT_PRODUCER_ID: i16 = 22;
 const SASL_HANDSHAKE: i16 = 17;
 const SASL_AUTHENTICATE: i16 = 36;
+const ADD_PARTITIONS_TO_TXN: i16 = 24;
+const END_TXN: i16 = 26;
 
 /// The 3.9 node, checked to really be of the 3.x line (so that the suite never passes
 /// against the newer broker by mistake).
@@ -185,6 +189,82 @@ fn negotiates_the_highest_versions_both_sides_support() {
         assert_eq!(b["producer_id"].as_i64(), Some(pid), "{b}");
         assert!(b["base_sequence"].as_i64().is_some_and(|s| s >= 0), "{b}");
     }
+}
+
+/// Transactions on 3.9 speak transaction version 1 (the cluster has not finalized
+/// `transaction.version` 2): AddPartitionsToTxn before the partitions' first batches,
+/// Produce v11 and EndTxn v4, and the epoch stays the same across transactions. A
+/// read_committed reader sees the committed records and never the aborted ones.
+#[test]
+fn transactions_use_transaction_version_1() {
+    init_log();
+    let c = cluster();
+    let topic = topic_name("std-k39-txn");
+    c.create_topic(&topic, 3, 1, &[]);
+    let proxy = SniffingProxy::start(&c.bootstrap);
+    let p = proxy
+        .builder(&[("transactional.id", topic.as_str()), ("linger.ms", "5")])
+        .build()
+        .expect("producer");
+    p.init_transactions(T).unwrap();
+    let send = |tag: &str, n: usize| {
+        let futures: Vec<_> = (0..n)
+            .map(|i| {
+                let value = format!("{tag}-{i}");
+                p.send(
+                    &kafka_edge_std::ProducerRecord::new(&topic)
+                        .key(format!("k{i}").as_bytes())
+                        .value(value.as_bytes()),
+                )
+                .expect("accepted")
+            })
+            .collect();
+        p.flush();
+        assert!(
+            futures
+                .iter()
+                .all(|f| f.try_result().is_some_and(|r| r.is_ok()))
+        );
+    };
+    p.begin_transaction().unwrap();
+    send("commit-a", 60);
+    p.commit_transaction(T).unwrap();
+    p.begin_transaction().unwrap();
+    send("abort-b", 40);
+    p.abort_transaction(T).unwrap();
+    p.begin_transaction().unwrap();
+    send("commit-c", 30);
+    p.commit_transaction(T).unwrap();
+    let counters = p.metrics().counters;
+    p.close(T);
+    assert!(counters.add_partitions_requests >= 3, "{counters:?}");
+    assert_eq!(
+        counters.producer_id_changes, 1,
+        "no epoch bump: {counters:?}"
+    );
+    for (api, name, want) in [
+        (ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn", 3),
+        (END_TXN, "EndTxn", 4),
+        (PRODUCE, "Produce", 11),
+    ] {
+        let used = proxy.versions(api);
+        assert!(!used.is_empty(), "no {name} request passed the proxy");
+        assert!(
+            used.iter().all(|v| *v == want),
+            "{name}: versions sent {used:?}, want v{want}"
+        );
+    }
+    assert_eq!(proxy.versions(END_TXN).len(), 3);
+    let committed: std::collections::BTreeSet<String> =
+        judge_isolation(&c, &topic, "read_committed")
+            .into_iter()
+            .map(|r| r.value.expect("a value"))
+            .collect();
+    let want: std::collections::BTreeSet<String> = (0..60)
+        .map(|i| hex(format!("commit-a-{i}").as_bytes()))
+        .chain((0..30).map(|i| hex(format!("commit-c-{i}").as_bytes())))
+        .collect();
+    assert_eq!(committed, want);
 }
 
 /// Keyed records with headers, idempotent with acks=all and plain with acks=1.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{builder, cluster, init_log};
 use kafka_edge_std::{
-    ConsumedOffset, DeliveryFuture, Producer, ProducerRecord, SendError, TransactionError,
+    ConsumedOffset, DeliveryFuture, ErrorCode, Producer, ProducerRecord, SendError,
+    TransactionError,
 };
 use kafka_edge_tests::{Cluster, Ground, hex, judge_isolation, topic_name};
 
@@ -99,6 +100,12 @@ fn committed_records_are_visible_to_read_committed_and_aborted_ones_never() {
     let cc = send_tagged(&p, &topic, "commit-c", 100);
     p.commit_transaction(T).unwrap();
     assert!(cc.iter().all(|f| f.try_result().is_some_and(|r| r.is_ok())));
+    // Apache Kafka 4.4 formats its clusters with transaction.version 2 (KIP-890 part 2):
+    // Produce v12 added the partitions (no AddPartitionsToTxn at all), and each of the four
+    // EndTxn (v5) bumped the epoch after the InitProducerId.
+    let counters = p.metrics().counters;
+    assert_eq!(counters.add_partitions_requests, 0, "{counters:?}");
+    assert_eq!(counters.producer_id_changes, 1 + 4, "{counters:?}");
     p.close(T);
 
     let mut want = tagged("commit-a", 300);
@@ -154,12 +161,20 @@ fn transaction_timeout_aborts_and_the_next_commit_fails() {
     p.flush();
     // The coordinator looks for expired transactions every 10 s
     // (transaction.abort.timed.out.transaction.cleanup.interval.ms) and aborts them,
-    // bumping the producer's epoch.
+    // bumping the producer's epoch. Under transaction version 2 (Kafka 4.4) the commit's
+    // epoch is then the one just before the coordinator's, which it reads as a retry of an
+    // EndTxn whose transaction ended the other way: INVALID_TXN_STATE, fatal as in Java's
+    // `EndTxnHandler` (under version 1 the old epoch is fenced).
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(12));
     let err = p.commit_transaction(T).unwrap_err();
     assert!(
-        matches!(err, TransactionError::Fenced { .. }),
+        matches!(
+            err,
+            TransactionError::Fatal {
+                code: ErrorCode::INVALID_TXN_STATE
+            }
+        ),
         "commit after the timeout: {err:?} ({:?} after the begin)",
         start.elapsed()
     );

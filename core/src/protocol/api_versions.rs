@@ -4,6 +4,11 @@
 //! A broker that does not support the request's version answers with a v0 body carrying
 //! `UNSUPPORTED_VERSION` and its own ApiVersions range; [`ApiVersionsResponse::decode_with_fallback`]
 //! reads such an answer as Java's client does.
+//!
+//! Of the tagged fields of v3+ the response keeps what the producer needs and nothing that
+//! would take heap: the finalized features' epoch (tag 1) and the finalized level of
+//! `transaction.version` (tag 2), which says whether the cluster speaks transaction version
+//! 2 (KIP-890). The supported features (tag 0) and the rest are skipped.
 
 use core::ops::RangeInclusive;
 
@@ -109,8 +114,16 @@ impl Message<'_> for ApiVersion {
     }
 }
 
-/// `ApiVersionsResponse`. The tagged fields of v3+ (supported and finalized features, ZK
-/// migration) are skipped on decode and not written.
+/// The finalized feature that names the transaction protocol (KIP-890).
+pub const TRANSACTION_VERSION_FEATURE: &str = "transaction.version";
+
+/// Tags of the top-level tagged fields of v3+.
+const TAG_FINALIZED_FEATURES_EPOCH: u32 = 1;
+const TAG_FINALIZED_FEATURES: u32 = 2;
+
+/// `ApiVersionsResponse`. Of the tagged fields of v3+ only the finalized features' epoch
+/// and the finalized `transaction.version` level are kept (and written back by `encode`);
+/// the supported features and the ZK migration flag are skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ApiVersionsResponse<'a> {
     /// Top-level error; `UNSUPPORTED_VERSION` when the broker does not speak our version.
@@ -119,6 +132,12 @@ pub struct ApiVersionsResponse<'a> {
     pub api_keys: Array<'a, ApiVersion>,
     /// Throttle time (v1+; 0 otherwise).
     pub throttle_time_ms: i32,
+    /// The epoch of the finalized features (tag 1 of v3+); -1 when absent.
+    pub finalized_features_epoch: i64,
+    /// The finalized `MaxVersionLevel` of [`TRANSACTION_VERSION_FEATURE`] (tag 2 of v3+); 0
+    /// when the feature is not finalized (or the version has no features). 2 and above is
+    /// transaction version 2.
+    pub transaction_version: i16,
 }
 
 impl<'a> ApiVersionsResponse<'a> {
@@ -135,6 +154,45 @@ impl<'a> ApiVersionsResponse<'a> {
             theirs.min_version,
             theirs.max_version,
         )
+    }
+
+    /// The bytes of the finalized features' tagged field (tag 2): a compact array with
+    /// `transaction.version` in it.
+    const FINALIZED_FEATURES_LEN: usize =
+        // Array length, name (length and bytes), MaxVersionLevel, MinVersionLevel, tags.
+        1 + 1 + TRANSACTION_VERSION_FEATURE.len() + 2 + 2 + 1;
+
+    /// The top-level tagged fields written back: the epoch unless it is the default (-1),
+    /// the feature unless it is absent (0).
+    const fn tagged_fields(&self) -> (bool, bool) {
+        (
+            self.finalized_features_epoch != -1,
+            self.transaction_version != 0,
+        )
+    }
+
+    /// Reads the top-level tagged fields of v3+.
+    fn read_features(&mut self, r: &mut Reader<'a>) -> Result<(), DecodeError> {
+        for field in r.read_tagged_fields()? {
+            let mut f = Reader::new(field.data);
+            match field.tag {
+                TAG_FINALIZED_FEATURES_EPOCH => self.finalized_features_epoch = f.read_i64()?,
+                TAG_FINALIZED_FEATURES => {
+                    let count = f.read_compact_array_len()?.unwrap_or(0);
+                    for _ in 0..count {
+                        let name = f.read_compact_string()?;
+                        let max_level = f.read_i16()?;
+                        let _min_level = f.read_i16()?;
+                        f.skip_tagged_fields()?;
+                        if name == TRANSACTION_VERSION_FEATURE {
+                            self.transaction_version = max_level;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Reads a response to a request of `version`, falling back to v0 when that fails, as
@@ -159,7 +217,18 @@ impl<'a> Message<'a> for ApiVersionsResponse<'a> {
             } else {
                 0
             }
-            + empty_tagged_fields_len(flexible)
+            + if flexible {
+                // The count, then tag, size and value of each field.
+                let (epoch, feature) = self.tagged_fields();
+                1 + if epoch { 2 + 8 } else { 0 }
+                    + if feature {
+                        2 + Self::FINALIZED_FEATURES_LEN
+                    } else {
+                        0
+                    }
+            } else {
+                0
+            }
     }
 
     fn encode(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
@@ -169,7 +238,26 @@ impl<'a> Message<'a> for ApiVersionsResponse<'a> {
         if field::THROTTLE_TIME_MS.has(version) {
             w.write_i32(self.throttle_time_ms)?;
         }
-        w.write_empty_tagged_fields_in(flexible)
+        if !flexible {
+            return Ok(());
+        }
+        let (epoch, feature) = self.tagged_fields();
+        w.write_unsigned_varint(u32::from(epoch) + u32::from(feature))?;
+        if epoch {
+            w.write_unsigned_varint(TAG_FINALIZED_FEATURES_EPOCH)?;
+            w.write_unsigned_varint(8)?;
+            w.write_i64(self.finalized_features_epoch)?;
+        }
+        if feature {
+            w.write_unsigned_varint(TAG_FINALIZED_FEATURES)?;
+            w.write_unsigned_varint(Self::FINALIZED_FEATURES_LEN as u32)?;
+            w.write_compact_array_len(Some(1))?;
+            w.write_compact_string(TRANSACTION_VERSION_FEATURE)?;
+            w.write_i16(self.transaction_version)?;
+            w.write_i16(self.transaction_version)?;
+            w.write_empty_tagged_fields_in(true)?;
+        }
+        Ok(())
     }
 
     fn decode(version: i16, r: &mut Reader<'a>) -> Result<Self, DecodeError> {
@@ -181,12 +269,17 @@ impl<'a> Message<'a> for ApiVersionsResponse<'a> {
         } else {
             0
         };
-        r.skip_tagged_fields_in(flexible)?;
-        Ok(Self {
+        let mut resp = Self {
             error_code,
             api_keys,
             throttle_time_ms,
-        })
+            finalized_features_epoch: -1,
+            transaction_version: 0,
+        };
+        if flexible {
+            resp.read_features(r)?;
+        }
+        Ok(resp)
     }
 }
 
@@ -264,6 +357,8 @@ mod tests {
             error_code: ErrorCode::NONE,
             api_keys: Array::from_slice(&KEYS),
             throttle_time_ms: 7,
+            finalized_features_epoch: -1,
+            transaction_version: 0,
         };
         for (v, bytes) in [(1, RESP_V1), (3, RESP_V3)] {
             assert_eq!(encode(&resp, v), bytes);
@@ -283,6 +378,45 @@ mod tests {
         bytes.extend_from_slice(&[0x02, 0x01, 0x08, 0, 0, 0, 0, 0, 0, 0, 5, 0x09, 0x01, 0xff]);
         let resp = ApiVersionsResponse::decode(3, &mut Reader::new(&bytes)).unwrap();
         assert_eq!(resp.api_keys.iter().collect::<Vec<_>>(), KEYS);
+        assert_eq!(resp.finalized_features_epoch, 5);
+        assert_eq!(resp.transaction_version, 0, "no finalized features");
+    }
+
+    #[test]
+    fn test_finalized_transaction_version() {
+        // RESP_V3 with the tagged fields of a Kafka 4.4 node: supported features (tag 0),
+        // the finalized features' epoch (tag 1) and two finalized features (tag 2).
+        let mut bytes = RESP_V3[..RESP_V3.len() - 1].to_vec();
+        bytes.push(3); // three tagged fields
+        let supported = [&[0x02, 0x14][..], b"transaction.version", &[0, 0, 0, 2, 0]].concat();
+        bytes.extend_from_slice(&[0x00, supported.len() as u8]);
+        bytes.extend_from_slice(&supported);
+        bytes.extend_from_slice(&[0x01, 0x08, 0, 0, 0, 0, 0, 0, 0x01, 0x2c]);
+        let finalized = [
+            &[0x03, 0x11][..],
+            b"metadata.version",
+            &[0, 29, 0, 29, 0, 0x14],
+            b"transaction.version",
+            &[0, 2, 0, 2, 0],
+        ]
+        .concat();
+        bytes.extend_from_slice(&[0x02, finalized.len() as u8]);
+        bytes.extend_from_slice(&finalized);
+        let mut r = Reader::new(&bytes);
+        let resp = ApiVersionsResponse::decode(3, &mut r).unwrap();
+        assert!(r.is_empty());
+        assert_eq!(resp.finalized_features_epoch, 300);
+        assert_eq!(resp.transaction_version, 2);
+        // What `encode` writes back keeps the two (and only the one feature).
+        let again = encode(&resp, 3);
+        assert_eq!(
+            ApiVersionsResponse::decode(3, &mut Reader::new(&again)),
+            Ok(resp)
+        );
+        assert_eq!(again.len(), resp.encoded_len(3));
+        // A truncated feature is an error, not a panic or a default.
+        let cut = &bytes[..bytes.len() - 3];
+        assert!(ApiVersionsResponse::decode(3, &mut Reader::new(cut)).is_err());
     }
 
     #[test]
@@ -310,15 +444,19 @@ mod tests {
             if let Ok(resp) = ApiVersionsResponse::decode(v, &mut Reader::new(&bytes)) {
                 // Iterating a decoded array never fails or panics.
                 prop_assert_eq!(resp.api_keys.iter().count(), resp.api_keys.len());
+                // What was kept re-encodes to itself (the fuzz target's check).
+                let again = encode(&resp, v);
+                prop_assert_eq!(again.len(), resp.encoded_len(v));
+                prop_assert_eq!(ApiVersionsResponse::decode(v, &mut Reader::new(&again)), Ok(resp));
             }
             let _ = ApiVersionsRequest::decode(v, &mut Reader::new(&bytes));
             let _ = ApiVersionsResponse::decode_with_fallback(v, &bytes);
         }
 
         #[test]
-        fn prop_response_round_trip(keys in proptest::collection::vec((any::<i16>(), any::<i16>(), any::<i16>()), 0..8), err in any::<i16>(), t in any::<i32>(), v in 0i16..=4) {
+        fn prop_response_round_trip(keys in proptest::collection::vec((any::<i16>(), any::<i16>(), any::<i16>()), 0..8), err in any::<i16>(), t in any::<i32>(), v in 0i16..=4, epoch in -2i64..3, tv in -2i16..3) {
             let keys: Vec<_> = keys.into_iter().map(|(api_key, min_version, max_version)| ApiVersion { api_key, min_version, max_version }).collect();
-            let resp = ApiVersionsResponse { error_code: ErrorCode(err), api_keys: Array::from_slice(&keys), throttle_time_ms: if v >= 1 { t } else { 0 } };
+            let resp = ApiVersionsResponse { error_code: ErrorCode(err), api_keys: Array::from_slice(&keys), throttle_time_ms: if v >= 1 { t } else { 0 }, finalized_features_epoch: if v >= 3 { epoch } else { -1 }, transaction_version: if v >= 3 { tv } else { 0 } };
             let bytes = encode(&resp, v);
             let mut r = Reader::new(&bytes);
             prop_assert_eq!(ApiVersionsResponse::decode(v, &mut r), Ok(resp));

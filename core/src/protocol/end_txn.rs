@@ -1,10 +1,11 @@
-//! `EndTxn` (key 26), client versions 0-4 (flexible from 3): commits or aborts the ongoing
+//! `EndTxn` (key 26), client versions 0-5 (flexible from 3): commits or aborts the ongoing
 //! transaction of a transactional producer.
 //!
 //! Version notes from `EndTxnRequest.json` / `EndTxnResponse.json`: v1-v4 change no field
-//! (v4 adds the `TRANSACTION_ABORTABLE` error); v5 is transaction version 2 (KIP-890: the
-//! coordinator bumps the epoch at every end and returns it), which this crate does not
-//! speak: it uses the AddPartitionsToTxn protocol of transaction version 1.
+//! (v4 adds the `TRANSACTION_ABORTABLE` error); v5 is transaction version 2 (KIP-890 part
+//! 2): the request is v4's, and the coordinator bumps the epoch at every end and returns the
+//! producer id and epoch to use next (a new producer id with epoch 0 when the epoch ran
+//! out). The producer sends v5 only when the cluster finalized `transaction.version` 2.
 
 use super::codec::{
     DecodeError, EncodeError, Message, Reader, Writer, empty_tagged_fields_len, nullable_string_len,
@@ -63,26 +64,50 @@ pub struct EndTxnResponse {
     pub throttle_time_ms: i32,
     /// The error, `NONE` when the transaction ended as asked.
     pub error_code: ErrorCode,
+    /// The producer id to use from now on (v5+; -1 before, and on errors).
+    pub producer_id: i64,
+    /// The producer epoch to use from now on (v5+; -1 before, and on errors).
+    pub producer_epoch: i16,
+}
+
+impl EndTxnResponse {
+    /// The version that returns the producer id and epoch (transaction version 2).
+    pub const PRODUCER_ID_VERSION: i16 = 5;
 }
 
 impl Message<'_> for EndTxnResponse {
     fn encoded_len(&self, version: i16) -> usize {
-        6 + empty_tagged_fields_len(API.is_flexible(version))
+        let pid = if version >= Self::PRODUCER_ID_VERSION {
+            10
+        } else {
+            0
+        };
+        6 + pid + empty_tagged_fields_len(API.is_flexible(version))
     }
 
     fn encode(&self, version: i16, w: &mut Writer<'_>) -> Result<(), EncodeError> {
         let flexible = check_encode(API, version)?;
         w.write_i32(self.throttle_time_ms)?;
         w.write_i16(self.error_code.0)?;
+        if version >= Self::PRODUCER_ID_VERSION {
+            w.write_i64(self.producer_id)?;
+            w.write_i16(self.producer_epoch)?;
+        }
         w.write_empty_tagged_fields_in(flexible)
     }
 
     fn decode(version: i16, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let flexible = check_decode(API, version)?;
-        let resp = Self {
+        let mut resp = Self {
             throttle_time_ms: r.read_i32()?,
             error_code: ErrorCode(r.read_i16()?),
+            producer_id: -1,
+            producer_epoch: -1,
         };
+        if version >= Self::PRODUCER_ID_VERSION {
+            resp.producer_id = r.read_i64()?;
+            resp.producer_epoch = r.read_i16()?;
+        }
         r.skip_tagged_fields_in(flexible)?;
         Ok(resp)
     }
@@ -97,6 +122,7 @@ mod tests {
 
     const REQ_V3: &[u8] = &[3, b't', b'x', 0, 0, 0, 0, 0, 0, 0, 7, 0, 1, 1, 0];
     const RESP_V0: &[u8] = &[0, 0, 0, 0, 0, 48];
+    const RESP_V5: &[u8] = &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 4, 0];
 
     #[test]
     fn test_both_ways() {
@@ -111,6 +137,8 @@ mod tests {
         let resp = EndTxnResponse {
             throttle_time_ms: 0,
             error_code: ErrorCode(48),
+            producer_id: -1,
+            producer_epoch: -1,
         };
         assert_eq!(encode(&resp, 0), RESP_V0);
         assert_eq!(
@@ -118,9 +146,25 @@ mod tests {
             Ok(resp)
         );
         assert_eq!(
-            EndTxnResponse::decode(5, &mut Reader::new(RESP_V0)),
-            Err(DecodeError::UnsupportedVersion { version: 5 })
+            EndTxnResponse::decode(6, &mut Reader::new(RESP_V0)),
+            Err(DecodeError::UnsupportedVersion { version: 6 })
         );
+        // v5 (transaction version 2) returns the producer id and the bumped epoch.
+        let resp = EndTxnResponse {
+            throttle_time_ms: 0,
+            error_code: ErrorCode::NONE,
+            producer_id: 9,
+            producer_epoch: 4,
+        };
+        assert_eq!(encode(&resp, 5), RESP_V5);
+        assert_eq!(
+            EndTxnResponse::decode(5, &mut Reader::new(RESP_V5)),
+            Ok(resp)
+        );
+        // v5's request is v4's.
+        assert_eq!(encode(&req, 5), REQ_V3);
+        // A v5 answer cut before its epoch does not decode.
+        assert!(EndTxnResponse::decode(5, &mut Reader::new(&RESP_V5[..14])).is_err());
     }
 
     proptest! {
@@ -131,11 +175,12 @@ mod tests {
         }
 
         #[test]
-        fn prop_round_trip(v in 0i16..=4, tx in "[a-z]{0,8}", pid in any::<i64>(), ep in any::<i16>(), c in any::<bool>(), err in any::<i16>(), t in any::<i32>()) {
+        fn prop_round_trip(v in 0i16..=5, tx in "[a-z]{0,8}", pid in any::<i64>(), ep in any::<i16>(), c in any::<bool>(), err in any::<i16>(), t in any::<i32>()) {
             let req = EndTxnRequest { transactional_id: &tx, producer_id: pid, producer_epoch: ep, committed: c };
             let bytes = encode(&req, v);
             prop_assert_eq!(EndTxnRequest::decode(v, &mut Reader::new(&bytes)), Ok(req));
-            let resp = EndTxnResponse { throttle_time_ms: t, error_code: ErrorCode(err) };
+            let (producer_id, producer_epoch) = if v >= 5 { (pid, ep) } else { (-1, -1) };
+            let resp = EndTxnResponse { throttle_time_ms: t, error_code: ErrorCode(err), producer_id, producer_epoch };
             let bytes = encode(&resp, v);
             prop_assert_eq!(EndTxnResponse::decode(v, &mut Reader::new(&bytes)), Ok(resp));
         }

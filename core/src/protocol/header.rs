@@ -144,15 +144,18 @@ impl ApiKey {
     /// The versions this crate can encode and decode.
     ///
     /// The SASL messages themselves live in the transports; their ranges here are Kafka's.
-    /// The transactional APIs stop before transaction version 2 (KIP-890: EndTxn v5,
-    /// TxnOffsetCommit v5, AddPartitionsToTxn v4+ which only brokers send).
+    /// The transactional APIs reach transaction version 2 (KIP-890 part 2: EndTxn v5,
+    /// TxnOffsetCommit v5), which the sender uses only when the cluster finalized
+    /// `transaction.version` 2; AddPartitionsToTxn stops at v3 (v4+ is broker-to-broker),
+    /// TxnOffsetCommit before v6 (topic ids).
     pub const fn supported_versions(self) -> RangeInclusive<i16> {
         match self {
             Self::Produce => 3..=13,
             Self::Metadata => 1..=13,
             Self::FindCoordinator => 0..=6,
             Self::AddPartitionsToTxn => 0..=3,
-            Self::AddOffsetsToTxn | Self::EndTxn | Self::TxnOffsetCommit => 0..=4,
+            Self::AddOffsetsToTxn => 0..=4,
+            Self::EndTxn | Self::TxnOffsetCommit => 0..=5,
             Self::SaslHandshake => 0..=1,
             Self::ApiVersions => 0..=4,
             Self::InitProducerId => 0..=5,
@@ -185,6 +188,44 @@ impl ApiKey {
     /// Whether `version` of this API is flexible.
     pub const fn is_flexible(self, version: i16) -> bool {
         version >= self.first_flexible()
+    }
+
+    /// Whether the broker, answering `version` of this API, sent the response at once and
+    /// left the throttling (its `throttle_time_ms`, a quota) to the client, which then sends
+    /// nothing more on that connection for that long (KIP-219; Java's
+    /// `AbstractResponse.shouldClientThrottle`): Produce and Metadata from v6, ApiVersions
+    /// and FindCoordinator from v2, InitProducerId and the transactional APIs from v1; the
+    /// SASL APIs carry no throttle time.
+    pub const fn client_throttles(self, version: i16) -> bool {
+        let from = match self {
+            Self::Produce | Self::Metadata => 6,
+            Self::ApiVersions | Self::FindCoordinator => 2,
+            Self::InitProducerId
+            | Self::AddPartitionsToTxn
+            | Self::AddOffsetsToTxn
+            | Self::EndTxn
+            | Self::TxnOffsetCommit => 1,
+            Self::SaslHandshake | Self::SaslAuthenticate => return false,
+        };
+        version >= from
+    }
+
+    /// Whether `throttle_time_ms` is the first field of the response body of `version` of
+    /// this API (every response decoded here but Produce's and ApiVersions'; Metadata's from
+    /// v3, FindCoordinator's from v1), so it can be read without decoding the rest.
+    pub const fn throttle_time_first(self, version: i16) -> bool {
+        match self {
+            Self::Metadata => version >= 3,
+            Self::FindCoordinator => version >= 1,
+            Self::InitProducerId
+            | Self::AddPartitionsToTxn
+            | Self::AddOffsetsToTxn
+            | Self::EndTxn
+            | Self::TxnOffsetCommit => true,
+            Self::Produce | Self::ApiVersions | Self::SaslHandshake | Self::SaslAuthenticate => {
+                false
+            }
+        }
     }
 
     /// The request header version for `version` of this API: 2 if flexible, else 1.
@@ -329,6 +370,38 @@ mod tests {
     extern crate std;
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn test_client_throttle_versions() {
+        // Java's `shouldClientThrottle` per response (KIP-219).
+        for (api, from) in [
+            (ApiKey::Produce, 6),
+            (ApiKey::Metadata, 6),
+            (ApiKey::ApiVersions, 2),
+            (ApiKey::FindCoordinator, 2),
+            (ApiKey::InitProducerId, 1),
+            (ApiKey::AddPartitionsToTxn, 1),
+            (ApiKey::AddOffsetsToTxn, 1),
+            (ApiKey::EndTxn, 1),
+            (ApiKey::TxnOffsetCommit, 1),
+        ] {
+            assert!(!api.client_throttles(from - 1), "{api} v{}", from - 1);
+            assert!(api.client_throttles(from), "{api} v{from}");
+        }
+        assert!(!ApiKey::SaslAuthenticate.client_throttles(2));
+        // Wherever the client throttles, the field is first or decoded by its handler.
+        for api in ApiKey::ALL {
+            for v in api.supported_versions() {
+                if api.client_throttles(v) {
+                    assert!(
+                        api.throttle_time_first(v)
+                            || matches!(api, ApiKey::Produce | ApiKey::ApiVersions),
+                        "{api} v{v}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn test_header_versions() {

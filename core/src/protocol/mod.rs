@@ -48,7 +48,9 @@ pub use add_partitions_to_txn::{
     AddPartitionsToTxnPartitionResult, AddPartitionsToTxnRequest, AddPartitionsToTxnResponse,
     AddPartitionsToTxnTopic, AddPartitionsToTxnTopicResult,
 };
-pub use api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse, negotiate};
+pub use api_versions::{
+    ApiVersion, ApiVersionsRequest, ApiVersionsResponse, TRANSACTION_VERSION_FEATURE, negotiate,
+};
 pub use codec::{
     Array, ArrayIter, DecodeError, EncodeError, Message, Reader, TaggedField, TaggedFields, Uuid,
     Writer, empty_tagged_fields_len, len_prefix_len, nullable_bytes_len, nullable_string_len,

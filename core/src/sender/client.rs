@@ -712,6 +712,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return;
         }
         let body = r.rest();
+        // KIP-219: the broker answered at once; the client holds the connection back for the
+        // response's throttle time (Produce and ApiVersions apply theirs when decoded).
+        if api.client_throttles(request.version)
+            && api.throttle_time_first(request.version)
+            && let Some(&ms) = body.first_chunk::<4>()
+        {
+            self.throttle(now_ms, k, i32::from_be_bytes(ms));
+        }
         let ok = match request.kind {
             RequestKind::ApiVersions => self.handle_api_versions(now_ms, k, request.version, body),
             RequestKind::Metadata => self.handle_metadata(now_ms, request.version, body),
@@ -754,9 +762,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     }
 
     fn handle_api_versions(&mut self, now_ms: u64, k: usize, version: i16, body: &[u8]) -> bool {
-        let Ok((resp, _)) = ApiVersionsResponse::decode_with_fallback(version, body) else {
+        let Ok((resp, read_as)) = ApiVersionsResponse::decode_with_fallback(version, body) else {
             return false;
         };
+        if ApiKey::ApiVersions.client_throttles(read_as) {
+            self.throttle(now_ms, k, resp.throttle_time_ms);
+        }
         if resp.error_code == ErrorCode::UNSUPPORTED_VERSION {
             // Retry with the highest version the broker lists (Java's NetworkClient).
             let theirs = resp
@@ -793,6 +804,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             .find(ApiKey::SaslHandshake.code())
             .filter(|v| v.max_version >= 1)
             .and_then(|_| resp.negotiate(ApiKey::SaslAuthenticate));
+        // Whether the cluster speaks transaction version 2 (KIP-890).
+        self.txn
+            .note_finalized_features(resp.finalized_features_epoch, resp.transaction_version);
         let sasl = self.config.security_protocol.uses_sasl();
         let target = match self.conns.get_mut(k) {
             Some(c) => {

@@ -47,7 +47,7 @@ use self::idempotence::{PidState, forget_sequences};
 use self::response::Cause;
 use crate::accumulator::{AppendError, AppendResult, BatchId, ReadyCheck, RecordAccumulator};
 use crate::config::{ConfigError, ProducerConfig};
-use crate::metadata::{Metadata, RegisterError};
+use crate::metadata::{LeaderLatency, Metadata, RegisterError};
 use crate::partitioner::{PartitionLoad, PartitionSet, StickyState};
 use crate::protocol::ErrorCode;
 use crate::record::{Compressor, Record};
@@ -112,16 +112,28 @@ pub type MetadataOf<St> = Metadata<
 /// The connection buffers of a storage `St`.
 pub(crate) type Io<St> = <St as Storage>::Buffers;
 
-/// The batches queued for each partition of one topic (the adaptive partitioner's load).
+/// The batches queued for each partition of one topic (the adaptive partitioner's load),
+/// and how long each partition's leader has not been able to take them.
 pub(crate) struct TopicLoad<'a, S, St: Storage> {
     acc: &'a Accumulator<S, St>,
     topic: TopicId,
+    leaders: LeaderLatency<'a>,
+    /// `partitioner.availability.timeout.ms` (0: off).
+    availability_timeout_ms: u64,
 }
 
 impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage> PartitionLoad for TopicLoad<'_, S, St> {
     fn queued_batches(&self, partition: i32) -> usize {
         self.acc
             .queued_batches(TopicPartition::new(self.topic, partition))
+    }
+
+    /// As Java's `RecordAccumulator.partitionReady`: only a partition with batches waiting
+    /// is left out, when its leader's wait passed the timeout.
+    fn is_unavailable(&self, partition: i32) -> bool {
+        self.availability_timeout_ms > 0
+            && self.leaders.not_ready_ms(partition) > self.availability_timeout_ms
+            && self.queued_batches(partition) > 0
     }
 }
 
@@ -467,13 +479,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         &mut self,
         id: TopicId,
     ) -> Option<(&mut StickyState, PartitionSet<'_>, TopicLoad<'_, S, St>)> {
-        let (sticky, set) = self.metadata.sticky_and_partitions(id)?;
+        let (sticky, set, leaders) = self.metadata.sticky_partitions_and_latency(id)?;
         Some((
             sticky,
             set,
             TopicLoad {
                 acc: &self.acc,
                 topic: id,
+                leaders,
+                availability_timeout_ms: self.config.partitioner_availability_timeout_ms,
             },
         ))
     }

@@ -233,8 +233,12 @@ pub struct ProducerMetrics {
     pub connections_opened: u64,
     /// Connections lost or closed.
     pub disconnects: u64,
-    /// Producer ids or epochs obtained (InitProducerId successes).
+    /// Producer ids or epochs obtained (InitProducerId successes, and under transaction
+    /// version 2 every transaction's end, which bumps the epoch).
     pub producer_id_changes: u64,
+    /// AddPartitionsToTxn requests written (transaction version 1 only: under version 2
+    /// Produce adds the partitions).
+    pub add_partitions_requests: u64,
     /// Bytes reported written by the transport.
     pub bytes_sent: u64,
     /// Topics dropped after `metadata.max.idle.ms` without use.

@@ -25,11 +25,21 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if check.unknown_leader {
             self.metadata.request_update();
         }
+        let track_latency = self.config.partitioner_availability_timeout_ms > 0;
         for &node in nodes.iter() {
             let target = Target::Node(node);
-            match self.find_conn(target) {
+            let max = self.config.max_in_flight_requests_per_connection;
+            let conn = self.find_conn(target);
+            if track_latency {
+                // Java's `updateNodeLatencyStats`: whether a ready node can take its batches
+                // now (for partitioner.availability.timeout.ms).
+                let can_drain = conn
+                    .and_then(|k| self.conns.get(k))
+                    .is_some_and(|c| c.can_send(max));
+                self.metadata.update_node_latency(node, now_ms, can_drain);
+            }
+            match conn {
                 Some(k) => {
-                    let max = self.config.max_in_flight_requests_per_connection;
                     if self.conns.get(k).is_some_and(|c| c.can_send(max)) {
                         self.build_produce(now_ms, k, node, io);
                     }
@@ -124,8 +134,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 };
             }
         }
-        if self.config.is_transactional() {
-            // Transaction version 1 (AddPartitionsToTxn): Java stops at v11 without TV2.
+        if self.config.is_transactional() && !self.transaction_v2() {
+            // Transaction version 1 (AddPartitionsToTxn): Java stops at v11 without TV2;
+            // v12+ adds the partition to the transaction on the leader (KIP-890).
             version = version.min(11);
         }
         // v13 names topics by id: fall back to v12 when an id is unknown.

@@ -255,6 +255,14 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 }
                 self.retry_or_fail(now_ms, id, Cause::Broker(code), true);
             }
+            // A transactional Produce refused for the transaction's state (under transaction
+            // version 2, the partition could not be added) fails the transaction, not the
+            // producer (Java's `maybeTransitionToErrorState`).
+            ErrorClass::FatalForProducer
+                if code == ErrorCode::INVALID_TXN_STATE && self.config.is_transactional() =>
+            {
+                self.fail_batch(id, ProduceError::Broker { code }, true);
+            }
             ErrorClass::FatalForProducer => {
                 self.enter_fatal(code);
                 self.fail_batch(id, ProduceError::Fatal(code), true);

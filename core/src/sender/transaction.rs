@@ -15,9 +15,21 @@
 //! transaction abortable: commit is refused, abort allowed, and the producer is usable
 //! again after it.
 //!
-//! This speaks transaction version 1 (AddPartitionsToTxn up to v3, EndTxn up to v4, Produce
-//! up to v11 for transactional batches, as Java's producer does without transaction
-//! version 2).
+//! Two transaction protocols, as Java 4.x's producer speaks them. Transaction version 1:
+//! AddPartitionsToTxn (up to v3) before a partition's first batch and AddOffsetsToTxn before
+//! TxnOffsetCommit (up to v4), EndTxn up to v4, Produce up to v11 for transactional
+//! batches. Transaction version 2 (KIP-890 part 2), when the cluster finalized the feature
+//! `transaction.version` at 2 or more (ApiVersions' finalized features; Apache Kafka 4.x
+//! formats new clusters so): no AddPartitionsToTxn, since Produce v12+ adds the partition
+//! to the transaction on the leader; no AddOffsetsToTxn, since TxnOffsetCommit v5 adds the
+//! group; EndTxn v5, after which the coordinator has bumped the epoch (or, when it ran out,
+//! handed out a new producer id with epoch 0) and returns it: the producer adopts it and
+//! its sequences start again from 0. Under transaction version 2 an unresolved sequence
+//! needs no InitProducerId of its own: the abort's EndTxn bumps the epoch. As in Java the
+//! version is decided at `init_transactions` (once the coordinator answered) and read again
+//! at the end of every transaction (from the newest finalized features any broker
+//! reported): a downgrade takes effect there, an upgrade after an InitProducerId that bumps
+//! the epoch (Java's `clientSideEpochBumpRequired`), which the commit or abort waits for.
 
 use core::fmt;
 
@@ -39,6 +51,9 @@ use crate::topic::{NodeId, TopicId, TopicPartition};
 use super::connection::{Body, RequestKind, Target};
 use super::idempotence::PidState;
 use super::{Io, ProduceError, Sender};
+
+/// The TxnOffsetCommit version of transaction version 2.
+const TXN_OFFSET_COMMIT_TV2_VERSION: i16 = 5;
 
 /// Java's `TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS`.
 const ADD_PARTITIONS_RETRY_BACKOFF_MS: u64 = 20;
@@ -98,7 +113,8 @@ pub enum TransactionError {
     /// A newer producer with the same `transactional.id` fenced this one
     /// (`PRODUCER_FENCED`, or `INVALID_PRODUCER_EPOCH` for a transactional producer; also
     /// what a commit gets after the coordinator aborted the transaction on
-    /// `transaction.timeout.ms`). Fatal: close the producer.
+    /// `transaction.timeout.ms` under transaction version 1, where version 2 answers
+    /// `INVALID_TXN_STATE`, [`Fatal`](Self::Fatal)). Fatal: close the producer.
     Fenced(ErrorCode),
     /// The transaction cannot commit (a batch failed, a partition was refused, ...): abort
     /// it, then the producer is usable again.
@@ -239,6 +255,12 @@ pub(super) struct Transactions<T, B> {
     offsets: B,
     group_id: HString<MAX_TRANSACTIONAL_ID_LEN>,
     group_coordinator: Option<NodeId>,
+    /// Transaction version 2 is in use (Java's `isTransactionV2Enabled`).
+    tv2: bool,
+    /// The newest finalized features seen in an ApiVersions answer: their epoch, and the
+    /// level of `transaction.version` in them.
+    features_epoch: i64,
+    finalized_transaction_version: i16,
 }
 
 impl<T: Table<TxnPartition>, B: Table<u8>> Transactions<T, B> {
@@ -259,6 +281,28 @@ impl<T: Table<TxnPartition>, B: Table<u8>> Transactions<T, B> {
             offsets: B::with_limit(offset_bytes),
             group_id: HString::new(),
             group_coordinator: None,
+            tv2: false,
+            features_epoch: -1,
+            finalized_transaction_version: 0,
+        }
+    }
+
+    /// The finalized features of an ApiVersions answer: kept when newer than those known
+    /// (Java's `ApiVersions.maxFinalizedFeaturesEpoch`).
+    pub(super) fn note_finalized_features(&mut self, epoch: i64, transaction_version: i16) {
+        if epoch > self.features_epoch {
+            self.features_epoch = epoch;
+            self.finalized_transaction_version = transaction_version;
+        }
+    }
+
+    /// Decides the transaction version from the finalized features: fully when
+    /// `initiating` (`init_transactions`, or the epoch bump of an upgrade), else only down
+    /// to version 1 (see the module doc).
+    fn update_transaction_version(&mut self, initiating: bool) {
+        let tv2 = self.finalized_transaction_version >= 2;
+        if initiating || !tv2 {
+            self.tv2 = tv2;
         }
     }
 
@@ -520,6 +564,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         self.txn.state
     }
 
+    /// The transaction version in use (1 or 2), once `init_transactions` got a producer id.
+    pub(crate) fn transaction_version(&self) -> Option<u8> {
+        let initialized = !matches!(
+            self.txn.state,
+            TransactionState::Uninitialized | TransactionState::Initializing
+        );
+        (self.is_transactional() && initialized).then_some(if self.txn.tv2 { 2 } else { 1 })
+    }
+
+    /// Whether transactional batches go with Produce v12+ (transaction version 2).
+    pub(super) fn transaction_v2(&self) -> bool {
+        self.is_transactional() && self.txn.tv2
+    }
+
     /// Whether a record may be sent now (Java's `maybeAddPartition` checks), and the error
     /// to refuse it with otherwise.
     pub(crate) fn check_send_allowed(&self) -> Result<(), TransactionError> {
@@ -547,24 +605,29 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         if !self.is_transactional() {
             return Ok(false);
         }
+        // Under transaction version 2 the partition's first Produce adds it (on the leader).
+        let state = if self.txn.tv2 {
+            AddState::Added
+        } else {
+            AddState::Pending
+        };
         let parts = &mut self.txn.partitions;
         let Err(at) = parts.binary_search_by_key(&tp, |p| p.tp) else {
             return Ok(false);
         };
         let limit = parts.limit();
-        parts
-            .push(TxnPartition {
-                tp,
-                state: AddState::Pending,
+        parts.push(TxnPartition { tp, state }).map_err(|_| {
+            TransactionError::TableFull(TableFull {
+                table: TableKind::Partitions,
+                limit,
             })
-            .map_err(|_| {
-                TransactionError::TableFull(TableFull {
-                    table: TableKind::Partitions,
-                    limit,
-                })
-            })?;
+        })?;
         if let Some(tail) = parts.get_mut(at..) {
             tail.rotate_right(1);
+        }
+        if self.txn.tv2 {
+            // The transaction has begun on the coordinator once that Produce went.
+            self.txn.started = true;
         }
         Ok(true)
     }
@@ -694,7 +757,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             self.txn.group_coordinator = None;
         }
         self.txn.group_id = group;
-        self.txn.offsets_phase = OffsetsPhase::AddOffsets;
+        self.txn.offsets_phase = if self.txn.tv2 {
+            // TxnOffsetCommit v5 adds the group's offsets partition itself.
+            self.txn.started = true;
+            OffsetsPhase::Commit
+        } else {
+            OffsetsPhase::AddOffsets
+        };
         self.txn.op = Some(Op::SendOffsets);
         self.txn.result = None;
         self.drive(now_ms, io);
@@ -718,7 +787,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
             return Err(TransactionError::NotTransactional);
         }
         let state = self.txn.state;
-        if state == to && self.txn.op == Some(op) {
+        // The epoch bump of an upgrade to transaction version 2 ends a commit or abort.
+        let bumping =
+            state == TransactionState::Initializing && matches!(op, Op::Commit | Op::Abort);
+        if (state == to || bumping) && self.txn.op == Some(op) {
             return Ok(());
         }
         if state == TransactionState::FatalError {
@@ -812,7 +884,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 }
             }
             TransactionState::AbortingTransaction if self.transaction_flushed() => {
-                if self.txn.bump_needed {
+                // Under transaction version 2 the EndTxn bumps the epoch.
+                if self.txn.bump_needed && !self.txn.tv2 {
                     Some(RequestKind::TxnInitProducerId)
                 } else if self.txn.started {
                     Some(RequestKind::EndTxn)
@@ -837,6 +910,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
     fn end_transaction(&mut self) {
         self.txn.partitions.clear();
         self.txn.started = false;
+        if !self.txn.tv2 && self.txn.finalized_transaction_version >= 2 {
+            // The cluster moved to transaction version 2 during this producer's life: as
+            // Java (`clientSideEpochBumpRequired`), bump the epoch with InitProducerId
+            // before the first transaction of version 2; the operation ends with it.
+            self.txn.state = TransactionState::Initializing;
+            self.txn.last_error = None;
+            return;
+        }
+        self.txn.update_transaction_version(false);
         self.txn.state = TransactionState::Ready;
         self.txn.last_error = None;
         self.txn.complete(Ok(()));
@@ -937,7 +1019,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 };
                 let written = self.write_whole(io, k, kind, version, correlation_id, &body);
                 let sent = self.start_whole(now_ms, k, kind, version, correlation_id, written);
-                if !sent {
+                if sent {
+                    self.metrics.add_partitions_requests += 1;
+                } else {
                     for p in self.txn.partitions.iter_mut() {
                         if p.state == AddState::Adding {
                             p.state = AddState::Pending;
@@ -951,6 +1035,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     self.txn
                         .enter_fatal_error(TransactionError::Fatal(ErrorCode::UNSUPPORTED_VERSION));
                     return;
+                };
+                // v5 only under transaction version 2 (Java's `EndTxnRequest.Builder`).
+                let version = if self.txn.tv2 {
+                    version
+                } else {
+                    version.min(EndTxnResponse::PRODUCER_ID_VERSION - 1)
                 };
                 let request = EndTxnRequest {
                     transactional_id: id.as_str(),
@@ -980,6 +1070,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     self.txn
                         .enter_fatal_error(TransactionError::Fatal(ErrorCode::UNSUPPORTED_VERSION));
                     return;
+                };
+                // v5 only under transaction version 2 (Java's `TxnOffsetCommitRequest.Builder`).
+                let version = if self.txn.tv2 {
+                    version
+                } else {
+                    version.min(TXN_OFFSET_COMMIT_TV2_VERSION - 1)
                 };
                 let correlation_id = self.next_correlation_id();
                 let body = TxnOffsetCommitBody {
@@ -1078,6 +1174,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
         self.txn.in_flight = false;
         let mut r = Reader::new(body);
+        // The producer id and epoch an EndTxn v5 returned.
+        let mut next_producer_id = None;
         let code = match kind {
             RequestKind::FindCoordinator | RequestKind::FindGroupCoordinator => {
                 let Ok(resp) = FindCoordinatorResponse::decode(version, &mut r) else {
@@ -1129,6 +1227,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 let Ok(resp) = EndTxnResponse::decode(version, &mut r) else {
                     return false;
                 };
+                if resp.producer_id >= 0 && resp.producer_epoch >= 0 {
+                    next_producer_id = Some((resp.producer_id, resp.producer_epoch));
+                }
                 resp.error_code
             }
             RequestKind::AddOffsetsToTxn => {
@@ -1165,6 +1266,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                 match kind {
                     RequestKind::TxnInitProducerId => match self.txn.state {
                         TransactionState::Initializing => {
+                            self.txn.update_transaction_version(true);
                             self.txn.state = TransactionState::Ready;
                             self.txn.complete(Ok(()));
                         }
@@ -1172,7 +1274,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                         TransactionState::AbortingTransaction => self.end_transaction(),
                         _ => {}
                     },
-                    RequestKind::EndTxn => self.end_transaction(),
+                    RequestKind::EndTxn => {
+                        if let Some((producer_id, epoch)) = next_producer_id {
+                            // Transaction version 2: the coordinator bumped the epoch (or
+                            // gave a new producer id when it ran out); sequences restart.
+                            self.producer_id = producer_id;
+                            self.producer_epoch = epoch;
+                            self.pid_state = PidState::Ready;
+                            self.sequences.clear();
+                            self.metrics.producer_id_changes += 1;
+                            self.txn.bump_needed = false;
+                        }
+                        self.end_transaction();
+                    }
                     RequestKind::AddOffsetsToTxn
                         if self.txn.offsets_phase == OffsetsPhase::AddOffsets =>
                     {

@@ -1,7 +1,9 @@
 //! Transactions against the scripted broker: the coordinator is found and asked for the
 //! producer id, a partition is added to the transaction before its first Produce, commit
 //! and abort end with EndTxn, coordinator errors are retried, and an abortable error
-//! refuses commit but allows abort.
+//! refuses commit but allows abort. Under transaction version 2 (a cluster that finalized
+//! `transaction.version` 2) Produce v12 adds the partitions, TxnOffsetCommit v5 the group,
+//! and every EndTxn (v5) returns the bumped epoch the producer continues with.
 
 use super::*;
 use kafka_edge_core::{ConsumedOffset, TransactionError, TransactionState};
@@ -11,10 +13,25 @@ const TXN_ID: &str = "txn-1";
 impl Harness {
     /// ApiVersions with the transactional APIs too.
     fn api_versions_txn(&mut self, conn: u16) {
+        self.api_versions_tv(conn, false);
+    }
+
+    /// ApiVersions with the transactional APIs, Produce up to v12 and, when `tv2`, the
+    /// finalized feature `transaction.version` at level 2 (as a Kafka 4.4 node answers).
+    fn api_versions_tv(&mut self, conn: u16, tv2: bool) {
         let req = self.expect(conn, kp::ApiKey::ApiVersions);
+        assert!(req.version >= 3, "finalized features need ApiVersions v3+");
         let mut resp = kp::ApiVersionsResponse::default();
+        if tv2 {
+            resp.finalized_features_epoch = 42;
+            let mut f = kp::api_versions_response::FinalizedFeatureKey::default();
+            f.name = s("transaction.version");
+            f.max_version_level = 2;
+            f.min_version_level = 2;
+            resp.finalized_features.push(f);
+        }
         for (k, min, max) in [
-            (0, 3, 11),
+            (0, 3, 12),
             (3, 0, 12),
             (10, 0, 6),
             (18, 0, 3),
@@ -71,9 +88,15 @@ impl Harness {
     /// Bootstraps, then `init_transactions` with broker 2 as coordinator, through one
     /// NOT_COORDINATOR; returns (boot, coordinator connection).
     fn init_transactions(&mut self) -> (u16, u16) {
+        self.init_transactions_tv(false)
+    }
+
+    /// [`init_transactions`](Self::init_transactions) against brokers that finalized
+    /// transaction version 2 when `tv2`.
+    fn init_transactions_tv(&mut self, tv2: bool) -> (u16, u16) {
         let boot = self.conn_to("boot");
         self.connect_pending();
-        self.api_versions_txn(boot);
+        self.api_versions_tv(boot, tv2);
         self.metadata(boot, &[]);
         assert!(self.request(boot).is_none(), "no producer id before init");
         assert_eq!(
@@ -88,7 +111,7 @@ impl Harness {
         self.find_coordinator(boot, 2, 0);
         let b2 = self.conn_to("broker-2");
         self.connect_pending();
-        self.api_versions_txn(b2);
+        self.api_versions_tv(b2, tv2);
         // The coordinator moved: look it up again, then ask again.
         self.txn_init_producer_id(b2, 16, -1, -1);
         assert_eq!(self.p.poll_transaction(), None);
@@ -97,7 +120,53 @@ impl Harness {
         assert_eq!(self.p.poll_transaction(), Some(Ok(())));
         assert_eq!(self.p.transaction_state(), TransactionState::Ready);
         assert_eq!(self.p.producer_id_and_epoch(), Some((7, 3)));
+        assert_eq!(self.p.transaction_version(), Some(if tv2 { 2 } else { 1 }));
         (boot, b2)
+    }
+
+    /// The EndTxn v5 (transaction version 2) on `conn` from `(id, epoch)`, answered with
+    /// `error` and the producer id and epoch `next`.
+    fn end_txn_v5(
+        &mut self,
+        conn: u16,
+        commit: bool,
+        from: (i64, i16),
+        error: i16,
+        next: (i64, i16),
+    ) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::EndTxn);
+        assert_eq!(req.version, 5, "transaction version 2");
+        let r: kp::EndTxnRequest = req.decode();
+        assert_eq!(r.committed, commit);
+        assert_eq!((r.producer_id.0, r.producer_epoch), from);
+        let mut resp = kp::EndTxnResponse::default();
+        resp.error_code = error;
+        resp.producer_id = kp::ProducerId(next.0);
+        resp.producer_epoch = next.1;
+        self.respond(conn, &req, &resp);
+    }
+
+    /// The next Produce on `conn` (v12, transactional): its batches' partition, producer id,
+    /// epoch and base sequence.
+    fn produce_v12(&mut self, conn: u16) -> (Req, Vec<(i32, i64, i16, i32)>) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::Produce);
+        assert_eq!(req.version, 12, "Produce v12 adds the partition (KIP-890)");
+        let (r, batches) = produce_batches(&req);
+        assert_eq!(
+            r.transactional_id.as_ref().map(|t| t.0.as_str()),
+            Some(TXN_ID)
+        );
+        let seen = batches
+            .iter()
+            .map(|(_, p, records)| {
+                let first = &records[0];
+                assert!(first.transactional);
+                (*p, first.producer_id, first.producer_epoch, first.sequence)
+            })
+            .collect();
+        (req, seen)
     }
 
     /// The AddPartitionsToTxn on `conn`: answers every partition with `error`, returns the
@@ -439,4 +508,292 @@ fn invalid_producer_epoch_on_produce_is_abortable_and_the_abort_bumps_the_epoch(
     let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
     let r: kp::AddPartitionsToTxnRequest = req.decode();
     assert_eq!(r.v3_and_below_producer_epoch, 4, "the new epoch");
+}
+
+#[test]
+fn tv2_produce_adds_the_partition_and_every_end_txn_bumps_the_epoch() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions_tv(true);
+    h.p.begin_transaction().unwrap();
+    let t = h.send_in_txn(boot, 0, b"a");
+    // No AddPartitionsToTxn: the Produce goes straight to the leader.
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_tv(b1, true);
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(0, 7, 3, 0)]);
+    assert!(h.request(b2).is_none(), "nothing to the coordinator");
+    h.produce_response(b1, &req, &[("orders", 0, 0, 10)]);
+    assert!(
+        delivered(&h)
+            .iter()
+            .any(|(_, r, o)| r.contains(t) && *o == 10)
+    );
+    h.send_in_txn(boot, 0, b"b");
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(0, 7, 3, 1)]);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 11)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    // CONCURRENT_TRANSACTIONS is retried; the answer carries no producer id then.
+    h.end_txn_v5(b2, true, (7, 3), 51, (-1, -1));
+    assert_eq!(h.p.poll_transaction(), None);
+    h.end_txn_v5(b2, true, (7, 3), 0, (7, 4));
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    assert_eq!(
+        h.p.producer_id_and_epoch(),
+        Some((7, 4)),
+        "the bumped epoch"
+    );
+    // The next transaction: the new epoch, sequences from 0 again.
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"c");
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(0, 7, 4, 0)]);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 13)]);
+    h.p.abort_transaction(h.now).unwrap();
+    h.pump();
+    // The epoch ran out: the coordinator hands out a new producer id with epoch 0.
+    h.end_txn_v5(b2, false, (7, 4), 0, (8, 0));
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.producer_id_and_epoch(), Some((8, 0)));
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 1, b"d");
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(1, 8, 0, 0)]);
+    h.produce_response(b1, &req, &[("orders", 1, 0, 0)]);
+    assert_eq!(h.p.metrics().add_partitions_requests, 0);
+}
+
+#[test]
+fn tv2_send_offsets_commits_them_without_add_offsets() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions_tv(true);
+    h.p.begin_transaction().unwrap();
+    let offsets = [ConsumedOffset {
+        topic: "in",
+        partition: 0,
+        offset: 5,
+    }];
+    h.p.send_offsets_to_transaction(h.now, &offsets, "grp")
+        .unwrap();
+    h.pump();
+    // Straight to the group's coordinator: no AddOffsetsToTxn.
+    h.wait_request(boot, 5);
+    let req = h.expect(boot, kp::ApiKey::FindCoordinator);
+    let mut co = kp::find_coordinator_response::Coordinator::default();
+    co.key = s("grp");
+    co.node_id = kp::BrokerId(1);
+    co.host = s("broker-1");
+    co.port = 9092;
+    let mut resp = kp::FindCoordinatorResponse::default();
+    resp.coordinators.push(co);
+    h.respond(boot, &req, &resp);
+    assert!(h.request(b2).is_none(), "no AddOffsetsToTxn");
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_tv(b1, true);
+    h.wait_request(b1, 5);
+    let req = h.expect(b1, kp::ApiKey::TxnOffsetCommit);
+    assert_eq!(
+        req.version, 5,
+        "TxnOffsetCommit v5 adds the group (KIP-890)"
+    );
+    let r: kp::TxnOffsetCommitRequest = req.decode();
+    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+    let mut resp = kp::TxnOffsetCommitResponse::default();
+    let mut t = kp::txn_offset_commit_response::TxnOffsetCommitResponseTopic::default();
+    t.name = kp::TopicName(s("in"));
+    let mut pr = kp::txn_offset_commit_response::TxnOffsetCommitResponsePartition::default();
+    pr.partition_index = 0;
+    t.partitions.push(pr);
+    resp.topics.push(t);
+    h.respond(b1, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    // The offsets alone began the transaction: the commit ends it with EndTxn.
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn_v5(b2, true, (7, 3), 0, (7, 4));
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.producer_id_and_epoch(), Some((7, 4)));
+}
+
+#[test]
+fn tv2_produce_errors_of_the_implicit_add_are_abortable_and_the_abort_bumps_with_end_txn() {
+    for code in [48, 120, 47] {
+        // INVALID_TXN_STATE, TRANSACTION_ABORTABLE, INVALID_PRODUCER_EPOCH.
+        let mut h = txn_harness();
+        let (boot, b2) = h.init_transactions_tv(true);
+        h.p.begin_transaction().unwrap();
+        let t = h.send_in_txn(boot, 0, b"x");
+        let b1 = h.conn_to("broker-1");
+        h.connect_pending();
+        h.api_versions_tv(b1, true);
+        let (req, _) = h.produce_v12(b1);
+        h.produce_response(b1, &req, &[("orders", 0, code, -1)]);
+        assert!(failed(&h).iter().any(|(r, _)| r.contains(t)), "{code}");
+        assert_eq!(
+            h.p.transaction_state(),
+            TransactionState::AbortableError,
+            "{code}"
+        );
+        assert_eq!(h.p.fatal_error(), None, "{code}");
+        assert!(h.p.commit_transaction(h.now).is_err());
+        h.p.abort_transaction(h.now).unwrap();
+        h.pump();
+        // EndTxn(abort), never an InitProducerId: the coordinator bumps the epoch.
+        h.end_txn_v5(b2, false, (7, 3), 0, (7, 4));
+        assert_eq!(h.p.poll_transaction(), Some(Ok(())), "{code}");
+        assert_eq!(h.p.producer_id_and_epoch(), Some((7, 4)));
+        h.p.begin_transaction().unwrap();
+        h.send_in_txn(boot, 0, b"y");
+        let (req, seen) = h.produce_v12(b1);
+        assert_eq!(seen, [(0, 7, 4, 0)], "{code}");
+        h.produce_response(b1, &req, &[("orders", 0, 0, 1)]);
+    }
+}
+
+#[test]
+fn tv1_is_kept_when_the_cluster_did_not_finalize_transaction_version_2() {
+    // The brokers list EndTxn v5, TxnOffsetCommit v5 and Produce v12, but no feature.
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions_tv(false);
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"x");
+    assert_eq!(h.add_partitions(b2, 0), [("orders".to_string(), 0)]);
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_tv(b1, false);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(
+        req.version, 11,
+        "transactional batches stop at v11 without TV2"
+    );
+    h.produce_response(b1, &req, &[("orders", 0, 0, 1)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 0);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.producer_id_and_epoch(), Some((7, 3)), "no bump");
+    assert_eq!(h.p.metrics().add_partitions_requests, 1);
+}
+
+#[test]
+fn every_throttled_response_holds_its_connection_back() {
+    // KIP-219 beyond Produce: an AddPartitionsToTxn (v1+) and an ApiVersions (v2+) answered
+    // with a throttle time keep their connection from the next request for that long.
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions();
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"a");
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::AddPartitionsToTxn);
+    let mut resp = kp::AddPartitionsToTxnResponse::default();
+    resp.throttle_time_ms = 400;
+    let mut tr = kp::add_partitions_to_txn_response::AddPartitionsToTxnTopicResult::default();
+    tr.name = kp::TopicName(s("orders"));
+    let mut pr = kp::add_partitions_to_txn_response::AddPartitionsToTxnPartitionResult::default();
+    pr.partition_index = 0;
+    tr.results_by_partition.push(pr);
+    resp.results_by_topic_v3_and_below.push(tr);
+    let added = h.now;
+    h.respond(b2, &req, &resp);
+    // The leader's connection answers ApiVersions with a throttle time of its own.
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    let req = h.expect(b1, kp::ApiKey::ApiVersions);
+    let mut resp = kp::ApiVersionsResponse::default();
+    resp.throttle_time_ms = 200;
+    for (k, max) in [
+        (0, 11),
+        (3, 12),
+        (10, 6),
+        (18, 3),
+        (22, 5),
+        (24, 3),
+        (26, 4),
+    ] {
+        let mut v = kp::api_versions_response::ApiVersion::default();
+        v.api_key = k;
+        v.max_version = max;
+        resp.api_keys.push(v);
+    }
+    let negotiated = h.now;
+    h.respond(b1, &req, &resp);
+    assert!(
+        h.request(b1).is_none(),
+        "Produce during the ApiVersions throttle"
+    );
+    // A second partition: its AddPartitionsToTxn waits for the coordinator's throttle.
+    h.send_in_txn(boot, 1, b"b");
+    assert!(
+        h.request(b2).is_none(),
+        "AddPartitionsToTxn during the throttle"
+    );
+    h.step();
+    assert_eq!(
+        h.now,
+        negotiated + 200,
+        "woken when the first throttle ends"
+    );
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 5)]);
+    assert!(
+        h.request(b2).is_none(),
+        "AddPartitionsToTxn during the throttle"
+    );
+    while h.request(b2).is_none() {
+        h.step();
+        assert!(h.now <= added + 400, "not sent when the throttle ended");
+    }
+    assert_eq!(h.now, added + 400);
+}
+
+#[test]
+fn an_upgrade_to_tv2_bumps_the_epoch_after_the_transaction_then_speaks_tv2() {
+    let mut h = txn_harness();
+    let (boot, b2) = h.init_transactions_tv(false);
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 0, b"a");
+    h.add_partitions(b2, 0);
+    // The leader's connection reports the feature finalized meanwhile (a newer epoch).
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions_tv(b1, true);
+    h.wait_request(b1, 3);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(req.version, 11, "this transaction stays on version 1");
+    h.produce_response(b1, &req, &[("orders", 0, 0, 1)]);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn(b2, true, 0);
+    // Then, as Java, an InitProducerId bumps the epoch before the first TV2 transaction;
+    // the commit ends with it.
+    assert_eq!(h.p.poll_transaction(), None);
+    assert_eq!(h.p.transaction_state(), TransactionState::Initializing);
+    h.p.commit_transaction(h.now).unwrap(); // resumes (a retry after a timeout)
+    h.wait_request(b2, 5);
+    let req = h.expect(b2, kp::ApiKey::InitProducerId);
+    let r: kp::InitProducerIdRequest = req.decode();
+    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
+    let mut resp = kp::InitProducerIdResponse::default();
+    resp.producer_id = kp::ProducerId(7);
+    resp.producer_epoch = 4;
+    h.respond(b2, &req, &resp);
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
+    assert_eq!(h.p.transaction_state(), TransactionState::Ready);
+    assert_eq!(h.p.transaction_version(), Some(2));
+    // Version 2 now: no AddPartitionsToTxn, Produce v12 with the bumped epoch.
+    h.p.begin_transaction().unwrap();
+    h.send_in_txn(boot, 1, b"b");
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(1, 7, 4, 0)]);
+    h.produce_response(b1, &req, &[("orders", 1, 0, 0)]);
+    assert_eq!(h.p.metrics().add_partitions_requests, 1);
+    h.p.commit_transaction(h.now).unwrap();
+    h.pump();
+    h.end_txn_v5(b2, true, (7, 4), 0, (7, 5));
+    assert_eq!(h.p.poll_transaction(), Some(Ok(())));
 }

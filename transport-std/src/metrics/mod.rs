@@ -143,8 +143,12 @@ pub struct Counters {
     pub connections_opened: u64,
     /// Connections lost or closed (Java's `connection-close-total`).
     pub disconnects: u64,
-    /// Producer ids or epochs obtained.
+    /// Producer ids or epochs obtained (InitProducerId, and under transaction version 2
+    /// every commit or abort, which bumps the epoch).
     pub producer_id_changes: u64,
+    /// AddPartitionsToTxn requests sent (transaction version 1 only: under version 2 the
+    /// Produce requests add the partitions).
+    pub add_partitions_requests: u64,
     /// Bytes written to brokers (Java's `outgoing-byte-total`).
     pub bytes_sent: u64,
     /// Topics dropped after `metadata.max.idle.ms` without use.
@@ -169,6 +173,7 @@ impl From<&ProducerMetrics> for Counters {
             connections_opened: m.connections_opened,
             disconnects: m.disconnects,
             producer_id_changes: m.producer_id_changes,
+            add_partitions_requests: m.add_partitions_requests,
             bytes_sent: m.bytes_sent,
             topics_evicted: m.topics_evicted,
             sasl_authentications: m.sasl_authentications,
