@@ -236,6 +236,19 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
     }
 
+    /// Produces as `producer_id` and `epoch` from now on (InitProducerId, or EndTxn of
+    /// transaction version 2): every partition's sequence starts over at 0, and since the
+    /// brokers may hold no state for them yet, each partition sends one batch at a time
+    /// until one is acknowledged, with an empty sequence window.
+    pub(super) fn adopt_producer_id(&mut self, producer_id: i64, epoch: i16) {
+        self.producer_id = producer_id;
+        self.producer_epoch = epoch;
+        self.pid_state = PidState::Ready;
+        self.sequences.clear();
+        self.acc.forget_confirmations();
+        self.metrics.producer_id_changes += 1;
+    }
+
     /// The broker acknowledged `stamp` (a batch of `tp`): its last sequence is the last
     /// acknowledged, under the current producer id and epoch (Java's
     /// `maybeUpdateLastAckedSequence`).

@@ -11,7 +11,7 @@ use crate::protocol::{
 };
 use crate::record::Compressor;
 use crate::security::AuthFailure;
-use crate::storage::{Storage, Table};
+use crate::storage::Storage;
 use crate::topic::TopicPartition;
 
 use super::idempotence::PidState;
@@ -93,15 +93,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         }
         match resp.error_code.class() {
             ErrorClass::None if resp.producer_id >= 0 => {
-                self.producer_id = resp.producer_id;
-                self.producer_epoch = resp.producer_epoch;
-                self.pid_state = PidState::Ready;
+                self.adopt_producer_id(resp.producer_id, resp.producer_epoch);
                 self.pid_attempts = 0;
-                // A new epoch (or id) starts every partition's sequence at 0, and brokers
-                // may hold no state for it yet.
-                self.sequences.clear();
-                self.acc.forget_confirmations();
-                self.metrics.producer_id_changes += 1;
             }
             ErrorClass::Retriable | ErrorClass::RetriableWithMetadataRefresh => {
                 self.init_producer_id_failed(now_ms);

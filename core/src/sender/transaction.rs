@@ -1208,11 +1208,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                     return false;
                 };
                 if resp.error_code.is_none() {
-                    self.producer_id = resp.producer_id;
-                    self.producer_epoch = resp.producer_epoch;
-                    self.pid_state = PidState::Ready;
-                    self.sequences.clear();
-                    self.metrics.producer_id_changes += 1;
+                    self.adopt_producer_id(resp.producer_id, resp.producer_epoch);
                     self.txn.bump_needed = false;
                 }
                 resp.error_code
@@ -1278,11 +1274,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
                         if let Some((producer_id, epoch)) = next_producer_id {
                             // Transaction version 2: the coordinator bumped the epoch (or
                             // gave a new producer id when it ran out); sequences restart.
-                            self.producer_id = producer_id;
-                            self.producer_epoch = epoch;
-                            self.pid_state = PidState::Ready;
-                            self.sequences.clear();
-                            self.metrics.producer_id_changes += 1;
+                            self.adopt_producer_id(producer_id, epoch);
                             self.txn.bump_needed = false;
                         }
                         self.end_transaction();

@@ -551,7 +551,18 @@ fn tv2_produce_adds_the_partition_and_every_end_txn_bumps_the_epoch() {
     h.send_in_txn(boot, 0, b"c");
     let (req, seen) = h.produce_v12(b1);
     assert_eq!(seen, [(0, 7, 4, 0)]);
+    // The brokers may hold no state for the new epoch: one batch of the partition at a
+    // time until one is acknowledged (a later one could be written before a refused one).
+    h.send_in_txn(boot, 0, b"c2");
+    h.advance(100);
+    assert!(
+        h.request(b1).is_none(),
+        "one batch until the new epoch is acknowledged"
+    );
     h.produce_response(b1, &req, &[("orders", 0, 0, 13)]);
+    let (req, seen) = h.produce_v12(b1);
+    assert_eq!(seen, [(0, 7, 4, 1)]);
+    h.produce_response(b1, &req, &[("orders", 0, 0, 14)]);
     h.p.abort_transaction(h.now).unwrap();
     h.pump();
     // The epoch ran out: the coordinator hands out a new producer id with epoch 0.
