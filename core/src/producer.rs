@@ -549,8 +549,20 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
                     }
                 }
                 let linger = sender.config().linger_ms;
-                if r.batch_is_full || (r.new_batch_created && linger == 0) || added_to_transaction {
-                    // Java wakes the sender for a full batch (or at once without linger).
+                // Java wakes the sender for a full batch (or at once without linger): here,
+                // when this record filled its batch or sealed the one before it (a new batch
+                // behind another). A record that joined the open last batch behind a batch
+                // already sealed changes nothing the sender decides: the drive at the seal
+                // saw that batch ready, and what holds it since (requests in flight, a muted
+                // partition, a connection, a backoff) ends with an input or a timer, which
+                // drive. Driving again would rescan every partition per record (a sixth of
+                // the CPU per 100-byte record while queues are long).
+                let sealed = r.new_batch_created && r.batch_is_full;
+                if sealed
+                    || r.all_batches_full
+                    || (r.new_batch_created && linger == 0)
+                    || added_to_transaction
+                {
                     sender.drive(now_ms, &mut self.io);
                 } else if r.new_batch_created {
                     sender.wake_at(now_ms.saturating_add(linger));
@@ -723,6 +735,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
     /// `conn` failed to connect or was lost. Its requests are retried elsewhere or later.
     pub fn handle_closed(&mut self, now_ms: u64, conn: ConnId) {
         self.sender.handle_closed(now_ms, conn, &mut self.io);
+    }
+
+    /// The transport ran out of memory of its own for accepted records (the std producer's
+    /// budget for callbacks) and makes a send wait: every partition's first batch becomes
+    /// ready at once, ignoring `linger.ms`, as when an append finds the pool full (Java's
+    /// `exhausted` in `RecordAccumulator.ready`: a thread waits for buffer memory), until a
+    /// batch's memory is released. Without it a long `linger.ms` would hold back the very
+    /// outcomes that free that memory.
+    pub fn handle_memory_exhausted(&mut self, now_ms: u64) {
+        self.sender.memory_exhausted(now_ms, &mut self.io);
     }
 
     /// Time passed (call at [`poll_timeout`](Self::poll_timeout), or any time).

@@ -1262,6 +1262,43 @@ fn delivered_to<St: Storage>(h: &Harness<St>) -> Vec<(String, i32, TicketRange, 
 }
 
 /// Connects the leader (broker 1) after a flush and returns its first Produce request.
+#[test]
+fn memory_exhausted_in_the_transport_sends_lingering_batches_at_once() {
+    let mut h = Harness::new(&[("linger.ms", "10000")]);
+    h.bootstrap("t", &[1], true);
+    for i in 0..3 {
+        h.send("t", Some(0), format!("v{i}").as_bytes()).unwrap();
+    }
+    h.pump();
+    assert!(
+        h.net.conns.values().all(|c| c.host != "broker-1"),
+        "lingering: nothing to send yet"
+    );
+    // The transport's own memory for pending records ran out (std's callback budget): a
+    // send waits, so what is queued goes now, as when the pool is full.
+    h.p.handle_memory_exhausted(h.now);
+    h.pump();
+    let b1 = h.conn_to("broker-1");
+    h.connect_pending();
+    h.api_versions(b1, 11);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    let (_, batches) = produce_batches(&req);
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].2.len(), 3);
+    h.produce_response(b1, &req, &[("t", 0, 0, 0)]);
+    assert_eq!(delivered(&h).len(), 1);
+    // Released memory ends it: the next record lingers again.
+    h.send("t", Some(0), b"after").unwrap();
+    h.pump();
+    assert!(
+        h.request(b1).is_none(),
+        "lingers again once memory was freed"
+    );
+    h.advance(10_000);
+    let req = h.expect(b1, kp::ApiKey::Produce);
+    assert_eq!(produce_batches(&req).1[0].2.len(), 1);
+}
+
 fn flush_to_broker_1<St: Storage>(h: &mut Harness<St>) -> (u16, Req) {
     h.p.flush(h.now);
     h.pump();

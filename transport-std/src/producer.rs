@@ -73,7 +73,9 @@ struct Settings {
 /// record's timestamp): past it, sends wait as for buffer memory (as librdkafka's
 /// `queue.buffering.max.messages` bounds its queue besides its bytes). It keeps the
 /// producer's memory within `buffer.memory` plus a few MiB whatever the closures capture;
-/// a closure of 32 bytes lets about 50 000 records wait for their outcome.
+/// a closure of 32 bytes lets about 50 000 records wait for their outcome. While a send
+/// waits for it, queued batches are sent at once, ignoring `linger.ms`, as while one waits
+/// for buffer memory.
 pub const COMPLETION_MEMORY: usize = 2 << 20;
 
 /// How an accepted record's outcome is handed over.
@@ -986,7 +988,12 @@ impl Producer {
             return Err(SendError::IoThreadGone);
         }
         if st.completion_bytes >= COMPLETION_MEMORY {
-            // Callbacks hold their share of memory: wait for outcomes as for the pool.
+            // Callbacks hold their share of memory: wait for outcomes as for the pool, and
+            // have the core send what it holds at once, as when the pool is full (a long
+            // `linger.ms` would otherwise hold back the outcomes that free this memory).
+            let before = st.progress();
+            st.core.handle_memory_exhausted(sh.now_ms());
+            st.wake_if_needed(before, &sh.waker);
             return Err(SendError::BufferFull);
         }
         let (now_ms, wall_ms) = sh.now();

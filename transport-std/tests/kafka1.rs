@@ -409,6 +409,56 @@ fn blocked_send_resumes_when_outcomes_free_memory() {
     assert!(third.try_result().is_some());
 }
 
+/// Callbacks that fill `COMPLETION_MEMORY` make the next send wait, and the queued batches
+/// go at once (as when buffer memory is full) instead of after `linger.ms`: with a linger
+/// of a minute every send still returns within seconds and every record is delivered.
+#[test]
+fn completion_memory_full_sends_lingering_batches_at_once() {
+    init_log();
+    let c = cluster(Ground::Kafka1);
+    let topic = topic_name("std-completion-memory");
+    c.create_topic(&topic, 1, 1, &[]);
+    let p = builder(
+        &c,
+        &[
+            ("linger.ms", "60000"),
+            ("batch.size", "1048576"),
+            ("max.block.ms", "30000"),
+        ],
+    )
+    .build()
+    .unwrap();
+    // Room for a batch's callbacks is reserved up front (a `batch.size` of records): with
+    // 1 MiB batches and closures of 256 bytes the first record of a batch fills the budget,
+    // so every later send waits for the outcomes of the records before it.
+    const PAD: usize = 256;
+    const N: usize = 50;
+    let (tx, rx) = mpsc::channel();
+    let t0 = Instant::now();
+    for i in 0..N {
+        let pad = [i as u8; PAD];
+        let tx = tx.clone();
+        p.send_with_callback(
+            &ProducerRecord::new(&topic).value(format!("v{i}").as_bytes()),
+            move |r| {
+                let _ = tx.send((pad[0], r.map(|m| m.offset)));
+            },
+        )
+        .unwrap_or_else(|e| panic!("send {i} after {:?}: {e}", t0.elapsed()));
+    }
+    let sent_in = t0.elapsed();
+    assert!(sent_in < Duration::from_secs(20), "{sent_in:?}");
+    p.flush();
+    drop(tx);
+    let outcomes: Vec<_> = rx.iter().collect();
+    assert_eq!(outcomes.len(), N);
+    for (k, (pad, offset)) in outcomes.iter().enumerate() {
+        assert_eq!(usize::from(*pad), k);
+        assert_eq!(offset.as_ref().ok(), Some(&(k as i64)), "record {k}");
+    }
+    p.close(T);
+}
+
 /// The broker gone for longer than `delivery.timeout.ms` while records keep coming: every
 /// accepted record fails with the delivery timeout (none is lost without an outcome, none
 /// written), sends beyond the pool wait `max.block.ms` and are refused with a type, the

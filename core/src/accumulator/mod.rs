@@ -1280,6 +1280,13 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
     pub fn flush_done(&mut self) {
         self.flushes_in_progress = self.flushes_in_progress.saturating_sub(1);
     }
+
+    /// Memory for records ran out outside the pool (a transport's own budget per pending
+    /// record): every partition's first batch is ready at once, as after an append found
+    /// the pool full, until a batch's memory is released.
+    pub fn set_exhausted(&mut self) {
+        self.pool_exhausted = true;
+    }
 }
 
 /// Helpers shared by the accumulator's tests.

@@ -502,6 +502,12 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Sender<S, St, C> 
         self.acc.append(now_ms, tp, record)
     }
 
+    /// See [`Producer::handle_memory_exhausted`](crate::Producer::handle_memory_exhausted).
+    pub(crate) fn memory_exhausted(&mut self, now_ms: u64, io: &mut Io<St>) {
+        self.acc.set_exhausted();
+        self.drive(now_ms, io);
+    }
+
     pub(crate) fn begin_flush(&mut self) {
         self.acc.begin_flush();
         self.flushes = self.flushes.saturating_add(1);
