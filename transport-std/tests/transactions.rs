@@ -154,6 +154,20 @@ fn transaction_timeout_aborts_and_the_next_commit_fails() {
     let c = cluster(Ground::Kafka1);
     let topic = topic_name("std-txn-timeout");
     c.create_topic(&topic, 1, 1, &[]);
+    // Java's producer through the same steps, at the same time, on a topic of its own.
+    let java_topic = topic_name("std-txn-timeout-java");
+    c.create_topic(&java_topic, 1, 1, &[]);
+    let java = {
+        let (bootstrap, java_topic) = (c.bootstrap.clone(), java_topic.clone());
+        std::thread::spawn(move || {
+            kafka_edge_tests::oracle::transactions(
+                &bootstrap,
+                &java_topic,
+                "expire:10:12",
+                &[("transaction.timeout.ms", "1000")],
+            )
+        })
+    };
     let p = transactional(&c, &topic, &[("transaction.timeout.ms", "1000")]);
     p.init_transactions(T).unwrap();
     p.begin_transaction().unwrap();
@@ -184,6 +198,14 @@ fn transaction_timeout_aborts_and_the_next_commit_fails() {
         values(&c, &topic, "read_uncommitted"),
         tagged("expired", 10)
     );
+    // Java: the same error (InvalidTxnStateException) and the same visibility.
+    let summary = java.join().expect("the oracle's thread");
+    assert_eq!(
+        summary["expire_commit"], "InvalidTxnStateException",
+        "Java's commit after the timeout: {summary}"
+    );
+    assert!(values(&c, &java_topic, "read_committed").is_empty());
+    assert_eq!(values(&c, &java_topic, "read_uncommitted").len(), 10);
 }
 
 /// The same scenario through Java's transactional producer and through this one (same

@@ -16,6 +16,7 @@ import java.util.Properties;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.common.KafkaException;
 import org.apache.kafka.common.compress.Compression;
 import org.apache.kafka.common.config.ConfigDef;
 import org.apache.kafka.common.header.Header;
@@ -51,7 +52,11 @@ import org.apache.kafka.common.utils.Utils;
  *                                                      (default "oracle-T"): initTransactions, then per step a
  *                                                      transaction of N records (key "k{i}", value "{step}-{i}"
  *                                                      with step "commit-a", "abort-b", ... by position), flushed,
- *                                                      then committed or aborted; {"committed":..,"aborted":..}
+ *                                                      then committed or aborted; {"committed":..,"aborted":..}.
+ *                                                      A last step expire:N:SECS sends N records, waits SECS s
+ *                                                      (past transaction.timeout.ms), then commits; the summary's
+ *                                                      "expire_commit" is "ok" or the class of the exception
+ *                                                      thrown, "expire_cause" its cause's
  * txn --bootstrap B --topic T --perf N --per-txn K --record-size S [-X k=v ...]
  *                                                   -> {"records":N,"ms":..,"records_per_sec":..}: N records of S
  *                                                      bytes in transactions of K records, each committed
@@ -365,6 +370,19 @@ public final class Oracle {
                 (tag + "-" + i).getBytes(StandardCharsets.UTF_8)));
           }
           producer.flush();
+          if (kv[0].equals("expire")) {
+            // expire:N:SECS: wait past transaction.timeout.ms, then try to commit; what
+            // the commit throws (the producer cannot go on after it: the last step).
+            Thread.sleep(Long.parseLong(kv[2]) * 1000L);
+            try {
+              producer.commitTransaction();
+              res.put("expire_commit", "ok");
+            } catch (KafkaException e) {
+              res.put("expire_commit", e.getClass().getSimpleName());
+              res.put("expire_cause", e.getCause() == null ? null : e.getCause().getClass().getSimpleName());
+            }
+            break;
+          }
           if (commit) {
             producer.commitTransaction();
             committed += n;
