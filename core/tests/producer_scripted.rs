@@ -251,6 +251,65 @@ impl<St: Storage> Harness<St> {
             .unwrap_or_else(|| panic!("no connection to {host}: {:?}", self.net.conns.keys()))
     }
 
+    /// Answers the metadata request pending on one of `conns` with topic `t` led by
+    /// `leaders` (per partition).
+    fn answer_metadata_on_one_of(&mut self, conns: &[u16], leaders: &[i32]) {
+        let conn = conns
+            .iter()
+            .copied()
+            .find(|c| self.net.conns[c].out.len() >= 4)
+            .expect("a metadata request");
+        self.metadata(conn, &[("t", leaders)]);
+    }
+
+    /// Answers the metadata requests pending on every connection but `conn` with topic `t`
+    /// led by `leaders` (per partition).
+    fn answer_metadata_elsewhere(&mut self, conn: u16, leaders: &[i32]) {
+        let others: Vec<u16> = self
+            .net
+            .conns
+            .keys()
+            .copied()
+            .filter(|&c| c != conn && self.net.conns[&c].out.len() >= 4)
+            .collect();
+        for c in others {
+            self.metadata(c, &[("t", leaders)]);
+        }
+    }
+
+    /// Steps the clock (at most `steps` wake-ups) until the producer opens a connection to
+    /// `host`; whether it did.
+    fn wait_connection_to(&mut self, host: &str, steps: usize) -> bool {
+        for _ in 0..steps {
+            if self.net.conns.values().any(|c| c.host == host) {
+                return true;
+            }
+            self.step();
+        }
+        self.net.conns.values().any(|c| c.host == host)
+    }
+
+    /// The connection to `host` not yet connected, if any (a connect in progress).
+    fn connecting_to(&self, host: &str) -> Option<u16> {
+        self.net
+            .conns
+            .iter()
+            .find(|(_, c)| c.host == host && !c.connected)
+            .map(|(&k, _)| k)
+    }
+
+    /// Steps the clock (at most `steps` wake-ups) until the producer connects to `host`
+    /// again, after its backoff; the new connection.
+    fn reconnect_to(&mut self, host: &str, steps: usize) -> u16 {
+        for _ in 0..steps {
+            if let Some(k) = self.connecting_to(host) {
+                return k;
+            }
+            self.step();
+        }
+        panic!("no reconnect to {host} after {steps} steps")
+    }
+
     /// The next whole request written on `conn`.
     fn request(&mut self, conn: u16) -> Option<Req> {
         let c = self.net.conns.get_mut(&conn)?;
@@ -596,18 +655,9 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     h.produce_response(b1, &req, &[("t", 0, 6, -1)]); // NOT_LEADER_OR_FOLLOWER
     assert!(delivered(&h).is_empty());
     // A metadata refresh goes out; broker 2 now leads.
-    let meta_conn = [boot, b1]
-        .into_iter()
-        .find(|&c| h.net.conns[&c].out.len() >= 4)
-        .expect("metadata request");
-    h.metadata(meta_conn, &[("t", &[2])]);
+    h.answer_metadata_on_one_of(&[boot, b1], &[2]);
     // Retry after the backoff, to broker 2, same sequence.
-    for _ in 0..5 {
-        if h.net.conns.values().any(|c| c.host == "broker-2") {
-            break;
-        }
-        h.step();
-    }
+    h.wait_connection_to("broker-2", 5);
     let b2 = h.conn_to("broker-2");
     h.connect_pending();
     h.api_versions(b2, 11);
@@ -662,12 +712,7 @@ fn a_leader_hint_in_the_produce_response_reroutes_without_a_metadata_round_trip(
     not_leader_with_hint(&mut h, b1, &req, 3, 2);
     let hinted_at = h.now;
     assert_eq!(h.p.metrics().leader_hints_applied, 1);
-    for _ in 0..5 {
-        if h.net.conns.values().any(|c| c.host == "broker-3") {
-            break;
-        }
-        h.step();
-    }
+    h.wait_connection_to("broker-3", 5);
     // No Metadata request went out: the retry goes straight to the hinted leader.
     assert!(
         [boot, b1].iter().all(|c| h.net.conns[c].out.is_empty()),
@@ -709,18 +754,8 @@ fn a_stale_leader_hint_is_ignored_and_the_metadata_is_refreshed() {
     // Epoch 1 is the one the metadata already has: not newer, so not taken (Java's rule).
     not_leader_with_hint(&mut h, b1, &req, 2, 1);
     assert_eq!(h.p.metrics().leader_hints_applied, 0);
-    let meta_conn = [boot, b1]
-        .into_iter()
-        .find(|&c| h.net.conns[&c].out.len() >= 4)
-        .expect("a metadata request");
-    h.metadata(meta_conn, &[("t", &[2])]);
-    for _ in 0..5 {
-        if h.net.conns.values().any(|c| c.host == "broker-2") {
-            break;
-        }
-        h.step();
-    }
-    assert!(h.net.conns.values().any(|c| c.host == "broker-2"));
+    h.answer_metadata_on_one_of(&[boot, b1], &[2]);
+    assert!(h.wait_connection_to("broker-2", 5));
 }
 
 #[test]
@@ -747,20 +782,7 @@ fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_
         h.net.events
     );
     // Reconnect (after the backoff) and retry.
-    let mut b1 = None;
-    for _ in 0..20 {
-        if let Some((&k, _)) = h
-            .net
-            .conns
-            .iter()
-            .find(|(_, c)| c.host == "broker-1" && !c.connected)
-        {
-            b1 = Some(k);
-            break;
-        }
-        h.step();
-    }
-    let b1 = b1.expect("reconnect to broker-1");
+    let b1 = h.reconnect_to("broker-1", 20);
     h.connect_pending();
     h.api_versions(b1, 11);
     for _ in 0..20 {
@@ -768,16 +790,7 @@ fn request_timeout_reconnects_and_retries_with_the_same_sequence_then_duplicate_
             break;
         }
         // A metadata refresh may be asked for after the disconnect: answer it.
-        let other: Vec<u16> = h
-            .net
-            .conns
-            .keys()
-            .copied()
-            .filter(|&c| c != b1 && h.net.conns[&c].out.len() >= 4)
-            .collect();
-        for c in other {
-            h.metadata(c, &[("t", &[1])]);
-        }
+        h.answer_metadata_elsewhere(b1, &[1]);
         h.step();
     }
     let req = h.expect(b1, kp::ApiKey::Produce);
@@ -909,12 +922,7 @@ fn delivery_timeout_fails_a_batch_whose_leader_is_unreachable() {
         if !failed(&h).is_empty() {
             break;
         }
-        if let Some((&k, _)) = h
-            .net
-            .conns
-            .iter()
-            .find(|(_, c)| c.host == "broker-1" && !c.connected)
-        {
+        if let Some(k) = h.connecting_to("broker-1") {
             h.net.conns.remove(&k);
             h.p.handle_closed(h.now, ConnId(k));
             h.pump();
@@ -1099,12 +1107,7 @@ fn run_too_large(
         sent.push((h.send("t", Some(0), &v).unwrap(), v));
     }
     // The batch is ready after linger.ms: then the leader gets a connection.
-    for _ in 0..10 {
-        if h.net.conns.values().any(|c| c.host == "broker-1") {
-            break;
-        }
-        h.step();
-    }
+    h.wait_connection_to("broker-1", 10);
     let b1 = h.conn_to("broker-1");
     h.connect_pending();
     h.api_versions(b1, 11);

@@ -103,6 +103,19 @@ impl SniffingProxy {
     }
 }
 
+/// Every request of each `(api_key, name, version)` that passed `proxy` had that version, and
+/// there was at least one.
+fn assert_versions(proxy: &SniffingProxy, wanted: &[(i16, &str, i16)]) {
+    for &(api, name, want) in wanted {
+        let used = proxy.versions(api);
+        assert!(!used.is_empty(), "no {name} request passed the proxy");
+        assert!(
+            used.iter().all(|v| *v == want),
+            "{name}: versions sent {used:?}, want v{want}"
+        );
+    }
+}
+
 /// Copies `from` to `to`; with `seen`, splits the stream into size-prefixed frames and notes
 /// each request's API key and version.
 fn forward(mut from: TcpStream, mut to: TcpStream, seen: Option<Requests>) {
@@ -163,19 +176,15 @@ fn negotiates_the_highest_versions_both_sides_support() {
         .expect("producer");
     let records = keyed_records(39, 500, 50);
     round_trip(&c, p, &topic, 2, &records);
-    for (api, name, want) in [
-        (API_VERSIONS, "ApiVersions", 4),
-        (METADATA, "Metadata", 12),
-        (INIT_PRODUCER_ID, "InitProducerId", 5),
-        (PRODUCE, "Produce", 11),
-    ] {
-        let used = proxy.versions(api);
-        assert!(!used.is_empty(), "no {name} request passed the proxy");
-        assert!(
-            used.iter().all(|v| *v == want),
-            "{name}: versions sent {used:?}, want v{want}"
-        );
-    }
+    assert_versions(
+        &proxy,
+        &[
+            (API_VERSIONS, "ApiVersions", 4),
+            (METADATA, "Metadata", 12),
+            (INIT_PRODUCER_ID, "InitProducerId", 5),
+            (PRODUCE, "Produce", 11),
+        ],
+    );
     // Idempotence as the broker stored it: one producer id, epoch 0, sequences from 0.
     let stored = oracle::stored_batches(&c, &topic, 2);
     let batches: Vec<_> = stored
@@ -242,18 +251,14 @@ fn transactions_use_transaction_version_1() {
         counters.producer_id_changes, 1,
         "no epoch bump: {counters:?}"
     );
-    for (api, name, want) in [
-        (ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn", 3),
-        (END_TXN, "EndTxn", 4),
-        (PRODUCE, "Produce", 11),
-    ] {
-        let used = proxy.versions(api);
-        assert!(!used.is_empty(), "no {name} request passed the proxy");
-        assert!(
-            used.iter().all(|v| *v == want),
-            "{name}: versions sent {used:?}, want v{want}"
-        );
-    }
+    assert_versions(
+        &proxy,
+        &[
+            (ADD_PARTITIONS_TO_TXN, "AddPartitionsToTxn", 3),
+            (END_TXN, "EndTxn", 4),
+            (PRODUCE, "Produce", 11),
+        ],
+    );
     assert_eq!(proxy.versions(END_TXN).len(), 3);
     let committed: std::collections::BTreeSet<String> =
         judge_isolation(&c, &topic, "read_committed")

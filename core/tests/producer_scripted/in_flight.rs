@@ -61,16 +61,7 @@ fn next_request_led_by(h: &mut Harness, conn: u16, n: usize, leader: i32) -> Req
         if let Some(r) = h.request(conn) {
             return r;
         }
-        let others: Vec<u16> = h
-            .net
-            .conns
-            .keys()
-            .copied()
-            .filter(|&c| c != conn && h.net.conns[&c].out.len() >= 4)
-            .collect();
-        for c in others {
-            h.metadata(c, &[("t", &[leader])]);
-        }
+        h.answer_metadata_elsewhere(conn, &[leader]);
         if h.p.poll_timeout().is_none() {
             break;
         }
@@ -229,20 +220,7 @@ fn reconnect_with_several_batches_in_flight_retries_them_in_order_with_their_seq
     h.pump();
     drop(reqs);
     assert!(outcome_order(&h).is_empty());
-    let mut conn = None;
-    for _ in 0..20 {
-        if let Some((&k, _)) = h
-            .net
-            .conns
-            .iter()
-            .find(|(_, c)| c.host == "broker-1" && !c.connected)
-        {
-            conn = Some(k);
-            break;
-        }
-        h.step();
-    }
-    let b1 = conn.expect("reconnect to broker-1");
+    let b1 = h.reconnect_to("broker-1", 20);
     h.connect_pending();
     h.api_versions(b1, 11);
     for i in 0..5 {
@@ -317,12 +295,7 @@ fn a_batch_split_while_the_partition_waits_keeps_every_record_in_order() {
         let v = value(i, len);
         sent.push((h.send("t", Some(0), &v).unwrap(), v));
     }
-    for _ in 0..10 {
-        if h.net.conns.values().any(|c| c.host == "broker-1") {
-            break;
-        }
-        h.step();
-    }
+    h.wait_connection_to("broker-1", 10);
     let b1 = h.conn_to("broker-1");
     h.connect_pending();
     h.api_versions(b1, 11);
@@ -398,17 +371,8 @@ fn leader_change_with_several_batches_in_flight_resends_them_in_order_to_the_new
     }
     // A metadata refresh names broker 2; the batches follow it, one at a time, in order,
     // with their sequences (the new leader has the partition's producer state).
-    let meta_conn = [boot, b1]
-        .into_iter()
-        .find(|&c| h.net.conns[&c].out.len() >= 4)
-        .expect("metadata request");
-    h.metadata(meta_conn, &[("t", &[2])]);
-    for _ in 0..5 {
-        if h.net.conns.values().any(|c| c.host == "broker-2") {
-            break;
-        }
-        h.step();
-    }
+    h.answer_metadata_on_one_of(&[boot, b1], &[2]);
+    h.wait_connection_to("broker-2", 5);
     let b2 = h.conn_to("broker-2");
     h.connect_pending();
     h.api_versions(b2, 11);

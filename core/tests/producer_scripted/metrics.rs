@@ -40,11 +40,7 @@ fn metrics_count_records_bytes_latency_retries_and_errors() {
         (25, 25)
     );
     assert_eq!(m.records_retried, 1);
-    let meta_conn = [boot, b1]
-        .into_iter()
-        .find(|&c| h.net.conns[&c].out.len() >= 4)
-        .expect("metadata request");
-    h.metadata(meta_conn, &[("t", &[1])]);
+    h.answer_metadata_on_one_of(&[boot, b1], &[1]);
     h.wait_request(b1, 5);
     let retry = h.expect(b1, kp::ApiKey::Produce);
     h.advance(7);

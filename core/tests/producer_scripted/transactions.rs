@@ -69,7 +69,50 @@ impl Harness {
         self.respond(conn, &req, &resp);
     }
 
+    /// Connects the pending connection to `host`, whose ApiVersions answer finalizes
+    /// transaction version 2 or not (`tv2`); the connection.
+    fn connect_tv(&mut self, host: &str, tv2: bool) -> u16 {
+        let conn = self.conn_to(host);
+        self.connect_pending();
+        self.api_versions_tv(conn, tv2);
+        conn
+    }
+
+    /// The FindCoordinator for group `grp` on `conn`, answered with broker 1.
+    fn group_coordinator_is_broker_1(&mut self, conn: u16) {
+        self.wait_request(conn, 5);
+        let req = self.expect(conn, kp::ApiKey::FindCoordinator);
+        let r: kp::FindCoordinatorRequest = req.decode();
+        assert_eq!((r.key_type, r.coordinator_keys[0].as_str()), (0, "grp"));
+        let mut co = kp::find_coordinator_response::Coordinator::default();
+        co.key = s("grp");
+        co.node_id = kp::BrokerId(1);
+        co.host = s("broker-1");
+        co.port = 9092;
+        let mut resp = kp::FindCoordinatorResponse::default();
+        resp.coordinators.push(co);
+        self.respond(conn, &req, &resp);
+    }
+
     fn txn_init_producer_id(&mut self, conn: u16, error: i16, id: i64, epoch: i16) {
+        self.answer_init_producer_id(conn, None, error, (id, epoch));
+    }
+
+    /// The transactional InitProducerId on `conn` that bumps the epoch of `from` (producer
+    /// id, epoch), answered with `to`.
+    fn epoch_bump(&mut self, conn: u16, from: (i64, i16), to: (i64, i16)) {
+        self.answer_init_producer_id(conn, Some(from), 0, to);
+    }
+
+    /// The next InitProducerId on `conn` (for the transactional id, with the producer id and
+    /// epoch `from` when given), answered with `error` and producer id and epoch `to`.
+    fn answer_init_producer_id(
+        &mut self,
+        conn: u16,
+        from: Option<(i64, i16)>,
+        error: i16,
+        to: (i64, i16),
+    ) {
         self.wait_request(conn, 5);
         let req = self.expect(conn, kp::ApiKey::InitProducerId);
         let r: kp::InitProducerIdRequest = req.decode();
@@ -78,10 +121,13 @@ impl Harness {
             Some(TXN_ID)
         );
         assert_eq!(r.transaction_timeout_ms, 60_000);
+        if let Some(from) = from {
+            assert_eq!((r.producer_id.0, r.producer_epoch), from);
+        }
         let mut resp = kp::InitProducerIdResponse::default();
         resp.error_code = error;
-        resp.producer_id = kp::ProducerId(id);
-        resp.producer_epoch = epoch;
+        resp.producer_id = kp::ProducerId(to.0);
+        resp.producer_epoch = to.1;
         self.respond(conn, &req, &resp);
     }
 
@@ -417,18 +463,7 @@ fn send_offsets_adds_the_group_then_commits_its_offsets_to_the_group_coordinator
     assert_eq!(r.group_id.0.as_str(), "grp");
     h.respond(b2, &req, &kp::AddOffsetsToTxnResponse::default());
     // Then the group's coordinator (key type 0) and TxnOffsetCommit to it.
-    h.wait_request(boot, 5);
-    let req = h.expect(boot, kp::ApiKey::FindCoordinator);
-    let r: kp::FindCoordinatorRequest = req.decode();
-    assert_eq!((r.key_type, r.coordinator_keys[0].as_str()), (0, "grp"));
-    let mut co = kp::find_coordinator_response::Coordinator::default();
-    co.key = s("grp");
-    co.node_id = kp::BrokerId(1);
-    co.host = s("broker-1");
-    co.port = 9092;
-    let mut resp = kp::FindCoordinatorResponse::default();
-    resp.coordinators.push(co);
-    h.respond(boot, &req, &resp);
+    h.group_coordinator_is_broker_1(boot);
     let b1 = h.conn_to("broker-1");
     h.connect_pending();
     h.api_versions_txn(b1);
@@ -491,14 +526,7 @@ fn invalid_producer_epoch_on_produce_is_abortable_and_the_abort_bumps_the_epoch(
     // coordinator) instead of EndTxn.
     h.p.abort_transaction(h.now).unwrap();
     h.pump();
-    h.wait_request(b2, 5);
-    let req = h.expect(b2, kp::ApiKey::InitProducerId);
-    let r: kp::InitProducerIdRequest = req.decode();
-    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
-    let mut resp = kp::InitProducerIdResponse::default();
-    resp.producer_id = kp::ProducerId(7);
-    resp.producer_epoch = 4;
-    h.respond(b2, &req, &resp);
+    h.epoch_bump(b2, (7, 3), (7, 4));
     assert_eq!(h.p.poll_transaction(), Some(Ok(())));
     assert_eq!(h.p.transaction_state(), TransactionState::Ready);
     assert_eq!(h.p.producer_id_and_epoch(), Some((7, 4)));
@@ -517,9 +545,7 @@ fn tv2_produce_adds_the_partition_and_every_end_txn_bumps_the_epoch() {
     h.p.begin_transaction().unwrap();
     let t = h.send_in_txn(boot, 0, b"a");
     // No AddPartitionsToTxn: the Produce goes straight to the leader.
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions_tv(b1, true);
+    let b1 = h.connect_tv("broker-1", true);
     let (req, seen) = h.produce_v12(b1);
     assert_eq!(seen, [(0, 7, 3, 0)]);
     assert!(h.request(b2).is_none(), "nothing to the coordinator");
@@ -591,20 +617,9 @@ fn tv2_send_offsets_commits_them_without_add_offsets() {
         .unwrap();
     h.pump();
     // Straight to the group's coordinator: no AddOffsetsToTxn.
-    h.wait_request(boot, 5);
-    let req = h.expect(boot, kp::ApiKey::FindCoordinator);
-    let mut co = kp::find_coordinator_response::Coordinator::default();
-    co.key = s("grp");
-    co.node_id = kp::BrokerId(1);
-    co.host = s("broker-1");
-    co.port = 9092;
-    let mut resp = kp::FindCoordinatorResponse::default();
-    resp.coordinators.push(co);
-    h.respond(boot, &req, &resp);
+    h.group_coordinator_is_broker_1(boot);
     assert!(h.request(b2).is_none(), "no AddOffsetsToTxn");
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions_tv(b1, true);
+    let b1 = h.connect_tv("broker-1", true);
     h.wait_request(b1, 5);
     let req = h.expect(b1, kp::ApiKey::TxnOffsetCommit);
     assert_eq!(
@@ -638,9 +653,7 @@ fn tv2_produce_errors_of_the_implicit_add_are_abortable_and_the_abort_bumps_with
         let (boot, b2) = h.init_transactions_tv(true);
         h.p.begin_transaction().unwrap();
         let t = h.send_in_txn(boot, 0, b"x");
-        let b1 = h.conn_to("broker-1");
-        h.connect_pending();
-        h.api_versions_tv(b1, true);
+        let b1 = h.connect_tv("broker-1", true);
         let (req, _) = h.produce_v12(b1);
         h.produce_response(b1, &req, &[("orders", 0, code, -1)]);
         assert!(failed(&h).iter().any(|(r, _)| r.contains(t)), "{code}");
@@ -770,9 +783,7 @@ fn an_upgrade_to_tv2_bumps_the_epoch_after_the_transaction_then_speaks_tv2() {
     h.send_in_txn(boot, 0, b"a");
     h.add_partitions(b2, 0);
     // The leader's connection reports the feature finalized meanwhile (a newer epoch).
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions_tv(b1, true);
+    let b1 = h.connect_tv("broker-1", true);
     h.wait_request(b1, 3);
     let req = h.expect(b1, kp::ApiKey::Produce);
     assert_eq!(req.version, 11, "this transaction stays on version 1");
@@ -785,14 +796,7 @@ fn an_upgrade_to_tv2_bumps_the_epoch_after_the_transaction_then_speaks_tv2() {
     assert_eq!(h.p.poll_transaction(), None);
     assert_eq!(h.p.transaction_state(), TransactionState::Initializing);
     h.p.commit_transaction(h.now).unwrap(); // resumes (a retry after a timeout)
-    h.wait_request(b2, 5);
-    let req = h.expect(b2, kp::ApiKey::InitProducerId);
-    let r: kp::InitProducerIdRequest = req.decode();
-    assert_eq!((r.producer_id.0, r.producer_epoch), (7, 3));
-    let mut resp = kp::InitProducerIdResponse::default();
-    resp.producer_id = kp::ProducerId(7);
-    resp.producer_epoch = 4;
-    h.respond(b2, &req, &resp);
+    h.epoch_bump(b2, (7, 3), (7, 4));
     assert_eq!(h.p.poll_transaction(), Some(Ok(())));
     assert_eq!(h.p.transaction_state(), TransactionState::Ready);
     assert_eq!(h.p.transaction_version(), Some(2));
