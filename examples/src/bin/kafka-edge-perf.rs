@@ -213,10 +213,14 @@ fn run(args: &Args) -> Result<u64, Box<dyn std::error::Error>> {
         Some(n) => Some(i % n),
         None => args.keyed.then_some(i),
     };
+    // As Java's tool: the clock starts after initTransactions (coordinator lookup, producer
+    // id), before the first transaction begins.
+    if transactional {
+        producer.init_transactions(producer.max_block())?;
+    }
     let start = Instant::now();
     let mut txn_start = start;
     if transactional {
-        producer.init_transactions(producer.max_block())?;
         producer.begin_transaction()?;
     }
     for i in 0..records {
