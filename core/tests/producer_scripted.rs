@@ -289,6 +289,16 @@ impl<St: Storage> Harness<St> {
         self.net.conns.values().any(|c| c.host == host)
     }
 
+    /// Waits (at most `steps` wake-ups) for the producer to open a connection to `host`,
+    /// connects it and answers its ApiVersions (Produce up to v11); the connection.
+    fn connect_when_asked(&mut self, host: &str, steps: usize) -> u16 {
+        self.wait_connection_to(host, steps);
+        let conn = self.conn_to(host);
+        self.connect_pending();
+        self.api_versions(conn, 11);
+        conn
+    }
+
     /// The connection to `host` not yet connected, if any (a connect in progress).
     fn connecting_to(&self, host: &str) -> Option<u16> {
         self.net
@@ -657,10 +667,7 @@ fn leader_error_refreshes_metadata_and_retries_on_the_new_leader() {
     // A metadata refresh goes out; broker 2 now leads.
     h.answer_metadata_on_one_of(&[boot, b1], &[2]);
     // Retry after the backoff, to broker 2, same sequence.
-    h.wait_connection_to("broker-2", 5);
-    let b2 = h.conn_to("broker-2");
-    h.connect_pending();
-    h.api_versions(b2, 11);
+    let b2 = h.connect_when_asked("broker-2", 5);
     for _ in 0..5 {
         if h.net.conns[&b2].out.len() >= 4 {
             break;

@@ -295,10 +295,7 @@ fn a_batch_split_while_the_partition_waits_keeps_every_record_in_order() {
         let v = value(i, len);
         sent.push((h.send("t", Some(0), &v).unwrap(), v));
     }
-    h.wait_connection_to("broker-1", 10);
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions(b1, 11);
+    let b1 = h.connect_when_asked("broker-1", 10);
     let mut log: Vec<Vec<u8>> = Vec::new();
     let mut next_sequence = 0i32;
     for round in 0..3000 {
@@ -372,10 +369,7 @@ fn leader_change_with_several_batches_in_flight_resends_them_in_order_to_the_new
     // A metadata refresh names broker 2; the batches follow it, one at a time, in order,
     // with their sequences (the new leader has the partition's producer state).
     h.answer_metadata_on_one_of(&[boot, b1], &[2]);
-    h.wait_connection_to("broker-2", 5);
-    let b2 = h.conn_to("broker-2");
-    h.connect_pending();
-    h.api_versions(b2, 11);
+    let b2 = h.connect_when_asked("broker-2", 5);
     for i in 0..3 {
         let req = next_request_led_by(&mut h, b2, 10, 2);
         assert_eq!(stamp(&req), (0, i + 1, 1), "resend {i} to the new leader");

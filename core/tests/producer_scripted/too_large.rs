@@ -91,10 +91,7 @@ fn run_too_large(
         sent.push((h.send("t", Some(0), &v).unwrap(), v));
     }
     // The batch is ready after linger.ms: then the leader gets a connection.
-    h.wait_connection_to("broker-1", 10);
-    let b1 = h.conn_to("broker-1");
-    h.connect_pending();
-    h.api_versions(b1, 11);
+    let b1 = h.connect_when_asked("broker-1", 10);
     let mut broker = TooLargeBroker {
         conn: b1,
         max_batch_bytes,
