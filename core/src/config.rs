@@ -43,6 +43,10 @@ pub const MAX_TRANSACTIONAL_ID_LEN: usize = 255;
 /// `batch.size`'s default, and the pool's slot size when `batch.size=0` (no batching).
 pub const DEFAULT_BATCH_SIZE: usize = 16_384;
 
+/// `batch.max.size` default: 256 KiB, KIP-782's proposal (see
+/// [`ProducerConfig::batch_max_size`]).
+pub const DEFAULT_BATCH_MAX_SIZE: usize = 262_144;
+
 /// How many times `batch.size` a pool slot holds when batches are compressed: a batch's
 /// records stay uncompressed in their slot until it is closed, and a batch is full when its
 /// estimated compressed size reaches `batch.size`, so records compressing better than 4:1
@@ -227,6 +231,15 @@ pub struct ProducerConfig {
     /// [`DEFAULT_BATCH_SIZE`] bytes (a record larger than a slot takes several, as always);
     /// see [`slot_size`](Self::slot_size).
     pub batch_size: usize,
+    /// `batch.max.size` (default [`DEFAULT_BATCH_MAX_SIZE`]; KIP-782, not in Java's
+    /// producer): how far an uncompressed batch full at `batch.size` may grow while it
+    /// waits, because its partition already has its requests in flight. Kafka takes one
+    /// batch per partition in a Produce request, so without growing a hot partition moves
+    /// at most `max.in.flight.requests.per.connection` x `batch.size` per round trip. A
+    /// batch grows only into free memory of the pool (a quarter of it stays free), and a
+    /// partition whose batch was refused as too large stops growing its batches. `0`, or
+    /// any value up to `batch.size`, keeps Java's behaviour: batches never grow.
+    pub batch_max_size: usize,
     /// `buffer.memory`: informational here (default 33554432); the pool is the storage
     /// handed to [`Producer::new`](crate::Producer::new), and this field is set from it.
     pub buffer_memory: usize,
@@ -341,6 +354,7 @@ impl Default for ProducerConfig {
             acks: Acks::All,
             linger_ms: 5,
             batch_size: DEFAULT_BATCH_SIZE,
+            batch_max_size: DEFAULT_BATCH_MAX_SIZE,
             buffer_memory: 33_554_432,
             max_block_ms: 60_000,
             delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
@@ -486,6 +500,7 @@ impl ProducerConfig {
             "acks" => self.acks = value.parse()?,
             "linger.ms" => self.linger_ms = parse_u64("linger.ms", value)?,
             "batch.size" => self.batch_size = parse_usize("batch.size", value)?,
+            "batch.max.size" => self.batch_max_size = parse_usize("batch.max.size", value)?,
             "buffer.memory" => self.buffer_memory = parse_usize("buffer.memory", value)?,
             "max.block.ms" => self.max_block_ms = parse_u64("max.block.ms", value)?,
             "delivery.timeout.ms" => {

@@ -283,6 +283,11 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
         {
             self.reserved = None;
         }
+        self.take_run(start, count)
+    }
+
+    /// Marks the free slots `start..start + count` as one allocation.
+    fn take_run(&mut self, start: usize, count: usize) -> Result<SlotId, PoolError> {
         let run = self
             .slots
             .get_mut(start..start + count)
@@ -301,6 +306,74 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
         self.free_slots -= count;
         self.next_fit = (start + count) % self.slot_count;
         Ok(id)
+    }
+
+    /// Grows allocation `id` to at least `len` bytes, keeping its first `keep` bytes; the
+    /// handle returned replaces `id` (the old one is stale afterwards when the allocation
+    /// moved). Never blocks and never reserves: a batch that grows does so only with memory
+    /// nobody waits for.
+    ///
+    /// The free slots right after the allocation are taken when there are enough (nothing
+    /// is copied); otherwise a free run elsewhere is taken, the kept bytes copied into it and
+    /// the old slots freed. [`PoolError::Exhausted`] when neither is free, and `id` is then
+    /// unchanged.
+    pub fn grow(&mut self, id: SlotId, len: usize, keep: usize) -> Result<SlotId, PoolError> {
+        self.check(id)?;
+        let count = self.slots_for(len);
+        if count <= id.count() {
+            return Ok(id);
+        }
+        let extra = count - id.count();
+        if extra > self.free_slots {
+            return Err(PoolError::Exhausted);
+        }
+        let reserved = self.reserved.map(|r| (r.start, r.start + r.count));
+        let outside = |at: usize| !reserved.is_some_and(|(a, b)| at >= a && at < b);
+        let after = id.index() + id.count();
+        let in_place = after + extra <= self.slot_count
+            && self.run_is_free(after, extra)
+            && (after..after + extra).all(outside);
+        if in_place {
+            let rest = self
+                .slots
+                .get_mut(after..after + extra)
+                .ok_or(PoolError::Exhausted)?;
+            for s in rest {
+                s.state = SlotState::Continuation;
+            }
+            let head = self
+                .slots
+                .get_mut(id.index())
+                .ok_or(PoolError::StaleHandle)?;
+            // `count <= slot_count <= u32::MAX` (checked by `slots_for` and the loop above).
+            head.state = SlotState::Head {
+                count: count as u32,
+            };
+            self.free_slots -= extra;
+            return Ok(SlotId {
+                count: count as u32,
+                ..id
+            });
+        }
+        if count > self.free_slots {
+            return Err(PoolError::Exhausted);
+        }
+        let start = self
+            .find_run(self.next_fit, self.slot_count, count, reserved)
+            .or_else(|| {
+                let to = (self.next_fit + count - 1).min(self.slot_count);
+                self.find_run(0, to, count, reserved)
+            })
+            .ok_or(PoolError::Exhausted)?;
+        let from = self.range(id);
+        let keep = keep.min(from.len());
+        let grown = self.take_run(start, count)?;
+        let to = self.range(grown).start;
+        self.storage
+            .as_mut()
+            .copy_within(from.start..from.start + keep, to);
+        self.deallocate(id)?;
+        Ok(grown)
     }
 
     /// Whether slots `start..start + count` are all free.
@@ -491,6 +564,53 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
 mod tests {
     extern crate std;
     use super::*;
+
+    #[test]
+    fn grow_takes_the_slots_after_in_place_else_moves_the_kept_bytes() {
+        let mut pool = FixedPool::<_, 8>::new([0u8; 80], 10).unwrap();
+        let a = pool.allocate(10).unwrap();
+        pool.buffer_mut(a).unwrap().copy_from_slice(b"0123456789");
+        // Slots 1 and 2 are free: in place, same index and generation.
+        let a = pool.grow(a, 25, 10).unwrap();
+        assert_eq!((a.index(), a.count()), (0, 3));
+        assert_eq!(&pool.buffer(a).unwrap()[..10], b"0123456789");
+        assert_eq!(pool.free_slots(), 5);
+        // Slot 3 taken: growing to 4 slots moves to 4..8 with the first 7 bytes kept.
+        let b = pool.allocate(10).unwrap();
+        assert_eq!(b.index(), 3);
+        let moved = pool.grow(a, 40, 7).unwrap();
+        assert_eq!((moved.index(), moved.count()), (4, 4));
+        assert_eq!(&pool.buffer(moved).unwrap()[..7], b"0123456");
+        assert_eq!(
+            pool.buffer(a),
+            Err(PoolError::StaleHandle),
+            "the old handle is stale"
+        );
+        assert_eq!(pool.free_slots(), 3);
+        // No run of 5: exhausted, and the allocation is unchanged.
+        assert_eq!(pool.grow(moved, 50, 40), Err(PoolError::Exhausted));
+        assert!(pool.contains(moved) && !pool.has_reservation());
+        // Asking for no more than it has changes nothing.
+        assert_eq!(pool.grow(moved, 30, 0), Ok(moved));
+        pool.deallocate(moved).unwrap();
+        pool.deallocate(b).unwrap();
+        assert_eq!(pool.free_slots(), 8);
+    }
+
+    #[test]
+    fn grow_keeps_out_of_a_reserved_run() {
+        // 4 slots: a b c d; b and d freed; a run of 2 is reserved (slots 0..2 or 2..4).
+        let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
+        let ids: std::vec::Vec<_> = (0..4).map(|_| pool.allocate(10).unwrap()).collect();
+        pool.deallocate(ids[1]).unwrap();
+        pool.deallocate(ids[3]).unwrap();
+        assert_eq!(pool.allocate(20), Err(PoolError::Exhausted));
+        let (start, _) = pool.reserved_run().unwrap();
+        // The slot after the allocation inside the reserved run is not taken.
+        let inside = if start == 0 { ids[0] } else { ids[2] };
+        assert_eq!(pool.grow(inside, 20, 10), Err(PoolError::Exhausted));
+        assert!(pool.contains(inside));
+    }
 
     #[test]
     fn a_large_allocation_in_a_fragmented_pool_reserves_a_run_and_gets_it() {

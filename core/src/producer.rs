@@ -283,6 +283,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, St: Storage, C: Compressor> Producer<S, St, C
                 compression: config.compression_type,
                 compression_level: config.compression_level(),
                 batch_size: config.batch_size,
+                batch_max_size: config.batch_max_size,
             },
             limits.batches,
             limits.partitions,

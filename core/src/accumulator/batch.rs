@@ -127,6 +127,12 @@ pub struct ProducerBatch {
     pub(super) slot: SlotId,
     pub(super) builder: BatchBuilder,
     pub(super) capacity: usize,
+    /// The size at which the batch is full enough to send: the capacity it opened with.
+    /// A batch that grew past it (see [`AccumulatorConfig::batch_max_size`]) is ready from
+    /// there on while it keeps taking records until it is drained.
+    ///
+    /// [`AccumulatorConfig::batch_max_size`]: super::AccumulatorConfig::batch_max_size
+    pub(super) ready_at: usize,
     pub(super) closed_len: usize,
     pub(super) created_ms: u64,
     pub(super) last_attempt_ms: u64,
@@ -244,11 +250,12 @@ impl ProducerBatch {
         self.state
     }
 
-    /// Whether the batch is full for appends: closed, its slot full, or (compressed) its
-    /// estimated compressed size at `batch.size` (Java's `MemoryRecordsBuilder.isFull`).
+    /// Whether the batch is full: closed, filled to the capacity it opened with, or
+    /// (compressed) its estimated compressed size at `batch.size` (Java's
+    /// `MemoryRecordsBuilder.isFull`). A batch that grew keeps taking records past it.
     pub(super) const fn is_full(&self) -> bool {
         !matches!(self.state, BatchState::Open)
-            || self.builder.size_in_bytes() >= self.capacity
+            || self.builder.size_in_bytes() >= self.ready_at
             || (self.write_limit > 0 && self.estimated_size() >= self.write_limit)
     }
 

@@ -50,11 +50,18 @@ pub struct AccumulatorConfig {
     /// `batch.size`: with compression, a batch is full when its estimated compressed size
     /// reaches it; without, a batch is full when its slot is.
     pub batch_size: usize,
+    /// `batch.max.size` (KIP-782): an uncompressed batch full at `batch.size` that is not
+    /// drained yet (its partition already has its requests in flight) keeps taking records,
+    /// growing in the pool up to this many bytes, instead of closing. One batch per
+    /// partition goes in a Produce request, so a hot partition otherwise moves at most
+    /// `max.in.flight.requests.per.connection` x `batch.size` per round trip. At most
+    /// the pool's slot size (such as 0, the default here): batches never grow, as in Java.
+    pub batch_max_size: usize,
 }
 
 impl AccumulatorConfig {
     /// The Java producer's defaults (Kafka 4.x): `linger.ms=5`, `delivery.timeout.ms=120000`,
-    /// `retry.backoff.ms=100`, `max.request.size=1048576`.
+    /// `retry.backoff.ms=100`, `max.request.size=1048576`; batches do not grow.
     pub const DEFAULT: Self = Self {
         linger_ms: 5,
         delivery_timeout_ms: 120_000,
@@ -64,6 +71,7 @@ impl AccumulatorConfig {
         compression: CompressionType::None,
         compression_level: 0,
         batch_size: crate::config::DEFAULT_BATCH_SIZE,
+        batch_max_size: 0,
     };
 }
 
@@ -257,6 +265,58 @@ pub struct RecordAccumulator<S, P, B, Q> {
     sequence_window: u8,
     /// Most batches of one partition in requests at once so far.
     partition_in_flight_max: u8,
+}
+
+/// Appends `record` to the open `batch` in its slot, within its capacity.
+fn append_to<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
+    pool: &mut BufferPool<S, P>,
+    batch: &mut ProducerBatch,
+    record: &Record<'_>,
+    payload: usize,
+) -> Result<usize, WriteError> {
+    let Some(buf) = pool
+        .buffer_mut(batch.slot)
+        .ok()
+        .and_then(|b| b.get_mut(..batch.capacity))
+    else {
+        return Err(WriteError::DoesNotFit {
+            needed: payload,
+            available: 0,
+        });
+    };
+    batch.builder.append_with_payload(buf, record, payload)
+}
+
+/// Grows the open, uncompressed `batch` so that a record of at most `upper` bytes (batch
+/// overhead included) fits: to twice its capacity or what the record needs, at most
+/// `batch.max.size` (and `max.request.size`). Only with memory to spare: the pool keeps a
+/// quarter of its slots free after it, so that growing never takes the memory other
+/// partitions' new batches need. Whether it grew.
+fn grow<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
+    pool: &mut BufferPool<S, P>,
+    batch: &mut ProducerBatch,
+    config: &AccumulatorConfig,
+    upper: usize,
+) -> bool {
+    let limit = config.batch_max_size.min(config.max_request_size);
+    let used = batch.builder.size_in_bytes();
+    let needed = used.saturating_add(upper.saturating_sub(RECORD_BATCH_OVERHEAD));
+    if batch.write_limit > 0 || !config.batching || needed > limit || batch.capacity >= limit {
+        return false;
+    }
+    let capacity = batch.capacity.saturating_mul(2).max(needed).min(limit);
+    let extra = pool.slots_for(capacity).saturating_sub(batch.slot.count());
+    if extra.saturating_add(pool.slot_count() / 4) > pool.free_slots() {
+        return false;
+    }
+    match pool.grow(batch.slot, capacity, used) {
+        Ok(slot) => {
+            batch.slot = slot;
+            batch.capacity = capacity;
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// Whether batches are compressed (feature `compression` and a codec configured).
@@ -689,12 +749,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
         if let Some(tail) = queue.tail
             && let Some(batch) = batch_at_mut(entries, tail)
             && batch.state == BatchState::Open
-            && let Some(buf) = pool
-                .buffer_mut(batch.slot)
-                .ok()
-                .and_then(|b| b.get_mut(..batch.capacity))
         {
             let index = batch.builder.record_count();
+            let was_full = batch.is_full();
             // A compressed batch takes a record while its estimated compressed size stays
             // within `batch.size` (Java's `hasRoomFor`), else a new batch opens below.
             let room = batch.write_limit == 0
@@ -703,17 +760,26 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                     .builder
                     .next_record_size(record)
                     .is_ok_and(|size| batch.has_room_for(size));
-            let appended = if room {
-                batch.builder.append_with_payload(buf, record, payload)
+            let mut appended = if room {
+                append_to(pool, batch, record, payload)
             } else {
                 Err(WriteError::DoesNotFit {
                     needed: upper,
                     available: 0,
                 })
             };
+            if room
+                && matches!(appended, Err(WriteError::DoesNotFit { .. }))
+                && !queue.no_growth
+                && grow(pool, batch, &self.config, upper)
+            {
+                appended = append_to(pool, batch, record, payload);
+            }
             match appended {
                 Ok(size) => {
-                    let full = batch.is_full();
+                    // Full now, not before: a batch that grew past its first capacity
+                    // reports it once, when it crosses it.
+                    let full = batch.is_full() && !was_full;
                     let appended_bytes = if batch.write_limit > 0 {
                         batch.ratio.estimated_size(0, size)
                     } else {
@@ -819,6 +885,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             slot,
             builder,
             capacity,
+            ready_at: capacity,
             closed_len: 0,
             created_ms: now_ms,
             last_attempt_ms: now_ms,
@@ -1292,5 +1359,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 #[cfg(test)]
 mod testing;
 
+#[cfg(test)]
+mod growth_tests;
 #[cfg(test)]
 mod tests;

@@ -35,6 +35,10 @@ pub struct PartitionQueue {
     pub(super) stamp_base: u32,
     /// Bit `i`: the batch of stamp `stamp_base + i` has its outcome already.
     pub(super) stamp_done: u32,
+    /// A batch of the partition was split after the broker refused it as too large: its
+    /// batches no longer grow past the capacity they open with (the topic's
+    /// `max.message.bytes` is below `batch.max.size`).
+    pub(super) no_growth: bool,
 }
 
 /// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
@@ -95,6 +99,7 @@ impl PartitionQueue {
             stamp_next: 0,
             stamp_base: 0,
             stamp_done: 0,
+            no_growth: false,
         }
     }
 

@@ -177,6 +177,9 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 queue.insert_in_order(entries, i, order);
             }
         }
+        if let Some(queue) = queues.get_mut(q) {
+            queue.no_growth = true;
+        }
         Ok(pieces)
     }
 
@@ -236,6 +239,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             slot,
             builder,
             capacity,
+            ready_at: capacity,
             closed_len: 0,
             created_ms: orig.created_ms,
             last_attempt_ms: now_ms,

@@ -538,8 +538,13 @@ proptest! {
     /// Every accepted ticket is released exactly once (completed or expired), records of
     /// a partition are drained in append order, and no slot leaks.
     #[test]
-    fn prop_every_ticket_exactly_once(ops in proptest::collection::vec(op(), 1..150)) {
-        let mut a = acc(AccumulatorConfig { max_request_size: 4_000, ..cfg() });
+    fn prop_every_ticket_exactly_once(
+        ops in proptest::collection::vec(op(), 1..150),
+        grow in any::<bool>(),
+    ) {
+        // With growth, batches of a partition not drained yet grow up to 4 slots.
+        let batch_max_size = if grow { 4 * BATCH } else { 0 };
+        let mut a = acc(AccumulatorConfig { max_request_size: 4_000, batch_max_size, ..cfg() });
         let mut now = 0u64;
         let mut accepted: Vec<(Ticket, TopicPartition, u64)> = Vec::new();
         let mut released: BTreeMap<Ticket, usize> = BTreeMap::new();

@@ -1,0 +1,154 @@
+//! Tests of batches that grow past `batch.size` while they wait (`batch.max.size`).
+
+extern crate std;
+use super::testing::*;
+use super::*;
+use crate::record::RecordBatchReader;
+use std::vec::Vec;
+
+/// `cfg()` with batches growing up to four slots.
+fn growing() -> AccumulatorConfig {
+    AccumulatorConfig {
+        batch_max_size: 4 * BATCH,
+        ..cfg()
+    }
+}
+
+/// The values of the records of drained batch `id`, read back (CRC checked) from its bytes.
+fn values(a: &Acc, id: BatchId) -> Vec<Vec<u8>> {
+    let bytes = a.batch_bytes(id).unwrap();
+    let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
+    batch
+        .records()
+        .unwrap()
+        .map(|r| r.unwrap().value.unwrap().to_vec())
+        .collect()
+}
+
+fn drain_one(a: &mut Acc) -> BatchId {
+    let mut out = [BatchId::default(); 4];
+    assert_eq!(a.drain(0, NodeId(1), 4_000, leader, meta, &mut out), 1);
+    out[0]
+}
+
+/// Drains everything and returns partition `p`'s batch.
+fn drain_partition(a: &mut Acc, p: i32) -> BatchId {
+    let mut out = [BatchId::default(); 4];
+    let n = a.drain(0, NodeId(1), 4_000, leader, meta, &mut out);
+    let found = out[..n]
+        .iter()
+        .find(|id| a.batch(**id).unwrap().topic_partition() == tp(p));
+    *found.unwrap()
+}
+
+#[test]
+fn a_batch_not_drained_grows_to_batch_max_size_and_is_full_once() {
+    let mut a = acc(growing());
+    // Records of 57 bytes: 3 fit in the first slot (61 + 3 * 57 = 232 of 256), 7 in two
+    // slots, 16 in four (61 + 16 * 57 = 973 of 1024); the 17th opens a new batch.
+    let results: Vec<_> = (0..17u8)
+        .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
+        .collect();
+    assert!(results[..16].iter().skip(1).all(|r| !r.new_batch_created));
+    let full: Vec<usize> = (0..16).filter(|&i| results[i].all_batches_full).collect();
+    assert_eq!(
+        full,
+        [3],
+        "full once: when the batch crossed its first 256 bytes"
+    );
+    assert!(results[16].new_batch_created && results[16].batch_is_full);
+    assert_eq!(a.queued_batches(tp(0)), 2);
+    assert_eq!(
+        a.pool().used_slots(),
+        5,
+        "four slots grown in place, one new"
+    );
+    let id = drain_one(&mut a);
+    let expected: Vec<Vec<u8>> = (0..16u8).map(|i| std::vec![i; 50]).collect();
+    assert_eq!(values(&a, id), expected);
+}
+
+#[test]
+fn a_grown_batch_is_ready_without_waiting_for_linger() {
+    let mut a = acc(growing());
+    let mut nodes = heapless::Vec::<NodeId, 4>::new();
+    for i in 0..3u8 {
+        a.append(0, tp(0), &rec(&[i; 50])).unwrap();
+    }
+    let check = a.ready(0, leader, &mut nodes);
+    assert!(nodes.is_empty(), "232 of 256 bytes: waits for linger.ms");
+    assert_eq!(check.next_ready_check_delay_ms, Some(10));
+    a.append(0, tp(0), &rec(&[3; 50])).unwrap();
+    assert_eq!(a.queued_batches(tp(0)), 1, "the batch grew");
+    a.ready(0, leader, &mut nodes);
+    assert_eq!(
+        nodes.as_slice(),
+        [NodeId(1)],
+        "past batch.size: ready at once"
+    );
+}
+
+#[test]
+fn a_batch_whose_next_slot_is_taken_moves_with_its_records() {
+    let mut a = acc(growing());
+    for i in 0..3u8 {
+        a.append(0, tp(0), &rec(&[i; 50])).unwrap();
+    }
+    // Partition 1's batch takes slot 1, right after partition 0's.
+    a.append(0, tp(1), &rec(b"other")).unwrap();
+    let r = a.append(0, tp(0), &rec(&[3; 50])).unwrap();
+    assert!(!r.new_batch_created);
+    assert_eq!(a.pool().used_slots(), 3, "two slots moved to, one freed");
+    let id = drain_partition(&mut a, 0);
+    let expected: Vec<Vec<u8>> = (0..4u8).map(|i| std::vec![i; 50]).collect();
+    assert_eq!(values(&a, id), expected);
+}
+
+#[test]
+fn a_batch_grows_only_while_a_quarter_of_the_pool_stays_free() {
+    let mut a = acc(growing());
+    // Partitions 1 and 2 take two slots each, partition 3 one, partition 0 the sixth.
+    a.append(0, tp(1), &rec(&[1; 400])).unwrap();
+    a.append(0, tp(2), &rec(&[2; 400])).unwrap();
+    a.append(0, tp(3), &rec(b"x")).unwrap();
+    assert_eq!(a.pool().used_slots(), 5);
+    for i in 0..3u8 {
+        a.append(0, tp(0), &rec(&[i; 50])).unwrap();
+    }
+    // Growing would leave one slot free of eight (a quarter is two): a new batch instead.
+    let r = a.append(0, tp(0), &rec(&[3; 50])).unwrap();
+    assert!(r.new_batch_created);
+    assert_eq!(a.pool().free_slots(), 1);
+}
+
+#[test]
+fn without_batch_max_size_a_full_batch_closes_as_in_java() {
+    let mut a = acc(cfg());
+    let results: Vec<_> = (0..4u8)
+        .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
+        .collect();
+    assert!(results[3].new_batch_created);
+    assert_eq!(a.pool().used_slots(), 2);
+}
+
+#[test]
+fn a_partition_whose_batch_was_split_stops_growing_its_batches() {
+    let mut a = acc(growing());
+    for i in 0..7u8 {
+        a.append(0, tp(0), &rec(&[i; 50])).unwrap();
+    }
+    assert_eq!(
+        a.queued_batches(tp(0)),
+        1,
+        "seven records in one grown batch"
+    );
+    let id = drain_one(&mut a);
+    // The broker refused it as too large: split, and the partition's batches stay small.
+    assert!(a.split(0, id).unwrap() >= 2);
+    let before = a.queued_batches(tp(0));
+    let results: Vec<_> = (0..4u8)
+        .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
+        .collect();
+    assert!(results[0].new_batch_created && results[3].new_batch_created);
+    assert_eq!(a.queued_batches(tp(0)), before + 2);
+}
