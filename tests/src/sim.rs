@@ -319,6 +319,18 @@ pub fn run(seed: u64, cfg: &SimConfig) -> SimReport {
     config
         .set("batch.size", &batch_size.to_string())
         .unwrap_or_else(|e| panic!("{e}"));
+    // Batches that never grow (Java's), grow a little, or grow to the default 256 KiB (a
+    // separate stream, so that the seeds' other draws stay as they were).
+    if !cfg.props.iter().any(|(k, _)| *k == "batch.max.size") {
+        let batch_max_size = match TestRng::new(seed ^ 0xba7c_49a0_5e1f).below(3) {
+            0 => 0,
+            1 => 2 * batch_size,
+            _ => kafka_edge_core::DEFAULT_BATCH_MAX_SIZE,
+        };
+        config
+            .set("batch.max.size", &batch_max_size.to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     let mut p = new_producer(config, seed);
     let mut buffer_rng = TestRng::new(seed ^ 0x5e4d_b0ff_e125_12e5);
 
