@@ -242,7 +242,9 @@ def table(a, meds, skipped, label):
     lines.append("Fixed bytes per run ({:,} B), linger.ms=5, batch.size={}; medians of {} runs at 100 B, "
                  "{} at other sizes; keyed rows: {:,} distinct keys, key i % N in decimal (Java's "
                  "--key-distribution range). idem: idempotent producer. msgs/s as each tool reports it; "
-                 "CPU is the client process's user+sys (JVM start included).".format(
+                 "CPU is the client process's user+sys (JVM start included). kafka-edge runs with its "
+                 "default batch.max.size=262144: a batch whose partition has its requests in flight "
+                 "keeps growing past batch.size (KIP-782; Java and librdkafka have no such setting).".format(
                      a.bytes, a.batch_size, a.repeat_100, a.repeat, a.key_range))
     lines.append("")
     for acks in a.acks.split():
