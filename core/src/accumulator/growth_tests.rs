@@ -152,3 +152,14 @@ fn a_partition_whose_batch_was_split_stops_growing_its_batches() {
     assert!(results[0].new_batch_created && results[3].new_batch_created);
     assert_eq!(a.queued_batches(tp(0)), before + 2);
 }
+
+#[test]
+fn a_small_pool_keeps_a_slot_free_for_other_partitions() {
+    // Two slots: growing into the second would leave none for another partition.
+    let pool = BufferPool::new(std::vec![0u8; 2 * BATCH], BATCH).unwrap();
+    let mut a: Acc = RecordAccumulator::new(pool, growing());
+    for i in 0..4u8 {
+        a.append(0, tp(0), &rec(&[i; 50])).unwrap();
+    }
+    assert_eq!(a.queued_batches(tp(0)), 2, "a new batch, not a grown one");
+}

@@ -290,8 +290,8 @@ fn append_to<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
 /// Grows the open, uncompressed `batch` so that a record of at most `upper` bytes (batch
 /// overhead included) fits: to twice its capacity or what the record needs, at most
 /// `batch.max.size` (and `max.request.size`). Only with memory to spare: the pool keeps a
-/// quarter of its slots free after it, so that growing never takes the memory other
-/// partitions' new batches need. Whether it grew.
+/// quarter of its slots (at least one) free after it, so that growing never takes the memory
+/// other partitions' new batches need. Whether it grew.
 fn grow<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
     pool: &mut BufferPool<S, P>,
     batch: &mut ProducerBatch,
@@ -306,7 +306,7 @@ fn grow<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
     }
     let capacity = batch.capacity.saturating_mul(2).max(needed).min(limit);
     let extra = pool.slots_for(capacity).saturating_sub(batch.slot.count());
-    if extra.saturating_add(pool.slot_count() / 4) > pool.free_slots() {
+    if extra.saturating_add((pool.slot_count() / 4).max(1)) > pool.free_slots() {
         return false;
     }
     match pool.grow(batch.slot, capacity, used) {
