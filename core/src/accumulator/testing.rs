@@ -2,7 +2,7 @@
 
 extern crate std;
 use super::*;
-pub(super) use crate::record::BatchMeta;
+pub(super) use crate::record::{BatchMeta, Record};
 use crate::topic::TopicId;
 
 pub(super) const BATCH: usize = 256;
