@@ -102,7 +102,7 @@ def plan(a):
                         for c in order:
                             runs.append(dict(kind="matrix", acks=acks, size=size, keys=keys, partitions=parts,
                                              client=c, rep=rep, records=a.bytes // size, rate=-1))
-    if a.rate > 0:
+    if a.rate > 0 and a.rate_seconds > 0:
         for acks in a.acks.split():
             row, _ = clients_for(clients, acks)
             for rep in range(1, a.repeat_100 + 1):
