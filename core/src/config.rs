@@ -233,12 +233,14 @@ pub struct ProducerConfig {
     pub batch_size: usize,
     /// `batch.max.size` (default [`DEFAULT_BATCH_MAX_SIZE`]; KIP-782, not in Java's
     /// producer): how far an uncompressed batch full at `batch.size` may grow while it
-    /// waits, because its partition already has its requests in flight. Kafka takes one
-    /// batch per partition in a Produce request, so without growing a hot partition moves
-    /// at most `max.in.flight.requests.per.connection` x `batch.size` per round trip. A
-    /// batch grows only into free memory of the pool (a quarter of it stays free), and a
-    /// partition whose batch was refused as too large stops growing its batches. `0`, or
-    /// any value up to `batch.size`, keeps Java's behaviour: batches never grow.
+    /// cannot be sent (its partition has batches in requests, is muted, or has batches
+    /// queued before it). Kafka takes one batch per partition in a Produce request, so
+    /// without growing a hot partition moves at most
+    /// `max.in.flight.requests.per.connection` x `batch.size` per round trip. A batch grows
+    /// only into free memory of the pool (a quarter of it stays free), while it is younger
+    /// than a tenth of `delivery.timeout.ms`, and not once its topic's batches were refused
+    /// as too large. `0`, or any value up to `batch.size`, keeps Java's behaviour: batches
+    /// never grow.
     pub batch_max_size: usize,
     /// `buffer.memory`: informational here (default 33554432); the pool is the storage
     /// handed to [`Producer::new`](crate::Producer::new), and this field is set from it.
@@ -430,6 +432,7 @@ impl ProducerConfig {
         "client.id",
         "acks",
         "linger.ms",
+        "batch.max.size",
         "batch.size",
         "buffer.memory",
         "max.block.ms",

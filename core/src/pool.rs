@@ -308,6 +308,49 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, T: Table<Slot>> BufferPool<S, T> {
         Ok(id)
     }
 
+    /// Shrinks allocation `id` to the slots `len` bytes need (at least one), freeing the
+    /// ones after; the handle returned replaces `id`. A batch that grew while it waited
+    /// gives back what its closed bytes do not use.
+    pub fn shrink(&mut self, id: SlotId, len: usize) -> Result<SlotId, PoolError> {
+        self.check(id)?;
+        let count = self.slots_for(len);
+        if count >= id.count() {
+            return Ok(id);
+        }
+        let tail = self
+            .slots
+            .get_mut(id.index() + count..id.index() + id.count())
+            .ok_or(PoolError::StaleHandle)?;
+        for s in tail.iter_mut() {
+            s.state = SlotState::Free;
+            s.generation = s.generation.wrapping_add(1);
+        }
+        let head = self
+            .slots
+            .get_mut(id.index())
+            .ok_or(PoolError::StaleHandle)?;
+        // `count < id.count <= u32::MAX`.
+        head.state = SlotState::Head {
+            count: count as u32,
+        };
+        self.free_slots += id.count() - count;
+        Ok(SlotId {
+            count: count as u32,
+            ..id
+        })
+    }
+
+    /// Free slots outside a run reserved for a large allocation (what smaller allocations
+    /// and growth may take).
+    pub fn unreserved_free_slots(&self) -> usize {
+        let reserved_free = self.reserved.map_or(0, |r| {
+            self.slots.get(r.start..r.start + r.count).map_or(0, |run| {
+                run.iter().filter(|s| s.state == SlotState::Free).count()
+            })
+        });
+        self.free_slots.saturating_sub(reserved_free)
+    }
+
     /// Grows allocation `id` to at least `len` bytes, keeping its first `keep` bytes; the
     /// handle returned replaces `id` (the old one is stale afterwards when the allocation
     /// moved). Never blocks and never reserves: a batch that grows does so only with memory
@@ -598,6 +641,25 @@ mod tests {
     }
 
     #[test]
+    fn shrink_frees_the_slots_after_the_kept_bytes() {
+        let mut pool = FixedPool::<_, 8>::new([0u8; 80], 10).unwrap();
+        let a = pool.allocate(40).unwrap();
+        pool.buffer_mut(a).unwrap()[..12].copy_from_slice(b"0123456789ab");
+        let a = pool.shrink(a, 12).unwrap();
+        assert_eq!((a.index(), a.count()), (0, 2));
+        assert_eq!(&pool.buffer(a).unwrap()[..12], b"0123456789ab");
+        assert_eq!(pool.free_slots(), 6);
+        // The freed slots are allocated again (a run of six from slot 2), and the shrunk
+        // allocation is untouched.
+        let b = pool.allocate(60).unwrap();
+        assert_eq!((b.index(), b.count()), (2, 6));
+        assert_eq!(pool.shrink(a, 20), Ok(a), "already no larger");
+        pool.deallocate(a).unwrap();
+        pool.deallocate(b).unwrap();
+        assert_eq!(pool.free_slots(), 8);
+    }
+
+    #[test]
     fn grow_keeps_out_of_a_reserved_run() {
         // 4 slots: a b c d; b and d freed; a run of 2 is reserved (slots 0..2 or 2..4).
         let mut pool = FixedPool::<_, 4>::new([0u8; 40], 10).unwrap();
@@ -610,6 +672,12 @@ mod tests {
         let inside = if start == 0 { ids[0] } else { ids[2] };
         assert_eq!(pool.grow(inside, 20, 10), Err(PoolError::Exhausted));
         assert!(pool.contains(inside));
+        assert_eq!(pool.free_slots(), 2);
+        assert_eq!(
+            pool.unreserved_free_slots(),
+            1,
+            "one free slot is in the reserved run"
+        );
     }
 
     #[test]

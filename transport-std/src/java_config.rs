@@ -704,9 +704,9 @@ pub fn markdown() -> String {
          `socket.connection.setup.timeout.ms` doubles per failure without Java's random \
          20% spread.\n\n\
          Properties of this producer that Java's has not: `batch.max.size` (KIP-782, \
-         default 262144): an uncompressed batch full at `batch.size` whose partition \
-         already has its requests in flight keeps taking records, growing in the pool up \
-         to this size, so that one hot partition is not held to \
+         default 262144): an uncompressed batch full at `batch.size` that cannot be sent \
+         yet (its partition has batches in requests) keeps taking records, growing in the \
+         pool up to this size, so that one hot partition is not held to \
          `max.in.flight.requests.per.connection` x `batch.size` per round trip; `0` keeps \
          Java's batches. `sasl.oauthbearer.token`: a token the application sets, for \
          SASL/OAUTHBEARER without a login callback.\n\n\

@@ -32,26 +32,46 @@ fn append_to<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
     batch.builder.append_with_payload(buf, record, payload)
 }
 
-/// Grows the open, uncompressed `batch` so that a record of at most `upper` bytes (batch
-/// overhead included) fits: to twice its capacity or what the record needs, at most
-/// `batch.max.size` (and `max.request.size`). Only with memory to spare: the pool keeps a
-/// quarter of its slots (at least one) free after it, so that growing never takes the memory
-/// other partitions' new batches need. Whether it grew.
+/// Grows the open, uncompressed `batch` of `queue` so that a record of at most `upper`
+/// bytes (batch overhead included) fits: to twice its capacity or what the record needs, at
+/// most `batch.max.size` (and `max.request.size`). Only
+/// - while the batch cannot be sent now: its partition has batches in requests, is muted or
+///   held, or has batches queued before it (else it closes and goes, as in Java);
+/// - while it is younger than a tenth of `delivery.timeout.ms`, so that a record joining it
+///   keeps at least nine tenths of its delivery timeout (records share their batch's
+///   creation time);
+/// - while the partition's batches were never refused as too large (`no_growth`);
+/// - with memory to spare: a quarter of the pool's slots (at least one), outside a run
+///   reserved for a large record, stays free after it, so that growing never takes the
+///   memory other partitions' new batches need.
+///
+/// Whether it grew.
 fn grow<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>>(
     pool: &mut BufferPool<S, P>,
     batch: &mut ProducerBatch,
+    queue: &PartitionQueue,
     config: &AccumulatorConfig,
+    now_ms: u64,
     upper: usize,
 ) -> bool {
+    let waiting = queue.in_flight > 0 || queue.muted || queue.held || queue.len > 1;
+    let young = now_ms.saturating_sub(batch.created_ms) < config.delivery_timeout_ms / 10;
     let limit = config.batch_max_size.min(config.max_request_size);
     let used = batch.builder.size_in_bytes();
     let needed = used.saturating_add(upper.saturating_sub(RECORD_BATCH_OVERHEAD));
-    if batch.write_limit > 0 || !config.batching || needed > limit || batch.capacity >= limit {
+    if !waiting
+        || !young
+        || queue.no_growth
+        || batch.write_limit > 0
+        || !config.batching
+        || needed > limit
+        || batch.capacity >= limit
+    {
         return false;
     }
     let capacity = batch.capacity.saturating_mul(2).max(needed).min(limit);
     let extra = pool.slots_for(capacity).saturating_sub(batch.slot.count());
-    if extra.saturating_add((pool.slot_count() / 4).max(1)) > pool.free_slots() {
+    if extra.saturating_add((pool.slot_count() / 4).max(1)) > pool.unreserved_free_slots() {
         return false;
     }
     match pool.grow(batch.slot, capacity, used) {
@@ -135,8 +155,7 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             };
             if room
                 && matches!(appended, Err(WriteError::DoesNotFit { .. }))
-                && !queue.no_growth
-                && grow(pool, batch, &self.config, upper)
+                && grow(pool, batch, queue, &self.config, now_ms, upper)
             {
                 appended = append_to(pool, batch, record, payload);
             }

@@ -224,7 +224,16 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                         .map(|buf| batch.builder.close(buf, &meta))
                 });
                 match closed {
-                    Some(Ok(len)) => batch.closed_len = len,
+                    Some(Ok(len)) => {
+                        batch.closed_len = len;
+                        // A batch that grew gives back the slots its bytes do not use.
+                        if batch.capacity > batch.ready_at
+                            && let Ok(slot) = pool.shrink(batch.slot, len)
+                        {
+                            batch.slot = slot;
+                            batch.capacity = len;
+                        }
+                    }
                     // Cannot happen (a batch always holds a record and fits its slot);
                     // leave it queued rather than send bytes that are not a batch.
                     _ => continue,

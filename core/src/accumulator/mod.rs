@@ -48,10 +48,11 @@ pub struct AccumulatorConfig {
     /// `batch.size`: with compression, a batch is full when its estimated compressed size
     /// reaches it; without, a batch is full when its slot is.
     pub batch_size: usize,
-    /// `batch.max.size` (KIP-782): an uncompressed batch full at `batch.size` that is not
-    /// drained yet (its partition already has its requests in flight) keeps taking records,
-    /// growing in the pool up to this many bytes, instead of closing. One batch per
-    /// partition goes in a Produce request, so a hot partition otherwise moves at most
+    /// `batch.max.size` (KIP-782): an uncompressed batch full at `batch.size` that cannot be
+    /// sent yet (its partition has batches in requests, is muted or held, or has batches
+    /// queued before it) keeps taking records, growing in the pool up to this many bytes,
+    /// instead of closing; once drained it gives back the slots it does not use. One batch
+    /// per partition goes in a Produce request, so a hot partition otherwise moves at most
     /// `max.in.flight.requests.per.connection` x `batch.size` per round trip. At most
     /// the pool's slot size (such as 0, the default here): batches never grow, as in Java.
     pub batch_max_size: usize,

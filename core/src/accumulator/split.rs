@@ -177,7 +177,15 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
                 queue.insert_in_order(entries, i, order);
             }
         }
-        if let Some(queue) = queues.get_mut(q) {
+        // The topic's `max.message.bytes` is below what its batches grew to: none of its
+        // partitions' batches grow from now on (the queues of a topic are adjacent).
+        let topic = orig.topic_partition.topic;
+        let (before, after) = queues.split_at_mut(q);
+        let same = |queue: &&mut PartitionQueue| queue.tp.topic == topic;
+        for queue in before.iter_mut().rev().take_while(same) {
+            queue.no_growth = true;
+        }
+        for queue in after.iter_mut().take_while(same) {
             queue.no_growth = true;
         }
         Ok(pieces)
