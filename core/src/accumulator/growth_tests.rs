@@ -3,7 +3,6 @@
 extern crate std;
 use super::testing::*;
 use super::*;
-use crate::record::RecordBatchReader;
 use std::vec::Vec;
 
 /// `cfg()` with batches growing up to four slots.
@@ -20,17 +19,6 @@ fn waiting() -> Acc {
     let mut a = acc(growing());
     a.mute(tp(0)).unwrap();
     a
-}
-
-/// The values of the records of drained batch `id`, read back (CRC checked) from its bytes.
-fn values(a: &Acc, id: BatchId) -> Vec<Vec<u8>> {
-    let bytes = a.batch_bytes(id).unwrap();
-    let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
-    batch
-        .records()
-        .unwrap()
-        .map(|r| r.unwrap().value.unwrap().to_vec())
-        .collect()
 }
 
 fn drain_one(a: &mut Acc) -> BatchId {
@@ -75,7 +63,7 @@ fn a_batch_not_drained_grows_to_batch_max_size_and_is_full_once() {
     );
     let id = drain_one(&mut a);
     let expected: Vec<Vec<u8>> = (0..16u8).map(|i| std::vec![i; 50]).collect();
-    assert_eq!(values(&a, id), expected);
+    assert_eq!(values_of(&a, id), expected);
 }
 
 #[test]
@@ -108,14 +96,17 @@ fn a_grown_batch_is_ready_without_waiting_for_linger() {
 }
 
 #[test]
-fn a_batch_of_a_partition_with_nothing_in_flight_closes_as_in_java() {
-    // Nothing holds partition 0 back: its full batch goes now, in Java's 256-byte batches.
-    let mut a = acc(growing());
-    let results: Vec<_> = (0..4u8)
-        .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
-        .collect();
-    assert!(results[3].new_batch_created);
-    assert_eq!(a.pool().used_slots(), 2);
+fn a_full_batch_closes_as_in_java_without_growth_or_with_nothing_in_flight() {
+    // Without batch.max.size, or with nothing holding partition 0 back (its full batch goes
+    // now): Java's 256-byte batches.
+    for config in [cfg(), growing()] {
+        let mut a = acc(config);
+        let results: Vec<_> = (0..4u8)
+            .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
+            .collect();
+        assert!(results[3].new_batch_created);
+        assert_eq!(a.pool().used_slots(), 2);
+    }
 }
 
 #[test]
@@ -150,7 +141,7 @@ fn a_drained_grown_batch_gives_back_the_slots_it_does_not_use() {
     let id = drain_one(&mut a);
     assert_eq!(a.pool().used_slots(), 3);
     let expected: Vec<Vec<u8>> = (0..8u8).map(|i| std::vec![i; 50]).collect();
-    assert_eq!(values(&a, id), expected);
+    assert_eq!(values_of(&a, id), expected);
 }
 
 #[test]
@@ -166,7 +157,7 @@ fn a_batch_whose_next_slot_is_taken_moves_with_its_records() {
     assert_eq!(a.pool().used_slots(), 3, "two slots moved to, one freed");
     let id = drain_partition(&mut a, 0);
     let expected: Vec<Vec<u8>> = (0..4u8).map(|i| std::vec![i; 50]).collect();
-    assert_eq!(values(&a, id), expected);
+    assert_eq!(values_of(&a, id), expected);
 }
 
 #[test]
@@ -184,16 +175,6 @@ fn a_batch_grows_only_while_a_quarter_of_the_pool_stays_free() {
     let r = a.append(0, tp(0), &rec(&[3; 50])).unwrap();
     assert!(r.new_batch_created);
     assert_eq!(a.pool().free_slots(), 1);
-}
-
-#[test]
-fn without_batch_max_size_a_full_batch_closes_as_in_java() {
-    let mut a = acc(cfg());
-    let results: Vec<_> = (0..4u8)
-        .map(|i| a.append(0, tp(0), &rec(&[i; 50])).unwrap())
-        .collect();
-    assert!(results[3].new_batch_created);
-    assert_eq!(a.pool().used_slots(), 2);
 }
 
 #[test]

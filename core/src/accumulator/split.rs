@@ -284,22 +284,10 @@ mod tests {
     use super::super::testing::*;
     use super::super::{AccumulatorConfig, Ticket};
     use super::*;
-    use crate::record::RecordBatchReader;
     use crate::topic::NodeId;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
     use std::vec::Vec;
-
-    /// Record values as written in a closed batch.
-    fn values_of(a: &Acc, id: BatchId) -> Vec<Vec<u8>> {
-        let bytes = a.batch_bytes(id).unwrap();
-        let batch = RecordBatchReader::new(bytes).next().unwrap().unwrap();
-        batch
-            .records()
-            .unwrap()
-            .map(|r| r.unwrap().value.unwrap().to_vec())
-            .collect()
-    }
 
     fn drain_one(a: &mut Acc, now: u64) -> Option<BatchId> {
         let mut out = [BatchId::default(); 1];

@@ -44,3 +44,17 @@ pub(super) fn cfg() -> AccumulatorConfig {
         ..AccumulatorConfig::DEFAULT
     }
 }
+
+/// The values of the records of drained batch `id`, read back (CRC checked) from its bytes.
+pub(super) fn values_of(a: &Acc, id: BatchId) -> std::vec::Vec<std::vec::Vec<u8>> {
+    let bytes = a.batch_bytes(id).unwrap();
+    let batch = crate::record::RecordBatchReader::new(bytes)
+        .next()
+        .unwrap()
+        .unwrap();
+    batch
+        .records()
+        .unwrap()
+        .map(|r| r.unwrap().value.unwrap().to_vec())
+        .collect()
+}
