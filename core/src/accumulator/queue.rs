@@ -41,20 +41,29 @@ pub struct PartitionQueue {
     pub(super) no_growth: bool,
 }
 
-/// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
-/// one estimate, as Java's `CompressionRatioEstimator` keeps it. The queues of a topic are
-/// adjacent (the table is sorted by topic, then partition).
-pub(super) fn share_topic_ratio(queues: &mut [PartitionQueue], qi: usize) {
-    let Some(q) = queues.get(qi) else { return };
-    let (topic, ratio) = (q.tp.topic, q.ratio);
+/// Calls `f` on every queue of the topic of `queues[qi]`, that one included. The queues of a
+/// topic are adjacent (the table is sorted by topic, then partition).
+pub(super) fn for_topic_queues(
+    queues: &mut [PartitionQueue],
+    qi: usize,
+    mut f: impl FnMut(&mut PartitionQueue),
+) {
+    let Some(topic) = queues.get(qi).map(|q| q.tp.topic) else {
+        return;
+    };
     let (before, after) = queues.split_at_mut(qi);
     let same = |q: &&mut PartitionQueue| q.tp.topic == topic;
-    for q in before.iter_mut().rev().take_while(same) {
-        q.ratio = ratio;
-    }
-    for q in after.iter_mut().skip(1).take_while(same) {
-        q.ratio = ratio;
-    }
+    before.iter_mut().rev().take_while(same).for_each(&mut f);
+    after.iter_mut().take_while(same).for_each(f);
+}
+
+/// Gives every queue of the topic of `queues[qi]` that queue's ratio estimate: the topic's
+/// one estimate, as Java's `CompressionRatioEstimator` keeps it.
+pub(super) fn share_topic_ratio(queues: &mut [PartitionQueue], qi: usize) {
+    let Some(ratio) = queues.get(qi).map(|q| q.ratio) else {
+        return;
+    };
+    for_topic_queues(queues, qi, |q| q.ratio = ratio);
 }
 
 /// The ratio estimate a new queue at `at` starts from: its topic's, when a neighbour is of

@@ -13,7 +13,7 @@ use crate::topic::NodeId;
 use super::batch::{
     BatchEntry, BatchId, BatchState, ProducerBatch, ProducerState, UNCOMPRESSED_PPM, batch_at, ix,
 };
-use super::queue::{PartitionQueue, next_of, set_next};
+use super::queue::{PartitionQueue, for_topic_queues, next_of, set_next};
 use super::{AccumulatorError, RecordAccumulator};
 
 /// The records of a closed (uncompressed) batch.
@@ -178,16 +178,8 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
             }
         }
         // The topic's `max.message.bytes` is below what its batches grew to: none of its
-        // partitions' batches grow from now on (the queues of a topic are adjacent).
-        let topic = orig.topic_partition.topic;
-        let (before, after) = queues.split_at_mut(q);
-        let same = |queue: &&mut PartitionQueue| queue.tp.topic == topic;
-        for queue in before.iter_mut().rev().take_while(same) {
-            queue.no_growth = true;
-        }
-        for queue in after.iter_mut().take_while(same) {
-            queue.no_growth = true;
-        }
+        // partitions' batches grow from now on.
+        for_topic_queues(queues, q, |queue| queue.no_growth = true);
         Ok(pieces)
     }
 
