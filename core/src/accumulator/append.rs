@@ -89,9 +89,10 @@ impl<S: AsRef<[u8]> + AsMut<[u8]>, P: Table<Slot>, B: Table<BatchEntry>, Q: Tabl
 {
     /// Appends `record` to partition `tp` at instant `now_ms`.
     ///
-    /// The record goes into the partition's open batch if it fits; otherwise that batch is
-    /// closed for appends and a new one is opened with `max(batch.size, record upper bound)`
-    /// bytes (several contiguous slots for a large record). The record bytes are copied
+    /// The record goes into the partition's open batch if it fits, or once that batch grew
+    /// (see [`AccumulatorConfig::batch_max_size`]); otherwise that batch is closed for
+    /// appends and a new one is opened with `max(batch.size, record upper bound)` bytes
+    /// (several contiguous slots for a large record). The record bytes are copied
     /// once, into the pool. On error nothing changed, and the caller still owns the record.
     pub fn append(
         &mut self,
